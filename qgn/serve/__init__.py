@@ -19,8 +19,12 @@ label-studio-ml-backend label_studio_ml/api.py, the reference server):
   ``task`` and ``annotation``; START_TRAINING comes from ml/api_connector.py ``train`` (100 s).
 
 Modules: ``label_config`` (what the config asks for), ``backend`` (the model, images, predictions,
-fine-tuning), ``kept`` (the annotations kept for fine-tuning, on disk so a restart keeps them),
-``inorder`` (webhook work in arrival order, answered within Label Studio's wait),
-``server`` (HTTP), ``limits`` (the limits a deployment may move, from the environment); a
+fine-tuning), ``request`` (a request's checks and the errors it answers with), ``fetch`` (fetching
+an image over HTTP(S)), ``staging`` (the folders a version is saved and an image fetched into),
+``lineage`` (the fine-tuned versions' names and chain), ``flagged`` (the score of an image the
+domain check flags), ``training_log`` (a fine-tune's progress), ``kept`` (the annotations kept for
+fine-tuning, on disk so a restart keeps them), ``inorder`` (webhook work in arrival order, answered
+within Label Studio's wait), ``body`` (a request's JSON read with bounded memory), ``server``
+(HTTP), ``limits`` (the limits a deployment may move, from the environment); a
 client's text in errors and the log is ``qgn.shown.echo``'d (bounded, control characters escaped).
 """

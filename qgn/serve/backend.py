@@ -49,12 +49,8 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
 """
 from __future__ import annotations
 
-import glob
 import http.client
 import json
-import os
-import re
-import socket
 import sys
 import tempfile
 import threading
@@ -64,18 +60,24 @@ import urllib.request
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import numpy as np
 
 from qgn.shown import echo
+from .fetch import HTTPRedirects, TokenHandler, TrackedHTTPHandler, TrackedHTTPSHandler, Watchdog, origin, passing
+from .flagged import FLAGGED_SCORE, flagged_score, score_text
 from .inorder import Busy, InOrder
 from .kept import PENDING, KeptAnnotations, arrival
 from .label_config import BrushTarget, ConfigError, brush_target
 from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
                      predict_deadline_s)
+from .lineage import ServedModel, finetuned_files, finetuned_number, lineage, model_version_name
+from .request import (NoLabelStudio, PassingFailure, RequestError, annotation_parts, check_type, held_ids, renamed,
+                      task_name)
+from .staging import FETCH_PREFIX, StagedVersions, holding, remove_stale_staging
+from .training_log import TrainingLog
 
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 FETCH_TIMEOUT_S = 30.0  # for each connect and each read of a fetch
@@ -85,146 +87,12 @@ FETCH_WAIT_S = 30.0  # how long a fetch waits for one of those before a 503
 HELD_RETRY_S = (30.0, 60.0, 120.0, 300.0, 600.0)  # a held webhook's reads again after a PassingFailure, then every last
 HELD_RETRY_FOR_S = 24 * 3600.0  # for at most this long after its first failure (in a server's life), then set aside
 HELD_RETRY_LOG_EVERY = 10  # the log says a webhook's first failed read, then every 10th
-TRAINING_LOG_EVERY_S = 10.0  # a fine-tune's progress line in the log at most this often (and its first and last)
 PASSING_HTTP = {401, 403, 408, 425, 429}  # and every 5xx: answers that may change (a token /setup renews, a load)
 MAX_CORRECTIONS = 200
 UNWRITTEN = object()  # in QGNBackend.unwritten: an annotation whose kept file was not written, its webhook being read
 DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 MAX_ERRORS = 20  # task errors listed in a /predict answer
-FLAGGED_SCORE = 0.001  # every image the domain check flags scores below it, every other image not (flagged_score)
-FLAGGED_LOWEST = 1e-300  # the lowest flagged score: a normal double every database stores (flagged_score)
 CACHE_SIZE = 64
-
-
-class RequestError(ValueError):
-    """A request the backend cannot serve: ``status`` (4xx) and a reason for the client."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-class NoLabelStudio(RequestError):
-    """An image is a Label Studio address, and no Label Studio URL is known yet (/setup brings one)."""
-
-
-class PassingFailure(RequestError):
-    """A failure that may pass by itself: an image's server unreachable, slow or overloaded (a refused
-    or reset connection, a timeout, a name the resolver cannot look up *now* (EAI_AGAIN), HTTP
-    408/425/429 or a 5xx, all fetches busy) or refusing a token that /setup may renew (401/403). A
-    held webhook that meets one is read again later (``HELD_RETRY_S``, for ``HELD_RETRY_FOR_S``) and
-    at the next start, not set aside. Not one: a name that does not resolve, a certificate that does
-    not verify (``passing``)."""
-
-
-def passing(exc: BaseException) -> bool:
-    """Whether a fetch's connection failure ``exc`` (urllib's URLError, an OSError) may pass by
-    itself: not a host name that does not resolve (but for a resolver's "try again") nor a
-    certificate that does not verify — those need a person to fix the URL or the certificate."""
-    import ssl
-
-    reason = getattr(exc, "reason", exc)
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return False
-    if isinstance(reason, socket.gaierror):
-        return reason.errno == socket.EAI_AGAIN
-    return True
-
-
-STAGING_PREFIX = ".qgn-serve-"  # a version is saved into such a folder in train_out, then moved beside the others
-FETCH_PREFIX = "qgn-serve-"  # an image is fetched into such a folder in the system's temporary folder
-STALE_STAGING_S = 60.0  # younger: its server may not hold it yet
-
-
-@contextmanager
-def holding(folder) -> Iterator[None]:
-    """Hold a lock on the staging ``folder`` while a version is saved (or an image fetched) in it
-    (``qgn.fileio.lock_folder``): a folder no process holds is provably a killed server's."""
-    from qgn.fileio import lock_folder
-
-    fd = lock_folder(folder)
-    try:
-        yield
-    finally:
-        if fd is not None:
-            os.close(fd)
-
-
-def remove_stale_staging(train_out: Path, prefix: str = STAGING_PREFIX) -> list[Path]:
-    """Remove the staging folders (``prefix`` and tempfile's 8 random characters) in ``train_out``
-    that a killed ``qgn serve`` left: this user's, older than ``STALE_STAGING_S`` and held by no
-    process (``holding``). They hold staged copies only — a version counts as saved once linked out
-    of one — but a version whose weights were linked (or, without hard links, renamed) out and whose
-    JSON was not yet moved (killed in between) is finished first, and a folder with such a JSON that
-    cannot be moved is left (``finish_staged``). With ``FETCH_PREFIX`` in the temporary folder: the folders of
-    fetched images. The folders removed; links, other names, anything unreadable and anything no
-    lock can prove free (Windows) are left alone."""
-    import shutil
-
-    from qgn.fileio import lock_folder
-
-    removed, name = [], re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")
-    for folder in sorted(Path(train_out).glob(glob.escape(prefix) + "*")):
-        try:
-            if not name.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir() or \
-                    folder.stat().st_uid != os.getuid() or time.time() - folder.stat().st_mtime < STALE_STAGING_S:
-                continue
-            fd = lock_folder(folder, wait=False)
-        except (OSError, AttributeError):  # AttributeError: no os.getuid (Windows)
-            continue
-        if fd is None:
-            continue  # its server is still at work in it
-        try:
-            if finish_staged(folder, Path(train_out)):
-                shutil.rmtree(folder)
-                removed.append(folder)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-    return removed
-
-
-def finish_staged(folder: Path, train_out: Path) -> bool:
-    """A version whose weights ``save_version`` put into ``train_out`` (linked, or renamed where the
-    folder takes no hard links) but whose JSON it had not yet moved over its empty placeholder when
-    killed: the JSON is moved now, and before it its domain reference where that was not moved yet
-    (``QGNBackend.move_reference``: never over anything there; nothing else is). Whether the folder holds staged copies only (False: it holds the only copy of a
-    version's JSON that could not be moved; leave it)."""
-    from qgn.model.checkpoint import config_path
-
-    copies_only = True
-    for staged_json in folder.glob("*.json"):
-        staged = staged_json.with_suffix(".safetensors")
-        final = train_out / staged.name
-        placeholder = config_path(final)
-        if staged_json.name.endswith(".domain.json") or not final.is_file() or \
-                (staged.exists() and not os.path.samefile(staged, final)):
-            continue  # a domain reference (below), or its weights never left: a staged copy only
-        if placeholder.is_file() and not placeholder.stat().st_size:
-            # in save_version's order: the reference (killed before it was moved; never over a file
-            # or link there), then the JSON, and only for a version whose JSON is finished here
-            QGNBackend.move_reference(staged, final)
-            os.replace(staged_json, placeholder)
-        else:
-            copies_only = False
-    return copies_only
-
-
-@dataclass
-class ServedModel:
-    """One model version: its name (``model_version``), weights file and loaded network, and its
-    domain reference (``qgn.domain.DomainReference``; None: its images are not checked), loaded
-    once with the version (``QGNBackend.served``)."""
-
-    version: str
-    path: Path
-    model: object
-    reference: object = None
-
-
-def model_version_name(path: Path, bundled: str | None = None) -> str:
-    return f"qgn-{bundled or Path(path).stem}"
 
 
 def compact_label(label: np.ndarray) -> np.ndarray:
@@ -237,93 +105,6 @@ def compact_label(label: np.ndarray) -> np.ndarray:
     return label.astype(dtype) if dtype.itemsize < label.dtype.itemsize else label
 
 
-def finetuned_number(path: Path, original: Path) -> int | None:
-    """n of a fine-tuned version's file ``<original stem>-ls<n>.safetensors``; None for another name."""
-    match = re.fullmatch(re.escape(Path(original).stem) + r"-ls([1-9][0-9]{0,8})\.safetensors", Path(path).name)
-    return int(match.group(1)) if match else None
-
-
-def finetuned_files(folder: Path, original: Path) -> list[tuple[int, Path]]:
-    """(n, path) of the fine-tuned versions' files in ``folder``, n ascending."""
-    found = [(finetuned_number(p, original), p) for p in folder.glob(glob.escape(Path(original).stem) + "-ls*.safetensors")]
-    return sorted((n, p) for n, p in found if n is not None and p.is_file())
-
-
-def lineage(path: Path, original: Path, limit: int) -> list[Path] | None:
-    """The models from the first fine-tune of ``original`` to ``path``, each fine-tuned from the
-    one before (its JSON's ``extra.finetune.from``); None when that chain does not reach ``original``."""
-    from qgn.model.checkpoint import load_config
-    from qgn.train.finetune import same_file
-
-    chain = []
-    for _ in range(limit):
-        chain.append(path)
-        try:
-            source = load_config(path).extra.get("finetune", {}).get("from")
-        except (OSError, ValueError, AttributeError):
-            return None
-        if not isinstance(source, str) or not source:
-            return None
-        if same_file(Path(source), Path(original)):
-            return chain[::-1]
-        path = Path(source)
-    return None
-
-
-TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a whole number", type(None): "null"}
-
-
-def check_type(value, field: str, kinds):
-    """``value`` when it is of ``kinds`` (JSON true/false is no number), else a 400 naming ``field``."""
-    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        shown = json.dumps(value)[:40] if isinstance(value, (str, int, float, bool, type(None))) else \
-            f"{TYPE_NAMES.get(type(value), type(value).__name__)}"
-        raise RequestError(f"{field} is {shown}; expected {' or '.join(TYPE_NAMES[k] for k in kinds)}")
-    return value
-
-
-def renamed(answer: dict, length: int, made_for: str, prefix: str) -> tuple[dict, int]:
-    """A cached answer (and its JSON's length) whose region ids, ``<made_for>_<class>``, name the
-    task asking: ``<prefix>_<class>``."""
-    if prefix == made_for:
-        return answer, length
-    results = [dict(r, id=prefix + r["id"][len(made_for):]) for r in answer["result"]]
-    grown = (len(json.dumps(prefix)) - len(json.dumps(made_for))) * len(results)
-    return dict(answer, result=results), length + grown
-
-
-def annotation_parts(body: dict) -> tuple[dict, dict]:
-    """(task, annotation) of an annotation webhook, their fields' types checked (a 400 naming the field)."""
-    from qgn.formats.labelstudio import region_kind
-
-    task, annotation = body.get("task"), body.get("annotation")
-    if not isinstance(task, dict) or not isinstance(annotation, dict):
-        raise RequestError("an annotation webhook needs 'task' and 'annotation' objects")
-    check_type(task.get("id"), "task.id", (int, str, type(None)))
-    check_type(task.get("data"), "task.data", dict)
-    check_type(annotation.get("result"), "annotation.result", list)
-    for index, result in enumerate(annotation["result"]):
-        where = f"annotation.result[{index}]"
-        check_type(result, where, dict)
-        value = result.get("value", result)
-        check_type(value, f"{where}.value", dict)
-        kind = region_kind(value)
-        if kind:
-            labels = check_type(value[kind], f"{where}.value.{kind}", list)
-            if not all(isinstance(name, str) and name.strip() for name in labels):
-                raise RequestError(f"{where}.value.{kind} must be a list of label names")
-    return task, annotation
-
-
-def held_ids(body) -> tuple | None:
-    """(project id, task id, annotation id) of a held annotation webhook's body; None for another."""
-    try:
-        return ((body.get("project") or {}).get("id"), body["task"].get("id"), body["annotation"].get("id"))
-    except (AttributeError, KeyError, TypeError):
-        return None
-
-
 def is_file(path: Path) -> bool:
     """``path.is_file()``, False too for a name the system refuses (too long: its OSError repeated
     the whole of a client's image reference)."""
@@ -333,140 +114,7 @@ def is_file(path: Path) -> bool:
         return False
 
 
-def score_text(score: float) -> str:
-    """A flagged ``score`` as text, with as many digits (3 or more) as keep it below
-    ``FLAGGED_SCORE``: ``:g`` printed a score just below it (a domain score a hair above ``WARN_AT``)
-    as "0.001", the score of the images the model knows."""
-    for digits in range(3, 18):
-        text = f"{score:.{digits}g}"
-        if float(text) < FLAGGED_SCORE or float(text) == score:
-            return text
-    return repr(score)
-
-
-def flagged_score(domain_score: float) -> float:
-    """The score of an image the domain check flags with ``domain_score`` (above ``WARN_AT``):
-    strictly inside (0, ``FLAGGED_SCORE``), below every image the model knows, and the lower the
-    farther the image is from the training images (``FLAGGED_SCORE × WARN_AT / domain_score``, not
-    rounded: rounded to 6 decimals, 1.5001 and 1.5007 both scored 0.001, a tie with the images the
-    model knows, and 3001 scored 0), so that uncertainty sampling serves the least known first
-    (with one annotator: with several, Label Studio picks at random among the unlocked tasks). Kept at ``FLAGGED_LOWEST`` or above (as far as can be: an infinite or NaN
-    score too) and below ``FLAGGED_SCORE`` (a score a hair above ``WARN_AT``)."""
-    import math
-
-    from qgn.domain import WARN_AT
-
-    if math.isnan(domain_score):
-        return FLAGGED_LOWEST
-    score = FLAGGED_SCORE * WARN_AT / max(domain_score, WARN_AT)
-    return min(max(score, FLAGGED_LOWEST), math.nextafter(FLAGGED_SCORE, 0.0))
-
-
-def task_name(task, index: int):
-    """How an error names a task: its id (``echo``: a client's text), else its place in the request."""
-    return echo(task.get("id", index)) if isinstance(task, dict) else str(index)
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of ``url``, the default port filled in: what a browser calls its origin."""
-    parsed = urlparse(url)
-    scheme = parsed.scheme.lower()
-    try:
-        port = parsed.port
-    except ValueError:
-        port = None
-    return scheme, (parsed.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
-
-
-class TokenHandler(urllib.request.BaseHandler):
-    """Adds ``Authorization`` to a request only when it goes to ``studio`` (Label Studio's origin),
-    redirects included: the header is unredirected, so urllib never copies it to the next hop, and
-    each hop gets it again only if it is Label Studio's own (as browsers and ``requests`` strip it)."""
-
-    def __init__(self, studio: tuple | None, authorization: str | None):
-        self.studio, self.authorization = studio, authorization
-
-    def http_request(self, request):
-        request.remove_header("Authorization")
-        if self.authorization and self.studio is not None and origin(request.full_url) == self.studio:
-            request.add_unredirected_header("Authorization", self.authorization)
-        return request
-
-    https_request = http_request
-
-
-class HTTPRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to http or https: urllib's own goes to ftp:// too, where neither a
-    fetch's deadline (``Watchdog``) nor anything else of qgn serve watches the connection."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        scheme = urlparse(newurl).scheme.lower()
-        if scheme not in ("http", "https"):
-            raise urllib.error.HTTPError(newurl, code, f"{msg}, a redirect to {scheme}:// (only http and https are "
-                                                        "followed)", headers, fp)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-class Watchdog:
-    """The sockets of one fetch, shut all at once when its time is up (``expire``)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.sockets: list = []
-        self.expired = False
-
-    def track(self, sock) -> None:
-        with self.lock:
-            self.sockets.append(sock)
-            expired = self.expired
-        if expired:
-            self.shut(sock)
-
-    def expire(self) -> None:
-        with self.lock:
-            self.expired = True
-            sockets = list(self.sockets)
-        for sock in sockets:
-            self.shut(sock)
-
-    @staticmethod
-    def shut(sock) -> None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
-        except OSError:
-            pass
-
-
-def tracked(connection_class, watchdog: Watchdog):
-    """``connection_class`` whose sockets ``watchdog`` knows."""
-
-    class Tracked(connection_class):
-        def connect(self):
-            super().connect()
-            watchdog.track(self.sock)
-
-    return Tracked
-
-
-class TrackedHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, watchdog: Watchdog):
-        super().__init__()
-        self.watchdog = watchdog
-
-    def http_open(self, request):
-        return self.do_open(tracked(http.client.HTTPConnection, self.watchdog), request)
-
-
-class TrackedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, watchdog: Watchdog):
-        super().__init__()
-        self.watchdog = watchdog
-
-    def https_open(self, request):
-        return self.do_open(tracked(http.client.HTTPSConnection, self.watchdog), request, context=self._context)
-
-
-class QGNBackend:
+class QGNBackend(StagedVersions):
     def __init__(self, model_path, device: str = "cpu", document_root=None, token: str | None = None,
                  train_out=None, train_every: int = 10, finetune_iterations: int = 100, version: str | None = None,
                  label_studio_url: str | None = None, domain_check: bool = True):
@@ -1324,108 +972,6 @@ class QGNBackend:
         if training is not None:
             training.join(timeout)
 
-    def reserve_number(self) -> int:
-        """The next version's n, taken by creating its ``<stem>-ls<n>.json`` (empty until the model is
-        saved over it) only if no such file exists: another ``qgn serve`` fine-tuning into the same
-        folder at the same moment takes another n, where both found the same one free and the
-        later save replaced the other's model. An n whose domain reference is there (anything at
-        ``<stem>-ls<n>.domain.json``: left by a version whose weights and JSON were deleted by hand)
-        is taken too: the new version's own reference could not take its place."""
-        import os
-
-        from qgn.domain import reference_path
-
-        self.train_out.mkdir(parents=True, exist_ok=True)
-        n = 1
-        while True:
-            weights = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
-            reference = reference_path(weights)
-            if not (weights.exists() or reference.exists() or reference.is_symlink()):
-                try:
-                    os.close(os.open(weights.with_suffix(".json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-                    return n
-                except FileExistsError:
-                    pass
-            n += 1
-
-    def save_version(self, save, attempts: int = 8) -> tuple[int, Path]:
-        """(n, path) of the next version, saved by ``save(path)`` into a hidden folder in ``train_out``
-        and moved beside the others: its weights linked into place, which fails where a file of that
-        name appeared after ``reserve_number`` looked (another program's, a copy) — then the next n
-        is taken — then its domain reference, where ``save`` wrote one beside it (``move_reference``),
-        and its JSON renamed over the empty placeholder ``reserve_number`` made. Nothing
-        but that placeholder is ever replaced."""
-        import os
-
-        from qgn.domain import reference_path
-        from qgn.fileio import sync_folder
-        from qgn.model.checkpoint import config_path
-
-        for _ in range(attempts):
-            n = self.reserve_number()
-            path = self.train_out / f"{self.original.stem}-ls{n}.safetensors"
-            placeholder, saved = config_path(path), False
-            try:
-                with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=self.train_out) as folder, \
-                        holding(folder):
-                    staged = Path(save(Path(folder) / path.name))
-                    if not self.link_new(staged, path):
-                        continue
-                    referenced = self.move_reference(staged, path)
-                    try:
-                        os.replace(config_path(staged), placeholder)
-                    except BaseException:
-                        path.unlink()  # ours, just linked: no weights without their JSON
-                        if referenced:
-                            reference_path(path).unlink()
-                        raise
-                    saved = True
-                    sync_folder(self.train_out)
-                    return n, path
-            finally:
-                if not saved and placeholder.is_file() and not placeholder.stat().st_size:
-                    placeholder.unlink()  # ours (made exclusively, still empty): the number is not taken
-        raise FileExistsError(f"{self.train_out}: {attempts} version numbers in a row were taken while qgn serve "
-                              "saved its model into them; is another program writing there?")
-
-    @staticmethod
-    def move_reference(staged: Path, path: Path) -> bool:
-        """The domain reference ``save`` wrote beside the staged weights (``qgn.domain.carry_reference``,
-        bound to their SHA-256: the same bytes as ``path``'s, linked or renamed) given its place
-        beside ``path``, never over a file there: one left there (a deleted version's) is named in
-        the log, and the version is served without the check. Whether it was moved."""
-        from qgn.domain import reference_path
-
-        staged_reference = reference_path(staged)
-        if not staged_reference.is_file():
-            return False
-        try:
-            moved = QGNBackend.link_new(staged_reference, reference_path(path))
-        except OSError as exc:
-            moved, why = False, exc.strerror or str(exc)
-        else:
-            why = f"{reference_path(path)} is in the way (delete it if its model is gone)"
-        if not moved:
-            print(f"qgn serve: warning: {path.name}'s domain reference was not kept: {why}", file=sys.stderr, flush=True)
-        return moved
-
-    @staticmethod
-    def link_new(staged: Path, path: Path) -> bool:
-        """``staged`` given the new name ``path``, never over a file there (False then); where a
-        folder takes no hard links (FAT, some network shares) a rename after a look."""
-        import os
-
-        try:
-            os.link(staged, path)
-            return True
-        except FileExistsError:
-            return False
-        except OSError:
-            if path.exists() or path.is_symlink():
-                return False
-            os.replace(staged, path)
-            return True
-
     def _train(self, pairs, served: ServedModel) -> str | None:
         """Fine-tunes ``served`` on ``pairs`` into the next version and serves it; why not, or None.
         Its progress (the images' features, then the steps, each with the time left) is the
@@ -1463,55 +1009,3 @@ class QGNBackend:
                      f"{served.version}")
             return self.training_status
         return None
-
-
-class TrainingLog:
-    """A fine-tune's progress for ``QGNBackend._train``: ``preparing(done, total)`` and
-    ``step(iteration, loss)`` (``qgn.train.finetune.finetune``'s callbacks, as ``qgn finetune``
-    uses them) set the backend's ``training_status`` (``/health``'s ``training``) with the time left
-    and write ``qgn serve: fine-tuning VERSION on N annotation(s): …`` lines to the log (stderr) -
-    the first, then at most every ``TRAINING_LOG_EVERY_S``, and the last of each pass: whole lines,
-    never redrawn (the log is a file or Label Studio's console, not a terminal)."""
-
-    def __init__(self, backend: QGNBackend, version: str, annotations: int, iterations: int):
-        from qgn.progress import TimeLeft
-
-        self.backend, self.iterations = backend, iterations
-        self.head = f"fine-tuning {version} on {annotations} annotation(s)"
-        self.start = self.logged = time.monotonic()
-        self.time_left = TimeLeft()
-        self.pass_name = ""
-        self.line(f"{self.head}, {iterations} iterations")
-
-    def line(self, text: str) -> None:
-        """One line of the log (a failure's text may hold line breaks: escaped, ``qgn.shown``)."""
-        from qgn.shown import bounded
-
-        print(f"qgn serve: {bounded(text)}", file=sys.stderr, flush=True)
-
-    def elapsed(self) -> str:
-        from qgn.progress import format_duration
-
-        return format_duration(time.monotonic() - self.start)
-
-    def _report(self, pass_name: str, done: int, total: int, text: str) -> None:
-        from qgn.progress import TimeLeft
-
-        if pass_name != self.pass_name:  # the features, then the steps: each its own estimate
-            self.pass_name, self.time_left = pass_name, TimeLeft()
-            first = True
-        else:
-            first = False
-        status = f"{self.head}: {text}{self.time_left.suffix(done, total)}"
-        with self.backend.state_lock:
-            self.backend.training_status = status
-        now = time.monotonic()
-        if first or done >= total or now - self.logged >= TRAINING_LOG_EVERY_S:
-            self.logged = now
-            self.line(status)
-
-    def preparing(self, done: int, total: int) -> None:
-        self._report("features", done, total, f"encoding {done}/{total} images")
-
-    def step(self, iteration: int, loss: float) -> None:
-        self._report("steps", iteration, self.iterations, f"step {iteration} of {self.iterations}, loss {loss:.4f}")

@@ -31,7 +31,8 @@ import traceback
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .backend import QGNBackend, RequestError
+from .backend import QGNBackend
+from .request import RequestError
 from .body import NotJSON, ValueTooLarge, read_body
 from qgn.shown import bounded, echo
 from .label_config import ConfigError

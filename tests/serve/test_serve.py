@@ -229,9 +229,9 @@ def test_a_fine_tune_logs_its_progress_and_time_left(tmp_path, capsys, monkeypat
     images' features and the steps with the time left (at most every TRAINING_LOG_EVERY_S, always
     the first and last of each pass) and the version it serves after; /health's training follows."""
     import qgn.progress
-    from qgn.serve import backend as backend_module
+    from qgn.serve import training_log
 
-    monkeypatch.setattr(backend_module, "TRAINING_LOG_EVERY_S", every_s)
+    monkeypatch.setattr(training_log, "TRAINING_LOG_EVERY_S", every_s)
     monkeypatch.setattr(qgn.progress, "SHOW_AFTER_S", 0.0)
     samples = samples_dir()
     served = QGNBackend(bundled_model_path("demo"), "cpu", samples, train_out=tmp_path / "models",
@@ -240,13 +240,13 @@ def test_a_fine_tune_logs_its_progress_and_time_left(tmp_path, capsys, monkeypat
     pairs = [(read_rgb(samples / "images" / f"scene_0{i}.png"), np.full((256, 384), classes.names.index("road")), i)
              for i in (1, 2)]
     statuses = []
-    real = backend_module.TrainingLog._report
+    real = training_log.TrainingLog._report
 
     def seen(self, *args):
         real(self, *args)
         statuses.append(served.training_status)
 
-    monkeypatch.setattr(backend_module.TrainingLog, "_report", seen)
+    monkeypatch.setattr(training_log.TrainingLog, "_report", seen)
     capsys.readouterr()
     assert served._train(pairs, served.current) is None, served.training_status
     lines = capsys.readouterr().err.splitlines()

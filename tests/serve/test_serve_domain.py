@@ -15,7 +15,8 @@ from PIL import Image
 
 from qgn.data.imageio import read_rgb
 from qgn.formats.labelstudio import label_config
-from qgn.serve.backend import FLAGGED_SCORE, QGNBackend
+from qgn.serve.backend import QGNBackend
+from qgn.serve.flagged import FLAGGED_SCORE
 
 
 def tasks(*names):
@@ -125,7 +126,7 @@ def test_a_version_killed_before_its_reference_was_moved_gets_it_at_the_next_sta
     was: the next start (``finish_staged``) moves the reference with the JSON, bound to the
     weights, instead of removing the folder with it."""
     from qgn.domain import reference_for
-    from qgn.serve.backend import finish_staged
+    from qgn.serve.staging import finish_staged
 
     models = tmp_path / "models"
     staging, final = staged_version(model_with_reference, models)
@@ -270,7 +271,7 @@ def test_finishing_a_killed_version_never_moves_its_reference_over_a_link(model_
     """A dangling link where the reference goes (not "existing", so os.replace took its place):
     left as it is, said in the log; the version's JSON is still finished."""
     from qgn.domain import reference_path
-    from qgn.serve.backend import finish_staged
+    from qgn.serve.staging import finish_staged
 
     models = tmp_path / "models"
     staging, final = staged_version(model_with_reference, models)
@@ -286,7 +287,7 @@ def test_finishing_a_killed_version_moves_its_reference_only_with_its_json(model
     """Its placeholder no longer empty (something else wrote that JSON): neither the JSON nor the
     reference is moved, as save_version moves neither for a version it cannot finish."""
     from qgn.domain import reference_path
-    from qgn.serve.backend import finish_staged
+    from qgn.serve.staging import finish_staged
 
     models = tmp_path / "models"
     staging, final = staged_version(model_with_reference, models)
@@ -329,7 +330,7 @@ def test_a_flagged_score_is_strictly_between_0_and_the_scores_of_the_known_image
     import math
 
     from qgn.domain import WARN_AT
-    from qgn.serve.backend import FLAGGED_SCORE, flagged_score
+    from qgn.serve.flagged import FLAGGED_SCORE, flagged_score
 
     domain_scores = [math.nextafter(WARN_AT, math.inf), WARN_AT + 1e-4, WARN_AT + 7e-4, 1.6, 3.0, 3001.0, 1e9]
     scores = [flagged_score(s) for s in domain_scores]

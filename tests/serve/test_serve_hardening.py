@@ -20,7 +20,8 @@ from qgn.formats.labelstudio import encode_ls_rle
 from qgn.resources import bundled_model_path, samples_dir
 from qgn.serve import backend as backend_module
 from qgn.serve import inorder
-from qgn.serve.backend import QGNBackend, RequestError
+from qgn.serve.backend import QGNBackend
+from qgn.serve.request import RequestError
 from qgn.serve.label_config import BrushTarget, ConfigError, brush_target
 from qgn.serve.server import Handler, QGNServer, make_server
 

@@ -18,7 +18,8 @@ import pytest
 
 from qgn.resources import bundled_model_path, samples_dir
 from qgn.serve import backend as backend_module
-from qgn.serve import inorder
+from qgn.serve import fetch, inorder, request
+from qgn.serve import staging as staging_module
 from qgn.serve.backend import QGNBackend
 
 CONFIG = ('<View><Image name="image" value="$image"/><BrushLabels name="tag" toName="image">'
@@ -133,7 +134,7 @@ def test_a_killed_servers_staging_folder_is_removed_and_a_live_ones_kept(tmp_pat
     for folder in (killed, live, young, users):
         folder.mkdir(parents=True)
     (killed / "demo-ls1.safetensors").write_bytes(b"staged")
-    holder = subprocess.Popen([sys.executable, "-c", "import time; from qgn.serve.backend import holding\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from qgn.serve.staging import holding\n"
                                f"with holding({str(live)!r}):\n print('held', flush=True); time.sleep(600)"],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -146,7 +147,7 @@ def test_a_killed_servers_staging_folder_is_removed_and_a_live_ones_kept(tmp_pat
     finally:
         holder.kill()
         holder.wait()
-    assert backend_module.remove_stale_staging(models) == [live]  # its server gone, it goes too
+    assert staging_module.remove_stale_staging(models) == [live]  # its server gone, it goes too
 
 
 KILLED_WHILE_SAVING = """
@@ -161,7 +162,7 @@ def replace_or_die(src, dst):
     if Path(dst) == Path(sys.argv[2]) / "demo-ls1.json":
         os.kill(os.getpid(), signal.SIGKILL)  # its weights linked into place, its JSON not yet moved
     return replace(src, dst)
-module.os.replace = replace_or_die
+os.replace = replace_or_die
 extra = {"finetune": {"from": str(served.original.resolve())}}
 served.save_version(lambda staged: save_new_model(served.current.model, staged, extra=extra))
 """
@@ -210,7 +211,7 @@ def test_a_staging_folder_with_a_versions_only_json_that_cannot_be_finished_is_l
     (staging / "demo-ls1.json").write_text("{}")  # the weights renamed out, the placeholder gone (by hand)
     (models / "demo-ls1.safetensors").write_bytes(b"weights")
     aged(staging)
-    assert backend_module.remove_stale_staging(models) == [] and (staging / "demo-ls1.json").read_text() == "{}"
+    assert staging_module.remove_stale_staging(models) == [] and (staging / "demo-ls1.json").read_text() == "{}"
 
 
 def test_webhooks_still_waiting_to_be_read_outlive_a_kill(tmp_path):
@@ -457,7 +458,7 @@ def label_studio_unknown(monkeypatch) -> list:
 
     def fetch_after_setup(backend, body, project, *stamp):
         if unreachable[0]:
-            raise backend_module.NoLabelStudio("no Label Studio URL is known", 422)
+            raise request.NoLabelStudio("no Label Studio URL is known", 422)
         return keep(backend, body, project, *stamp)
 
     monkeypatch.setattr(QGNBackend, "keep_correction", fetch_after_setup)
@@ -548,7 +549,7 @@ def test_a_webhook_that_comes_while_label_studio_is_down_is_read_again_once_it_i
     hook = annotated(1, 1, 9, port=port)
     models = tmp_path / "models"
     server = started(models)
-    with pytest.raises(backend_module.RequestError, match="Connection refused"):
+    with pytest.raises(request.RequestError, match="Connection refused"):
         server.webhook(hook)
     assert not server.corrections
     with label_studio_up(port):
@@ -601,7 +602,7 @@ def test_an_older_webhook_read_again_after_a_passing_failure_does_not_replace_a_
     models = tmp_path / "models"
     server = started(models)
     with label_studio_overloaded_once(port):
-        with pytest.raises(backend_module.RequestError, match="503"):
+        with pytest.raises(request.RequestError, match="503"):
             server.webhook(fetched_from(port, 1, 9, 10))  # the first version
         assert server.webhook(fetched_from(port, 1, 9, 80))["status"] == "kept"  # the fix
         newer = server.corrections[(7, 1)][1].copy()
@@ -655,7 +656,7 @@ def test_a_webhook_label_studio_stays_down_for_is_retried_for_a_bounded_time_and
     hook = annotated(1, 1, 9, port=port)
     models = tmp_path / "models"
     server = started(models)
-    with pytest.raises(backend_module.RequestError, match="Connection refused"):
+    with pytest.raises(request.RequestError, match="Connection refused"):
         server.webhook(hook)
     wait_until(lambda: len(tries) >= 35, step=0.01)
     said = capsys.readouterr().err.count("cannot be read now")
@@ -691,9 +692,9 @@ def test_an_image_host_that_does_not_resolve_is_a_failure_that_does_not_pass(tmp
     again = started(models)
     assert again.webhooks.settle(120) and not again.unread and not again.corrections
     assert len(list((models / "kept-annotations" / "failed").glob("*.json"))) == 1
-    assert not backend_module.passing(urllib.error.URLError(ssl.SSLCertVerificationError(1, "self-signed")))
-    assert backend_module.passing(urllib.error.URLError(socket.gaierror(socket.EAI_AGAIN, "Temporary failure")))
-    assert backend_module.passing(urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")))
+    assert not fetch.passing(urllib.error.URLError(ssl.SSLCertVerificationError(1, "self-signed")))
+    assert fetch.passing(urllib.error.URLError(socket.gaierror(socket.EAI_AGAIN, "Temporary failure")))
+    assert fetch.passing(urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")))
 
 
 def test_a_live_webhook_is_not_dropped_when_the_queue_is_full(tmp_path, monkeypatch):
@@ -769,7 +770,7 @@ def test_a_server_on_a_file_system_without_locks_fine_tunes_there_and_says_so(tm
     do, and says once at its start what is not kept apart; webhooks are kept in memory only (said once)."""
     from file_systems import no_locks_under
 
-    from qgn.serve.backend import holding
+    from qgn.serve.staging import holding
 
     no_locks_under(monkeypatch, tmp_path)
     models = tmp_path / "models"
