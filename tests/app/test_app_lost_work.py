@@ -337,22 +337,13 @@ def test_sigterm_while_a_save_fails_on_the_projects_full_disk_keeps_the_edits_be
     """(Checked, held.) Ctrl+S, then SIGTERM while that save fails (the project's disk full, the scratch
     folder's not): the edits go to the project's stand-in in the scratch folder, and the next start offers
     and restores them."""
-    import errno
-
     import qgn.fileio
 
     folder = tmp_path / "project"
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
     paint(win, 2, 1, [(1, 1), (30, 1)])
     edited = session.label.copy()
-    real = qgn.fileio._staged
-
-    def staged(path, data, progress=None):
-        if str(path).startswith(str(folder)):
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real(path, data, progress)
-
-    monkeypatch.setattr(qgn.fileio, "_staged", staged)
+    real = project_disk_full(monkeypatch, folder)
     assert win.projects.save()  # (queued: it fails as the window ends)
     win.terminate()
     assert win.threads_stopped
