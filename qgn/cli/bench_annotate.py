@@ -54,30 +54,35 @@ def _model_path(args) -> Path:
         raise FileNotFoundError(f"--model {args.model}: no such model file ({exc})") from None
 
 
-def check_domain_model(args, scenarios) -> None:
-    """ValueError for a --domain-model that no scenario run would use (it was silently ignored)."""
-    from qgn.bench.annotate import DOMAIN_SCENARIOS, AnnotateConfig
+def check_used(option: str, value, takers, scenarios, example: str = "") -> None:
+    """ValueError for an annotate option (``--option value``) that no scenario run would use - only
+    ``takers`` do (it was silently ignored); ``example``: a scenario the advice names."""
+    from qgn.bench.annotate import AnnotateConfig
 
-    if not getattr(args, "domain_model", None):
-        return
-    if not any(s in DOMAIN_SCENARIOS for s in scenarios or AnnotateConfig().scenarios):
-        raise ValueError(f"--domain-model {args.domain_model}: only the scenarios {', '.join(DOMAIN_SCENARIOS)} use "
-                         "it, and none of them runs; add one to --scenarios (e.g. --scenarios app_domain) or drop "
-                         "--domain-model")
+    if not any(s in takers for s in scenarios or AnnotateConfig().scenarios):
+        hint = f" (e.g. --scenarios {example})" if example else ""
+        raise ValueError(f"--{option} {value}: only the scenarios {', '.join(takers)} use it, and none of them "
+                         f"runs; add one to --scenarios{hint} or drop --{option}")
+
+
+def check_domain_model(args, scenarios) -> None:
+    """ValueError for a --domain-model that no scenario run would use."""
+    from qgn.bench.annotate import DOMAIN_SCENARIOS
+
+    if getattr(args, "domain_model", None):
+        check_used("domain-model", args.domain_model, DOMAIN_SCENARIOS, scenarios, example="app_domain")
 
 
 def check_record_lag(args, scenarios) -> None:
     """ValueError for a negative --record-lag, or one that no scenario run would use (the judged rules)."""
-    from qgn.bench.annotate import JUDGES, AnnotateConfig
+    from qgn.bench.annotate import JUDGES
 
     lag = getattr(args, "record_lag", None)
     if lag is None:
         return
     if lag < 0:
         raise ValueError(f"--record-lag must be 0 or more images; got {lag}")
-    if not any(s in JUDGES for s in scenarios or AnnotateConfig().scenarios):
-        raise ValueError(f"--record-lag {lag}: only the scenarios {', '.join(JUDGES)} use it, and none of them "
-                         "runs; add one to --scenarios or drop --record-lag")
+    check_used("record-lag", lag, JUDGES, scenarios)
 
 
 def annotate_options(args):
