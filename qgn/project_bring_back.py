@@ -123,7 +123,7 @@ def _note_beside_others(project, data: bytes) -> Path | None:
                 if not folder.is_dir() or folder.is_symlink():
                     os.mkdir(folder)
             except FileExistsError:
-                if not folder.is_dir() or folder.is_symlink():  # (a file or a link there: also ``blocked_folders``)
+                if notes_dir_blocked(project.root):  # (a file or a link there: also ``blocked_folders``)
                     return _without_note(folder, "it is not a folder: move it away")
             except OSError as exc:
                 return _without_note(folder, os.strerror(exc.errno) if exc.errno else str(exc))
