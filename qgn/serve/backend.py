@@ -24,9 +24,10 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   ``token``) only to Label Studio's own origin — scheme, host and port of ``label_studio_url``, else
   of the hostname the first ``/setup`` sent (a later ``/setup`` naming another origin gets a 409:
   ``/setup`` is unauthenticated, and the token must not follow it) — and to no other hop of a
-  redirect (``Bearer`` for a JWT, else ``Token``, as the SDK's ``get_local_path``). A fetch streams into a temporary file (at most
-  ``MAX_IMAGE_BYTES``) and is cut off after ``FETCH_DEADLINE_S`` in all; at most ``MAX_FETCHES`` run
-  at once, so what fetching holds is bounded however many requests come in. A local path is read only inside ``document_root``.
+  redirect (``Bearer`` for a JWT, else ``Token``, as the SDK's ``get_local_path``). A fetch streams
+  into a temporary file (at most ``MAX_IMAGE_BYTES``) and is cut off after ``FETCH_DEADLINE_S`` in
+  all; at most ``MAX_FETCHES`` run at once, so what fetching holds is bounded however many requests
+  come in. A local path is read only inside ``document_root``. All of it: ``qgn.serve.images``.
 - Fine-tuning (``/webhook``) is on only with ``train_out``: ANNOTATION_CREATED/UPDATED keep the
   task's image and annotation (the latest per task, at most ``MAX_CORRECTIONS``); ANNOTATIONS_CREATED
   (*Create Annotations From Predictions*, in bulk) is not learnt from — those are the model's own
@@ -49,25 +50,21 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
 """
 from __future__ import annotations
 
-import http.client
 import json
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlparse
 
 import numpy as np
 
 from qgn.shown import echo
-from .fetch import HTTPRedirects, TokenHandler, TrackedHTTPHandler, TrackedHTTPSHandler, Watchdog, origin, passing
+from . import images
+from .fetch import origin
 from .flagged import FLAGGED_SCORE, flagged_score, score_text
+from .images import TaskImages
 from .inorder import Busy, InOrder
 from .kept import PENDING, KeptAnnotations, arrival
 from .label_config import BrushTarget, ConfigError, brush_target
@@ -76,18 +73,12 @@ from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV
 from .lineage import ServedModel, finetuned_files, finetuned_number, lineage, model_version_name
 from .request import (NoLabelStudio, PassingFailure, RequestError, annotation_parts, check_type, held_ids, renamed,
                       task_name)
-from .staging import FETCH_PREFIX, StagedVersions, holding, remove_stale_staging
+from .staging import FETCH_PREFIX, StagedVersions, remove_stale_staging
 from .training_log import TrainingLog
 
-MAX_IMAGE_BYTES = 256 * 1024 * 1024
-FETCH_TIMEOUT_S = 30.0  # for each connect and each read of a fetch
-FETCH_DEADLINE_S = 120.0  # for the whole of a fetch, redirects included
-MAX_FETCHES = 4  # fetches at once (each streams into a temporary file of at most MAX_IMAGE_BYTES)
-FETCH_WAIT_S = 30.0  # how long a fetch waits for one of those before a 503
 HELD_RETRY_S = (30.0, 60.0, 120.0, 300.0, 600.0)  # a held webhook's reads again after a PassingFailure, then every last
 HELD_RETRY_FOR_S = 24 * 3600.0  # for at most this long after its first failure (in a server's life), then set aside
 HELD_RETRY_LOG_EVERY = 10  # the log says a webhook's first failed read, then every 10th
-PASSING_HTTP = {401, 403, 408, 425, 429}  # and every 5xx: answers that may change (a token /setup renews, a load)
 MAX_CORRECTIONS = 200
 UNWRITTEN = object()  # in QGNBackend.unwritten: an annotation whose kept file was not written, its webhook being read
 DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
@@ -105,16 +96,7 @@ def compact_label(label: np.ndarray) -> np.ndarray:
     return label.astype(dtype) if dtype.itemsize < label.dtype.itemsize else label
 
 
-def is_file(path: Path) -> bool:
-    """``path.is_file()``, False too for a name the system refuses (too long: its OSError repeated
-    the whole of a client's image reference)."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
-class QGNBackend(StagedVersions):
+class QGNBackend(TaskImages, StagedVersions):
     def __init__(self, model_path, device: str = "cpu", document_root=None, token: str | None = None,
                  train_out=None, train_every: int = 10, finetune_iterations: int = 100, version: str | None = None,
                  label_studio_url: str | None = None, domain_check: bool = True):
@@ -155,7 +137,7 @@ class QGNBackend(StagedVersions):
         self.training_status = "idle"
         self.stopping = threading.Event()  # set by stop(): a running fine-tune ends at its next step
         self.cache: OrderedDict = OrderedDict()
-        self.fetch_slots = threading.BoundedSemaphore(MAX_FETCHES)
+        self.fetch_slots = threading.BoundedSemaphore(images.MAX_FETCHES)  # read by TaskImages.fetch
         self.max_tasks, self.max_response_bytes = max_tasks(), max_response_bytes()
         self.predict_deadline_s = predict_deadline_s()
         self.webhooks = InOrder()  # annotation webhooks' work, in the order they came (qgn.serve.inorder)
@@ -660,113 +642,6 @@ class QGNBackend(StagedVersions):
             served.reference = None
             self.domain_note(served.version, str(exc))
             return None
-
-    # ------------------------------------------------------------------------------- images
-    def load_image(self, ref: str) -> np.ndarray:
-        """(H, W, 3) uint8 of a task's image reference (see the module docstring)."""
-        from qgn.data.imageio import read_rgb
-
-        with self.image_file(ref) as path:
-            return read_rgb(path)
-
-    @contextmanager
-    def image_file(self, ref: str) -> Iterator[Path]:
-        """The file of a task's image reference: inside ``document_root``, or fetched into a
-        temporary file that lives as long as the block."""
-        if "\0" in ref:
-            raise RequestError(f"the image {echo(ref, quote=True)} holds a NUL character, which no file name or URL has")
-        parsed = urlparse(ref)
-        if parsed.path.startswith("/data/local-files") and self.document_root is not None:
-            relative = (parse_qs(parsed.query).get("d") or [""])[-1]
-            yield self.inside_root(relative.lstrip("/"), ref)
-        elif parsed.scheme in ("http", "https") or ref.startswith("/"):
-            # containment first, then existence: a path outside the root is a Label Studio address
-            # whether or not such a file exists, so the answer says nothing about files out there
-            local = self.resolved(ref, ref) if not parsed.scheme and not parsed.netloc and \
-                self.document_root is not None else None
-            if local is not None and self.document_root in local.parents and is_file(local):
-                yield local
-            else:
-                with self.fetch(ref) as path:
-                    yield path
-        elif self.document_root is not None:
-            yield self.inside_root(ref, ref)
-        else:
-            raise RequestError(f"cannot open the image {echo(ref, quote=True)}: not a URL, and qgn serve has no --document-root to "
-                               "read local files from")
-
-    def inside_root(self, relative: str, ref: str) -> Path:
-        if "\0" in relative:
-            raise RequestError(f"the image {echo(ref, quote=True)} names a file with a NUL character, which no file name has")
-        path = self.resolved(relative, ref)
-        if self.document_root not in path.parents:
-            raise RequestError(f"the image {echo(ref, quote=True)} lies outside the document root {self.document_root}", 403)
-        if not is_file(path):
-            raise RequestError(f"the image {echo(ref, quote=True)} is not a file under {self.document_root}", 404)
-        return path
-
-    def resolved(self, relative: str, ref: str) -> Path:
-        """``document_root / relative`` resolved; a name the system refuses (too long, a loop) is a 400
-        naming the reference (``echo``), not the system's message repeating all of it."""
-        try:
-            return (self.document_root / relative).resolve()
-        except (OSError, RuntimeError) as exc:
-            raise RequestError(f"the image {echo(ref, quote=True)} names no file qgn serve can open: "
-                               f"{getattr(exc, 'strerror', None) or 'a symbolic link loop'}") from None
-
-    @contextmanager
-    def fetch(self, ref: str) -> Iterator[Path]:
-        """The image at ``ref`` fetched into a temporary file (see ``FETCH_DEADLINE_S``,
-        ``MAX_FETCHES``), which lives as long as the block; the block holds a fetch slot."""
-        with self.state_lock:
-            hostname, token = self.hostname, self.token
-        url = ref if urlparse(ref).scheme else (urljoin(hostname + "/", ref.lstrip("/")) if hostname else None)
-        if url is None:
-            raise NoLabelStudio(f"the image {echo(ref, quote=True)} is a Label Studio address, but no Label Studio URL is known: "
-                                "connect through /setup or start qgn serve with --label-studio-url", 422)
-        if not self.fetch_slots.acquire(timeout=FETCH_WAIT_S):
-            raise PassingFailure(f"qgn serve is busy: {MAX_FETCHES} images are being fetched; try again later", 503)
-        try:
-            with tempfile.TemporaryDirectory(prefix=FETCH_PREFIX) as folder, holding(folder):
-                path = Path(folder) / ("image" + Path(urlparse(url).path).suffix[:12])
-                self.download(url, path, hostname, token)
-                yield path
-        finally:
-            self.fetch_slots.release()
-
-    @staticmethod
-    def download(url: str, path: Path, hostname: str | None, token: str | None) -> None:
-        """``url`` into ``path``, streamed, at most ``MAX_IMAGE_BYTES``; every connection it opens
-        (redirects too) is shut when ``FETCH_DEADLINE_S`` has passed, whatever the host sends."""
-        authorization = (("Bearer " if token.count(".") == 2 else "Token ") + token) if token and hostname else None
-        watchdog = Watchdog()
-        opener = urllib.request.build_opener(TokenHandler(origin(hostname) if hostname else None, authorization),
-                                             TrackedHTTPHandler(watchdog), TrackedHTTPSHandler(watchdog), HTTPRedirects())
-        timer = threading.Timer(FETCH_DEADLINE_S, watchdog.expire)
-        timer.daemon = True
-        timer.start()
-        size = 0
-        try:
-            with opener.open(urllib.request.Request(url, headers={"User-Agent": "qgn-serve"}),
-                             timeout=FETCH_TIMEOUT_S) as response, path.open("wb") as out:
-                while chunk := response.read1(1 << 16):
-                    size += len(chunk)
-                    if size > MAX_IMAGE_BYTES:
-                        raise RequestError(f"the image {echo(url)} is larger than {MAX_IMAGE_BYTES >> 20} MiB", 413)
-                    out.write(chunk)
-        except urllib.error.HTTPError as exc:
-            if not watchdog.expired:
-                may_pass = exc.code in PASSING_HTTP or exc.code >= 500
-                raise (PassingFailure if may_pass else RequestError)(
-                    f"fetching the image {echo(url)} got HTTP {exc.code} {exc.reason}", 424) from None
-        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
-            if not watchdog.expired:
-                raise (PassingFailure if passing(exc) else RequestError)(
-                    f"fetching the image {echo(url)} failed: {getattr(exc, 'reason', exc)}", 424) from None
-        finally:
-            timer.cancel()
-        if watchdog.expired:
-            raise PassingFailure(f"fetching the image {echo(url)} took longer than {FETCH_DEADLINE_S:g} s", 504)
 
     # ------------------------------------------------------------------------------- fine-tuning
     def keep_correction(self, body: dict, project: dict, stamp: int | None = None) -> bool:

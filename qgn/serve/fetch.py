@@ -1,4 +1,4 @@
-"""Fetching an image over HTTP(S) (``QGNBackend.download``): the token only to Label Studio's own
+"""Fetching an image over HTTP(S) (``qgn.serve.images.TaskImages.download``): the token only to Label Studio's own
 origin (``origin``, ``TokenHandler``), redirects only to http and https (``HTTPRedirects``), every
 socket of a fetch shut when its deadline passes (``Watchdog``, ``tracked``, ``Tracked*Handler``), and
 whether a connection failure may pass by itself (``passing``)."""

@@ -18,7 +18,7 @@ from PIL import Image
 from qgn.formats import labelstudio
 from qgn.formats.labelstudio import encode_ls_rle
 from qgn.resources import bundled_model_path, samples_dir
-from qgn.serve import backend as backend_module
+from qgn.serve import images as images_module
 from qgn.serve import inorder
 from qgn.serve.backend import QGNBackend
 from qgn.serve.request import RequestError
@@ -304,7 +304,7 @@ def test_a_webhook_claiming_a_size_not_its_images_allocates_nothing(serve, tmp_p
 @pytest.mark.parametrize("path", ["/trickle", "/trickle-head", "/redir?to=/trickle"])
 def test_a_fetch_has_a_deadline_whatever_the_host_sends(hosts, demo_model, monkeypatch, path):
     """FETCH_TIMEOUT_S bounds each read only: a byte every 50 ms never trips it, the deadline does."""
-    monkeypatch.setattr(backend_module, "FETCH_DEADLINE_S", 0.3)
+    monkeypatch.setattr(images_module, "FETCH_DEADLINE_S", 0.3)
     host = hosts()
     backend = QGNBackend(demo_model, "cpu")
     with pytest.raises(RequestError) as info:
@@ -313,8 +313,8 @@ def test_a_fetch_has_a_deadline_whatever_the_host_sends(hosts, demo_model, monke
 
 
 def test_fetches_at_once_are_bounded(hosts, demo_model, monkeypatch):
-    monkeypatch.setattr(backend_module, "MAX_FETCHES", 1)
-    monkeypatch.setattr(backend_module, "FETCH_WAIT_S", 0.2)
+    monkeypatch.setattr(images_module, "MAX_FETCHES", 1)
+    monkeypatch.setattr(images_module, "FETCH_WAIT_S", 0.2)
     host = hosts()
     backend = QGNBackend(demo_model, "cpu")
     first = []
@@ -1166,7 +1166,7 @@ def test_a_chunked_body_is_refused_and_nothing_after_it_is_read_as_a_request(ser
 def test_a_redirect_to_another_scheme_than_http_is_not_followed(hosts, demo_model, monkeypatch):
     """urllib follows a redirect to ftp://, where neither the fetch's deadline nor its size limit
     watches the connection: an image host sent qgn serve to any FTP port."""
-    monkeypatch.setattr(backend_module, "FETCH_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(images_module, "FETCH_TIMEOUT_S", 2.0)
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.5)
     host = hosts()
