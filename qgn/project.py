@@ -121,8 +121,8 @@ from .project_bring_back import (  # noqa: F401 (re-exported: imported from here
     BRING_BACK_FILE, BRING_BACK_PER_IMAGE, BRING_BACK_SLACK, LATE_KEPT_FILE, NOTES_DIR, bring_back_blocked,
 )
 from .project_generations import (
-    ANNOTATION_DIR, GENERATION_DIR, JOURNAL_FILE, _followed_link_message, _remove_folders, copied_link, finish_class_edit,
-    generation_dirs, generation_folders, journal_state, read_journal, restore_copied_link,
+    ANNOTATION_DIR, GENERATION_DIR, JOURNAL_FILE, _followed_link_message, copied_link, finish_class_edit,
+    generation_dirs, generation_folders, journal_state, read_journal, remove_folders, restore_copied_link,
 )
 from .project_kept import keep_aside
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
@@ -1479,7 +1479,7 @@ class Project:
         if journal is not None:
             state = journal_state(journal, self.generation, self.revision)
             if state == "uncommitted":
-                _remove_folders([self.root / n for n in generation_dirs(journal["to_generation"])])
+                remove_folders([self.root / n for n in generation_dirs(journal["to_generation"])])
                 (self.root / JOURNAL_FILE).unlink(missing_ok=True)
             elif state == "committed":
                 finish_class_edit(self.root, journal["from_generation"], journal["to_generation"])

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from .fileio import atomic_write_bytes, read_json, sync_folder
 from .formats import FORMATS
 from .project import Project
 from .project_generations import (
-    JOURNAL_FILE, finish_class_edit, generation_dirs, generation_folders, journal_state, read_journal,
+    JOURNAL_FILE, finish_class_edit, generation_dirs, generation_folders, journal_state, read_journal, remove_folders,
 )
 from .quadtree.label_io import read_label_file
 
@@ -102,7 +101,7 @@ def apply_class_edit(project: Project, edit: ClassEdit, progress=None) -> ClassE
             project._commit(class_edit=True, change="the class edit")  # the commit: one atomic write of project.json naming the new generation
         except BaseException:
             project.classes, project.generation = edit.before, old_gen
-            _remove_folders(staged)
+            remove_folders(staged)
             (root / JOURNAL_FILE).unlink(missing_ok=True)
             raise
         finish_class_edit(root, old_gen, new_gen)
@@ -184,8 +183,3 @@ def edits_since(root: str | os.PathLike, generation: int, classes: ClassSet, pro
         return None
     return chain if current == project_classes else None
 
-
-def _remove_folders(folders) -> None:
-    for folder in folders:
-        if not Path(folder).is_symlink():
-            shutil.rmtree(folder, ignore_errors=True)

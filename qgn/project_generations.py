@@ -148,7 +148,7 @@ def finish_class_edit(root: Path, old_generation: int, new_generation: int) -> N
     root = Path(root)
     pairs = zip(generation_dirs(old_generation), generation_dirs(new_generation))
     old = [root / old for old, new in pairs if _keep_leftovers(root / old, root / new, root)]
-    _remove_folders(old)
+    remove_folders(old)
     left = [folder for folder in old if folder.is_dir() and not folder.is_symlink()]
     for folder in left:  # a file that could not be removed (an I/O error): the folder is moved aside, whole
         try:
@@ -205,9 +205,9 @@ def link_annotations(root: Path, generation: int) -> None:
             pass
 
 
-def _remove_folders(folders) -> None:
+def remove_folders(folders) -> None:
+    """Remove each folder of ``folders`` (paths) with what it holds, as far as it can; a symbolic
+    link is left as it is (never followed: what it points at is not the project's to remove)."""
     for folder in folders:
-        folder = Path(folder)
-        if folder.is_symlink():
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
+        if not Path(folder).is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
