@@ -30,6 +30,16 @@ accuracy doubled; the dense All steps were also 80 % of the time. ``pc+gtc`` tra
 in 13–24 % of the time (two runs on a loaded machine) (``benchmarks/RESULTS.md``, ``benchmarks/bench_finetune_pc.py``).
 ``encoder="train"`` and ``scheme="all+gtc"`` give the former recipe (a model far from the images'
 domain gains more pixel accuracy from training its encoder, at several times the cost).
+
+The encoder learning (``encoder="train"``, still ``pc+gtc``) pays on a scene the model never saw
+once enough corrected images are trained on: on a held-out CamVid sequence its start cost 12 % / 11 %
+fewer actions than an empty map at 32 frames, about as many at 8 and 16, while with the encoder
+frozen it cost 3–14 % more at every count; it takes about 1.5–2× the time (``benchmarks/RESULTS.md``,
+"A fine-tune whose encoder learns"). ``auto_encoder`` is that rule (``ENCODER_LEARNS_FROM``), the
+app's default. With the encoder learning there are no cached features: each step runs the encoder
+forward and backward on augmented whole images, so images are cut to random crops of at most
+``ENCODER_CROP`` pixels a side (``train_crop``): a 24-megapixel photo works at 4.2 megapixels and
+a batch of four of them would hold about 13 GB of activations (500 bytes a pixel, measured).
 """
 from __future__ import annotations
 
@@ -57,6 +67,17 @@ from qgn.train.loop import BatchStream, build_optimizer, poly_lr, training_schem
 from qgn.train.step import train_step
 
 TRAINING_SCHEMES = ("gtc", "all", "all+gtc", "pc+gtc")
+#: What learns: the decoder alone on the frozen encoder's cached features, or the encoder too.
+ENCODER_MODES = ("frozen", "train")
+#: ``auto_encoder``: the encoder learns once a fine-tune trains on this many corrected images.
+ENCODER_LEARNS_FROM = 32
+#: With the encoder learning (``encoder="train"``, ``crop`` 0), batches are random crops of at most
+#: this many pixels a side (``train_crop``): an encoder training step holds about 500 bytes of
+#: activations a working pixel (the demo model at 1280×1280: 0.8 GB for one image), so four whole
+#: 24-megapixel photos (4.2 megapixels each at the working size, 6.6 at scale 1.25) would take 13 GB;
+#: four 512×512 crops take well under 1 GB. CamVid frames at the street model's working size
+#: (240×180, the measurements of benchmarks/RESULTS.md) are whole.
+ENCODER_CROP = 512
 
 
 @dataclass
@@ -114,12 +135,14 @@ class FinetuneConfig:
 @dataclass
 class FinetuneResult:
     """model: the fine-tuned copy (eval mode, on the input model's device); losses: the total loss
-    of every step done (len == iterations_done); cancelled: ``should_stop`` ended it early."""
+    of every step done (len == iterations_done); cancelled: ``should_stop`` ended it early; config:
+    the recipe it ran (``finetune`` sets it; its record, ``finetune_metadata``, says what learnt)."""
 
     model: QGN
     losses: list[float]
     iterations_done: int
     cancelled: bool
+    config: FinetuneConfig | None = None  # the recipe it ran (what learnt: ``config.encoder``)
 
 
 class CorrectionSet(SegmentationDataset):
@@ -234,7 +257,7 @@ def finetune(
     rng = np.random.default_rng(config.seed)
     source = _batch_source(tuned, data, config, device, rng, should_stop, preparing)
     if source is None:  # stopped while the features were made
-        return FinetuneResult(tuned.eval(), [], 0, True)
+        return FinetuneResult(tuned.eval(), [], 0, True, config)
     loss_fn = QuadtreeLoss(tuned.config.num_levels).to(device)
     optimizer = build_optimizer(tuned, config.optimizer, config.lr, config.momentum, config.weight_decay)
     network = FrozenNormNetwork(tuned) if config.freeze_norm else None
@@ -256,7 +279,28 @@ def finetune(
             progress(iteration + 1, result.loss)
     for p in tuned.parameters():
         p.requires_grad_(True)
-    return FinetuneResult(tuned.eval(), losses, len(losses), cancelled)
+    return FinetuneResult(tuned.eval(), losses, len(losses), cancelled, config)
+
+
+def auto_encoder(trained: int) -> str:
+    """What learns by default for a fine-tune on ``trained`` corrected images: ``"train"`` (the
+    encoder too) from ``ENCODER_LEARNS_FROM`` on, else ``"frozen"`` (the decoder alone). On a scene
+    the model never saw, the encoder learning made the model's start pay from 32 frames (12 % / 11 %
+    fewer actions than empty) and about even at 8 and 16, where the frozen encoder's start cost 3–14 %
+    more at every count; the encoder learning takes about 1.5–2× the time, and a model whose encoder
+    learnt has no domain reference (``qgn.domain.carry_reference``), so with few images the faster
+    frozen run that keeps the verdicts is the default (benchmarks/RESULTS.md, "A fine-tune whose
+    encoder learns")."""
+    return "train" if trained >= ENCODER_LEARNS_FROM else "frozen"
+
+
+def train_crop(config: FinetuneConfig) -> int:
+    """The square crop batches are cut to: ``config.crop``; with the encoder learning and ``crop`` 0
+    (whole images), ``ENCODER_CROP`` — its memory grows with the pixels of a batch (module docstring).
+    An image no larger than the crop stays whole."""
+    if config.encoder == "train" and config.crop <= 0:
+        return ENCODER_CROP
+    return config.crop
 
 
 def _batch_source(tuned: QGN, data: CorrectionSet, config: FinetuneConfig, device, rng, should_stop=None,
@@ -271,7 +315,9 @@ def _batch_source(tuned: QGN, data: CorrectionSet, config: FinetuneConfig, devic
         for p in tuned.encoder.parameters():
             p.requires_grad_(False)
         return cache
-    return BatchStream(data, config, rng)  # reads batch_size, scales, flip, crop
+    import dataclasses
+
+    return BatchStream(data, dataclasses.replace(config, crop=train_crop(config)), rng)  # batch_size, scales, flip, crop
 
 
 def _step(tuned: QGN, loss_fn, optimizer, network, scheme: Scheme | None, source, rng, batch_size: int, device):
@@ -539,10 +585,13 @@ def same_file(a: Path, b: Path) -> bool:
 
 def finetune_metadata(config: FinetuneConfig, result: FinetuneResult, source: str | os.PathLike | None,
                       names: Sequence[str]) -> dict:
-    """The ``extra`` a fine-tuned model's JSON records: {"finetune": {from, images, iterations_done,
-    final_loss, config}}."""
+    """The ``extra`` a fine-tuned model's JSON records: {"finetune": {from, learnt, images,
+    iterations_done, final_loss, config, crop}}; learnt: "decoder" (frozen encoder) or "decoder and
+    encoder"; crop: the crop its batches were cut to (``train_crop``; 0 = whole images)."""
     return {"finetune": {
         "from": None if source is None else str(source),
+        "learnt": "decoder and encoder" if config.encoder == "train" else "decoder",
+        "crop": train_crop(config),
         "images": [str(n) for n in names],
         "iterations_done": result.iterations_done,
         "final_loss": result.losses[-1] if result.losses else None,
