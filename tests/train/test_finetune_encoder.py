@@ -73,3 +73,26 @@ def test_the_record_says_what_learnt_and_the_recipe_it_ran():
         assert record["learnt"] == learnt and record["crop"] == crop
         assert record["config"]["encoder"] == encoder and record["config"]["lr"] == 0.002
 
+
+def test_the_heads_encoder_fingerprint_follows_the_features_it_reads(tmp_path):
+    from qgn.project_head import ProjectHead, encoder_fingerprint
+
+    images, labels = zip(*(make_scene(20 + i, 64, 64) for i in range(2)))
+    labels = [label.astype(np.int64) for label in labels]
+    model = tiny_model()
+    frozen = finetune(model, list(images), labels, FinetuneConfig(iterations=2, **FAST)).model
+    learnt = finetune(model, list(images), labels, FinetuneConfig(iterations=2, encoder="train", **FAST)).model
+    assert encoder_fingerprint(frozen) == encoder_fingerprint(model)  # same features: the head holds
+    assert encoder_fingerprint(learnt) != encoder_fingerprint(model)
+
+    k = SYNTHETIC_CLASSES.num_classes
+    head = ProjectHead(torch.zeros(k, 4), torch.zeros(k), torch.zeros(4), torch.ones(4),
+                       list(SYNTHETIC_CLASSES.names), SYNTHETIC_CLASSES.ignore_index, model="m-ft1.safetensors",
+                       encoder=encoder_fingerprint(model))
+    again = ProjectHead.load(head.save(tmp_path / "head.safetensors"))
+    assert again.encoder == head.encoder
+    assert again.reads("m-ft1.safetensors", encoder_fingerprint(frozen))
+    assert not again.reads("m-ft1.safetensors", encoder_fingerprint(learnt))  # same name, other features
+    assert not again.reads("other.safetensors", encoder_fingerprint(model))
+    again.encoder = ""  # a head from before the fingerprint: the name alone, as before
+    assert again.reads("m-ft1.safetensors", encoder_fingerprint(learnt))
