@@ -47,7 +47,7 @@ import copy
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +84,11 @@ ENCODER_CROP = 512
 class FinetuneConfig:
     """The fine-tuning recipe. ``scheme``: training propagation (``all+gtc`` alternates the dense
     decoder and the one on the corrections' composite cells; see the module docstring). Scale range and flip are the
-    augmentation of ``qgn.data.transforms.augment``; ``crop`` > 0 takes random square crops.
+    augmentation of ``qgn.data.transforms.augment``; ``crop`` > 0 cuts random squares of at most
+    ``crop`` pixels a side (an image within it stays whole), only with the encoder learning: a frozen
+    encoder's features are computed once on whole images (``FeatureCache``), so ``validate`` refuses
+    a crop there. With the encoder learning, 0 means ``ENCODER_CROP`` (``train_crop``); the result's
+    ``config`` is the recipe as it ran, its ``crop`` resolved.
 
     The defaults (AdamW, lr 0.001, batch 2) were chosen on CamVid (``runs/camvid-cpu-all``, one val
     image, 60 iterations): AdamW 1e-3 raised that image's mIoU 43.5 → 52.3 %, AdamW 3e-4 to 47.7 %,
@@ -130,19 +134,25 @@ class FinetuneConfig:
             raise ValueError(f"crop must be 0 (whole images) or a size in pixels; got {self.crop}")
         if self.encoder not in ("frozen", "train"):
             raise ValueError(f"encoder must be 'frozen' or 'train'; got {self.encoder!r}")
+        if self.encoder == "frozen" and self.crop > 0:
+            raise ValueError(f"crop {self.crop} applies only when the encoder learns (encoder='train'): a frozen "
+                             "encoder's features are computed once on whole images; set crop to 0")
 
 
 @dataclass
 class FinetuneResult:
     """model: the fine-tuned copy (eval mode, on the input model's device); losses: the total loss
     of every step done (len == iterations_done); cancelled: ``should_stop`` ended it early; config:
-    the recipe it ran (``finetune`` sets it; its record, ``finetune_metadata``, says what learnt)."""
+    the recipe it ran (``finetune`` sets it, its ``crop`` as it ran: ``train_crop``; its record,
+    ``finetune_metadata``, says what learnt); cropped: how many of the batches' samples were cut to
+    ``config.crop`` (0: every one trained whole)."""
 
     model: QGN
     losses: list[float]
     iterations_done: int
     cancelled: bool
     config: FinetuneConfig | None = None  # the recipe it ran (what learnt: ``config.encoder``)
+    cropped: int = 0  # samples cut to ``config.crop``
 
 
 class CorrectionSet(SegmentationDataset):
@@ -249,6 +259,8 @@ def finetune(
     """
     config = config or FinetuneConfig()
     config.validate()
+    if train_crop(config) != config.crop:  # the recipe as it runs, and as its record says
+        config = replace(config, crop=train_crop(config))
     names = check_corrections(model, images, labels, names)
     tuned = copy.deepcopy(model)
     device = next(tuned.parameters()).device
@@ -279,7 +291,7 @@ def finetune(
             progress(iteration + 1, result.loss)
     for p in tuned.parameters():
         p.requires_grad_(True)
-    return FinetuneResult(tuned.eval(), losses, len(losses), cancelled, config)
+    return FinetuneResult(tuned.eval(), losses, len(losses), cancelled, config, getattr(source, "cropped", 0))
 
 
 def auto_encoder(trained: int) -> str:
@@ -297,7 +309,7 @@ def auto_encoder(trained: int) -> str:
 def train_crop(config: FinetuneConfig) -> int:
     """The square crop batches are cut to: ``config.crop``; with the encoder learning and ``crop`` 0
     (whole images), ``ENCODER_CROP`` — its memory grows with the pixels of a batch (module docstring).
-    An image no larger than the crop stays whole."""
+    An image no larger than the crop stays whole. A frozen encoder trains on whole images (0)."""
     if config.encoder == "train" and config.crop <= 0:
         return ENCODER_CROP
     return config.crop
@@ -315,9 +327,7 @@ def _batch_source(tuned: QGN, data: CorrectionSet, config: FinetuneConfig, devic
         for p in tuned.encoder.parameters():
             p.requires_grad_(False)
         return cache
-    import dataclasses
-
-    return BatchStream(data, dataclasses.replace(config, crop=train_crop(config)), rng)  # batch_size, scales, flip, crop
+    return BatchStream(data, config, rng)  # batch_size, scales, flip, crop (``finetune`` resolved it)
 
 
 def _step(tuned: QGN, loss_fn, optimizer, network, scheme: Scheme | None, source, rng, batch_size: int, device):
@@ -585,13 +595,16 @@ def same_file(a: Path, b: Path) -> bool:
 
 def finetune_metadata(config: FinetuneConfig, result: FinetuneResult, source: str | os.PathLike | None,
                       names: Sequence[str]) -> dict:
-    """The ``extra`` a fine-tuned model's JSON records: {"finetune": {from, learnt, images,
-    iterations_done, final_loss, config, crop}}; learnt: "decoder" (frozen encoder) or "decoder and
-    encoder"; crop: the crop its batches were cut to (``train_crop``; 0 = whole images)."""
+    """The ``extra`` a fine-tuned model's JSON records: {"finetune": {from, learnt, cropped, images,
+    iterations_done, final_loss, config}}; config: the recipe as it ran (``result.config`` where the
+    result has one, else ``config``), its ``crop`` the bound its batches were cut to (random squares
+    of at most that many pixels a side; 0: whole images); learnt: "decoder" (frozen encoder) or
+    "decoder and encoder"; cropped: how many of the batches' samples were cut (0: every one whole)."""
+    config = result.config if result.config is not None else config
     return {"finetune": {
         "from": None if source is None else str(source),
         "learnt": "decoder and encoder" if config.encoder == "train" else "decoder",
-        "crop": train_crop(config),
+        "cropped": result.cropped,
         "images": [str(n) for n in names],
         "iterations_done": result.iterations_done,
         "final_loss": result.losses[-1] if result.losses else None,

@@ -3,7 +3,10 @@
 head's check that the features it read are still the model's (``encoder_fingerprint``)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
 import torch
 
 import qgn.train.finetune as ft
@@ -52,7 +55,7 @@ def test_an_encoder_that_learns_on_big_images_trains_on_bounded_crops(monkeypatc
         assert not cached and shape[0] == 2 and max(shape[2:]) <= ENCODER_CROP, shape
     enc0, enc1 = model.encoder.state_dict(), result.model.encoder.state_dict()
     assert any(not torch.equal(enc0[k], enc1[k]) for k in enc0 if "running" not in k and "tracked" not in k)
-    assert result.config is config and result.config.encoder == "train"
+    assert result.config == dataclasses.replace(config, crop=ENCODER_CROP)  # the recipe as it ran
 
     seen.clear()  # an image within the crop stays whole; a crop asked for is kept
     small, small_label = make_scene(4, 64, 96)
@@ -70,8 +73,36 @@ def test_the_record_says_what_learnt_and_the_recipe_it_ran():
         config = FinetuneConfig(iterations=1, lr=0.002, encoder=encoder, **FAST)
         result = finetune(tiny_model(), list(images), labels, config)
         record = finetune_metadata(result.config, result, "a.safetensors", ["a", "b"])["finetune"]
-        assert record["learnt"] == learnt and record["crop"] == crop
+        assert record["learnt"] == learnt and record["config"]["crop"] == crop
+        assert record["cropped"] == 0  # 64x64 images: nothing was cut, whatever the bound
         assert record["config"]["encoder"] == encoder and record["config"]["lr"] == 0.002
+
+
+def test_the_record_has_one_truthful_crop_the_bound_it_ran_and_how_many_samples_were_cut():
+    """Review of this branch: an encoder that learnt on crop 0 recorded a top-level crop of 512 beside
+    config.crop 0, and said 512 even where nothing was cut; a frozen encoder with crop 256 recorded
+    crop 256 though its feature cache trains on whole images. The record's one crop is now its
+    config.crop, the bound as it ran (random squares of at most that many pixels a side), with
+    ``cropped``: how many samples were cut; a frozen encoder refuses a crop."""
+    model = tiny_model()
+    side = ENCODER_CROP + 160
+    big, big_label = make_scene(5, side, side + 96)
+    small, small_label = make_scene(6, 64, 96)
+    config = FinetuneConfig(iterations=2, encoder="train", **FAST)  # crop 0: ENCODER_CROP
+    for images, labels, cut in (([big, big], [big_label] * 2, 4), ([small], [small_label], 0)):
+        result = finetune(model, images, [label.astype(np.int64) for label in labels], config)
+        assert result.cropped == cut
+        # the CLI and qgn serve pass the config they made, not the result's
+        record = finetune_metadata(config, result, "a.safetensors", ["a"])["finetune"]
+        assert record["config"]["crop"] == ENCODER_CROP and record["cropped"] == cut
+        assert "crop" not in record  # no second crop value beside config.crop
+
+    frozen = FinetuneConfig(iterations=1, crop=256, **FAST)
+    with pytest.raises(ValueError, match="crop 256 applies only when the encoder learns"):
+        finetune(model, [big], [big_label.astype(np.int64)], frozen)
+    result = finetune(model, [big], [big_label.astype(np.int64)], FinetuneConfig(iterations=1, **FAST))
+    record = finetune_metadata(result.config, result, "a.safetensors", ["a"])["finetune"]
+    assert record["config"]["crop"] == 0 and record["cropped"] == 0  # whole images, as its feature cache trains
 
 
 def test_the_heads_encoder_fingerprint_follows_the_features_it_reads(tmp_path):
