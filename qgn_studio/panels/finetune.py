@@ -24,15 +24,17 @@ LEARNS_TIP = (
     "What the fine-tune trains.\n"
     "• Decoder only: the encoder stays as it is; its features of the corrected images are computed once, "
     "then each step trains the decoder alone (fast). The model keeps its domain check.\n"
-    "• Decoder and encoder: each step trains the encoder too, on crops of at most {crop}×{crop} pixels "
-    "(about 1.5–2× the time; no feature pass first). The new model has no domain check: every image "
-    "starts from its prediction (or the project head's, or the carried start, by their records).\n"
+    "• Decoder and encoder: each step trains the encoder too (no feature pass first). To bound its "
+    "memory, images larger than {crop}×{crop} pixels are cut to random crops of at most that size; smaller "
+    "ones train whole. The new model has no domain check: every image starts from its prediction (or the "
+    "project head's, or the carried start, by their records).\n"
     "• Automatic: the encoder learns once the fine-tune trains on {k} or more corrected images "
     "({corrected} corrected: one in four is kept aside to compare), else the decoder alone.\n\n"
-    "Measured on a CamVid sequence the model never saw (benchmarks/RESULTS.md, \"A fine-tune whose encoder "
-    "learns\"): with the decoder alone the model's start cost 3–14 % more actions than an empty map after "
+    "Measured on whole 240×180 CamVid frames (no crop), a sequence the model never saw "
+    "(benchmarks/RESULTS.md, \"A fine-tune whose encoder learns\"): the encoder learning took about 1.5–2× "
+    "the time; with the decoder alone the model's start cost 3–14 % more actions than an empty map after "
     "8, 16 or 32 corrected frames; with the encoder learning it cost 12 % / 11 % fewer after 32 frames "
-    "and about as many after 8 and 16.")
+    "and about as many after 8 and 16. Untried on larger photos trained on crops.")
 ROWS = (("acc", "Pixel accuracy"), ("miou", "mIoU"), ("agreement", "Cells right"))
 ROW_TIPS = {
     "acc": "Share of labelled pixels of the corrected images the model predicts as corrected",

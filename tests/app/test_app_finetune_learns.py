@@ -23,6 +23,12 @@ def test_what_learns_is_offered_with_an_automatic_default_said_with_its_figures(
     tip = panel.learns.toolTip()
     for said in ("32 or more", "42 corrected", "3–14 %", "12 % / 11 %", "1.5–2×", "512×512", "no domain check"):
         assert said in tip, said
+    # the figures were measured on whole 240x180 frames, not on big photos cut to the crop: said so,
+    # and the crop's line is a memory bound with no figure beside it (review of this branch)
+    measured = tip.index("Measured on whole 240×180 CamVid frames")
+    assert tip.index("1.5–2×") > measured and tip.index("12 % / 11 %") > measured
+    crop_line = next(line for line in tip.splitlines() if "512×512" in line)
+    assert "memory" in crop_line and "1.5" not in crop_line and "%" not in crop_line
     panel.set_corrections([f"image {n}" for n in range(41)])  # 31 to train on (10 held out)
     assert panel.learns.currentText() == "Automatic: decoder only"
     panel.set_corrections([f"image {n}" for n in range(42)])  # 32 to train on
