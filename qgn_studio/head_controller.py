@@ -135,10 +135,8 @@ class HeadController(QtCore.QObject):
         self.runner.submit(self._forget)
         project = self.projects.project
         if load and project is not None and project.head_path.is_file():
-            from qgn.project_head import ProjectHead
-
             path = project.head_path
-            self.runner.submit(lambda: (ProjectHead.load(path), self._fingerprint()),
+            self.runner.submit(lambda: self._read_head(path),
                                lambda loaded: self._loaded(*loaded, generation),
                                lambda text: self._say(f"The project head could not be read ({text}); it is refitted "
                                                       "at the next save"))
@@ -147,6 +145,20 @@ class HeadController(QtCore.QObject):
 
     def _forget(self) -> None:
         self._trainer, self._learnt, self._last_head = None, {}, None
+
+    def _read_head(self, path):
+        """On the runner thread: (the head read from ``path``, the fingerprint of the model whose
+        features it reads, why that model could not be loaded or ""). The head file's own failure
+        raises (the job's message says the head could not be read); the model's is returned, so
+        that what is said names what failed."""
+        from qgn.project_head import ProjectHead
+        from qgn_studio.document import describe_error
+
+        head = ProjectHead.load(path)
+        try:
+            return head, self._fingerprint(), ""
+        except Exception as exc:  # the model file: missing, unreadable, another format
+            return head, None, describe_error(exc)
 
     def _fingerprint(self, model=None) -> str | None:
         """On the runner thread: ``qgn.project_head.encoder_fingerprint`` of ``model``, by default the
@@ -164,8 +176,12 @@ class HeadController(QtCore.QObject):
             known = self._fingerprinted = (weakref.ref(model), encoder_fingerprint(model))
         return known[1]
 
-    def _loaded(self, head, fingerprint: str | None, generation: int) -> None:
+    def _loaded(self, head, fingerprint: str | None, model_error: str, generation: int) -> None:
         if generation != self._generation:
+            return
+        if model_error:  # the head was read; which features it reads cannot be checked without the model
+            self._say(f"The model {self._model_name()} could not be loaded to check which features the project "
+                      f"head reads ({model_error}); the head is not used until a model loads", 8000)
             return
         classes = self.workspace.classes
         if not head.reads(self._model_name(), fingerprint) or classes is None or not head.fits(classes):

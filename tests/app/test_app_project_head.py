@@ -221,3 +221,31 @@ def test_a_model_of_the_same_name_whose_encoder_learnt_gets_a_head_fitted_on_its
     head = ProjectHead.load(folder / "head.safetensors")
     assert head.model == model_path.name and head.encoder == encoder_fingerprint(learnt)
     assert win.head.head.encoder == head.encoder
+
+
+def test_a_model_that_cannot_be_loaded_is_named_not_the_head(qtbot, windows, samples, model_path, tmp_path,
+                                                              monkeypatch):
+    """Review of this branch: reading the head now also loads the model whose encoder it checks, and
+    a model that failed to load was said as "The project head could not be read (…)". The head file
+    was fine: what failed, the model, is named, and the head is not used unchecked."""
+    folder = tmp_path / "project"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples, model_path)
+    corrected_to_truth(qtbot, win)
+    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
+        assert win.projects.save()
+    assert win.head.runner.wait_idle()
+
+    said = []
+    monkeypatch.setattr(win.head, "_say", lambda text, ms=5000: said.append(text))
+
+    def unreadable():
+        raise ValueError(f"{model_path}: not a safetensors file (truncated)")
+
+    monkeypatch.setattr(win.head, "_load_model", unreadable)
+    win.head._reset(load=True)  # as a model change or a project open does
+    assert win.head.runner.wait_idle()
+    qtbot.waitUntil(lambda: bool(said), timeout=WAIT_MS)
+    assert not any("project head could not be read" in text for text in said), said
+    assert any(f"model {model_path.name} could not be loaded" in text and "truncated" in text for text in said), said
+    assert win.head.head is None
