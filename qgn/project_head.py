@@ -99,6 +99,18 @@ def pixel_features(model, image: np.ndarray) -> torch.Tensor:
     return torch.cat([x.float().cpu(), ys, xs], dim=0).contiguous()
 
 
+def encoder_fingerprint(model) -> str:
+    """SHA-256 (hex) of the model's encoder parameters and buffers, name by name: what the head's
+    features (``pixel_features``) depend on. Equal for a model and its frozen-encoder fine-tune,
+    different once the encoder learnt."""
+    sha = hashlib.sha256()
+    for name, tensor in sorted(model.encoder.state_dict().items()):
+        sha.update(name.encode("utf-8"))
+        sha.update(str(tuple(tensor.shape)).encode("ascii"))
+        sha.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return sha.hexdigest()
+
+
 def grid_labels(label: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """(gh, gw) int64: the label of the full-size pixel at each grid cell's centre (nearest)."""
     h, w = label.shape
@@ -126,6 +138,17 @@ class ProjectHead:
     model: str = ""  # the model file whose features it reads (its name)
     record: dict = field(default_factory=dict)  # image key → (head, model) accuracy, in order judged
     trained: list = field(default_factory=list)  # the image keys it was fitted on
+    encoder: str = ""  # encoder_fingerprint of the model whose features it read ("" in older heads)
+
+    def reads(self, model_name: str, fingerprint: str | None) -> bool:
+        """Whether the head was fitted on the features of this model: the same file name and, where
+        both are known, the same encoder (``encoder_fingerprint``). A fine-tuned model can take the
+        name of another in another folder (``<stem>-ft1`` in the project's models/ beside an original
+        ``<stem>-ft1`` elsewhere); if its encoder learnt, the head fitted on the other's features
+        would read features it never saw."""
+        if self.model != model_name:
+            return False
+        return not (self.encoder and fingerprint) or self.encoder == fingerprint
 
     @property
     def preferred(self) -> bool:
@@ -186,7 +209,7 @@ class ProjectHead:
                 "ignore_index": self.ignore_index, "images": self.images, "samples": self.samples,
                 "fit_seconds": self.fit_seconds, "feature_stride": FEATURE_STRIDE, "model": self.model,
                 "record": [[str(k), float(h), float(m)] for k, (h, m) in self.record.items()],
-                "trained": [str(k) for k in self.trained]}
+                "trained": [str(k) for k in self.trained], "encoder": self.encoder}
         weights = save(tensors)
         meta["weights_sha256"] = hashlib.sha256(weights).hexdigest()
         atomic_write_together([(path, weights),
@@ -216,7 +239,7 @@ class ProjectHead:
             return cls(t["weight"], bias, t["mean"], t["std"], names, meta["ignore_index"],
                        int(meta.get("images", 0)), int(meta.get("samples", 0)), float(meta.get("fit_seconds", 0.0)),
                        str(meta.get("model", "")), {str(k): (float(h), float(m)) for k, h, m in meta.get("record", [])},
-                       [str(k) for k in meta.get("trained", [])])
+                       [str(k) for k in meta.get("trained", [])], str(meta.get("encoder", "")))
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable project head ({exc})") from None
 

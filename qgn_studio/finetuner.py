@@ -5,7 +5,13 @@ Corrected images are those whose annotation differs from the prediction it is co
 is marked done, and — with a project open — every image with a saved annotation. The
 ``FinetuneJob`` thread copies the model in use (the inference thread keeps using the original),
 runs ``qgn.train.finetune.finetune`` with progress and cancel, then ``compare_models`` on the same
-images, all off the UI thread. Keep asks for a file name (``ask_save_path``, replaceable in tests;
+images, all off the UI thread. What learns is the panel's choice: the decoder alone (the encoder
+frozen, its features computed once), the encoder too, or Automatic — decided by the job on the
+number of images it trains on (``qgn.train.finetune.auto_encoder``: from 32) and said in the
+status; the kept model's record says what learnt and the recipe it ran (``ran_config``). A kept
+model whose encoder learnt has no domain reference (``qgn.domain.carry_reference``), and the
+project head refits on its features (``HeadController``: the head names the encoder it read).
+Keep asks for a file name (``ask_save_path``, replaceable in tests;
 the default is new, ``<model>-ft<N>.safetensors``, and an existing file is only replaced after
 the file dialog's own confirmation; the original never), saves on the job thread and switches
 the inference worker to the new model. Revert drops it.
@@ -79,11 +85,13 @@ class FinetuneJob(QtCore.QThread):
     failed = QtCore.Signal(str)
     transferred = QtCore.Signal(str)  # what a transfer to the annotations' classes kept, added and dropped
     passing = QtCore.Signal(str, int, int)  # a pass over the images before or after the steps: (what, done, total)
+    learning = QtCore.Signal(str, int)  # what learns ("frozen" / "train", FinetuneConfig.encoder), images trained on
 
     def __init__(self, model, corrections: list[Correction], config, scheme: str = "pc", parent=None,
-                 classes=None):
+                 classes=None, learns: str | None = None):
         super().__init__(parent)
         self.model = model
+        self.learns = learns  # "auto": auto_encoder on the images it trains on; None: config.encoder
         self.classes = classes
         self.corrections = corrections
         self.config = config
@@ -100,7 +108,9 @@ class FinetuneJob(QtCore.QThread):
         return self._stop.is_set()
 
     def run(self) -> None:
-        from qgn.train.finetune import FinetuneResult, compare_models, comparison_split, finetune
+        import dataclasses
+
+        from qgn.train.finetune import FinetuneResult, auto_encoder, compare_models, comparison_split, finetune
 
         configure_threads()
         try:
@@ -123,6 +133,11 @@ class FinetuneJob(QtCore.QThread):
 
             def pick(seq, idx):
                 return [seq[i] for i in idx]
+
+            if self.learns is not None:  # what learns, decided on the images it trains on
+                encoder = auto_encoder(len(train)) if self.learns == "auto" else self.learns
+                self.config = dataclasses.replace(self.config, encoder=encoder)
+            self.learning.emit(self.config.encoder, len(train))
 
             result = finetune(before, pick(images, train), pick(labels, train), self.config,
                               progress=self.progress.emit, should_stop=self._stop.is_set, names=pick(names, train),
@@ -160,6 +175,14 @@ class FinetuneJob(QtCore.QThread):
         model, report = transfer_model(model, classes)
         self.transferred.emit(report.summary())
         return model
+
+
+def ran_config(result):
+    """The recipe ``result`` (a ``FinetuneResult``) ran with, what learnt included (a result without
+    one: the default recipe for its iterations)."""
+    from qgn.train.finetune import FinetuneConfig
+
+    return result.config if result.config is not None else FinetuneConfig(iterations=result.iterations_done)
 
 
 def default_model_path(original: Path, folder: Path) -> Path:
@@ -311,13 +334,15 @@ class Finetuner(QtCore.QObject):
             return
         self.revert(quiet=True)
         config = FinetuneConfig(iterations=int(iterations), lr=float(lr), batch_size=min(4, len(corrections)))
-        job = FinetuneJob(model, corrections, config, self.scheme, self, classes=self.workspace.classes)
+        job = FinetuneJob(model, corrections, config, self.scheme, self, classes=self.workspace.classes,
+                          learns=self.panel.learning())
         self.transfer_note = ""
         job.transferred.connect(lambda text: setattr(self, "transfer_note", text) or self.panel.set_status(
             f"The annotations' classes differ from the model's, so the model was transferred to them first: {text}. "
             f"Fine-tuning on {len(corrections)} image{'s' if len(corrections) != 1 else ''}…"))
         job.progress.connect(self.panel.add_loss)
         job.passing.connect(self._passing)
+        job.learning.connect(self._learning)
         job.trained.connect(self._trained)
         job.compared.connect(self._compared)
         job.failed.connect(self._failed)
@@ -359,6 +384,17 @@ class Finetuner(QtCore.QObject):
             return True
         return False
 
+    def _learning(self, encoder: str, trained: int) -> None:
+        """What learns, once the job decided it on the images it trains on: said in the status line
+        (the passes and steps that follow write over it)."""
+        if self.job is None or self.job.cancelled:
+            return
+        images = f"{trained} image{'s' if trained != 1 else ''}"
+        self.panel.set_status(f"Fine-tuning the decoder and encoder on {images} (every step trains the encoder "
+                              "too: no feature pass first, about 1.5–2× the time)…" if encoder == "train" else
+                              f"Fine-tuning the decoder on {images} (the encoder's features are computed once "
+                              "first)…")
+
     def _passing(self, text: str, done: int, total: int) -> None:
         """A pass over the images, shown in the panel while the run is not cancelled: a Cancel's
         'Cancelling the comparison…' stays (the passes' counts, queued or still coming, wrote over it)."""
@@ -389,7 +425,8 @@ class Finetuner(QtCore.QObject):
         where = (f"on {len(comparison.per_image)} corrected image{'s' if len(comparison.per_image) != 1 else ''} it "
                  "did not train on" if comparison.held_out else
                  "on the one corrected image it trained on (optimistic: correct a second image for a fair test)")
-        self.panel.set_status(f"{note}Done: mIoU {100 * before:.1f} → {100 * after:.1f} % {where}. "
+        learnt = "decoder and encoder" if getattr(result.config, "encoder", "frozen") == "train" else "decoder"
+        self.panel.set_status(f"{note}Done ({learnt} learnt): mIoU {100 * before:.1f} → {100 * after:.1f} % {where}. "
                               "Keep the new model (saved under a new name) or revert.")
 
     def _failed(self, message: str) -> None:
@@ -433,13 +470,13 @@ class Finetuner(QtCore.QObject):
     def _save(self, path: Path, overwrite: bool, then: Callable[[str], None] | None = None) -> None:
         """Save the fine-tuned model at ``path`` on the job thread; then the inference worker, the
         project and the next start use it. ``then(message)``: "" when saved, else why not (UI thread)."""
-        from qgn.train.finetune import FinetuneConfig, finetune_metadata, save_new_model
+        from qgn.train.finetune import finetune_metadata, save_new_model
 
         if path.suffix != ".safetensors":
             path = path.with_suffix(".safetensors")
         original = self._original()
         model = self.result.model
-        extra = finetune_metadata(FinetuneConfig(iterations=self.result.iterations_done), self.result, original,
+        extra = finetune_metadata(ran_config(self.result), self.result, original,
                                   [r["name"] for r in self.comparison.per_image])
 
         def save() -> Path:
@@ -498,7 +535,7 @@ class Finetuner(QtCore.QObject):
         """SIGTERM: the fine-tuned model neither kept nor reverted — or, from a run still going, the
         steps it has done once it stops at its next step (waited for up to ``wait_s``) — is written
         into ``base`` on the job thread (``unkept_models``), to be offered at the next start."""
-        from qgn.train.finetune import FinetuneConfig, finetune_metadata
+        from qgn.train.finetune import finetune_metadata
 
         from qgn_studio import unkept_models
 
@@ -521,7 +558,7 @@ class Finetuner(QtCore.QObject):
             detail = (f"stopped when the session ended, after {result.iterations_done:,} of {total:,} iterations; "
                       "not compared with the model it was fine-tuned from")
         elif self.result is not None and self.comparison is not None:
-            result, config = self.result, FinetuneConfig(iterations=self.result.iterations_done)
+            result, config = self.result, ran_config(self.result)
             names, detail = [r["name"] for r in self.comparison.per_image], self._comparison_text()
         else:
             return

@@ -51,6 +51,7 @@ class HeadController(QtCore.QObject):
         self._trainer = None  # runner thread only
         self._learnt: dict[str, int] = {}  # runner thread only: image key → annotation mtime_ns learnt
         self._model = None  # (path, QGN) on the runner thread
+        self._fingerprinted = None  # runner thread only: (weakref to a model, its encoder_fingerprint)
         self._last_head = None  # runner thread only: the head the next saved images are judged with
         self._generation = 0  # bumped when the project, model or classes change: late results are dropped
         self._stop = threading.Event()  # set at shutdown: a fit under way ends at its next step
@@ -134,11 +135,9 @@ class HeadController(QtCore.QObject):
         self.runner.submit(self._forget)
         project = self.projects.project
         if load and project is not None and project.head_path.is_file():
-            from qgn.project_head import ProjectHead
-
             path = project.head_path
-            self.runner.submit(lambda: ProjectHead.load(path),
-                               lambda head: self._loaded(head, generation),
+            self.runner.submit(lambda: self._read_head(path),
+                               lambda loaded: self._loaded(*loaded, generation),
                                lambda text: self._say(f"The project head could not be read ({text}); it is refitted "
                                                       "at the next save"))
         elif not load and project is not None:
@@ -147,12 +146,46 @@ class HeadController(QtCore.QObject):
     def _forget(self) -> None:
         self._trainer, self._learnt, self._last_head = None, {}, None
 
-    def _loaded(self, head, generation: int) -> None:
+    def _read_head(self, path):
+        """On the runner thread: (the head read from ``path``, the fingerprint of the model whose
+        features it reads, why that model could not be loaded or ""). The head file's own failure
+        raises (the job's message says the head could not be read); the model's is returned, so
+        that what is said names what failed."""
+        from qgn.project_head import ProjectHead
+        from qgn_studio.document import describe_error
+
+        head = ProjectHead.load(path)
+        try:
+            return head, self._fingerprint(), ""
+        except Exception as exc:  # the model file: missing, unreadable, another format
+            return head, None, describe_error(exc)
+
+    def _fingerprint(self, model=None) -> str | None:
+        """On the runner thread: ``qgn.project_head.encoder_fingerprint`` of ``model``, by default the
+        one whose features the head reads (None without a model), hashed once per model object."""
+        import weakref
+
+        from qgn.project_head import encoder_fingerprint
+
+        if model is None:
+            if self._model_path() is None:
+                return None
+            model = self._load_model()
+        known = self._fingerprinted
+        if known is None or known[0]() is not model:
+            known = self._fingerprinted = (weakref.ref(model), encoder_fingerprint(model))
+        return known[1]
+
+    def _loaded(self, head, fingerprint: str | None, model_error: str, generation: int) -> None:
         if generation != self._generation:
             return
+        if model_error:  # the head was read; which features it reads cannot be checked without the model
+            self._say(f"The model {self._model_name()} could not be loaded to check which features the project "
+                      f"head reads ({model_error}); the head is not used until a model loads", 8000)
+            return
         classes = self.workspace.classes
-        if head.model != self._model_name() or classes is None or not head.fits(classes):
-            self.refit()  # another model's features or another class set: learn again
+        if not head.reads(self._model_name(), fingerprint) or classes is None or not head.fits(classes):
+            self.refit()  # another model's features (by name, or an encoder that learnt) or classes: learn again
             return
         self.head = head
         self.runner.submit(lambda: setattr(self, "_last_head", head))  # the record goes on from it
@@ -211,6 +244,7 @@ class HeadController(QtCore.QObject):
             return None
         self._last_head = head
         head.model = self._model_name()
+        head.encoder = self._fingerprint(model) or ""  # the model its features were read with
         head.fit_seconds = time.perf_counter() - start  # features of the new images included
         head.save(project.head_path)
         return head

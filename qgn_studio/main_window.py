@@ -1432,6 +1432,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if setting.scheme == "gtc":
             setting = SchemeChoice("pc", setting.tau, setting.entropy, setting.depth)
         self.explore.set_setting(setting)
+        self.finetuner.panel.set_learning(str(s.value("finetune/learns", "auto")))  # what a fine-tune trains
         self.device_choice = str(s.value("model/device", "auto"))
         if self.device_choice in self.device_actions:
             self.device_actions[self.device_choice].setChecked(True)
@@ -1454,5 +1455,6 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("explore/entropy", setting.entropy)
         s.setValue("explore/depth", setting.depth)
         s.setValue("model/device", self.device_choice)
+        s.setValue("finetune/learns", self.finetuner.panel.learning())
         s.setValue("view/zoom_box", self.zoom_box_action.isChecked())
         self.workspace.sync_settings()

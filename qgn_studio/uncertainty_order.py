@@ -110,6 +110,8 @@ class UncertaintyOrder(QtCore.QObject):
         if self.job is not None and self.job.isRunning():
             return
         paths = [d.path for d in self.workspace.docs if not d.error]
+        info = self.workspace.model_info
+        scored_with = None if info is None else str(info.path)  # the model switched meanwhile is not it
         self.job = RankJob(model, paths, MEASURE, self)
         total, workspace = len(paths), self.workspace
         count = [0]
@@ -120,7 +122,7 @@ class UncertaintyOrder(QtCore.QObject):
                                     self.cancel)
 
         self.job.scored.connect(scored)
-        self.job.ranked.connect(self._ranked)
+        self.job.ranked.connect(lambda scores: self._ranked(scores, scored_with))
         self.job.failed.connect(lambda message: self._say(f"Cannot order by uncertainty: {message}", 10000))
         self.job.finished.connect(workspace.hide_progress)
         workspace.show_progress(f"Scoring uncertainty 0/{total}", 0, total, self.cancel)
@@ -146,15 +148,15 @@ class UncertaintyOrder(QtCore.QObject):
             what = "\n".join(sorted(str(d.path) for d in self.workspace.docs))
         return "uncertainty/" + hashlib.sha1(what.encode("utf-8")).hexdigest()[:16]
 
-    def _remember(self) -> None:
+    def _remember(self, model: str | None) -> None:
+        """The scores, and the model (its path) that ``model`` names as the one they were scored with."""
         import json
 
         settings = self.workspace.settings
         if settings is None or not self.scores:
             return
-        info = self.workspace.model_info
         settings.setValue(self._memory_key(), json.dumps({
-            "model": None if info is None else str(info.path),
+            "model": model,
             "scores": {str(path): score for path, score in self.scores.items()}}))
 
     def restore(self) -> bool:
@@ -179,17 +181,19 @@ class UncertaintyOrder(QtCore.QObject):
         self._say(f"Images in the uncertainty order scored last time (with {model}); Ctrl+Shift+U scores again", 8000)
         return True
 
-    def _ranked(self, scores: dict) -> None:
-        self._apply(scores)
+    def _ranked(self, scores: dict, model: str | None = None) -> None:
+        """``scores`` of a scoring run with ``model`` (its path as the run began: a fine-tuned model
+        kept meanwhile did not score them)."""
+        self._apply(scores, model=model)
         self._say(f"Images ordered by uncertainty ({MEASURE.replace('_', ' ')}), most uncertain first", 8000)
 
-    def _apply(self, scores: dict, remember: bool = True) -> None:
+    def _apply(self, scores: dict, remember: bool = True, model: str | None = None) -> None:
         from qgn.uncertainty import order_by_uncertainty
 
         self.scores = dict(scores)
         self.visited = set()
         if remember:
-            self._remember()
+            self._remember(model)
         docs = self.workspace.docs
         values = [self.scores.get(d.path, -1.0) for d in docs]
         ordered = [docs[i] for i in order_by_uncertainty(values)]

@@ -30,6 +30,16 @@ accuracy doubled; the dense All steps were also 80 % of the time. ``pc+gtc`` tra
 in 13–24 % of the time (two runs on a loaded machine) (``benchmarks/RESULTS.md``, ``benchmarks/bench_finetune_pc.py``).
 ``encoder="train"`` and ``scheme="all+gtc"`` give the former recipe (a model far from the images'
 domain gains more pixel accuracy from training its encoder, at several times the cost).
+
+The encoder learning (``encoder="train"``, still ``pc+gtc``) pays on a scene the model never saw
+once enough corrected images are trained on: on a held-out CamVid sequence its start cost 12 % / 11 %
+fewer actions than an empty map at 32 frames, about as many at 8 and 16, while with the encoder
+frozen it cost 3–14 % more at every count; it takes about 1.5–2× the time (``benchmarks/RESULTS.md``,
+"A fine-tune whose encoder learns"). ``auto_encoder`` is that rule (``ENCODER_LEARNS_FROM``), the
+app's default. With the encoder learning there are no cached features: each step runs the encoder
+forward and backward on augmented whole images, so images are cut to random crops of at most
+``ENCODER_CROP`` pixels a side (``train_crop``): a 24-megapixel photo works at 4.2 megapixels and
+a batch of four of them would hold about 13 GB of activations (500 bytes a pixel, measured).
 """
 from __future__ import annotations
 
@@ -37,7 +47,7 @@ import copy
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,13 +67,28 @@ from qgn.train.loop import BatchStream, build_optimizer, poly_lr, training_schem
 from qgn.train.step import train_step
 
 TRAINING_SCHEMES = ("gtc", "all", "all+gtc", "pc+gtc")
+#: What learns: the decoder alone on the frozen encoder's cached features, or the encoder too.
+ENCODER_MODES = ("frozen", "train")
+#: ``auto_encoder``: the encoder learns once a fine-tune trains on this many corrected images.
+ENCODER_LEARNS_FROM = 32
+#: With the encoder learning (``encoder="train"``, ``crop`` 0), batches are random crops of at most
+#: this many pixels a side (``train_crop``): an encoder training step holds about 500 bytes of
+#: activations a working pixel (the demo model at 1280×1280: 0.8 GB for one image), so four whole
+#: 24-megapixel photos (4.2 megapixels each at the working size, 6.6 at scale 1.25) would take 13 GB;
+#: four 512×512 crops take well under 1 GB. CamVid frames at the street model's working size
+#: (240×180, the measurements of benchmarks/RESULTS.md) are whole.
+ENCODER_CROP = 512
 
 
 @dataclass
 class FinetuneConfig:
     """The fine-tuning recipe. ``scheme``: training propagation (``all+gtc`` alternates the dense
     decoder and the one on the corrections' composite cells; see the module docstring). Scale range and flip are the
-    augmentation of ``qgn.data.transforms.augment``; ``crop`` > 0 takes random square crops.
+    augmentation of ``qgn.data.transforms.augment``; ``crop`` > 0 cuts random squares of at most
+    ``crop`` pixels a side (an image within it stays whole), only with the encoder learning: a frozen
+    encoder's features are computed once on whole images (``FeatureCache``), so ``validate`` refuses
+    a crop there. With the encoder learning, 0 means ``ENCODER_CROP`` (``train_crop``); the result's
+    ``config`` is the recipe as it ran, its ``crop`` resolved.
 
     The defaults (AdamW, lr 0.001, batch 2) were chosen on CamVid (``runs/camvid-cpu-all``, one val
     image, 60 iterations): AdamW 1e-3 raised that image's mIoU 43.5 → 52.3 %, AdamW 3e-4 to 47.7 %,
@@ -109,17 +134,25 @@ class FinetuneConfig:
             raise ValueError(f"crop must be 0 (whole images) or a size in pixels; got {self.crop}")
         if self.encoder not in ("frozen", "train"):
             raise ValueError(f"encoder must be 'frozen' or 'train'; got {self.encoder!r}")
+        if self.encoder == "frozen" and self.crop > 0:
+            raise ValueError(f"crop {self.crop} applies only when the encoder learns (encoder='train'): a frozen "
+                             "encoder's features are computed once on whole images; set crop to 0")
 
 
 @dataclass
 class FinetuneResult:
     """model: the fine-tuned copy (eval mode, on the input model's device); losses: the total loss
-    of every step done (len == iterations_done); cancelled: ``should_stop`` ended it early."""
+    of every step done (len == iterations_done); cancelled: ``should_stop`` ended it early; config:
+    the recipe it ran (``finetune`` sets it, its ``crop`` as it ran: ``train_crop``; its record,
+    ``finetune_metadata``, says what learnt); cropped: how many of the batches' samples were cut to
+    ``config.crop`` (0: every one trained whole)."""
 
     model: QGN
     losses: list[float]
     iterations_done: int
     cancelled: bool
+    config: FinetuneConfig | None = None  # the recipe it ran (what learnt: ``config.encoder``)
+    cropped: int = 0  # samples cut to ``config.crop``
 
 
 class CorrectionSet(SegmentationDataset):
@@ -226,6 +259,8 @@ def finetune(
     """
     config = config or FinetuneConfig()
     config.validate()
+    if train_crop(config) != config.crop:  # the recipe as it runs, and as its record says
+        config = replace(config, crop=train_crop(config))
     names = check_corrections(model, images, labels, names)
     tuned = copy.deepcopy(model)
     device = next(tuned.parameters()).device
@@ -234,7 +269,7 @@ def finetune(
     rng = np.random.default_rng(config.seed)
     source = _batch_source(tuned, data, config, device, rng, should_stop, preparing)
     if source is None:  # stopped while the features were made
-        return FinetuneResult(tuned.eval(), [], 0, True)
+        return FinetuneResult(tuned.eval(), [], 0, True, config)
     loss_fn = QuadtreeLoss(tuned.config.num_levels).to(device)
     optimizer = build_optimizer(tuned, config.optimizer, config.lr, config.momentum, config.weight_decay)
     network = FrozenNormNetwork(tuned) if config.freeze_norm else None
@@ -256,7 +291,28 @@ def finetune(
             progress(iteration + 1, result.loss)
     for p in tuned.parameters():
         p.requires_grad_(True)
-    return FinetuneResult(tuned.eval(), losses, len(losses), cancelled)
+    return FinetuneResult(tuned.eval(), losses, len(losses), cancelled, config, getattr(source, "cropped", 0))
+
+
+def auto_encoder(trained: int) -> str:
+    """What learns by default for a fine-tune on ``trained`` corrected images: ``"train"`` (the
+    encoder too) from ``ENCODER_LEARNS_FROM`` on, else ``"frozen"`` (the decoder alone). On a scene
+    the model never saw, the encoder learning made the model's start pay from 32 frames (12 % / 11 %
+    fewer actions than empty) and about even at 8 and 16, where the frozen encoder's start cost 3–14 %
+    more at every count; the encoder learning takes about 1.5–2× the time, and a model whose encoder
+    learnt has no domain reference (``qgn.domain.carry_reference``), so with few images the faster
+    frozen run that keeps the verdicts is the default (benchmarks/RESULTS.md, "A fine-tune whose
+    encoder learns")."""
+    return "train" if trained >= ENCODER_LEARNS_FROM else "frozen"
+
+
+def train_crop(config: FinetuneConfig) -> int:
+    """The square crop batches are cut to: ``config.crop``; with the encoder learning and ``crop`` 0
+    (whole images), ``ENCODER_CROP`` — its memory grows with the pixels of a batch (module docstring).
+    An image no larger than the crop stays whole. A frozen encoder trains on whole images (0)."""
+    if config.encoder == "train" and config.crop <= 0:
+        return ENCODER_CROP
+    return config.crop
 
 
 def _batch_source(tuned: QGN, data: CorrectionSet, config: FinetuneConfig, device, rng, should_stop=None,
@@ -271,7 +327,7 @@ def _batch_source(tuned: QGN, data: CorrectionSet, config: FinetuneConfig, devic
         for p in tuned.encoder.parameters():
             p.requires_grad_(False)
         return cache
-    return BatchStream(data, config, rng)  # reads batch_size, scales, flip, crop
+    return BatchStream(data, config, rng)  # batch_size, scales, flip, crop (``finetune`` resolved it)
 
 
 def _step(tuned: QGN, loss_fn, optimizer, network, scheme: Scheme | None, source, rng, batch_size: int, device):
@@ -539,10 +595,16 @@ def same_file(a: Path, b: Path) -> bool:
 
 def finetune_metadata(config: FinetuneConfig, result: FinetuneResult, source: str | os.PathLike | None,
                       names: Sequence[str]) -> dict:
-    """The ``extra`` a fine-tuned model's JSON records: {"finetune": {from, images, iterations_done,
-    final_loss, config}}."""
+    """The ``extra`` a fine-tuned model's JSON records: {"finetune": {from, learnt, cropped, images,
+    iterations_done, final_loss, config}}; config: the recipe as it ran (``result.config`` where the
+    result has one, else ``config``), its ``crop`` the bound its batches were cut to (random squares
+    of at most that many pixels a side; 0: whole images); learnt: "decoder" (frozen encoder) or
+    "decoder and encoder"; cropped: how many of the batches' samples were cut (0: every one whole)."""
+    config = result.config if result.config is not None else config
     return {"finetune": {
         "from": None if source is None else str(source),
+        "learnt": "decoder and encoder" if config.encoder == "train" else "decoder",
+        "cropped": result.cropped,
         "images": [str(n) for n in names],
         "iterations_done": result.iterations_done,
         "final_loss": result.losses[-1] if result.losses else None,

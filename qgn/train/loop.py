@@ -148,11 +148,13 @@ def crop_sample(sample, size: int, rng: np.random.Generator):
 
 
 class BatchStream:
-    """An endless stream of augmented, collated batches drawn without replacement per epoch."""
+    """An endless stream of augmented, collated batches drawn without replacement per epoch.
+    ``cropped``: how many samples so far were cut to ``config.crop`` (those within it stay whole)."""
 
     def __init__(self, dataset, config: TrainConfig, rng: np.random.Generator):
         self.dataset, self.config, self.rng = dataset, config, rng
         self.order: list[int] = []
+        self.cropped = 0
         self.collate = partial(collate, ignore_index=dataset.classes.ignore_index)
 
     def next(self):
@@ -166,7 +168,7 @@ class BatchStream:
                 continue
             sample = augment(sample, self.rng, (self.config.scale_min, self.config.scale_max),
                              0.5 if self.config.flip else 0.0)
-            samples.append(crop_sample(sample, self.config.crop, self.rng))
+            samples.append(self._crop(sample))
         return self.collate(samples)
 
     def _wide_sample(self, sample):
@@ -186,7 +188,12 @@ class BatchStream:
         image = resize_image(sample.image[y:y + win_h, x:x + win_w], size)
         label = resize_label(sample.label[y:y + win_h, x:x + win_w], size)
         image, label = random_horizontal_flip(image, label, self.rng, 0.5 if self.config.flip else 0.0)
-        return crop_sample(Sample(image, label, sample.name), self.config.crop, self.rng)
+        return self._crop(Sample(image, label, sample.name))
+
+    def _crop(self, sample):
+        cut = crop_sample(sample, self.config.crop, self.rng)
+        self.cropped += cut is not sample
+        return cut
 
 
 def open_training_data(config: TrainConfig):

@@ -17,6 +17,24 @@ PLOT_INTERVAL_MS = 100
 PLOT_MAX_HEIGHT = 240
 #: What a start with no corrected image says; a count that finds some takes it back.
 NOTHING_TO_TRAIN = "Nothing to fine-tune on: annotate (correct) some images first"
+#: "What learns": (setting, the box's text); the setting is ``qgn.train.finetune.FinetuneConfig.encoder``
+#: or "auto" (``qgn.train.finetune.auto_encoder`` on the images it trains on).
+LEARNS = (("auto", "Automatic"), ("frozen", "Decoder only (fast)"), ("train", "Decoder and encoder (slower)"))
+LEARNS_TIP = (
+    "What the fine-tune trains.\n"
+    "• Decoder only: the encoder stays as it is; its features of the corrected images are computed once, "
+    "then each step trains the decoder alone (fast). The model keeps its domain check.\n"
+    "• Decoder and encoder: each step trains the encoder too (no feature pass first). To bound its "
+    "memory, images larger than {crop}×{crop} pixels are cut to random crops of at most that size; smaller "
+    "ones train whole. The new model has no domain check: every image starts from its prediction (or the "
+    "project head's, or the carried start, by their records).\n"
+    "• Automatic: the encoder learns once the fine-tune trains on {k} or more corrected images "
+    "({corrected} corrected: one in four is kept aside to compare), else the decoder alone.\n\n"
+    "Measured on whole 240×180 CamVid frames (no crop), a sequence the model never saw "
+    "(benchmarks/RESULTS.md, \"A fine-tune whose encoder learns\"): the encoder learning took about 1.5–2× "
+    "the time; with the decoder alone the model's start cost 3–14 % more actions than an empty map after "
+    "8, 16 or 32 corrected frames; with the encoder learning it cost 12 % / 11 % fewer after 32 frames "
+    "and about as many after 8 and 16. Untried on larger photos trained on crops.")
 ROWS = (("acc", "Pixel accuracy"), ("miou", "mIoU"), ("agreement", "Cells right"))
 ROW_TIPS = {
     "acc": "Share of labelled pixels of the corrected images the model predicts as corrected",
@@ -94,6 +112,23 @@ def smoothed(values: list[float], span: int = 20) -> list[float]:
     return out
 
 
+def corrected_for_encoder() -> int:
+    """The fewest corrected images with which Automatic lets the encoder learn: its fine-tune
+    trains on ``ENCODER_LEARNS_FROM`` of them once one in four is held out to compare."""
+    from qgn.train.finetune import ENCODER_LEARNS_FROM, comparison_split
+
+    count = ENCODER_LEARNS_FROM
+    while len(comparison_split(count)[0]) < ENCODER_LEARNS_FROM:
+        count += 1
+    return count
+
+
+def learns_tip() -> str:
+    from qgn.train.finetune import ENCODER_CROP, ENCODER_LEARNS_FROM
+
+    return LEARNS_TIP.format(crop=ENCODER_CROP, k=ENCODER_LEARNS_FROM, corrected=corrected_for_encoder())
+
+
 class FinetunePanel(QtWidgets.QWidget):
     """See the module docstring."""
 
@@ -142,13 +177,19 @@ class FinetunePanel(QtWidgets.QWidget):
         self.lr.setSingleStep(0.001)
         self.lr.setValue(0.001)  # 0.005 (the library default) overshoots on a handful of images
         self.lr.setToolTip("Initial learning rate (poly decay to 0)")
+        self.learns = QtWidgets.QComboBox()
+        for key, text in LEARNS:
+            self.learns.addItem(text, key)
+        self.learns.setToolTip(learns_tip())
+        self.learns.currentIndexChanged.connect(lambda _i: self._show_learning())
+        self._count = None  # corrected images last counted (None: not counted yet)
         return refresh
 
     def _build_run_controls(self) -> None:
         """Start and Cancel, the progress bar (its range follows the iterations), the status and the loss plot."""
         self.start = QtWidgets.QPushButton("Fine-tune on corrections")
-        self.start.setToolTip("Train a copy of the model's decoder on the corrected images (frozen encoder, its features "
-                              "computed once; the sites PC visits plus the corrections' composite cells); "
+        self.start.setToolTip("Train a copy of the model on the corrected images (what learns: the setting above; "
+                              "the sites PC visits plus the corrections' composite cells); "
                               "the model in use stays until you keep the result")
         self.start.clicked.connect(lambda: self.start_requested.emit(self.iterations.value(), self.lr.value()))
         self.cancel = QtWidgets.QPushButton("Cancel")
@@ -215,6 +256,7 @@ class FinetunePanel(QtWidgets.QWidget):
         settings.addRow(top)
         settings.addRow("Iterations", self.iterations)
         settings.addRow("Learning rate", self.lr)
+        settings.addRow("What learns", self.learns)
         run_row = QtWidgets.QHBoxLayout()
         run_row.addWidget(self.start, 1)
         run_row.addWidget(self.cancel)
@@ -252,6 +294,8 @@ class FinetunePanel(QtWidgets.QWidget):
             shown = ", ".join(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
             self.corrections.setText(f"<b>{len(names)}</b> corrected image{'s' if len(names) != 1 else ''}: {shown}")
         self.corrections.setToolTip("\n".join(names))
+        self._count = len(names)
+        self._show_learning()
         if names and self.status.text() == NOTHING_TO_TRAIN:
             self.status.setText("")  # it would contradict the count above it
         self.start.setEnabled(bool(names) and not self.cancel.isEnabled())
@@ -261,6 +305,7 @@ class FinetunePanel(QtWidgets.QWidget):
         self.cancel.setEnabled(running)
         self.iterations.setEnabled(not running)
         self.lr.setEnabled(not running)
+        self.learns.setEnabled(not running)
         if running:
             from qgn.progress import TimeLeft
 
@@ -269,6 +314,25 @@ class FinetunePanel(QtWidgets.QWidget):
             self.progress.setRange(0, iterations)
             self.progress.setValue(0)
             self.show_comparison(None)
+
+    def learning(self) -> str:
+        """The "What learns" setting: "auto", "frozen" or "train"."""
+        return str(self.learns.currentData())
+
+    def set_learning(self, key: str) -> None:
+        """Choose ``key`` ("auto", "frozen", "train"; anything else: "auto", the default)."""
+        index = self.learns.findData(key)
+        self.learns.setCurrentIndex(index if index >= 0 else 0)
+
+    def _show_learning(self) -> None:
+        """Automatic's text says what it would train with the corrected images counted last."""
+        from qgn.train.finetune import auto_encoder, comparison_split
+
+        text = LEARNS[0][1]
+        if self._count:
+            encoder = auto_encoder(len(comparison_split(self._count)[0]))
+            text += ": decoder and encoder" if encoder == "train" else ": decoder only"
+        self.learns.setItemText(0, text)
 
     def add_loss(self, iteration: int, loss: float) -> None:
         self.progress.setValue(iteration)

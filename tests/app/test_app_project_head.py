@@ -189,3 +189,63 @@ def test_saves_made_while_a_fit_waits_share_the_next_fit(qtbot, windows, samples
                     timeout=WAIT_MS)
     assert win.head.runner.wait_idle()
     assert len(runs) == 2  # the held fit, then one for all the later saves
+
+
+def test_a_model_of_the_same_name_whose_encoder_learnt_gets_a_head_fitted_on_its_features(
+        qtbot, windows, samples, model_path, tmp_path):
+    """The head was kept for any model of the same file name: a fine-tune whose encoder learnt, kept as
+    <stem>-ft1 in the project's models/ beside an original <stem>-ft1 elsewhere, was started from a head
+    that read the other model's features. The head now names the encoder it read (its fingerprint):
+    another encoder under the same name refits it."""
+    import torch
+
+    from qgn.model.checkpoint import load_model, save_model
+    from qgn.project_head import ProjectHead, encoder_fingerprint
+
+    folder = tmp_path / "project"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples, model_path)
+    corrected_to_truth(qtbot, win)
+    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
+        assert win.projects.save()
+    original = load_model(model_path)
+    assert ProjectHead.load(folder / "head.safetensors").encoder == encoder_fingerprint(original)
+
+    learnt = load_model(model_path)
+    with torch.no_grad():
+        for p in learnt.encoder.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    other = save_model(tmp_path / "elsewhere" / model_path.name, learnt)
+    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
+        win.worker.load_model(other)
+    head = ProjectHead.load(folder / "head.safetensors")
+    assert head.model == model_path.name and head.encoder == encoder_fingerprint(learnt)
+    assert win.head.head.encoder == head.encoder
+
+
+def test_a_model_that_cannot_be_loaded_is_named_not_the_head(qtbot, windows, samples, model_path, tmp_path,
+                                                              monkeypatch):
+    """Review of this branch: reading the head now also loads the model whose encoder it checks, and
+    a model that failed to load was said as "The project head could not be read (…)". The head file
+    was fine: what failed, the model, is named, and the head is not used unchecked."""
+    folder = tmp_path / "project"
+    win = windows(folder=folder)
+    start_annotating(qtbot, win, samples, model_path)
+    corrected_to_truth(qtbot, win)
+    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
+        assert win.projects.save()
+    assert win.head.runner.wait_idle()
+
+    said = []
+    monkeypatch.setattr(win.head, "_say", lambda text, ms=5000: said.append(text))
+
+    def unreadable():
+        raise ValueError(f"{model_path}: not a safetensors file (truncated)")
+
+    monkeypatch.setattr(win.head, "_load_model", unreadable)
+    win.head._reset(load=True)  # as a model change or a project open does
+    assert win.head.runner.wait_idle()
+    qtbot.waitUntil(lambda: bool(said), timeout=WAIT_MS)
+    assert not any("project head could not be read" in text for text in said), said
+    assert any(f"model {model_path.name} could not be loaded" in text and "truncated" in text for text in said), said
+    assert win.head.head is None

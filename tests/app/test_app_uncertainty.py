@@ -53,3 +53,41 @@ def test_order_by_uncertainty_then_next_image_and_region(qtbot, window, tmp_path
     order.next_region()
     rect = window.canvas.view.viewRect()
     assert rect.width() <= 7 * 16 + 1
+
+
+def test_scores_of_a_run_the_model_changed_under_are_remembered_with_the_model_that_scored_them(
+        qtbot, window, tmp_path, model_path, monkeypatch):
+    """A scoring run goes on with its copy of the model; a fine-tuned model kept meanwhile (or any
+    other loaded) was named as the one that scored them, so the next open said "scored with" the new
+    model over the old one's scores."""
+    import json
+    import shutil
+    import threading
+    from pathlib import Path
+
+    from qgn_studio import uncertainty_order
+
+    paths = write_samples(tmp_path / "data", 2, (64, 96))
+    window.start(paths, str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    go_on = threading.Event()
+    real = uncertainty_order.RankJob.run
+
+    def held(job):
+        go_on.wait(WAIT_MS / 1000)
+        real(job)
+
+    monkeypatch.setattr(uncertainty_order.RankJob, "run", held)
+    order = window.uncertainty_order
+    order.order()
+    other = tmp_path / "other" / "tuned.safetensors"
+    other.parent.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(model_path.with_suffix(suffix), other.with_suffix(suffix))
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=WAIT_MS):
+        window.worker.load_model(other)
+    with qtbot.waitSignal(order.scores_changed, timeout=WAIT_MS):
+        go_on.set()
+    memory = json.loads(window.settings.value(order._memory_key()))
+    assert Path(window.model_info.path).resolve() == other.resolve()
+    assert Path(memory["model"]).resolve() == model_path.resolve()  # the model it began with scored them
