@@ -697,7 +697,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.hide()
         self.projects.window_hidden()  # a class change's rewrite refused from now on: said on stderr, one line
         QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-        print(f"qgn-studio: the window closed with a write still under way ({'; '.join(dict.fromkeys(left))}): "
+        named, unnamed = list(dict.fromkeys(label for label in left if label)), sum(not label for label in left)
+        if unnamed:  # a step submitted without a label (a discard, an autosave round's end): counted, not shown as ""
+            named.append(f"{unnamed} {'other ' if named else ''}step{'s' if unnamed != 1 else ''}")
+        print(f"qgn-studio: the window closed with a write still under way ({'; '.join(named)}): "
               "the program ends once it is written or refused (a refusal is said here)", file=sys.stderr)
 
     def _stop_threads(self) -> None:

@@ -669,3 +669,32 @@ def test_undo_back_to_the_saved_map_moves_the_autosaves_to_discarded_never_delet
     assert spare is not None and not spare.recoverable()
     (kept,) = (spare.root / DISCARDED_DIR).glob("*.qgt")
     np.testing.assert_array_equal(read_label_file(kept, win.annotator.classes), edited)
+
+
+def test_the_close_names_each_write_still_under_way_never_an_empty_label(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """A close (SIGTERM's here) whose waits a long write outlasts, an unlabelled step (a discard, the round's end of an autosave)
+    queued behind it. Fails before: stderr said "a write still under way (A long rewrite; )" - an empty
+    label. Now every item in the parentheses has words."""
+    import re
+    import threading
+
+    folder = tmp_path / "project"
+    win, _session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    win.CLOSE_WAIT_S = 0.05
+    release = threading.Event()
+    win.jobs.submit(lambda: release.wait(60), lambda _r: None, label="A long rewrite")
+    win.jobs.submit(lambda: None)  # unlabelled
+    leave = win._leave_if_writing
+
+    def leave_then_release():
+        leave()
+        release.set()
+
+    monkeypatch.setattr(win, "_leave_if_writing", leave_then_release)
+    capfd.readouterr()
+    win.terminate()
+    assert win.threads_stopped
+    (line,) = [line for line in capfd.readouterr().err.splitlines() if "still under way" in line]
+    items = re.search(r"under way \((.*?)\):", line).group(1).split("; ")
+    assert items[0] == "A long rewrite" and all(item.strip() for item in items), line
