@@ -698,3 +698,36 @@ def test_the_close_names_each_write_still_under_way_never_an_empty_label(
     (line,) = [line for line in capfd.readouterr().err.splitlines() if "still under way" in line]
     items = re.search(r"under way \((.*?)\):", line).group(1).split("; ")
     assert items[0] == "A long rewrite" and all(item.strip() for item in items), line
+
+
+def test_a_close_whose_save_fails_on_the_projects_full_disk_may_close_keeping_the_autosaves(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """Close, "Save", the project's disk full (the scratch folder's not). Fails before: the failed Save
+    cancelled the close and Discard moved the edits to discarded/ - no way to close with them offered next
+    time. Now the close asks whether to close keeping them, saying where they are (the project's stand-in
+    in the scratch folder) and why the save failed; the next start reopens the project and restores them.
+    Answered "stay", the window stays open with the edits."""
+    import qgn.fileio
+    from qgn_studio.scratch import stand_in_folder
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    real = project_disk_full(monkeypatch, folder)
+    asked = []
+    win.projects.ask_unsaved = lambda count, what: "save"
+    win.projects.ask_keep_unsaved = lambda count, why, where: asked.append((count, why, where)) or len(asked) > 1
+    win.close()
+    assert win.isVisible() and not win.threads_stopped and session.dirty  # "stay"
+    win.close()
+    assert win.threads_stopped
+    assert len(asked) == 2 and asked[1][0] == 1 and "No space left" in asked[1][1], asked
+    assert asked[1][2] == str(stand_in_folder(win.projects.scratch_path, folder)), asked
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    again = windows(recover="restore")
+    again.start((), str(model_path))
+    qtbot.waitUntil(lambda: again.docs and again.docs[0].annotation is not None
+                    and again.docs[0].annotation.dirty, timeout=WAIT_MS)
+    again.jobs.wait_idle()
+    np.testing.assert_array_equal(again.docs[0].annotation.label, edited)
