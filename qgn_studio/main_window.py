@@ -671,14 +671,32 @@ class MainWindow(QtWidgets.QMainWindow):
         """SIGTERM's close: the edits its autosave could not write (a full disk, the scratch folder's too)
         end with the window - said on stderr, one line naming the images and why (the banner that said
         it goes with the window, and the next start has no autosave of them to offer). Once the job thread
-        is drained: only edits whose autosave failed or had nowhere to go, never one still being written."""
+        is drained: only edits whose autosave failed or had nowhere to go, never one still being written.
+        Those are written to a new folder of the system's temporary folder first (``keep_in_temp``), which
+        the line names; only those that could not be are said lost."""
+        from qgn_studio.project_autosave import keep_in_temp
+
         unkept = self.projects.unkept_edits()
         if not unkept:
             return
-        names = ", ".join(d.name for d, _ in unkept[:5]) + (f" and {len(unkept) - 5} more" if len(unkept) > 5 else "")
+
+        def listed(docs) -> str:
+            return ", ".join(d.name for d in docs[:5]) + (f" and {len(docs) - 5} more" if len(docs) > 5 else "")
+
+        docs = [d for d, _ in unkept]
         why = "; ".join(dict.fromkeys(w for _, w in unkept if w)) or "the autosave did not run"
-        print(f"qgn-studio: the window was ended (SIGTERM) with unsaved edits that could not be autosaved: {names} "
-              f"- they are lost with it ({why})", file=sys.stderr, flush=True)
+        folder, kept, failure = keep_in_temp(docs)
+        lost = [d for d in docs if d not in kept]
+        said = []
+        if kept:
+            said.append(f"{'' if not lost else listed(kept) + ' '}written instead to {folder} (the temporary "
+                        "folder, which the system may clear: copy them elsewhere; to take one back, open its image "
+                        "and use Annotate ▸ Import mask… on its .qgt)")
+        if lost:
+            said.append(f"{'' if not kept else listed(lost) + ' '}lost with it"
+                        + (f" (nor could the temporary folder take them: {failure})" if failure else ""))
+        print(f"qgn-studio: the window was ended (SIGTERM) with unsaved edits that could not be autosaved: "
+              f"{listed(docs)} ({why}) - {'; '.join(said)}", file=sys.stderr, flush=True)
 
     def _leave_if_writing(self) -> None:
         """The close waited for the file thread in slices (``_finish_class_work``: at most

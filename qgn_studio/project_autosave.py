@@ -571,6 +571,41 @@ class AutosaveMixin:
             return False
 
 
+def keep_in_temp(docs) -> tuple[Path | None, list, str | None]:
+    """SIGTERM's last resort for edits no autosave could write (the project's and the scratch folder's disks
+    full): each of ``docs``' maps as ``<image stem>.qgt`` (with its classes) in a new private folder of the
+    system's temporary folder (``tempfile.mkdtemp``: 0700) - better than losing them with the window, though
+    that folder may be cleared at the next boot. (that folder or None, the docs written, the first failure)."""
+    import tempfile
+
+    from qgn.formats.qgt import write_qgt_file
+
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="qgn-studio-unsaved-"))
+    except OSError as exc:
+        return None, [], describe_error(exc)
+    kept, error, stems = [], None, set()
+    for doc in docs:
+        stem, n = doc.path.stem, 1
+        while stem in stems:  # two images of one name in different folders
+            n += 1
+            stem = f"{doc.path.stem}-{n}"
+        try:
+            write_qgt_file(doc.annotation.label, doc.annotation.classes, folder, stem)
+        except Exception as exc:  # a full disk here too: the edits are said lost
+            error = error or describe_error(exc)
+            continue
+        stems.add(stem)
+        kept.append(doc)
+    if not kept:
+        try:
+            folder.rmdir()  # our own folder, just made and empty
+        except OSError:
+            pass
+        return None, [], error
+    return folder, kept, error
+
+
 def check_same_classes(project, classes) -> None:
     """A map of ``classes`` is written into ``project`` only when the project has those classes
     (its files name their classes: a map of another class set would be read as wrong classes)."""

@@ -404,6 +404,7 @@ def test_sigterm_never_gives_an_autosave_failure_that_a_later_autosave_got_past_
     assert not session.needs_autosave
     paint(win, 3, 1, [(2, 2), (20, 2)])
     monkeypatch.setattr(win.projects, "_where_to_autosave", lambda _session, _lookups: None)  # nowhere now
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # (where SIGTERM's last resort writes them)
     capfd.readouterr()
     win.terminate()
     said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
@@ -731,3 +732,50 @@ def test_a_close_whose_save_fails_on_the_projects_full_disk_may_close_keeping_th
                     and again.docs[0].annotation.dirty, timeout=WAIT_MS)
     again.jobs.wait_idle()
     np.testing.assert_array_equal(again.docs[0].annotation.label, edited)
+
+
+def test_sigterm_with_both_disks_full_writes_the_edits_to_the_temporary_folder_and_says_where(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
+    """SIGTERM, the project's and the scratch folder's disks full, the system's temporary folder not. Fails
+    before: stderr said the edits "are lost with it" and nothing was written. Now they are written as a .qgt
+    (with its classes) into a new folder there, which the line names; it reads back as the edits. With the
+    temporary folder full too, the line says them lost, and why the temporary folder could not take them."""
+    import errno
+
+    import qgn.fileio
+    from qgn.quadtree.label_io import read_label_file
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    edited = session.label.copy()
+    real, room = qgn.fileio._staged, {"temp": True}
+
+    def staged(path, data, progress=None):  # every disk full but the temporary folder's
+        if not (room["temp"] and str(path).startswith(str(temp))):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, progress)
+
+    monkeypatch.setattr(qgn.fileio, "_staged", staged)
+    capfd.readouterr()
+    win.terminate()
+    assert win.threads_stopped
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
+    (kept,) = temp.glob("qgn-studio-unsaved-*/scene_00.qgt")
+    assert len(said) == 1 and "could not be autosaved: scene_00.png" in said[0] and "No space left" in said[0]
+    assert f"written instead to {kept.parent}" in said[0] and "lost" not in said[0], said
+    np.testing.assert_array_equal(read_label_file(kept, session.classes), edited)
+
+    monkeypatch.setattr(qgn.fileio, "_staged", real)
+    second, session = painted_and_saved(qtbot, windows, samples, model_path, tmp_path / "second", 5)
+    paint(second, 2, 1, [(1, 1), (30, 1)])
+    room["temp"] = False  # every disk full
+    monkeypatch.setattr(qgn.fileio, "_staged", staged)
+    capfd.readouterr()
+    second.terminate()
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
+    assert len(said) == 1 and "lost with it (nor could the temporary folder take them: " in said[0], said
+    assert len(list(temp.iterdir())) == 1, "no empty folder left behind"
