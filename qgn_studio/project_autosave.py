@@ -501,8 +501,16 @@ class AutosaveMixin:
             return None
         if not now:
             return discard
-        self.jobs.submit(discard)
+        self.jobs.submit(discard, None, self._discard_failed, "Discarding")
         return None
+
+    def _discard_failed(self, message: str) -> None:
+        """A discarded autosave could not be moved to ``discarded/`` (a lock held past its timeout, a disk
+        error): it stays where it was, offered again - said, where before the user took it as discarded.
+        (The stand-in's entry was forgotten before the move, and stays forgotten: kept, a later save of the
+        image would delete that copy - ``_drop_spare`` - rather than leave it to be offered.)"""
+        self._warn(f"Discarded edits could not be moved to discarded/: {message}. They stay autosaved where they "
+                   "were, and are offered again at the next start or when the project is opened again")
 
     def _later_targets(self, also=()):
         """A callable (job thread) returning the projects this window autosaves into: ``also``, its scratch

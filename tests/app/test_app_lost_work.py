@@ -779,3 +779,35 @@ def test_sigterm_with_both_disks_full_writes_the_edits_to_the_temporary_folder_a
     said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
     assert len(said) == 1 and "lost with it (nor could the temporary folder take them: " in said[0], said
     assert len(list(temp.iterdir())) == 1, "no empty folder left behind"
+
+
+def test_a_discard_whose_move_fails_says_so_and_the_autosave_stays_offered(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """Discard the edits the project's stand-in kept (the project's disk full), the move to discarded/ failing
+    (the stand-in's lock held past its timeout, a disk error). Fails before: nothing was said - the user took
+    them as discarded, yet they stay and are offered at the next open. Now a warning says the move failed,
+    why, and that they stay (offered again); they are still there, never deleted."""
+    import errno
+
+    from qgn.project import ANY, Project
+
+    folder = tmp_path / "project"
+    win, key, _real, _ = kept_in_the_stand_in(qtbot, windows, samples, model_path, folder, monkeypatch)
+    spare = win.projects._spares[key]
+
+    real = Project.discard_autosave
+
+    def refuse(self, image, ours=ANY, keep=True):
+        if self.root == spare.root:
+            raise OSError(errno.EIO, "Input/output error", str(spare.root))
+        return real(self, image, ours, keep)
+
+    monkeypatch.setattr(Project, "discard_autosave", refuse)
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    assert win.projects.confirm_discard("closing the images")  # the windows fixture answers "discard"
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: any("could not be moved to discarded/" in w for w in warnings), timeout=WAIT_MS)
+    (said,) = [w for w in warnings if "could not be moved to discarded/" in w]
+    assert "Input/output error" in said and "offered again" in said, said
+    assert spare.recoverable(), "still there"
