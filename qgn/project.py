@@ -860,9 +860,11 @@ class Project:
                         del self.images[before:]
                         self._list_generation += 1
                         self._by_path = None
-                    if isinstance(exc, ProjectError) and pending is not None:
-                        # refused before anything was written (over the bound, the classes): nothing
-                        # listed, nothing to finish - left, without locks it was said as an add cut short
+                    if pending is not None and (isinstance(exc, ProjectError) or not self.changed_on_disk()):
+                        # refused before anything was written (over the bound, the classes), or the write
+                        # failed with project.json as before (a full disk): nothing listed, nothing to
+                        # finish - left, without locks it was said as an add cut short. Kept where
+                        # project.json changed (a failure after its rename): the next writer finishes it
                         unlink_quietly(pending)
                     raise
                 found = self.bring_back(added)
