@@ -727,7 +727,10 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         more (into the project's stand-in in the scratch folder when the project refuses them) and, when
         every one is in an autosave, the user may close with them kept there (``ask_keep_unsaved``, which
         says where): the next start reopens the project and offers them. Before, a full disk left only
-        Discard or staying open. Edits in no autosave (the scratch disk full too): the window stays."""
+        Discard or staying open. Edits in no autosave (the scratch disk full too), or a done mark the
+        project refused (kept in memory only - no autosave holds it): the window stays, as before."""
+        if self._unrecorded_marks():  # the Save failed on a refused mark: closing would lose it
+            return False
         self.autosave_now()
         self.jobs.wait_idle()
         QtCore.QCoreApplication.processEvents()
