@@ -478,10 +478,12 @@ class AutosaveMixin:
         self._warn(f"{doc.name}: the autosave cannot be read: {message}. It is kept as it is (moved to conflicts/ "
                    "once the image is edited again); choose a start in the Annotate panel to edit the image")
 
-    def discard_autosaves(self, docs, now: bool = True):
+    def discard_autosaves(self, docs, now: bool = True, undone: bool = False):
         """Forget the autosaves of ``docs``: the user discarded their edits, or undid them back to the
-        saved map (redo still has them, in memory only, and autosaves them again): either way they move
-        to the ``discarded/`` folder of the project (or stand-in) they are in, never deleted. Looked up on the job thread, after the
+        saved map (``undone``: redo still has them, in memory only, and autosaves them again): either way
+        they move to the ``discarded/`` folder of the project (or stand-in) they are in, never deleted (an
+        undone one as the image's ``<key>.undone.qgt``, replacing its last such copy: ``Project.discard_autosave``).
+        Looked up on the job thread, after the
         autosaves submitted before: the first autosave of an image (it adds the image, and may find
         its scratch project there) is discarded too. ``now`` False: not submitted - the job-thread
         step that does it is returned (None: nothing to discard), for the caller's job to run first
@@ -495,7 +497,7 @@ class AutosaveMixin:
             spares = [self._forget_spare(root, path) for path in paths] if root is not None else []
             each = {str(t.root): t for t in [*targets(), *spares] if t is not None}
             self._each_autosave(list(each.values()), paths, lambda target, image, ours: target.discard_autosave(
-                image, ours=ours))  # only this window's
+                image, ours=ours, undone=undone))  # only this window's
 
         if not paths:
             return None

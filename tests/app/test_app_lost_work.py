@@ -672,6 +672,35 @@ def test_undo_back_to_the_saved_map_moves_the_autosaves_to_discarded_never_delet
     np.testing.assert_array_equal(read_label_file(kept, win.annotator.classes), edited)
 
 
+def test_undo_redo_cycles_keep_one_undone_copy_per_image_in_discarded(qtbot, windows, samples, model_path, tmp_path):
+    """Edits autosaved, undone back to the saved map, redone, autosaved, undone - with other edits each
+    time. Fails before: every undo moved one more full-map copy into discarded/ (10 here; nothing ever
+    removes them). Now the image keeps one undone copy, the latest (a Discard's is never replaced:
+    tests/project/test_project.py)."""
+    from qgn.project import DISCARDED_DIR
+    from qgn.quadtree.label_io import read_label_file
+
+    def autosaved_then_undone():
+        with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+            win.projects.autosave_now()
+        win.jobs.wait_idle()
+        win.annotator.undo_action.trigger()
+        win.jobs.wait_idle()
+        assert not session.dirty
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    for i in range(5):
+        paint(win, 2, 1 + i % 2, [(1, 1 + 8 * i), (30, 1 + 8 * i)])
+        edited = session.label.copy()
+        autosaved_then_undone()
+        win.annotator.redo_action.trigger()
+        assert session.dirty
+        autosaved_then_undone()
+    (kept,) = (folder / DISCARDED_DIR).glob("*.qgt")
+    np.testing.assert_array_equal(read_label_file(kept, win.annotator.classes), edited)
+
+
 def test_the_close_names_each_write_still_under_way_never_an_empty_label(
         qtbot, windows, samples, model_path, tmp_path, monkeypatch, capfd):
     """A close (SIGTERM's here) whose waits a long write outlasts, an unlabelled step (a discard, the round's end of an autosave)
