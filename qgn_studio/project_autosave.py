@@ -503,14 +503,20 @@ class AutosaveMixin:
             return None
         if not now:
             return discard
-        self.jobs.submit(discard, None, self._discard_failed, "Discarding")
+        self.jobs.submit(discard, None, lambda message: self._discard_failed(message, undone), "Discarding")
         return None
 
-    def _discard_failed(self, message: str) -> None:
+    def _discard_failed(self, message: str, undone: bool = False) -> None:
         """A discarded autosave could not be moved to ``discarded/`` (a lock held past its timeout, a disk
         error): it stays where it was, offered again - said, where before the user took it as discarded.
+        ``undone``: the autosave of edits undone back to the saved map (the user pressed undo, not Discard).
         (The stand-in's entry was forgotten before the move, and stays forgotten: kept, a later save of the
         image would delete that copy - ``_drop_spare`` - rather than leave it to be offered.)"""
+        if undone:
+            self._warn(f"The autosave of the edits you undid back to the saved map could not be moved to discarded/: "
+                       f"{message}. It stays where it was, and is offered at the next start or when the project is "
+                       "opened again (redo still has the edits)")
+            return
         self._warn(f"Discarded edits could not be moved to discarded/: {message}. They stay autosaved where they "
                    "were, and are offered again at the next start or when the project is opened again")
 

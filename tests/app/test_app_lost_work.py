@@ -840,3 +840,33 @@ def test_a_discard_whose_move_fails_says_so_and_the_autosave_stays_offered(
     (said,) = [w for w in warnings if "could not be moved to discarded/" in w]
     assert "Input/output error" in said and "offered again" in said, said
     assert spare.recoverable(), "still there"
+
+
+def test_an_undos_failed_move_to_discarded_says_undo_not_discard(qtbot, windows, samples, model_path, tmp_path,
+                                                                  monkeypatch):
+    """Undo back to the saved map, the move of the autosave to discarded/ failing (a disk error). Fails
+    before: the warning said "Discarded edits could not be moved" though the user only pressed undo. Now it
+    names the undo, and that the autosave stays (offered at the next start); it is still there."""
+    import errno
+
+    from qgn.project import ANY, Project
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        win.projects.autosave_now()
+    win.jobs.wait_idle()
+
+    def refuse(self, image, ours=ANY, keep=True, undone=False):
+        raise OSError(errno.EIO, "Input/output error", str(self.root))
+
+    monkeypatch.setattr(Project, "discard_autosave", refuse)
+    warnings = []
+    win.workspace.message.connect(lambda text, kind, key: warnings.append(text))
+    win.annotator.undo_action.trigger()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: any("could not be moved to discarded/" in w for w in warnings), timeout=WAIT_MS)
+    (said,) = [w for w in warnings if "could not be moved to discarded/" in w]
+    assert "undid" in said and "Discarded edits" not in said and "Input/output error" in said, said
+    assert Project.open(folder).recoverable(), "the autosave stays"
