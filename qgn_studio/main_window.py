@@ -686,12 +686,14 @@ class MainWindow(QtWidgets.QMainWindow):
         docs = [d for d, _ in unkept]
         why = "; ".join(dict.fromkeys(w for _, w in unkept if w)) or "the autosave did not run"
         folder, kept, failure = keep_in_temp(docs)
-        lost = [d for d in docs if d not in kept]
+        written = {id(d) for d, _ in kept}
+        lost = [d for d in docs if id(d) not in written]
         said = []
-        if kept:
-            said.append(f"{'' if not lost else listed(kept) + ' '}written instead to {folder} (the temporary "
-                        "folder, which the system may clear: copy them elsewhere; to take one back, open its image "
-                        "and use Annotate ▸ Import mask… on its .qgt)")
+        if kept:  # each .qgt with its image's path: two images of one name differ only in their folders
+            files = ", ".join(f"{name}: {d.path}" for d, name in kept)
+            said.append(f"written instead to {folder} ({files}) - the temporary folder, which the system may "
+                        "clear: copy them elsewhere; to take one back, open its image and use Annotate ▸ Import "
+                        "mask… on its .qgt")
         if lost:
             said.append(f"{'' if not kept else listed(lost) + ' '}lost with it"
                         + (f" (nor could the temporary folder take them: {failure})" if failure else ""))

@@ -591,10 +591,17 @@ def keep_in_temp(docs) -> tuple[Path | None, list, str | None]:
     """SIGTERM's last resort for edits no autosave could write (the project's and the scratch folder's disks
     full): each of ``docs``' maps as ``<image stem>.qgt`` (with its classes) in a new private folder of the
     system's temporary folder (``tempfile.mkdtemp``: 0700) - better than losing them with the window, though
-    that folder may be cleared at the next boot. (that folder or None, the docs written, the first failure)."""
+    that folder may be cleared at the next boot. Two images of one stem (in different folders) get
+    ``<stem>-2.qgt``…, stems compared case-folded and NFC-normalised (``Scene`` and ``scene`` are one file on
+    a case-insensitive disk: macOS, Windows), and a name the folder already finds is never written over.
+    (that folder or None, [(doc, its .qgt's name)] written, the first failure)."""
     import tempfile
+    import unicodedata
 
     from qgn.formats.qgt import write_qgt_file
+
+    def same(stem: str) -> str:
+        return unicodedata.normalize("NFC", stem).casefold()
 
     try:
         folder = Path(tempfile.mkdtemp(prefix="qgn-studio-unsaved-"))
@@ -603,16 +610,16 @@ def keep_in_temp(docs) -> tuple[Path | None, list, str | None]:
     kept, error, stems = [], None, set()
     for doc in docs:
         stem, n = doc.path.stem, 1
-        while stem in stems:  # two images of one name in different folders
+        while same(stem) in stems or (folder / f"{stem}.qgt").exists():  # two images of one name
             n += 1
             stem = f"{doc.path.stem}-{n}"
+        stems.add(same(stem))  # taken even when the write fails: a partial file may be there
         try:
             write_qgt_file(doc.annotation.label, doc.annotation.classes, folder, stem)
         except Exception as exc:  # a full disk here too: the edits are said lost
             error = error or describe_error(exc)
             continue
-        stems.add(stem)
-        kept.append(doc)
+        kept.append((doc, f"{stem}.qgt"))
     if not kept:
         try:
             folder.rmdir()  # our own folder, just made and empty

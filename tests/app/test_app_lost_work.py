@@ -795,7 +795,7 @@ def test_sigterm_with_both_disks_full_writes_the_edits_to_the_temporary_folder_a
     said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
     (kept,) = temp.glob("qgn-studio-unsaved-*/scene_00.qgt")
     assert len(said) == 1 and "could not be autosaved: scene_00.png" in said[0] and "No space left" in said[0]
-    assert f"written instead to {kept.parent}" in said[0] and "lost" not in said[0], said
+    assert f"written instead to {kept.parent} (scene_00.qgt: {samples[0]})" in said[0] and "lost" not in said[0], said
     np.testing.assert_array_equal(read_label_file(kept, session.classes), edited)
 
     monkeypatch.setattr(qgn.fileio, "_staged", real)
@@ -807,7 +807,32 @@ def test_sigterm_with_both_disks_full_writes_the_edits_to_the_temporary_folder_a
     second.terminate()
     said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("qgn-studio:")]
     assert len(said) == 1 and "lost with it (nor could the temporary folder take them: " in said[0], said
-    assert len(list(temp.iterdir())) == 1, "no empty folder left behind"
+    assert len(list(temp.glob("qgn-studio-unsaved-*"))) == 1, "no empty folder left behind"  # (torch may put its own there)
+
+
+def test_sigterms_temporary_folder_never_gives_two_images_names_one_case_insensitive_disk_takes_as_one(
+        tmp_path, monkeypatch):
+    """keep_in_temp with x/Scene.png, y/scene.png and z/SCENE-2.png. Fails before: Scene.qgt and scene.qgt -
+    one file on a case-insensitive disk (macOS, Windows), the second replacing the first, both said written.
+    Now no two names are equal case-folded, each file holds its own image's map, and each is paired with it."""
+    from types import SimpleNamespace
+
+    from qgn.classes import ClassSet
+    from qgn.quadtree.label_io import read_label_file
+    from qgn_studio.project_autosave import keep_in_temp
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    classes = ClassSet(("a", "b", "c"), ((1, 2, 3), (4, 5, 6), (7, 8, 9)), 255)
+    docs = [SimpleNamespace(path=Path(f"/data/{d}/{n}.png"), name=f"{n}.png",
+                            annotation=SimpleNamespace(label=np.full((8, 8), i, np.uint8), classes=classes))
+            for i, (d, n) in enumerate([("x", "Scene"), ("y", "scene"), ("z", "SCENE-2")])]
+    folder, kept, error = keep_in_temp(docs)
+    files = [p.name for p in folder.iterdir()]
+    assert len({name.casefold() for name in files}) == len(files) == 3, files
+    assert error is None and [d for d, _ in kept] == docs
+    assert sorted(name for _, name in kept) == sorted(files)
+    for i, (_doc, name) in enumerate(kept):
+        np.testing.assert_array_equal(read_label_file(folder / name, classes), np.full((8, 8), i))
 
 
 def test_a_discard_whose_move_fails_says_so_and_the_autosave_stays_offered(
