@@ -851,10 +851,10 @@ def test_a_discard_whose_move_fails_says_so_and_the_autosave_stays_offered(
 
     real = Project.discard_autosave
 
-    def refuse(self, image, ours=ANY, keep=True):
+    def refuse(self, image, ours=ANY, keep=True, undone=False):
         if self.root == spare.root:
             raise OSError(errno.EIO, "Input/output error", str(spare.root))
-        return real(self, image, ours, keep)
+        return real(self, image, ours, keep, undone)
 
     monkeypatch.setattr(Project, "discard_autosave", refuse)
     warnings = []
