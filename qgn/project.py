@@ -124,7 +124,7 @@ from .project_generations import (
     ANNOTATION_DIR, GENERATION_DIR, JOURNAL_FILE, _followed_link_message, copied_link, finish_class_edit,
     generation_dirs, generation_folders, journal_state, read_journal, remove_folders, restore_copied_link,
 )
-from .project_kept import keep_aside
+from .project_kept import keep_aside, kept_folder, undone_path
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -860,9 +860,11 @@ class Project:
                         del self.images[before:]
                         self._list_generation += 1
                         self._by_path = None
-                    if isinstance(exc, ProjectError) and pending is not None:
-                        # refused before anything was written (over the bound, the classes): nothing
-                        # listed, nothing to finish - left, without locks it was said as an add cut short
+                    if pending is not None and (isinstance(exc, ProjectError) or not self.changed_on_disk()):
+                        # refused before anything was written (over the bound, the classes), or the write
+                        # failed with project.json as before (a full disk): nothing listed, nothing to
+                        # finish - left, without locks it was said as an add cut short. Kept where
+                        # project.json changed (a failure after its rename): the next writer finishes it
                         unlink_quietly(pending)
                     raise
                 found = self.bring_back(added)
@@ -1436,13 +1438,16 @@ class Project:
             raise FileNotFoundError(f"no autosave of {image.key!r} in {path.parent}")
         return read_label_file(path, self.classes)
 
-    def discard_autosave(self, image: ProjectImage, ours=ANY, keep: bool = True) -> Path | None:
+    def discard_autosave(self, image: ProjectImage, ours=ANY, keep: bool = True, undone: bool = False) -> Path | None:
         """The user discarded ``image``'s unsaved edits: its autosave moves to
         ``discarded/<key>.<time>.qgt`` (autosaves are user data: a wrong click is undone by moving it
         back; nothing deletes that folder) — when it is ``ours`` (the version this writer wrote; ANY:
         whatever is there, e.g. autosaves the user was shown and chose to discard). Where it went;
         None when there was none, or it was another writer's (kept in place). ``keep=False``: removed
-        instead, for a caller that still holds the edits (undone back to the saved map: redo has them)."""
+        instead, for a caller whose edits are written elsewhere (the project took a stand-in's edits).
+        ``undone``: the user undid the edits back to the saved map (redo holds them, in memory only):
+        moved to ``discarded/<key>.undone.qgt`` instead (``undone_path``), replacing the image's
+        last such copy - never a Discard's - so that undo/redo cycles do not fill the folder."""
         with self.writing():
             path = self.autosave_path(image)
             current = file_version(path)
@@ -1451,7 +1456,9 @@ class Project:
             if not keep:
                 path.unlink(missing_ok=True)
                 return None
-            target = keep_aside(self.root, DISCARDED_DIR, self._own(image).key)
+            key = self._own(image).key
+            target = (undone_path(kept_folder(self.root, DISCARDED_DIR), key) if undone
+                      else keep_aside(self.root, DISCARDED_DIR, key))
             os.replace(path, target)
             return target
 

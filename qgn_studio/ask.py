@@ -147,6 +147,19 @@ class AskUser:
             buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
         return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
 
+    def keep_unsaved(self, count: int, why: str, where: str) -> bool:
+        """The close's Save failed (a full disk): close anyway, the edits of ``count`` images left in their
+        autosaves (``where``) and offered at the next start (True), or stay open (False)."""
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, "Not saved",
+                                    f"{count} image{'s were' if count != 1 else ' was'} not saved: {why}.\n\n"
+                                    f"The edits are autosaved in {where}. Close now and have them offered when "
+                                    "the app starts again, or cancel and stay (save once there is room)?",
+                                    QtWidgets.QMessageBox.StandardButton.Cancel, self.parent)
+        close = box.addButton("Close, keep them for next time", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is close
+
     def classes(self, current):
         """The class set of a new project, starting from ``current``; None: cancelled."""
         from qgn_studio.class_dialog import ClassSetDialog

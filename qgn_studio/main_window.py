@@ -671,14 +671,34 @@ class MainWindow(QtWidgets.QMainWindow):
         """SIGTERM's close: the edits its autosave could not write (a full disk, the scratch folder's too)
         end with the window - said on stderr, one line naming the images and why (the banner that said
         it goes with the window, and the next start has no autosave of them to offer). Once the job thread
-        is drained: only edits whose autosave failed or had nowhere to go, never one still being written."""
+        is drained: only edits whose autosave failed or had nowhere to go, never one still being written.
+        Those are written to a new folder of the system's temporary folder first (``keep_in_temp``), which
+        the line names; only those that could not be are said lost."""
+        from qgn_studio.project_autosave import keep_in_temp
+
         unkept = self.projects.unkept_edits()
         if not unkept:
             return
-        names = ", ".join(d.name for d, _ in unkept[:5]) + (f" and {len(unkept) - 5} more" if len(unkept) > 5 else "")
+
+        def listed(docs) -> str:
+            return ", ".join(d.name for d in docs[:5]) + (f" and {len(docs) - 5} more" if len(docs) > 5 else "")
+
+        docs = [d for d, _ in unkept]
         why = "; ".join(dict.fromkeys(w for _, w in unkept if w)) or "the autosave did not run"
-        print(f"qgn-studio: the window was ended (SIGTERM) with unsaved edits that could not be autosaved: {names} "
-              f"- they are lost with it ({why})", file=sys.stderr, flush=True)
+        folder, kept, failure = keep_in_temp(docs)
+        written = {id(d) for d, _ in kept}
+        lost = [d for d in docs if id(d) not in written]
+        said = []
+        if kept:  # each .qgt with its image's path: two images of one name differ only in their folders
+            files = ", ".join(f"{name}: {d.path}" for d, name in kept)
+            said.append(f"written instead to {folder} ({files}) - the temporary folder, which the system may "
+                        "clear: copy them elsewhere; to take one back, open its image and use Annotate ▸ Import "
+                        "mask… on its .qgt")
+        if lost:
+            said.append(f"{'' if not kept else listed(lost) + ' '}lost with it"
+                        + (f" (nor could the temporary folder take them: {failure})" if failure else ""))
+        print(f"qgn-studio: the window was ended (SIGTERM) with unsaved edits that could not be autosaved: "
+              f"{listed(docs)} ({why}) - {'; '.join(said)}", file=sys.stderr, flush=True)
 
     def _leave_if_writing(self) -> None:
         """The close waited for the file thread in slices (``_finish_class_work``: at most
@@ -697,7 +717,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.hide()
         self.projects.window_hidden()  # a class change's rewrite refused from now on: said on stderr, one line
         QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-        print(f"qgn-studio: the window closed with a write still under way ({'; '.join(dict.fromkeys(left))}): "
+        named, unnamed = list(dict.fromkeys(label for label in left if label)), sum(not label for label in left)
+        if unnamed:  # a step submitted without a label (a discard, an autosave round's end): counted, not shown as ""
+            named.append(f"{unnamed} {'other ' if named else ''}step{'s' if unnamed != 1 else ''}")
+        print(f"qgn-studio: the window closed with a write still under way ({'; '.join(named)}): "
               "the program ends once it is written or refused (a refusal is said here)", file=sys.stderr)
 
     def _stop_threads(self) -> None:
@@ -1317,8 +1340,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if doc is not None:
             self.images.update_document(doc)
             if not session.dirty and session.autosaved_version > session.saved_version:
-                # undone back to the saved map: its autosave holds edits the user took back
-                self.projects.discard_autosaves([doc], keep=False)  # redo still has the edits
+                # undone back to the saved map: its autosave holds edits the user took back, which redo
+                # still has in memory only: moved to discarded/ (a crash then keeps them), never deleted
+                self.projects.discard_autosaves([doc], undone=True)  # one copy per image, not one per undo
                 session.mark_autosaved(session.saved_version)
             if doc is self.canvas.doc and self._hover is not None:
                 self._hovered(*self._hover)  # the class under a still pointer changed (a click, undo)

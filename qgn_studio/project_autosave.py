@@ -478,10 +478,12 @@ class AutosaveMixin:
         self._warn(f"{doc.name}: the autosave cannot be read: {message}. It is kept as it is (moved to conflicts/ "
                    "once the image is edited again); choose a start in the Annotate panel to edit the image")
 
-    def discard_autosaves(self, docs, keep: bool = True, now: bool = True):
-        """Forget the autosaves of ``docs``: the user discarded their edits (they move to the
-        project's ``discarded/``), or undid them back to the saved map (``keep=False``: removed;
-        redo still has them, and autosaves them again). Looked up on the job thread, after the
+    def discard_autosaves(self, docs, now: bool = True, undone: bool = False):
+        """Forget the autosaves of ``docs``: the user discarded their edits, or undid them back to the
+        saved map (``undone``: redo still has them, in memory only, and autosaves them again): either way
+        they move to the ``discarded/`` folder of the project (or stand-in) they are in, never deleted (an
+        undone one as the image's ``<key>.undone.qgt``, replacing its last such copy: ``Project.discard_autosave``).
+        Looked up on the job thread, after the
         autosaves submitted before: the first autosave of an image (it adds the image, and may find
         its scratch project there) is discarded too. ``now`` False: not submitted - the job-thread
         step that does it is returned (None: nothing to discard), for the caller's job to run first
@@ -495,14 +497,28 @@ class AutosaveMixin:
             spares = [self._forget_spare(root, path) for path in paths] if root is not None else []
             each = {str(t.root): t for t in [*targets(), *spares] if t is not None}
             self._each_autosave(list(each.values()), paths, lambda target, image, ours: target.discard_autosave(
-                image, ours=ours, keep=keep))  # only this window's
+                image, ours=ours, undone=undone))  # only this window's
 
         if not paths:
             return None
         if not now:
             return discard
-        self.jobs.submit(discard)
+        self.jobs.submit(discard, None, lambda message: self._discard_failed(message, undone), "Discarding")
         return None
+
+    def _discard_failed(self, message: str, undone: bool = False) -> None:
+        """A discarded autosave could not be moved to ``discarded/`` (a lock held past its timeout, a disk
+        error): it stays where it was, offered again - said, where before the user took it as discarded.
+        ``undone``: the autosave of edits undone back to the saved map (the user pressed undo, not Discard).
+        (The stand-in's entry was forgotten before the move, and stays forgotten: kept, a later save of the
+        image would delete that copy - ``_drop_spare`` - rather than leave it to be offered.)"""
+        if undone:
+            self._warn(f"The autosave of the edits you undid back to the saved map could not be moved to discarded/: "
+                       f"{message}. It stays where it was, and is offered at the next start or when the project is "
+                       "opened again (redo still has the edits)")
+            return
+        self._warn(f"Discarded edits could not be moved to discarded/: {message}. They stay autosaved where they "
+                   "were, and are offered again at the next start or when the project is opened again")
 
     def _later_targets(self, also=()):
         """A callable (job thread) returning the projects this window autosaves into: ``also``, its scratch
@@ -569,6 +585,48 @@ class AutosaveMixin:
             return project is not None and project.autosave_version(project.image_for(path)) is not None
         except KeyError:
             return False
+
+
+def keep_in_temp(docs) -> tuple[Path | None, list, str | None]:
+    """SIGTERM's last resort for edits no autosave could write (the project's and the scratch folder's disks
+    full): each of ``docs``' maps as ``<image stem>.qgt`` (with its classes) in a new private folder of the
+    system's temporary folder (``tempfile.mkdtemp``: 0700) - better than losing them with the window, though
+    that folder may be cleared at the next boot. Two images of one stem (in different folders) get
+    ``<stem>-2.qgt``…, stems compared case-folded and NFC-normalised (``Scene`` and ``scene`` are one file on
+    a case-insensitive disk: macOS, Windows), and a name the folder already finds is never written over.
+    (that folder or None, [(doc, its .qgt's name)] written, the first failure)."""
+    import tempfile
+    import unicodedata
+
+    from qgn.formats.qgt import write_qgt_file
+
+    def same(stem: str) -> str:
+        return unicodedata.normalize("NFC", stem).casefold()
+
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="qgn-studio-unsaved-"))
+    except OSError as exc:
+        return None, [], describe_error(exc)
+    kept, error, stems = [], None, set()
+    for doc in docs:
+        stem, n = doc.path.stem, 1
+        while same(stem) in stems or (folder / f"{stem}.qgt").exists():  # two images of one name
+            n += 1
+            stem = f"{doc.path.stem}-{n}"
+        stems.add(same(stem))  # taken even when the write fails: a partial file may be there
+        try:
+            write_qgt_file(doc.annotation.label, doc.annotation.classes, folder, stem)
+        except Exception as exc:  # a full disk here too: the edits are said lost
+            error = error or describe_error(exc)
+            continue
+        kept.append((doc, f"{stem}.qgt"))
+    if not kept:
+        try:
+            folder.rmdir()  # our own folder, just made and empty
+        except OSError:
+            pass
+        return None, [], error
+    return folder, kept, error
 
 
 def check_same_classes(project, classes) -> None:

@@ -37,7 +37,8 @@ with the open images, the class set, the model and the done flags, then saves in
 project a done mark is kept at once in the scratch project (of the image's class set) too, so a
 crash loses none: the next start offers it back with the autosaves. Closing images with unsaved
 edits — or, without a project, marked done — asks (``ask_unsaved``: "save" / "discard" /
-"cancel"; "discard" clears the kept marks). Every ``ask_*`` is an attribute, so tests replace the
+"cancel"; "discard" clears the kept marks; a window close whose Save fails - a full disk - may close
+leaving the edits in their autosaves, offered at the next start: ``ask_keep_unsaved``). Every ``ask_*`` is an attribute, so tests replace the
 dialogs with a choice.
 
 Another writer (a second window, ``qgn import``, a script): every write of ``qgn.project`` locks the
@@ -129,6 +130,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self.ask_recover = ask.recover  # each replaceable (tests answer with a lambda)
         self.ask_folder = ask.folder
         self.ask_unsaved = ask.unsaved
+        self.ask_keep_unsaved = ask.keep_unsaved
         self.ask_add_images = ask.add_images
         self.ask_remove = ask.remove
         self.ask_classes = ask.classes
@@ -150,6 +152,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._spare_wanted = None  # (shape, dtype) of a spare being made on the job thread (``_prepare_spare``)
         self._copies_out = 0  # autosave copies in writes not ended yet (each gives its copy back as the spare)
         self.autosave_failures: dict = {}  # image path -> why its last autosave failed (dropped once one is written)
+        self.save_failures: dict = {}  # image path -> why its last save failed (dropped once one is saved)
         self.watch = QtCore.QTimer(self)
         self.watch.setInterval(WATCH_MS)
         self.watch.timeout.connect(self.check_project_on_disk)
@@ -338,6 +341,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 if added:
                     self._told_added_back(doc)
                 session.mark_saved(version)
+                self.save_failures.pop(doc.path, None)
                 self.annotator.refresh_status()
                 self.workspace.document_updated(doc)  # its row and the title say "saved"
                 self.image_saved.emit(doc, label)
@@ -351,6 +355,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             def failed(message, session=session, doc=doc):
                 session.mark_autosaved(-1)  # not saved: autosave it again
                 round_failed.append(doc)
+                self.save_failures[doc.path] = message
                 self.timer.start()
                 self._write_failed(f"Saving failed: {message}")
 
@@ -638,7 +643,8 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self.stop_writing()
         self.watch.stop()
         self.live_marks.release()
-        if self.workspace.settings is not None:
+        if self.workspace.settings is not None and not self.unsaved():  # else kept (a close that keeps
+            # the autosaves of edits it could not save: _close_keeping_autosaves): reopened at the next start
             self.workspace.settings.remove("project/open")
             self.workspace.sync_settings()
 
@@ -697,7 +703,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             return True
         choice = self._ask_unsaved(len(dirty) + len(marked), what)
         if choice == "save":
-            return self.save_and_wait()
+            if self.save_and_wait():
+                return True
+            return what == "closing" and self.project is not None and self._close_keeping_autosaves()
         if choice == "discard":
             marks = self._forget_marks(docs)  # before the autosave below, which would write them again
             if self._marks_in_flight:  # a try that began before the question: decided before going on
@@ -713,6 +721,30 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             self._unmark_scratch([d.path for d in docs if self.project is None and getattr(d, "done", False)])
             return True
         return False
+
+    def _close_keeping_autosaves(self) -> bool:
+        """The close's Save failed (the project's disk full, its lock held): the edits are autosaved once
+        more (into the project's stand-in in the scratch folder when the project refuses them) and, when
+        every one is in an autosave, the user may close with them kept there (``ask_keep_unsaved``, which
+        says where): the next start reopens the project and offers them. Before, a full disk left only
+        Discard or staying open. Edits in no autosave (the scratch disk full too), or a done mark the
+        project refused (kept in memory only - no autosave holds it): the window stays, as before."""
+        if self._unrecorded_marks():  # the Save failed on a refused mark: closing would lose it
+            return False
+        self.autosave_now()
+        self.jobs.wait_idle()
+        QtCore.QCoreApplication.processEvents()
+        dirty = self.unsaved()
+        if not dirty:
+            return True
+        if self.unkept_edits() or self._ending():
+            return False  # in memory only: the window stays, the banner says why
+        project, root = self.project, str(self.project.root)
+        own = self._stand_in.root if self._read_only and self._stand_in is not None else project.root / project.autosave_dir
+        places = dict.fromkeys(str(self._spares[(root, d.path)].root) if (root, d.path) in self._spares else str(own)
+                               for d in dirty)
+        why = "; ".join(dict.fromkeys(w for w in (self.save_failures.get(d.path) for d in dirty) if w))
+        return bool(self.ask_keep_unsaved(len(dirty), why or "the save failed", " and ".join(places)))
 
     def _ask_unsaved(self, count: int, what: str):
         """``ask_unsaved``, with no retry or autosave firing while the question is open (its dialog runs

@@ -76,6 +76,7 @@ def answering_window(recover: str = "later", unsaved: str = "discard"):
     win = MainWindow(settings=make_settings())
     win.projects.ask_recover = lambda question: recover
     win.projects.ask_unsaved = lambda count, what: unsaved
+    win.projects.ask_keep_unsaved = lambda count, why, where: False  # a failed save at close: stay
     win.projects.ask_classes = lambda current: current  # a new project keeps the current classes
     win.projects.ask_add_images = lambda count, name: "add"  # images opened in a project join it
     win.projects.ask_remove = lambda names, project: True
@@ -92,11 +93,12 @@ class Answers:
     def __init__(self, recover: str = "later", unsaved: str = "discard", folder=None, add_images: str = "add",
                  remove: bool = True, classes="keep", class_name=None, mask_file=None, colour=None,
                  merge_target=None, model_path=None, unkept_model: str = "discard", stop_finetune: bool = True,
-                 unkept_at_start: str = "later"):
+                 unkept_at_start: str = "later", keep_unsaved: bool = False):
         self.answers = dict(recover=recover, unsaved=unsaved, folder=folder, add_images=add_images, remove=remove,
                             class_name=class_name, mask_file=mask_file, colour=colour, merge_target=merge_target,
                             model_path=model_path, unkept_model=unkept_model,
-                            stop_finetune=stop_finetune, unkept_at_start=unkept_at_start)
+                            stop_finetune=stop_finetune, unkept_at_start=unkept_at_start,
+                            keep_unsaved=keep_unsaved)
         self.keep_classes = classes == "keep"
         self.new_classes = None if self.keep_classes else classes
         self.asked: list[str] = []
@@ -119,6 +121,9 @@ class Answers:
 
     def unsaved(self, count, what):
         return self._answer("unsaved")
+
+    def keep_unsaved(self, count, why, where):
+        return self._answer("keep_unsaved")
 
     def classes(self, current):
         self.asked.append("classes")

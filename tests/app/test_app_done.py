@@ -418,6 +418,29 @@ def test_no_retry_fires_after_the_window_closed_with_a_refused_mark_discarded(qt
     assert not Project.open(folder).images[0].done
 
 
+def test_a_close_whose_save_fails_only_on_a_refused_mark_stays_open_and_a_later_close_records_it(
+        qtbot, windows, samples, model_path, tmp_path, monkeypatch):
+    """Close, "Save", project.json full: the Save fails only on a refused done mark (no unsaved map).
+    Fails before: the close went on unasked ("keep the autosaves" found no unsaved map) and the mark,
+    held in memory only, was lost, project/open cleared. Now the window stays, as before the keep
+    choice existed; once there is room the next close's Save records the mark."""
+    from qgn.project import Project
+
+    folder = tmp_path / "proj"
+    win, full, _warnings = refused_mark(qtbot, windows, samples, model_path, folder, monkeypatch)
+    asked = []
+    win.projects.ask_unsaved = lambda count, what: asked.append(("unsaved", count)) or "save"
+    win.projects.ask_keep_unsaved = lambda count, why, where: asked.append(("keep", count)) or True
+    win.close()
+    assert not win.threads_stopped and win.isVisible(), "closed with the mark never recorded"
+    assert asked == [("unsaved", 1)], asked
+    assert win.workspace.settings.value("project/open", "")
+    full["on"] = False  # room again
+    win.close()
+    assert win.threads_stopped
+    assert Project.open(folder).images[0].done
+
+
 def test_many_refused_marks_are_tried_again_in_one_write_with_one_banner(qtbot, windows, samples, model_path,
                                                                          tmp_path, monkeypatch):
     """Several done marks a full disk refused: each retry writes project.json once for them all (it

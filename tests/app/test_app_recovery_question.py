@@ -132,9 +132,10 @@ def test_discard_keeps_the_autosaves_in_discarded(qtbot, windows, samples, model
     assert asked == []  # discarded: not offered again
 
 
-def test_undoing_back_to_the_saved_map_removes_the_autosave_without_keeping_it(qtbot, windows, samples, model_path,
-                                                                               user_state):
-    # redo still holds those edits (and autosaves them again): nothing to keep in discarded/
+def test_undoing_back_to_the_saved_map_moves_the_autosave_to_discarded(qtbot, windows, samples, model_path,
+                                                                       user_state):
+    # redo still holds those edits, in memory only: their autosave is not offered any more, but kept in
+    # discarded/ (deleted before: a crash then lost the redo-able edits)
     win = windows()
     session = start_annotating(qtbot, win, [samples[0]], model_path)
     paint(win, 3, 1, [(4, 4), (60, 4)])
@@ -144,7 +145,8 @@ def test_undoing_back_to_the_saved_map_removes_the_autosave_without_keeping_it(q
     session.undo.undo()
     win.jobs.wait_idle()
     assert not session.dirty
-    assert not list((user_state / "scratch").rglob("*.qgt"))
+    assert not list((user_state / "scratch").rglob(".autosave/*.qgt"))
+    assert len(list((user_state / "scratch").rglob("discarded/*.qgt"))) == 1
 
 
 def test_discarding_unsaved_edits_at_close_keeps_their_autosave_in_discarded(qtbot, windows, samples, model_path,

@@ -333,6 +333,26 @@ def test_save_load_autosave_recover(tmp_path):
     assert np.array_equal(reopened.load_annotation(a), edited)
 
 
+def test_an_undone_autosave_replaces_only_the_images_last_undone_copy(tmp_path):
+    """``discard_autosave(undone=True)`` (undo back to the saved map) keeps one copy per image in discarded/:
+    the next replaces it (else undo/redo cycles filled the folder), never a Discard's copy, nor another
+    image's."""
+    project = Project.create(tmp_path / "p", make_images(tmp_path / "imgs", ["a.png", "b.png"]), CLASSES)
+    a, b = project.images
+    project.autosave(a, np.full((2, 3), 0))
+    discarded = project.discard_autosave(a)  # the user's Discard
+    project.autosave(b, np.full((2, 3), 2))
+    other = project.discard_autosave(b, undone=True)
+    for value in (1, 2):
+        project.autosave(a, np.full((2, 3), value))
+        undone = project.discard_autosave(a, undone=True)
+    folder = tmp_path / "p" / "discarded"
+    assert sorted(folder.iterdir()) == sorted([discarded, other, undone])
+    assert np.array_equal(import_annotation(undone, CLASSES), np.full((2, 3), 2))
+    assert np.array_equal(import_annotation(discarded, CLASSES), np.full((2, 3), 0))
+    assert project.recoverable() == []
+
+
 def test_temporary_files_are_never_annotations(tmp_path):
     project = Project.create(tmp_path / "p", make_images(tmp_path, ["a.png"]), CLASSES)
     (tmp_path / "p" / ANNOTATION_DIR).mkdir()

@@ -447,3 +447,49 @@ def test_an_add_refused_before_writing_leaves_no_note_said_as_an_add_cut_short(t
         assert not (root / ".bring-back.json").exists()
         assert not list((root / NOTES_DIR).glob("*.json")) if (root / NOTES_DIR).is_dir() else True
         assert not any("cut short" in text for text in Project.open(root).writers_unprotected())
+
+
+def test_an_add_whose_commit_fails_on_a_full_disk_leaves_no_note_said_as_an_add_cut_short(tmp_path, monkeypatch):
+    """An add whose project.json write fails (a full disk: project.json as before, nothing listed). Fails
+    before: its note stayed (only a refusal before any write removed it), and without locks every open then
+    said an add had been cut short. Now the note goes with the failure - but stays where the failure came
+    after project.json was replaced (its folder's fsync failing): the next writer finishes that add."""
+    import qgn.fileio
+    from qgn.project_bring_back import NOTES_DIR
+
+    root, ims = removed_with_their_annotations(tmp_path)
+    real_staged = qgn.fileio._staged
+
+    def staged(path, data, progress=None):
+        if Path(path).name == PROJECT_FILE:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_staged(path, data, progress)
+
+    def notes() -> list:
+        beside = list((root / NOTES_DIR).glob("*.json")) if (root / NOTES_DIR).is_dir() else []
+        return [*beside, *([root / ".bring-back.json"] if (root / ".bring-back.json").exists() else [])]
+
+    with monkeypatch.context() as m:
+        no_locks_under(m, tmp_path)
+        m.setattr(qgn.fileio, "_staged", staged)
+        with pytest.raises(OSError, match="No space left"):
+            Project.open(root).add_images([ims[0]])
+        assert Project.open(root).images == []
+        assert notes() == []
+        assert not any("cut short" in text for text in Project.open(root).writers_unprotected())
+
+    real_sync = qgn.fileio.sync_folder
+
+    def sync_fails(folder):  # once project.json was replaced by one listing the image (not at the note's)
+        if ims[0].name in (root / PROJECT_FILE).read_text():
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(folder))
+        return real_sync(folder)
+
+    with monkeypatch.context() as m:
+        m.setattr(qgn.fileio, "sync_folder", sync_fails)
+        with pytest.raises(OSError, match="Input/output error"):
+            Project.open(root).add_images([ims[0]])
+    assert len(notes()) == 1, "listed by the replaced project.json: its note stays for the next writer"
+    writer = Project.open(root)
+    writer.set_done_many([])  # the next writer finishes the add: the annotation comes back
+    assert int(Project.open(root).load_annotation(Project.open(root).images[0]).max()) == 1
