@@ -124,7 +124,7 @@ from .project_generations import (
     ANNOTATION_DIR, GENERATION_DIR, JOURNAL_FILE, _followed_link_message, copied_link, finish_class_edit,
     generation_dirs, generation_folders, journal_state, read_journal, remove_folders, restore_copied_link,
 )
-from .project_kept import keep_aside, kept_folder, undone_path
+from .project_kept import keep_aside, keep_undone, kept_folder
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -1446,8 +1446,11 @@ class Project:
         None when there was none, or it was another writer's (kept in place). ``keep=False``: removed
         instead, for a caller whose edits are written elsewhere (the project took a stand-in's edits).
         ``undone``: the user undid the edits back to the saved map (redo holds them, in memory only):
-        moved to ``discarded/<key>.undone.qgt`` instead (``undone_path``), replacing the image's
-        last such copy - never a Discard's - so that undo/redo cycles do not fill the folder."""
+        kept as ``discarded/<key>.undone-<sha256, 12 hex>.qgt`` instead (``keep_undone``): a name of its
+        bytes, so that undo/redo cycles without new edits add nothing, while every other state (another
+        writer's, an earlier image's of the key, edits whose redo a new edit dropped) keeps a file of its
+        own - no file in ``discarded/`` is ever replaced. Where the content is kept (maybe a file kept
+        already)."""
         with self.writing():
             path = self.autosave_path(image)
             current = file_version(path)
@@ -1457,8 +1460,9 @@ class Project:
                 path.unlink(missing_ok=True)
                 return None
             key = self._own(image).key
-            target = (undone_path(kept_folder(self.root, DISCARDED_DIR), key) if undone
-                      else keep_aside(self.root, DISCARDED_DIR, key))
+            if undone:
+                return keep_undone(path, kept_folder(self.root, DISCARDED_DIR), key, current)
+            target = keep_aside(self.root, DISCARDED_DIR, key)
             os.replace(path, target)
             return target
 

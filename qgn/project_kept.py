@@ -2,17 +2,21 @@
 ``conflicts/``, ``replaced/`` and ``discarded/`` (made when missing, never through a symbolic link:
 ``kept_folder``), each file under a new name that never replaces another (``kept_path``:
 ``<stem>.<YYYYmmdd-HHMMSS>.qgt``, ``…-2.qgt`` when taken). Nothing a project keeps aside is ever
-deleted by it - but for one name: the autosave of edits undone back to the saved map (redo still
-holds them) is kept as ``discarded/<stem>.undone.qgt`` (``undone_path``), which the image's next such
-autosave replaces: undo/redo cycles keep one copy per image, never filling the folder.
+deleted by it. The autosave of edits undone back to the saved map (redo still holds them) is kept
+under a name of its content, ``discarded/<stem>.undone-<sha256, 12 hex>.qgt`` (``keep_undone``): an
+undo/redo cycle without new edits finds its bytes kept already and adds nothing, while every other
+state - another window's, an image's that had the key before, edits whose redo a new edit dropped -
+gets a file of its own; no file there is ever replaced.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import time
 from pathlib import Path
 
-from .fileio import OutsideRootError, make_folder
+from .fileio import OutsideRootError, file_sha256, make_folder, sync_folder
 
 
 MAX_KEPT_STEM = 170  # bytes
@@ -24,11 +28,100 @@ def _cut(stem: str) -> str:
     return name[:MAX_KEPT_STEM].decode("utf-8", "ignore") if len(name) > MAX_KEPT_STEM else stem
 
 
-def undone_path(folder: Path, stem: str) -> Path:
-    """``folder/<stem>.undone.qgt``: where an image's autosave undone back to the saved map is kept,
-    the one name a later such autosave replaces (a Discard's, ``kept_path``, never has it: its
-    names end in a time)."""
-    return folder / f"{_cut(stem)}.undone.qgt"
+def undone_path(folder: Path, stem: str, digest: str) -> Path:
+    """``folder/<stem>.undone-<first 12 hex of digest>.qgt``: the name of an image's autosave undone
+    back to the saved map whose bytes have the SHA-256 ``digest`` (a Discard's, ``kept_path``, never has
+    it: its names end in a time)."""
+    return folder / f"{_cut(stem)}.undone-{digest[:12]}.qgt"
+
+
+def keep_undone(path: Path, folder: Path, stem: str, version=None) -> Path | None:
+    """Move the autosave ``path`` (edits undone back to the saved map) into ``folder`` under its
+    content's name (``undone_path``), never over a file there: given a second name (a hard link; where
+    the file system has none, copied into a file created only where none is, and fsynced), the folder
+    fsynced, and only then ``path`` removed. A name taken already holds the same bytes (checked in
+    full): the content is kept, and ``path`` is simply removed. A name taken by other bytes (a 48-bit
+    clash, a file changed by hand) is left as it is: the autosave is kept under ``kept_path``'s
+    timestamped ``<stem>.<time>.undone-<hex>.qgt`` instead. Where it is kept; None when ``path`` was
+    not there, or is not the ``version`` (inode, mtime_ns, size) the caller judged, or was replaced
+    meanwhile by another writer (left in place). OSError (``path`` left as it is, nothing left in
+    ``folder``) when it cannot be kept."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        was = os.fstat(fd)
+        if version is not None and (was.st_ino, was.st_mtime_ns, was.st_size) != tuple(version):
+            return None  # another writer's autosave now: left in place
+        sha = hashlib.sha256()
+        for block in iter(lambda: os.read(fd, 1 << 20), b""):
+            sha.update(block)
+        digest = sha.hexdigest()
+        target = undone_path(folder, stem, digest)
+        made = _new_name(path, target, fd, was)
+        if made is False and file_sha256(target) != digest:  # other bytes under the name: left as they are
+            while made is False:
+                target = kept_path(folder, _cut(stem), f".undone-{digest[:12]}.qgt")
+                made = _new_name(path, target, fd, was)
+        if made is None:
+            return None  # another writer's autosave now: left in place
+    finally:
+        os.close(fd)
+    sync_folder(folder)
+    if _same_file(path, was):
+        path.unlink(missing_ok=True)
+    return target
+
+
+def _same_file(path: Path, was: os.stat_result) -> bool:
+    """Whether ``path`` is still the file ``was`` describes (not replaced by another writer's)."""
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino, now.st_mtime_ns, now.st_size) == (was.st_dev, was.st_ino, was.st_mtime_ns,
+                                                                       was.st_size)
+
+
+def _new_name(path: Path, target: Path, fd: int, was: os.stat_result) -> bool | None:
+    """Give the file ``path`` (open as ``fd``, ``was``) the new name ``target``, never over a file
+    there: True when given, False when ``target`` is taken, None when ``path`` is another file now
+    (another writer replaced it: nothing named). A hard link, or where the file system takes none a
+    copy of ``fd``'s bytes into ``target`` created only where none is (O_EXCL), fsynced; a copy cut
+    short is removed (OSError)."""
+    try:
+        os.link(path, target, follow_symlinks=False)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        return None  # path gone (another writer's Discard or save): nothing to keep
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES):
+            raise
+    else:
+        if _same_file(target, was):
+            return True
+        target.unlink(missing_ok=True)  # path was replaced before the link: not the file read (still at path)
+        return None
+    try:
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except FileExistsError:
+        return False
+    try:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            for block in iter(lambda: os.read(fd, 1 << 20), b""):
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(out, view):]
+            os.fsync(out)
+        finally:
+            os.close(out)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def kept_path(folder: Path, stem: str, suffix: str = ".qgt") -> Path:

@@ -1342,7 +1342,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if not session.dirty and session.autosaved_version > session.saved_version:
                 # undone back to the saved map: its autosave holds edits the user took back, which redo
                 # still has in memory only: moved to discarded/ (a crash then keeps them), never deleted
-                self.projects.discard_autosaves([doc], undone=True)  # one copy per image, not one per undo
+                self.projects.discard_autosaves([doc], undone=True)  # kept by content: a cycle adds nothing
                 session.mark_autosaved(session.saved_version)
             if doc is self.canvas.doc and self._hover is not None:
                 self._hovered(*self._hover)  # the class under a still pointer changed (a click, undo)

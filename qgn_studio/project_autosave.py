@@ -482,7 +482,8 @@ class AutosaveMixin:
         """Forget the autosaves of ``docs``: the user discarded their edits, or undid them back to the
         saved map (``undone``: redo still has them, in memory only, and autosaves them again): either way
         they move to the ``discarded/`` folder of the project (or stand-in) they are in, never deleted (an
-        undone one as the image's ``<key>.undone.qgt``, replacing its last such copy: ``Project.discard_autosave``).
+        undone one under a name of its bytes, ``<key>.undone-<hash>.qgt``, never over a file there: a state
+        kept already adds nothing - ``Project.discard_autosave``).
         Looked up on the job thread, after the
         autosaves submitted before: the first autosave of an image (it adds the image, and may find
         its scratch project there) is discarded too. ``now`` False: not submitted - the job-thread

@@ -672,11 +672,13 @@ def test_undo_back_to_the_saved_map_moves_the_autosaves_to_discarded_never_delet
     np.testing.assert_array_equal(read_label_file(kept, win.annotator.classes), edited)
 
 
-def test_undo_redo_cycles_keep_one_undone_copy_per_image_in_discarded(qtbot, windows, samples, model_path, tmp_path):
-    """Edits autosaved, undone back to the saved map, redone, autosaved, undone - with other edits each
-    time. Fails before: every undo moved one more full-map copy into discarded/ (10 here; nothing ever
-    removes them). Now the image keeps one undone copy, the latest (a Discard's is never replaced:
-    tests/project/test_project.py)."""
+def test_undone_autosaves_keep_one_file_per_state_undo_redo_cycles_add_none(qtbot, windows, samples, model_path,
+                                                                            tmp_path):
+    """Edits autosaved, undone back to the saved map, redone, autosaved, undone - five times over, then
+    again with other edits each time. Each undo keeps the autosave in discarded/ under a name of its
+    bytes: the cycles without new edits keep one file (before the earlier fix every undo added one: 10
+    copies), the other states one each. Fails before: one ``<key>.undone.qgt`` per image, which the next
+    state replaced."""
     from qgn.project import DISCARDED_DIR
     from qgn.quadtree.label_io import read_label_file
 
@@ -688,17 +690,30 @@ def test_undo_redo_cycles_keep_one_undone_copy_per_image_in_discarded(qtbot, win
         win.jobs.wait_idle()
         assert not session.dirty
 
+    def kept():
+        return [read_label_file(p, win.annotator.classes) for p in sorted((folder / DISCARDED_DIR).glob("*.qgt"))]
+
     folder = tmp_path / "project"
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    for i in range(5):
-        paint(win, 2, 1 + i % 2, [(1, 1 + 8 * i), (30, 1 + 8 * i)])
-        edited = session.label.copy()
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    states = [session.label.copy()]
+    for _ in range(5):
         autosaved_then_undone()
         win.annotator.redo_action.trigger()
         assert session.dirty
+    autosaved_then_undone()
+    (only,) = kept()
+    np.testing.assert_array_equal(only, states[0])
+    for i in range(1, 4):
+        paint(win, 2, 1 + i % 2, [(1, 1 + 8 * i), (30, 1 + 8 * i)])  # a new edit: the last one's redo is dropped
+        states.append(session.label.copy())
         autosaved_then_undone()
-    (kept,) = (folder / DISCARDED_DIR).glob("*.qgt")
-    np.testing.assert_array_equal(read_label_file(kept, win.annotator.classes), edited)
+        win.annotator.redo_action.trigger()
+        autosaved_then_undone()
+    maps = kept()
+    assert len(maps) == len(states) == 4
+    for state in states:  # every state, the first's too (redo lost it long ago), on disk once
+        assert sum(np.array_equal(m, state) for m in maps) == 1
 
 
 def test_the_close_names_each_write_still_under_way_never_an_empty_label(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -333,24 +334,59 @@ def test_save_load_autosave_recover(tmp_path):
     assert np.array_equal(reopened.load_annotation(a), edited)
 
 
-def test_an_undone_autosave_replaces_only_the_images_last_undone_copy(tmp_path):
-    """``discard_autosave(undone=True)`` (undo back to the saved map) keeps one copy per image in discarded/:
-    the next replaces it (else undo/redo cycles filled the folder), never a Discard's copy, nor another
-    image's."""
+def test_undone_autosaves_are_kept_by_content_one_file_per_state_none_replaced(tmp_path):
+    """``discard_autosave(undone=True)`` (undo back to the saved map) keeps the autosave under a name of
+    its bytes: the same state undone again (an undo/redo cycle without new edits) adds nothing, every
+    other state keeps a file of its own. Fails before: one ``<key>.undone.qgt`` per image, which the
+    next undone state replaced (the first state's edits, whose redo a new edit had dropped, were gone)."""
     project = Project.create(tmp_path / "p", make_images(tmp_path / "imgs", ["a.png", "b.png"]), CLASSES)
     a, b = project.images
     project.autosave(a, np.full((2, 3), 0))
     discarded = project.discard_autosave(a)  # the user's Discard
     project.autosave(b, np.full((2, 3), 2))
     other = project.discard_autosave(b, undone=True)
-    for value in (1, 2):
+    kept = []
+    for value in (1, 1, 1, 2, 2, 1):
         project.autosave(a, np.full((2, 3), value))
-        undone = project.discard_autosave(a, undone=True)
+        kept.append(project.discard_autosave(a, undone=True))
+    assert not project.autosave_path(a).exists() and project.recoverable() == []
+    assert len({kept[0], kept[1], kept[2], kept[5]}) == 1 and kept[3] == kept[4] != kept[0]
     folder = tmp_path / "p" / "discarded"
-    assert sorted(folder.iterdir()) == sorted([discarded, other, undone])
-    assert np.array_equal(import_annotation(undone, CLASSES), np.full((2, 3), 2))
-    assert np.array_equal(import_annotation(discarded, CLASSES), np.full((2, 3), 0))
-    assert project.recoverable() == []
+    assert sorted(folder.iterdir()) == sorted([discarded, other, kept[0], kept[3]])
+    assert re.fullmatch(r"a\.undone-[0-9a-f]{12}\.qgt", kept[0].name)
+    for path, value in ((kept[0], 1), (kept[3], 2), (discarded, 0), (other, 2)):
+        assert np.array_equal(import_annotation(path, CLASSES), np.full((2, 3), value))
+
+
+def test_two_writers_undone_autosaves_never_replace_each_other(tmp_path):
+    """Two windows (two Project objects) on one image each autosave and undo back to the saved map.
+    Fails before: the second's ``a.undone.qgt`` replaced the first's (whose edits were then in its redo
+    only: a crash of it lost them). Every writer assumes another exists."""
+    Project.create(tmp_path / "p", make_images(tmp_path / "imgs", ["a.png"]), CLASSES)
+    w1, w2 = Project.open(tmp_path / "p"), Project.open(tmp_path / "p")
+    (a1,), (a2,) = w1.images, w2.images
+    first = w1.discard_autosave(a1, ours=w1.autosave(a1, np.full((2, 3), 1)).version, undone=True)
+    second = w2.discard_autosave(a2, ours=w2.autosave(a2, np.full((2, 3), 2)).version, undone=True)
+    assert first != second and sorted((tmp_path / "p" / "discarded").iterdir()) == sorted([first, second])
+    assert np.array_equal(import_annotation(first, CLASSES), np.full((2, 3), 1))
+    assert np.array_equal(import_annotation(second, CLASSES), np.full((2, 3), 2))
+
+
+def test_an_image_given_a_removed_images_key_never_replaces_its_undone_autosave(tmp_path):
+    """An image removed after an undo back to the saved map; a new image of the same file name inherits
+    its key. Fails before: the new image's undone autosave replaced the removed one's ``a.undone.qgt``."""
+    for sub in ("x", "y"):
+        make_images(tmp_path / sub, ["a.png"])
+    project = Project.create(tmp_path / "p", [tmp_path / "x" / "a.png"], CLASSES)
+    (x,) = project.images
+    first = project.discard_autosave(x, ours=project.autosave(x, np.full((2, 3), 1)).version, undone=True)
+    project.remove_image(x)
+    (y,) = project.add_images([tmp_path / "y" / "a.png"], save=True)
+    assert y.key == x.key
+    second = project.discard_autosave(y, ours=project.autosave(y, np.full((2, 3), 2)).version, undone=True)
+    assert first != second and first.is_file()
+    assert np.array_equal(import_annotation(first, CLASSES), np.full((2, 3), 1))
+    assert np.array_equal(import_annotation(second, CLASSES), np.full((2, 3), 2))
 
 
 def test_temporary_files_are_never_annotations(tmp_path):

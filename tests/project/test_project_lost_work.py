@@ -596,3 +596,59 @@ def test_a_replacement_that_a_full_disk_refuses_leaves_no_copy_in_replaced(tmp_p
     assert project.replace_annotation(project.images[1], label_for(7)) is not None  # the disk has room again
     (kept,) = (project.root / "replaced").iterdir()
     np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(1))
+
+
+# --------------------------------------------------------------------------- undone autosaves kept by content
+def test_an_undone_autosave_never_replaces_other_bytes_under_its_content_name(tmp_path):
+    """A file under the name an undone autosave's bytes give (a 48-bit clash, a file changed by hand)
+    is left as it is: the autosave is kept under a timestamped undone name beside it. Fails before: the
+    one ``<key>.undone.qgt`` was replaced by each undone autosave."""
+    from qgn.fileio import file_sha256
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    folder = project.root / "discarded"
+    folder.mkdir()
+    taken = folder / f"frame_0.undone-{file_sha256(project.autosave_path(image))[:12]}.qgt"
+    taken.write_bytes(b"someone else's bytes")
+    kept = project.discard_autosave(image, undone=True)
+    assert taken.read_bytes() == b"someone else's bytes"
+    assert kept.parent == folder and kept != taken and ".undone-" in kept.name
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(100))
+    assert not project.autosave_path(image).exists()
+
+
+@pytest.mark.parametrize("cut_short", [False, True])
+def test_an_undone_autosave_without_hard_links_is_copied_never_over_a_file(tmp_path, monkeypatch, cut_short):
+    """Where the file system takes no hard links (FAT, some network shares) the undone autosave is
+    copied into a new file (O_EXCL) and fsynced, and only then removed. A copy cut short (a full disk)
+    is removed and the autosave stays where it was, offered: nothing half-written is left in discarded/."""
+    import qgn.project_kept
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+
+    def no_link(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(qgn.project_kept.os, "link", no_link)
+    if cut_short:
+        real_write = os.write
+
+        def full_write(fd, data):
+            real_write(fd, bytes(data)[:5])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(qgn.project_kept.os, "write", full_write)
+        with pytest.raises(OSError, match="No space"):
+            project.discard_autosave(image, undone=True)
+        monkeypatch.undo()
+        assert list((project.root / "discarded").iterdir()) == []
+        assert_work_intact(project.root)
+        return
+    kept = project.discard_autosave(image, undone=True)
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(100))
+    assert not project.autosave_path(image).exists()
+    project.autosave(image, label_for(100))  # the same state again: already kept, nothing added
+    assert project.discard_autosave(image, undone=True) == kept
+    assert list((project.root / "discarded").iterdir()) == [kept]
