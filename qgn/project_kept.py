@@ -20,6 +20,11 @@ from .fileio import OutsideRootError, file_sha256, make_folder, sync_folder
 
 
 MAX_KEPT_STEM = 170  # bytes
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: os.open is in text mode without it (CRLF, 0x1A)
+# os.link's errors that mean "this file system gives no second name": Linux vfat/exfat EPERM, macOS
+# ENOTSUP, Windows exFAT/FAT and SMB shares EINVAL (ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED), FUSE ENOSYS
+_NO_HARD_LINK = (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES, errno.EINVAL,
+                 errno.ENOSYS)
 
 
 def _cut(stem: str) -> str:
@@ -44,10 +49,11 @@ def keep_undone(path: Path, folder: Path, stem: str, version=None) -> Path | Non
     clash, a file changed by hand) is left as it is: the autosave is kept under ``kept_path``'s
     timestamped ``<stem>.<time>.undone-<hex>.qgt`` instead. Where it is kept; None when ``path`` was
     not there, or is not the ``version`` (inode, mtime_ns, size) the caller judged, or was replaced
-    meanwhile by another writer (left in place). OSError (``path`` left as it is, nothing left in
-    ``folder``) when it cannot be kept."""
+    meanwhile by another writer (left in place; one landing just as ``path`` is removed is kept in
+    ``folder`` too: ``_remove_if_same``). OSError (``path`` left as it is) when it cannot be kept or
+    removed; a copy already made stays (the same bytes: a later try finds them kept)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
@@ -69,9 +75,35 @@ def keep_undone(path: Path, folder: Path, stem: str, version=None) -> Path | Non
     finally:
         os.close(fd)
     sync_folder(folder)
-    if _same_file(path, was):
-        path.unlink(missing_ok=True)
+    _remove_if_same(path, was, folder, stem)
     return target
+
+
+def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) -> None:
+    """Remove ``path`` if it is still the file ``was`` describes (its bytes are kept). Taken first
+    under a private name, so another writer's autosave landing at ``path`` between a check and an
+    unlink is never what gets removed: a file taken that is not ``was`` is another writer's, kept in
+    ``folder`` under ``kept_path``'s name (as a move of it would have)."""
+    private = path.with_name(f".{path.name}.{os.getpid()}-{time.monotonic_ns()}.taking")
+    try:
+        os.rename(path, private)  # what stands at path now, whoever wrote it
+    except FileNotFoundError:
+        return
+    if _same_file(private, was):
+        private.unlink()
+        return
+    while True:  # another writer's autosave: kept beside, never over a file there
+        other = kept_path(folder, _cut(stem))
+        try:
+            os.link(private, other, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError:
+            os.replace(private, other)  # no hard links here: kept_path found the name free a moment ago
+            return
+        break
+    sync_folder(folder)
+    private.unlink()
 
 
 def _same_file(path: Path, was: os.stat_result) -> bool:
@@ -97,7 +129,7 @@ def _new_name(path: Path, target: Path, fd: int, was: os.stat_result) -> bool | 
     except FileNotFoundError:
         return None  # path gone (another writer's Discard or save): nothing to keep
     except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES):
+        if exc.errno not in _NO_HARD_LINK:
             raise
     else:
         if _same_file(target, was):
@@ -105,7 +137,7 @@ def _new_name(path: Path, target: Path, fd: int, was: os.stat_result) -> bool | 
         target.unlink(missing_ok=True)  # path was replaced before the link: not the file read (still at path)
         return None
     try:
-        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except FileExistsError:
         return False
     try:

@@ -618,18 +618,21 @@ def test_an_undone_autosave_never_replaces_other_bytes_under_its_content_name(tm
     assert not project.autosave_path(image).exists()
 
 
-@pytest.mark.parametrize("cut_short", [False, True])
-def test_an_undone_autosave_without_hard_links_is_copied_never_over_a_file(tmp_path, monkeypatch, cut_short):
+@pytest.mark.parametrize("cut_short, refusal", [(False, errno.EPERM), (True, errno.EPERM), (False, errno.EINVAL),
+                                               (False, errno.ENOSYS)])
+def test_an_undone_autosave_without_hard_links_is_copied_never_over_a_file(tmp_path, monkeypatch, cut_short, refusal):
     """Where the file system takes no hard links (FAT, some network shares) the undone autosave is
     copied into a new file (O_EXCL) and fsynced, and only then removed. A copy cut short (a full disk)
-    is removed and the autosave stays where it was, offered: nothing half-written is left in discarded/."""
+    is removed and the autosave stays where it was, offered: nothing half-written is left in discarded/.
+    The refusal as each system says it: Linux vfat EPERM, Windows exFAT/FAT and SMB shares EINVAL
+    ("[WinError 1] Incorrect function"), FUSE ENOSYS - the last two failed every such undo before."""
     import qgn.project_kept
 
     project = project_with_work(tmp_path / "p")
     image = project.images[0]
 
     def no_link(*args, **kwargs):
-        raise OSError(errno.EPERM, "Operation not permitted")
+        raise OSError(refusal, os.strerror(refusal))
 
     monkeypatch.setattr(qgn.project_kept.os, "link", no_link)
     if cut_short:
@@ -652,3 +655,69 @@ def test_an_undone_autosave_without_hard_links_is_copied_never_over_a_file(tmp_p
     project.autosave(image, label_for(100))  # the same state again: already kept, nothing added
     assert project.discard_autosave(image, undone=True) == kept
     assert list((project.root / "discarded").iterdir()) == [kept]
+
+
+def test_another_writers_autosave_landing_as_an_undone_one_is_removed_is_kept_not_deleted(tmp_path, monkeypatch):
+    """Where the project lock keeps no two processes apart (Windows, NFS without its lock manager),
+    another writer's autosave may land at the path just as an undone autosave's is removed: it is
+    kept in discarded/ under a timestamped name, never deleted. Fails before: a check of the path
+    and then an unlink of it removed whatever stood there by then."""
+    import qgn.project_kept
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = project.autosave_path(image)
+    other = project.root / "other.tmp"
+    project.autosave(image, label_for(7))  # the other writer's edits, as its autosave's bytes
+    other.write_bytes(path.read_bytes())
+    project.autosave(image, label_for(100))
+    real_same, real_rename, landed = qgn.project_kept._same_file, os.rename, []
+
+    def land():  # the other writer's os.replace of its autosave onto the path
+        if not landed:
+            landed.append(os.replace(other, path))
+
+    def same_then_land(what, was):  # after the path is judged the file read, before it is removed
+        same = real_same(what, was)
+        if same and Path(what) == path:
+            land()
+        return same
+
+    def land_then_rename(src, dst, *args, **kwargs):  # or before the path is taken away
+        if Path(src) == path:
+            land()
+        return real_rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(qgn.project_kept, "_same_file", same_then_land)
+    monkeypatch.setattr(qgn.project_kept.os, "rename", land_then_rename)
+    kept = project.discard_autosave(image, undone=True)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(100))
+    maps = [read_label_file(f, CLASSES) for f in (project.root / "discarded").iterdir()]
+    if path.exists():
+        maps.append(read_label_file(path, CLASSES))
+    assert landed and any(np.array_equal(m, label_for(7)) for m in maps), "the other writer's edits were deleted"
+    assert not [f for f in path.parent.iterdir() if f.name.endswith(".taking")]
+
+
+def test_an_undone_autosave_is_read_and_copied_in_binary_mode(tmp_path, monkeypatch):
+    """Windows opens os.open's files in text mode without O_BINARY (CRLF turned, reads stop at 0x1A):
+    the hash and the copy of an undone autosave would not be its bytes. Every open asks for it."""
+    import qgn.project_kept
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    monkeypatch.setattr(qgn.project_kept, "_BINARY", 0x10000000)  # a bit no open here means
+    real_open, flags = os.open, []
+
+    def recording_open(path, how, *args, **kwargs):  # os itself: every caller's opens come here
+        if str(path).endswith(".qgt"):
+            flags.append(how)
+        return real_open(path, how & ~0x10000000, *args, **kwargs)
+
+    monkeypatch.setattr(qgn.project_kept.os, "open", recording_open)
+    monkeypatch.setattr(qgn.project_kept.os, "link", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EPERM, "no")))
+    kept = project.discard_autosave(image, undone=True)
+    monkeypatch.undo()
+    assert len(flags) == 2 and all(f & 0x10000000 for f in flags)  # the autosave read, the copy written
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(100))
