@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
+from ..classes import UNMATCHED, VOID, ClassSet, check_class_names, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import label_dtype
 from ..quadtree import NUM_LEVELS
@@ -651,7 +651,7 @@ def coco_categories(entries: list, path: Path) -> dict[int, str]:
         categories[category_id], index[category_id] = name, n
         names.append(name)
     try:
-        check_unique_names(names, f"{path} categories")
+        check_class_names(names, f"{path} categories")
     except ValueError as exc:
         raise ValueError(str(exc).replace("classes ", "categories ")) from None
     return categories

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
+from ..classes import UNMATCHED, VOID, ClassSet, check_class_name, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
@@ -173,7 +173,7 @@ def read_labels_txt(path: Path) -> list[str]:
 
 def parse_labels_txt(text: str, path: Path | str = LABELS_FILE) -> list[str]:
     """``read_labels_txt`` of the file's ``text``."""
-    from ..classes import check_unique_names
+    from ..classes import check_class_names
 
     names, lines = [], []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -181,7 +181,7 @@ def parse_labels_txt(text: str, path: Path | str = LABELS_FILE) -> list[str]:
         if name and name not in VOID_LABELS:
             names.append(name)
             lines.append(number)
-    check_unique_names(names, str(path), lines)
+    check_class_names(names, str(path), lines)
     return names
 
 
@@ -339,6 +339,7 @@ def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
                 label = need(shape, "label", str, f"{path}: shapes[{n}]")
                 if not label.strip():
                     raise ValueError(f"{path}: shapes[{n}] has an empty label")
+                check_class_name(label, f"{path}: shapes[{n}]", "the label")
                 if label not in names:
                     names.append(label)
             image_path = doc.get("imagePath")

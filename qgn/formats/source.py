@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 from PIL import UnidentifiedImageError
 
-from ..classes import UNMATCHED, VOID, ClassSet, default_palette, match_class_names, unmatched_message
+from ..classes import UNMATCHED, VOID, ClassSet, check_class_names, default_palette, match_class_names, unmatched_message
 from ..imagefile import ImageTooLargeError, SeveralPicturesError, open_image
 from ..quadtree.label_io import find_classes_file, read_classes_file, read_label
 from .base import as_label
@@ -81,6 +81,7 @@ def classes_from_names(entries, *, void, ignore_index: int = 255) -> ClassSet:
     kept = [(n, c) for i, (n, c) in enumerate(entries) if i not in void]
     if not kept:
         raise ValueError("the label map names no class other than background/void")
+    check_class_names([n for n, _ in kept], "the dataset's labels")  # each format's reader said where first
     fallback = default_palette(len(kept))
     ignore = ignore_index if ignore_index >= len(kept) else 65535
     return ClassSet(tuple(n for n, _ in kept), tuple(c or fallback[i] for i, (_, c) in enumerate(kept)), ignore)
