@@ -188,7 +188,7 @@ def parse_labels_txt(text: str, path: Path | str = LABELS_FILE) -> list[str]:
 def is_labelme_file(path: Path) -> bool:
     """Whether ``path`` is a labelme document (read within ``guards.max_json_bytes()``)."""
     try:
-        return _is_labelme_document(load_json(path))
+        return _is_labelme_document(load_json(path, keys_once=False))  # the read says what is wrong
     except (OSError, ValueError):
         return False
 

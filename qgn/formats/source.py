@@ -323,11 +323,11 @@ class DatasetProbe:
         stray file among labelme documents never makes the folder look like a Label Studio
         export, nor stops the detection."""
         if self.src.is_file():
-            return load_json(self.src) if self.src.suffix.lower() == ".json" else None
+            return load_json(self.src, keys_once=False) if self.src.suffix.lower() == ".json" else None
         votes, first = [], {}  # the kind of each file read; the first document of each kind (no more held)
         for path in sorted(self.src.glob("*.json")):
             try:
-                doc = load_json(path)
+                doc = load_json(path, keys_once=False)  # its shape; the format's read says what is wrong
             except (OSError, ValueError):
                 continue
             votes.append(isinstance(doc, list))
