@@ -210,6 +210,10 @@ def inside_dataset(root: Path, path: Path, source=None):
     return path
 
 
+#: Label PNGs a folder's detection tries for one it can read the mode of (``label_png_mode``).
+MODE_TRIES = 64
+
+
 def image_mode(path: Path) -> str:
     """The PIL mode of the image ``path``; ValueError when it is no readable image."""
     try:
@@ -350,7 +354,15 @@ class DatasetProbe:
             return image_mode(self.src) if self.src.suffix.lower() == ".png" else None
         label_dir, image_dirs = label_folders(self.src, None)
         pngs = sorted(p for p in label_dir.rglob("*.png") if not _inside(p, image_dirs))
-        return image_mode(pngs[0]) if pngs else None
+        first_error = None
+        for png in pngs[:MODE_TRIES]:  # an empty or damaged first file is the import's to report, not the folder's end
+            try:
+                return image_mode(png)
+            except (ValueError, OSError) as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+        return None
 
     def is_folder_with(self, name: str) -> bool:
         """``src`` is a folder holding the sub-folder ``name``."""
