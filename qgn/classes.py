@@ -110,11 +110,21 @@ def is_json_rgb(value) -> bool:
 
 
 def name_key(name: str) -> str:
-    """When two class names are the same name: equal after trimming spaces, ignoring case and the
-    Unicode spelling of a character ("é" as one code point or as "e" and a combining accent: NFC)."""
+    """When two class names of saved data are the same name: equal after trimming spaces and
+    ignoring case. Every reader of saved data (``ClassSet``, project.json, a .qgt, a checkpoint, a
+    class-edit journal) keeps this rule, so that what opened once opens still; the stricter rule of
+    names that enter is ``door_name_key``."""
+    return str(name).strip().casefold()
+
+
+def door_name_key(name: str) -> str:
+    """When a class name that enters (an importer's, a classes file's, a new or renamed class) is the
+    same name as another: ``name_key`` that also ignores the Unicode spelling of a character ("é" as
+    one code point or as "e" and a combining accent: NFC). Only at the door: classes saved before
+    under both spellings still open (and one can be renamed)."""
     import unicodedata
 
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", str(name)).strip().casefold())
+    return unicodedata.normalize("NFC", name_key(unicodedata.normalize("NFC", str(name))))
 
 
 #: Characters no class name holds: every exporter writes a name on one line of a text file or in XML
@@ -157,7 +167,7 @@ def check_class_names(names, source, lines=None) -> None:
     line a person can act on, before anything is imported under them."""
     for i, name in enumerate(names):
         check_class_name(name, f"{source} line {lines[i]}" if lines is not None else str(source))
-    check_unique_names(names, source, lines)
+    check_unique_names(names, source, lines, key=door_name_key)
 
 
 def check_class_name(name, where: str, what: str = "the class name") -> None:
@@ -175,15 +185,16 @@ def find_class(classes: "ClassSet", name: str) -> int | None:
     return next((i for i, other in enumerate(classes.names) if name_key(other) == key), None)
 
 
-def check_unique_names(names, source, lines=None) -> None:
+def check_unique_names(names, source, lines=None, key=name_key) -> None:
     """ValueError naming ``source`` (and the line, with ``lines``: the line number of each name)
-    when two class names are the same name (``name_key``): a file that reads classes by name
-    would silently move the pixels of one onto the other."""
+    when two class names are the same name (``key``: ``name_key`` for saved data,
+    ``door_name_key`` where names enter): a file that reads classes by name would silently move the
+    pixels of one onto the other."""
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
-        key = name_key(name)
-        if key in seen:
-            j = seen[key]
+        same = key(name)
+        if same in seen:
+            j = seen[same]
             if lines is not None:
                 where = f"{source} line {lines[i]}: class {name!r} repeats {names[j]!r} of line {lines[j]}"
             else:
@@ -191,7 +202,7 @@ def check_unique_names(names, source, lines=None) -> None:
             if name != names[j] and not (name + names[j]).isascii():  # "é" and "e" + a combining accent
                 where += f" (spelt {ascii(names[j])} and {ascii(name)})"
             raise ValueError(f"{where}; class names must differ (rename or remove one)")
-        seen[key] = i
+        seen[same] = i
 
 
 # ---------------------------------------------------------------------------------- classes.txt

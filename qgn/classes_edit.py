@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .classes import RGB, ClassSet, class_name_problem, default_palette, name_key
+from .classes import RGB, ClassSet, class_name_problem, default_palette, door_name_key
 from .label_map import label_dtype
 
 #: The ignore value a class set moves to when a new class takes its old value.
@@ -86,7 +86,7 @@ def _check_new_name(classes: ClassSet, name: str, except_id: int | None = None) 
     if problem is not None:
         raise ValueError(f"the class name {problem}; a class name is one line of text without control characters")
     for i, other in enumerate(classes.names):
-        if i != except_id and name_key(other) == name_key(name):
+        if i != except_id and door_name_key(other) == door_name_key(name):
             raise ValueError(f"there is already a class {other!r} (id {i}); class names must differ")
     return name
 
