@@ -175,7 +175,7 @@ def check_class_name(name, where: str, what: str = "the class name") -> None:
     problem = class_name_problem(name)
     if problem is not None:
         raise ValueError(f"{where}: {what} {problem}; a class name is one line of text without control characters "
-                         "or surrounding spaces (correct it in the file and try again)")
+                         "or surrounding spaces (change it where it is written and try again)")
 
 
 def find_class(classes: "ClassSet", name: str) -> int | None:

@@ -165,6 +165,10 @@ def relabel(before: ClassSet, after: ClassSet) -> ClassEdit:
     if before.num_classes != after.num_classes or before.ignore_index != after.ignore_index:
         raise ValueError(f"relabel keeps the ids: {before.num_classes} classes (ignore {before.ignore_index}) cannot "
                          f"become {after.num_classes} (ignore {after.ignore_index})")
+    for i, name in enumerate(after.names):
+        if name != before.names[i] and _check_new_name(after, name, i) != name:  # only the names it renames
+            raise ValueError(f"the class name {name!r} has spaces around it; a class name is one line of text "
+                             "without control characters")
     return ClassEdit(before, after, _identity(before), "Rename classes")
 
 

@@ -549,14 +549,17 @@ class Project:
         project (one write: a failure never leaves a project without its marks). A create that fails
         leaves the folder as it was: the project.json it wrote and the folders it made are removed
         (only those: never another writer's file, never a folder that holds anything)."""
-        from .classes import check_class_names
+        from .classes import check_unique_names
 
         root = Path(root)
         if (root / PROJECT_FILE).exists():
             raise ProjectError(f"{root} already holds a project; open it instead of creating one")
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise ProjectError(f"{root} is not an empty folder; choose an empty or new folder for the project")
-        check_class_names(classes.names, "the project's classes")
+        # saved data's rule only: the names came through a door (an importer, a classes file, a class
+        # edit) or were saved before, and a loose .qgt's or a read-only project's autosave (the scratch
+        # project, the stand-in) or "save as project" must take the names it holds as they are
+        check_unique_names(classes.names, "the project's classes")
         made = _made_folders(root)
         try:
             project = cls(root, classes, model, [], levels)
