@@ -281,10 +281,11 @@ def _circle(xy, width: int, height: int, where: str) -> tuple[float, float, floa
 
 def _mask_patch(shape: dict, xy, width: int, height: int, where: str) -> tuple[int, int, np.ndarray]:
     """(x, y, bool patch) of a labelme mask shape, where the patch's top-left pixel goes, as labelme's
-    ``shapes_to_label`` places it (labelme/_utils/shape.py): the points rounded (half to even);
-    integer points span the patch, ``x2 - x1 + 1`` by ``y2 - y1 + 1`` pixels of the mask (a larger
-    mask is cropped, a smaller one refused: labelme fails on it); fractional ones place the whole
-    mask. The PNG's size is checked from its header (at most the image's) before it is decoded."""
+    ``shapes_to_label`` places it (labelme/_utils/shape.py): the whole mask at its first point,
+    rounded (half to even), clipped to the image by ``_drawn``. The second point is not used: labelme's
+    canvas writes the box's ``max + 1`` there and the mask cropped at the image's edge, so an object
+    touching the right or bottom edge has a mask a row or column smaller than the points span. The
+    PNG's size is checked from its header (at most the image's) before it is decoded."""
     import base64
     import binascii
     import io
@@ -305,16 +306,8 @@ def _mask_patch(shape: dict, xy, width: int, height: int, where: str) -> tuple[i
     if patch.ndim != 2:
         raise ValueError(f"{where}: its mask is a {patch.shape[-1]}-channel image; labelme's is one channel (a "
                          "grey or 1-bit PNG)")
-    corners = np.asarray(xy, np.float64)
-    (x1, y1), (x2, y2) = corners.round().astype(np.int64).tolist()
-    patch = patch.astype(bool)
-    if np.array_equal(corners, np.trunc(corners)):
-        span_h, span_w = y2 - y1 + 1, x2 - x1 + 1
-        if span_h > patch.shape[0] or span_w > patch.shape[1]:
-            raise ValueError(f"{where}: its points span {max(span_w, 0)}×{max(span_h, 0)} pixels but its mask is "
-                             f"{patch.shape[1]}×{patch.shape[0]}")
-        patch = patch[:max(span_h, 0), :max(span_w, 0)]
-    return x1, y1, patch
+    x1, y1 = np.asarray(xy[0], np.float64).round().astype(np.int64).tolist()
+    return x1, y1, patch.astype(bool)
 
 
 def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) -> np.ndarray:

@@ -1,7 +1,10 @@
 """labelme ``circle`` and ``mask`` shapes, which were refused as "not an area", read as labelme
 itself turns them into labels: the reference below is labelme's own ``shape_to_mask`` (circle) and
-``shapes_to_label`` (mask) of labelme/_utils/shape.py (wkentaro/labelme 7.1), painted in file
-order on the whole image with PIL — the reader draws each shape in its box only."""
+``shapes_to_label`` (mask) of labelme/_utils/shape.py (wkentaro/labelme @2bf7d72: the whole mask
+pasted at its first point, rounded, clipped to the image), painted in file order on the whole
+image with PIL — the reader draws each shape in its box only. Masks are made as labelme's canvas
+writes them (labelme/widgets/canvas.py: the box of ``masks_to_bboxes``, ``x2``/``y2`` = max + 1,
+and ``mask[y1:y2 + 1, x1:x2 + 1]``, which numpy crops at the image's edge)."""
 from __future__ import annotations
 
 import base64
@@ -37,12 +40,8 @@ def labelme_reference(shapes, height, width) -> np.ndarray:
         if kind == "mask":
             raw = np.array(PIL.Image.open(io.BytesIO(base64.b64decode(shape["mask"])))).astype(bool)
             mask = np.zeros((height, width), dtype=bool)
-            point_array = np.asarray(points)
-            (x1, y1), (x2, y2) = point_array.round().astype(int)
-            if np.array_equal(point_array, np.trunc(point_array)):
-                patch_height, patch_width = y2 - y1 + 1, x2 - x1 + 1
-            else:
-                patch_height, patch_width = raw.shape
+            x1, y1 = np.asarray(points[0]).round().astype(int)
+            patch_height, patch_width = raw.shape
             y_start, y_stop = max(y1, 0), min(y1 + patch_height, height)
             x_start, x_stop = max(x1, 0), min(x1 + patch_width, width)
             if y_start < y_stop and x_start < x_stop:
@@ -84,19 +83,43 @@ def test_circles_and_masks_read_as_labelme_draws_them():
                 rim = centre + rng.uniform(-25, 25, 2).round(1)
                 shapes.append(shape(label, "circle", [centre.tolist(), rim.tolist()]))
             elif kind == "mask":
-                h, w = int(rng.integers(1, 30)), int(rng.integers(1, 40))
-                x1, y1 = int(rng.integers(-10, width)), int(rng.integers(-10, height))
-                patch = rng.random((h, w)) < 0.6
-                fractional = rng.random() < 0.5
-                if fractional:  # the stored extent places the whole mask
-                    points = [[x1 + 0.3, y1 - 0.2], [x1 + w - 0.6, y1 + h - 1.4]]
-                else:  # integer points span the patch; a larger mask is cropped
-                    points = [[x1, y1], [x1 + max(w - 3, 0), y1 + max(h - 2, 0)]]
+                way = rng.choice(["canvas", "fractional", "other"])
+                if way == "canvas":  # an object on the image, often at its edges, as labelme's canvas writes it
+                    obj = np.zeros((height, width), bool)
+                    x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
+                    obj[y0:y0 + int(rng.integers(1, 30)), x0:x0 + int(rng.integers(1, 40))] = True
+                    obj &= rng.random(obj.shape) < 0.7
+                    obj[y0, x0] = True
+                    (y1, x1), (y2, x2) = np.argwhere(obj).min(0), np.argwhere(obj).max(0) + 1
+                    points, patch = [[int(x1), int(y1)], [int(x2), int(y2)]], obj[y1:y2 + 1, x1:x2 + 1]
+                else:
+                    h, w = int(rng.integers(1, 30)), int(rng.integers(1, 40))
+                    x1, y1 = int(rng.integers(-10, width)), int(rng.integers(-10, height))
+                    patch = rng.random((h, w)) < 0.6
+                    if way == "fractional":
+                        points = [[x1 + 0.3, y1 - 0.2], [x1 + w - 0.6, y1 + h - 1.4]]
+                    else:  # a second point that does not span the mask: labelme does not use it
+                        points = [[x1, y1], [x1 + int(rng.integers(-3, 3)), y1 + int(rng.integers(-3, 3))]]
                 shapes.append(shape(label, "mask", points, mask=png_b64(patch, rng.choice(["1", "L", "P"]))))
             else:
                 shapes.append(shape(label, "polygon", rng.uniform(-5, 65, (5, 2)).round(1).tolist()))
         got = read_labelme_document(doc_of(shapes, width, height), CLASSES, "t")
         assert np.array_equal(got, labelme_reference(shapes, height, width)), trial
+
+
+@pytest.mark.parametrize("edge", ["right", "bottom", "corner"])
+def test_a_mask_labelme_wrote_for_an_object_at_the_image_s_edge_reads_as_that_object(edge):
+    """labelme's canvas crops the mask at the edge (a column or row fewer than its points span): it was
+    refused ('its points span 4×4 pixels but its mask is 3×4'); labelme reads it back as the object."""
+    height, width = 8, 12
+    obj = np.zeros((height, width), bool)
+    obj[{"right": np.s_[2:5, 9:], "bottom": np.s_[5:, 3:7], "corner": np.s_[6:, 10:]}[edge]] = True
+    obj[4, 10 if edge != "bottom" else 4] = False  # not a plain box
+    (y1, x1), (y2, x2) = np.argwhere(obj).min(0), np.argwhere(obj).max(0) + 1
+    patch = obj[y1:y2 + 1, x1:x2 + 1]
+    doc = doc_of([shape("car", "mask", [[int(x1), int(y1)], [int(x2), int(y2)]], mask=png_b64(patch))], width, height)
+    got = read_labelme_document(doc, CLASSES, "t")
+    np.testing.assert_array_equal(got, np.where(obj, 2, 255))
 
 
 def test_a_labelme_folder_with_a_circle_and_a_mask_imports(tmp_path, run_cli):
@@ -111,8 +134,6 @@ def test_a_labelme_folder_with_a_circle_and_a_mask_imports(tmp_path, run_cli):
 @pytest.mark.parametrize("bad, said", [
     (shape("sky", "circle", [[5, 4], [5, 4 + 21]]), "a circle of radius 21, more than the 12×8 image's width and "
                                                      "height together; refusing a file built to take hours to draw"),
-    (shape("sky", "mask", [[0, 0], [3, 3]], mask=png_b64(np.ones((2, 4), bool))),
-     "its points span 4×4 pixels but its mask is 4×2"),
     (shape("sky", "mask", [[0, 0], [3, 3]], mask=png_b64(np.ones((9, 4), bool))),
      "its mask is 4×9 pixels, larger than its 12×8 image"),
     (shape("sky", "mask", [[0, 0], [3, 3]], mask=png_b64(np.ones((4, 4), bool), "RGB")),
