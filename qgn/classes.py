@@ -110,8 +110,72 @@ def is_json_rgb(value) -> bool:
 
 
 def name_key(name: str) -> str:
-    """When two class names are the same name: equal after trimming spaces and ignoring case."""
+    """When two class names of saved data are the same name: equal after trimming spaces and
+    ignoring case. Every reader of saved data (``ClassSet``, project.json, a .qgt, a checkpoint, a
+    class-edit journal) keeps this rule, so that what opened once opens still; the stricter rule of
+    names that enter is ``door_name_key``."""
     return str(name).strip().casefold()
+
+
+def door_name_key(name: str) -> str:
+    """When a class name that enters (an importer's, a classes file's, a new or renamed class) is the
+    same name as another: ``name_key`` that also ignores the Unicode spelling of a character ("é" as
+    one code point or as "e" and a combining accent: NFC). Only at the door: classes saved before
+    under both spellings still open (and one can be renamed)."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name_key(unicodedata.normalize("NFC", str(name))))
+
+
+#: Characters no class name holds: every exporter writes a name on one line of a text file or in XML
+#: (CVAT's labelmap.txt, classes.txt, Label Studio's config), and a person reads it in one line —
+#: control characters (line breaks, tabs, NUL), the Unicode line/paragraph separators, lone
+#: surrogates, and the bidirectional overrides that make a name read as another.
+_NOT_IN_A_NAME = ("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def class_name_problem(name) -> str | None:
+    """Why ``name`` cannot be a class name, or None: not text, empty or only spaces, spaces around
+    it, a character of ``_NOT_IN_A_NAME``, or longer than ``MAX_CLASS_NAME_BYTES``. Such a name is
+    refused where it enters (every importer, class files, class edits), so that every exporter can
+    write every class as it is."""
+    import re
+
+    if not isinstance(name, str):
+        return f"is {name!r}; expected text"
+    if not name.strip():
+        return "is empty" if not name else f"is only spaces ({name!r})"
+    bad = re.search(_NOT_IN_A_NAME, name)
+    if bad:
+        what = "a line break" if bad.group() in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else \
+            "a tab" if bad.group() == "\t" else "a control character"
+        return f"{_shown_name(name)} holds {what} ({bad.group()!r})"
+    if name != name.strip():
+        return f"{_shown_name(name)} has spaces around it"
+    if len(name.encode("utf-8")) > MAX_CLASS_NAME_BYTES:
+        return f"{_shown_name(name)} is longer than {MAX_CLASS_NAME_BYTES} bytes"
+    return None
+
+
+def _shown_name(name: str) -> str:
+    return repr(name) if len(name) <= 60 else repr(name[:57]) + "…"
+
+
+def check_class_names(names, source, lines=None) -> None:
+    """ValueError naming ``source`` (and the line, with ``lines``) when a name of ``names`` cannot be
+    a class name (``class_name_problem``) or two are the same name (``check_unique_names``): one
+    line a person can act on, before anything is imported under them."""
+    for i, name in enumerate(names):
+        check_class_name(name, f"{source} line {lines[i]}" if lines is not None else str(source))
+    check_unique_names(names, source, lines, key=door_name_key)
+
+
+def check_class_name(name, where: str, what: str = "the class name") -> None:
+    """ValueError "``where``: ``what`` …" when ``name`` cannot be a class name (``class_name_problem``)."""
+    problem = class_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"{where}: {what} {problem}; a class name is one line of text without control characters "
+                         "or surrounding spaces (change it where it is written and try again)")
 
 
 def find_class(classes: "ClassSet", name: str) -> int | None:
@@ -121,21 +185,24 @@ def find_class(classes: "ClassSet", name: str) -> int | None:
     return next((i for i, other in enumerate(classes.names) if name_key(other) == key), None)
 
 
-def check_unique_names(names, source, lines=None) -> None:
+def check_unique_names(names, source, lines=None, key=name_key) -> None:
     """ValueError naming ``source`` (and the line, with ``lines``: the line number of each name)
-    when two class names are the same name (``name_key``): a file that reads classes by name
-    would silently move the pixels of one onto the other."""
+    when two class names are the same name (``key``: ``name_key`` for saved data,
+    ``door_name_key`` where names enter): a file that reads classes by name would silently move the
+    pixels of one onto the other."""
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
-        key = name_key(name)
-        if key in seen:
-            j = seen[key]
+        same = key(name)
+        if same in seen:
+            j = seen[same]
             if lines is not None:
                 where = f"{source} line {lines[i]}: class {name!r} repeats {names[j]!r} of line {lines[j]}"
             else:
                 where = f"{source}: classes {j} and {i} are both named {name!r}"
+            if name != names[j] and not (name + names[j]).isascii():  # "é" and "e" + a combining accent
+                where += f" (spelt {ascii(names[j])} and {ascii(name)})"
             raise ValueError(f"{where}; class names must differ (rename or remove one)")
-        seen[key] = i
+        seen[same] = i
 
 
 # ---------------------------------------------------------------------------------- classes.txt
@@ -186,7 +253,7 @@ def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
         colours.append(colour)
     if not names:
         raise ValueError(f"{source}: no class names (expected one name per line)")
-    check_unique_names(names, source, lines)
+    check_class_names(names, source, lines)
     fallback = default_palette(len(names))
     palette = tuple(colour if colour is not None else fallback[i] for i, colour in enumerate(colours))
     try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .classes import RGB, ClassSet, default_palette
+from .classes import RGB, ClassSet, class_name_problem, default_palette, door_name_key
 from .label_map import label_dtype
 
 #: The ignore value a class set moves to when a new class takes its old value.
@@ -82,8 +82,11 @@ def _check_new_name(classes: ClassSet, name: str, except_id: int | None = None) 
     name = str(name).strip()
     if not name:
         raise ValueError("a class needs a name")
+    problem = class_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"the class name {problem}; a class name is one line of text without control characters")
     for i, other in enumerate(classes.names):
-        if i != except_id and other.casefold() == name.casefold():
+        if i != except_id and door_name_key(other) == door_name_key(name):
             raise ValueError(f"there is already a class {other!r} (id {i}); class names must differ")
     return name
 
@@ -162,6 +165,10 @@ def relabel(before: ClassSet, after: ClassSet) -> ClassEdit:
     if before.num_classes != after.num_classes or before.ignore_index != after.ignore_index:
         raise ValueError(f"relabel keeps the ids: {before.num_classes} classes (ignore {before.ignore_index}) cannot "
                          f"become {after.num_classes} (ignore {after.ignore_index})")
+    for i, name in enumerate(after.names):
+        if name != before.names[i] and _check_new_name(after, name, i) != name:  # only the names it renames
+            raise ValueError(f"the class name {name!r} has spaces around it; a class name is one line of text "
+                             "without control characters")
     return ClassEdit(before, after, _identity(before), "Rename classes")
 
 

@@ -484,10 +484,37 @@ def os_error_text(exc: OSError, hint: str | None = None) -> str:
         said = dangling_link_text(filename, getattr(exc, "qgn_wanted", None))
         if said is not None:
             return said
+    if exc.errno in (errno.ENOENT, errno.ELOOP) and filename:
+        # "Too many levels of symbolic links" for DIR/LOOP/sub named neither the link nor that it was one
+        in_the_way = link_in_the_way(filename)
+        if in_the_way is not None:
+            from .shown import path_text
+
+            return f"{path_text(filename)}: {in_the_way}"
     where = f"{filename}: " if filename else ""
     reason = exc.strerror or str(exc)
     hint = WRITE_FAULT_HINTS.get(exc.errno, hint)
     return f"{where}{reason}" + (f" ({hint})" if hint else "")
+
+
+def link_in_the_way(path: str | os.PathLike) -> str | None:
+    """"the folder P on its path is a loop of symbolic links …" (or a link to something missing:
+    ``dangling_link_text``) for the first folder above ``path`` that is a symbolic link leading
+    nowhere; None when there is none (``path`` itself is not looked at)."""
+    from .shown import path_text
+
+    path = os.path.abspath(os.fspath(path))
+    parts = path.split(os.sep)
+    for end in range(2, len(parts)):
+        above = os.sep.join(parts[:end]) or os.sep
+        if os.path.islink(above) and not os.path.exists(above):
+            said = dangling_link_text(above)
+            if said is None:
+                return None
+            shown = path_text(above)
+            rest = said[len(shown) + 2:] if said.startswith(shown + ": ") else said
+            return f"the folder {shown} on its path {rest}"
+    return None
 
 
 def dangling_link_text(link: str | os.PathLike, wanted: str | None = None, advice: str | None = None) -> str | None:

@@ -247,3 +247,56 @@ def upright_size(path: str | os.PathLike) -> tuple[int, int]:
         except (OSError, SyntaxError, ValueError):
             orientation = 1
         return (image.height, image.width) if orientation in (5, 6, 7, 8) else (image.width, image.height)
+
+
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def check_png_rows(path: str | os.PathLike) -> None:
+    """ValueError when the PNG ``path``'s image data holds fewer rows than its header claims: PIL
+    fills the rows a data stream that ends early lacks with zeros, without a word (a label PNG whose
+    header said 12×9 over 12×8 rows of data was imported with a ninth row of class 0). Counts the
+    data's bytes as zlib inflates them, holding none of them; nothing for a file that is no PNG."""
+    import struct
+    import zlib
+
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            return
+        head = f.read(25)
+        if len(head) < 25 or head[4:8] != b"IHDR":
+            return
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head[8:21])
+        bits = depth * _PNG_CHANNELS.get(colour, 1)
+        passes = _ADAM7 if interlace == 1 else ((0, 0, 1, 1),)
+        expected = 0
+        for x0, y0, dx, dy in passes:
+            cols, rows = (width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy
+            if cols > 0 and rows > 0:
+                expected += rows * (1 + (cols * bits + 7) // 8)
+        inflate, got = zlib.decompressobj(), 0
+        while True:
+            chunk_head = f.read(8)
+            if len(chunk_head) < 8:
+                break
+            length, kind = struct.unpack(">I4s", chunk_head)
+            if kind == b"IEND":
+                break
+            if kind != b"IDAT":
+                f.seek(length + 4, os.SEEK_CUR)
+                continue
+            data = f.read(length)
+            f.read(4)
+            try:
+                while data and got <= expected:
+                    got += len(inflate.decompress(data, 1 << 20))
+                    data = inflate.unconsumed_tail
+            except zlib.error:
+                return  # damaged data: the decoder says so itself
+            if got > expected:
+                break
+    if got < expected:
+        raise ValueError(f"{path}: its header claims {width}×{height} pixels but its data holds only "
+                         f"{got} of their {expected} bytes (rows missing: the header lies or the file is cut); "
+                         "save the image again")

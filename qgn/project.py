@@ -556,6 +556,9 @@ class Project:
             raise ProjectError(f"{root} already holds a project; open it instead of creating one")
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise ProjectError(f"{root} is not an empty folder; choose an empty or new folder for the project")
+        # saved data's rule only: the names came through a door (an importer, a classes file, a class
+        # edit) or were saved before, and a loose .qgt's or a read-only project's autosave (the scratch
+        # project, the stand-in) or "save as project" must take the names it holds as they are
         check_unique_names(classes.names, "the project's classes")
         made = _made_folders(root)
         try:

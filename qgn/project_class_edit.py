@@ -58,6 +58,8 @@ def apply_class_edit(project: Project, edit: ClassEdit, progress=None) -> ClassE
     changed) when ``edit.before`` is not the project's class set or a file cannot be read or
     written under it. ``progress(done, total)``: after each image's files are rewritten, from
     ``(0, total)`` to ``(total, total)`` (total: the project's images)."""
+    # the names an edit adds or renames were checked where the edit was made (``qgn.classes_edit``);
+    # the others are the project's own, as saved (a legacy ' car' must not block recolouring 'road')
     check_unique_names(edit.after.names, "the edited class set")
     with project.writing():
         if project.no_lock is not None:  # another writer could write its files as they are rewritten

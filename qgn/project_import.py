@@ -199,20 +199,37 @@ def describe_failure(exc: BaseException) -> str:
 
 def _read_item(item, classes: ClassSet, mapping) -> tuple:
     from .formats.guards import check_against_image
-    from .imagefile import open_image
+    from .imagefile import upright_size
 
     if item.error is not None:
         raise item.error
     if item.image is None:
         raise FileNotFoundError(f"no image found for {item.source or item.name}; name the image folder with --images")
-    with open_image(item.image) as image:  # the header only, under the pixel limit
-        width, height = image.size
-    check_against_image(item.claimed, (width, height), item.source or item.name, item.image)  # before allocating
+    # the header only, under the pixel limit; as the project shows it: turned upright by its EXIF
+    # orientation (a 12×8 mask of a photo stored 12×8 but shown 8×12 was taken, and never lined up)
+    width, height = upright_size(item.image)
+    try:
+        check_against_image(item.claimed, (width, height), item.source or item.name, item.image)  # before allocating
+    except ValueError as exc:
+        raise ValueError(f"{exc}{_turned(item.image, item.claimed)}") from None
     label = item.read(classes, mapping)
     if label.shape != (height, width):
         raise ValueError(f"the mask is {label.shape[1]}×{label.shape[0]} but the image {item.image} is "
-                         f"{width}×{height}")
+                         f"{width}×{height}{_turned(item.image, label.shape[::-1])}")
     return label, width, height
+
+
+def _turned(image, size) -> str:
+    """", as stored: …" when ``size`` (width, height) is ``image``'s stored size while its EXIF
+    orientation shows it turned by 90° (another tool that ignores the tag made the mask), else ""."""
+    from .imagefile import open_image, upright_size
+
+    with open_image(image) as picture:
+        stored = picture.size
+    if size is None or tuple(size) != stored or upright_size(image) == stored:
+        return ""
+    return (" (the size the image is stored at, but its EXIF orientation turns it by 90°, as QGN, labelme, browsers "
+            "and cameras show it: annotate it upright, or remove the tag)")
 
 
 def _update_item(project: Project, item, label, width: int, height: int,

@@ -53,9 +53,10 @@ def add_arguments(p) -> None:
     p.add_argument("--sizes", help=f"memory/compute sizes WxH,… (default {FULL['sizes']})")
     p.add_argument("--images", type=int, help="val images averaged for GTC and PC (default: all 101 of CamVid)")
     p.add_argument("--architectures", help=f"backbones: R50, R101, R18, tiny (default {FULL['architectures']})")
-    p.add_argument("--model", default=DEFAULT_MODEL,
+    p.add_argument("--model", default=None,
                    help="trained model for PC sites and the anytime curve: a bundled name, a file or a run "
-                        "folder (default: %(default)s, the bundled street model)")
+                        f"folder (default: {DEFAULT_MODEL}, the bundled street model; the sections that need one "
+                        "are skipped when it is missing, while a --model given that names none is an error)")
     p.add_argument("--data", default="camvid", help="dataset of the stand-in masks and the anytime curve")
     p.add_argument("--speed-size", help=f"size of the speed section (default {FULL['speed_size']})")
     p.add_argument("--repeats", type=int, help=f"timed runs per speed candidate (default {FULL['repeats']})")
@@ -232,6 +233,9 @@ def run(args) -> int:
     if unknown:
         raise ValueError(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS + OPT_IN_SECTIONS)}")
     apply_threads(args)
+    args.model_given = args.model is not None  # a model named that is missing is an error, the default's a skip
+    if args.model is None:
+        args.model = DEFAULT_MODEL
     check_options(args)
     for option in ("domain_model", "record_lag"):  # the annotate section's alone: they were silently ignored
         if getattr(args, option, None) is not None and "annotate" not in sections:
@@ -462,6 +466,8 @@ def _load_model(args, log):
     try:
         path = default_model(args.model)
     except FileNotFoundError as exc:
+        if getattr(args, "model_given", False):  # it ran on without the model asked for, and exit 0
+            raise FileNotFoundError(f"--model {args.model}: {exc}") from None
         log(f"no trained model ({exc}): PC rows and the anytime curve are skipped "
             f"(train one with `qgn train --preset camvid-street`, or pass --model)")
         return None

@@ -107,9 +107,14 @@ def project_os_error(exc: OSError, project) -> str | None:
     filename = getattr(exc, "filename", None)
     if filename is None:
         return None
+    from qgn.fileio import link_in_the_way
+
     root, name = os.path.abspath(os.fspath(project)), os.path.abspath(os.fsdecode(filename))
     if name != root and not name.startswith(root.rstrip(os.sep) + os.sep):
-        return None
+        in_the_way = link_in_the_way(root) if root.startswith(name.rstrip(os.sep) + os.sep) else None
+        if in_the_way is None:  # an error of another file, not of a folder on the project's path
+            return None
+        return f"--project {path_text(project)}: {in_the_way}"
     text = os_error_text(exc, "check the folder, the disk and the path")
     for shown in (path_text(filename), os.fsdecode(filename)):  # "DIR: is a loop …" -> "--project DIR: is a loop …"
         if name == root and text.startswith(shown + ": "):

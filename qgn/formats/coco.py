@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import UNMATCHED, VOID, ClassSet, check_unique_names, match_class_names, unmatched_message
+from ..classes import UNMATCHED, VOID, ClassSet, check_class_names, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
-    POLYGON_WORK_PER_PIXEL, POLYGON_WORK_SLACK, OutsideDatasetError, check_polygon_work, check_vertices, claimed_size, contained,
+    POLYGON_WORK_PER_PIXEL, POLYGON_WORK_SLACK, OutsideDatasetError, check_mask_area, check_polygon_work, check_vertices, claimed_size, contained,
     finite, load_json, need, polygon_work, whole,
 )
 from .source import SourceDataset, SourceItem, broken_item, classes_from_names, find_image, is_file, void_value
@@ -132,6 +132,13 @@ def decode_rle(segmentation: dict, source, expected: tuple[int, int] | None = No
     """bool (H, W) of a COCO RLE (compressed string or uncompressed list of counts). Its claimed
     size is checked against ``expected`` (H, W) and the pixel limit, and its counts against that
     size, before the mask is allocated."""
+    where, height, width = rle_toggles(segmentation, source, expected)
+    return _decode_toggles(where, height, width)
+
+
+def rle_toggles(segmentation: dict, source, expected: tuple[int, int] | None = None) -> tuple[np.ndarray, int, int]:
+    """(the column-major offsets at which the mask switches on or off, height, width) of a COCO
+    RLE, checked as ``decode_rle`` says: work in proportion to its runs, nothing of its size made."""
     try:
         size = segmentation["size"]
         if not isinstance(size, list) or len(size) != 2:
@@ -155,10 +162,28 @@ def decode_rle(segmentation: dict, source, expected: tuple[int, int] | None = No
     claimed_size(width, height, source, "RLE")
     if sum(counts) != height * width or min(counts, default=0) < 0:
         raise ValueError(f"{source}: RLE counts cover {sum(counts)} pixels, not {height}×{width}")
-    values = np.zeros(len(counts), bool)
-    values[1::2] = True
-    flat = np.repeat(values, counts)
-    return flat.reshape((width, height)).T
+    ends = np.cumsum(np.asarray(counts, np.int64))
+    return _odd_offsets(ends[:-1], height * width), height, width
+
+
+def toggle_area(where: np.ndarray, size: int) -> int:
+    """The pixels a mask of ``size`` pixels switching at ``where`` (``_decode_toggles``) covers."""
+    ends = np.append(where[1::2], size) if len(where) % 2 else where[1::2]
+    return int(np.sum(ends - where[0::2]))
+
+
+def paint_toggles(flat: np.ndarray, where: np.ndarray, value) -> None:
+    """Set the pixels of ``flat`` (an image's column-major pixels) that a mask switching at
+    ``where`` covers to ``value``: work in proportion to them and its runs, not to the image."""
+    starts = where[0::2]
+    ends = np.append(where[1::2], flat.size) if len(where) % 2 else where[1::2]
+    lengths = ends - starts
+    if len(starts) * 256 < int(lengths.sum()):  # long runs (a region, a full-size mask): a slice each
+        for start, end in zip(starts.tolist(), ends.tolist()):
+            flat[start:end] = value
+        return
+    first = np.cumsum(lengths) - lengths  # where each run begins among the pixels
+    flat[np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - first, lengths)] = value
 
 
 IMAGES_DIR = Path("images") / "default"
@@ -173,10 +198,15 @@ def polygon_mask(polygons: list[list[float]], height: int, width: int, source) -
     """bool (H, W): the union of ``polygons`` (each [x0, y0, x1, y1, …]) as pycocotools rasterises
     them (``COCO.annToMask``: ``frPyObjects`` of each part, ``merge``d), pixel for pixel.
     ValueError, before any work, when their outlines are longer than any honest outline of the image."""
+    return _decode_toggles(polygon_toggles(polygons, height, width, source), height, width)
+
+
+def polygon_toggles(polygons: list[list[float]], height: int, width: int, source) -> np.ndarray:
+    """``polygon_mask``'s switching offsets (``_decode_toggles``), without the mask."""
     check_outline(outline_points(polygons), width, height, source)
     parts = [_fine_vertices(xy) for xy in polygons]
     runs = [_polygon_switches(x, y, height, width) for x, y in parts]
-    return _decode_toggles(_union_toggles(runs, height * width), height, width)
+    return _union_toggles(runs, height * width)
 
 
 def _fine_vertices(xy) -> tuple[np.ndarray, np.ndarray]:
@@ -651,7 +681,7 @@ def coco_categories(entries: list, path: Path) -> dict[int, str]:
         categories[category_id], index[category_id] = name, n
         names.append(name)
     try:
-        check_unique_names(names, f"{path} categories")
+        check_class_names(names, f"{path} categories")
     except ValueError as exc:
         raise ValueError(str(exc).replace("classes ", "categories ")) from None
     return categories
@@ -669,14 +699,17 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
                 raise ValueError(f"{where}: category_id {category} is none of the file's categories")
             names.append(categories[category])
         values = match_class_names(names, classes, mapping)
-        label = np.zeros((height, width), label_dtype(classes))
-        covered = np.zeros((height, width), bool)
-        work = outline = vertices = 0
+        # column-major, as RLE counts and polygon runs are: each annotation paints the pixels it
+        # covers, never a mask of the image each (many small or many full annotations on one image
+        # cost their pixels, which check_mask_area bounds per image, not their count × the image)
+        label = np.zeros(height * width, label_dtype(classes))
+        covered = np.zeros(height * width, bool)
+        work = outline = vertices = area = 0
         for ann, name, value in zip(annotations, names, values):
             where = f"{source} annotation {ann.get('id')}"
             seg = ann.get("segmentation")
             if isinstance(seg, dict):
-                mask = decode_rle(seg, where, expected=(height, width))
+                toggles = rle_toggles(seg, where, expected=(height, width))[0]
             elif isinstance(seg, list):
                 vertices += sum(len(part) // 2 for part in seg if isinstance(part, list))
                 check_vertices(vertices, width, height, source)
@@ -685,17 +718,20 @@ def _coco_reader(image_id: int, file_name: str, width: int, height: int, annotat
                 check_polygon_work(work, width, height, source)
                 outline += outline_points(polygons)
                 check_outline(outline, width, height, source)
-                mask = polygon_mask(polygons, height, width, where)
+                toggles = polygon_toggles(polygons, height, width, where)
             else:
                 raise ValueError(f"{where} has no segmentation (an RLE object or a list of polygons)")
             if value == UNMATCHED:
                 raise ValueError(unmatched_message(name, classes, path))
+            area += toggle_area(toggles, height * width)
+            check_mask_area(area, width, height, source)
             if value == VOID:
-                void_value(name, classes, source, int(np.count_nonzero(mask)))
-                covered[mask] = False
+                void_value(name, classes, source, toggle_area(toggles, height * width))
+                paint_toggles(covered, toggles, False)
                 continue
-            label[mask] = value
-            covered |= mask
+            paint_toggles(label, toggles, value)
+            paint_toggles(covered, toggles, True)
+        label, covered = (np.ascontiguousarray(a.reshape(width, height).T) for a in (label, covered))
         return _void_rest(label, covered, classes, source)
 
     return read

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassSet, check_unique_names, is_void_name, name_key
+from ..classes import ClassSet, check_class_names, is_void_name, name_key
 from ..fileio import atomic_write_bytes, read_text_within
 from ..label_map import check_label, present_values
 from ..quadtree import NUM_LEVELS
@@ -534,7 +534,7 @@ def parse_labelmap(text: str, path: Path | str = "labelmap.txt") -> list[tuple[s
         lines.append(number)
     if not entries:
         raise ValueError(f"{path}: no labels")
-    check_unique_names([n for n, _ in entries], str(path), lines)
+    check_class_names([n for n, _ in entries], str(path), lines)
     if all(rgb is None for _, rgb in entries):
         entries = [(name, tuple(int(c) for c in rgb)) for (name, _), rgb in zip(entries, voc_colormap(len(entries)))]
     return entries

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassSet
+from ..classes import ClassSet, check_class_name
 from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS
 from ..quadtree.label_io import find_classes_file, read_label, write_label_png
@@ -170,6 +170,7 @@ def read_mask_targets(path: Path) -> list[str]:
                              "not read: export them as integer masks)")
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"{path}: mask value {key} names {name!r}; expected a class name")
+        check_class_name(name, f"{path}: mask value {key}", "the name")
         if int(text) in targets:  # "1" and "01": the last silently won
             raise ValueError(f"{path}: mask value {key!r} is value {int(text)} again (named {targets[int(text)]!r} "
                              "already); name each value once")

@@ -36,7 +36,7 @@ def read_label_colors(path: Path) -> list[tuple[str, tuple[int, int, int] | None
 
 def parse_label_colors(text: str, path: Path | str = LABEL_COLORS) -> list[tuple[str, tuple[int, int, int] | None]]:
     """``read_label_colors`` of the file's ``text``."""
-    from ..classes import check_unique_names
+    from ..classes import check_class_names
 
     entries: list[tuple[str, tuple[int, int, int] | None]] = []
     lines: list[int] = []
@@ -57,7 +57,7 @@ def parse_label_colors(text: str, path: Path | str = LABEL_COLORS) -> list[tuple
         lines.append(number)
     if not entries:
         raise ValueError(f"{path}: no labels")
-    check_unique_names([n for n, _ in entries], str(path), lines)
+    check_class_names([n for n, _ in entries], str(path), lines)
     return entries
 
 
@@ -79,7 +79,7 @@ def read_dataset_meta(path: Path) -> list[tuple[str, tuple[int, int, int] | None
     """(name, colour or None) of each label of a Datumaro ``dataset_meta.json``, in Datumaro's order
     (``parse_meta_file``: ``labels`` first, then ``label_map`` in its order, each coloured by
     ``segmentation_colors[id]``)."""
-    from ..classes import check_unique_names
+    from ..classes import check_class_names
     from .guards import load_json
 
     doc = load_json(path, 16 << 20)
@@ -106,7 +106,7 @@ def read_dataset_meta(path: Path) -> list[tuple[str, tuple[int, int, int] | None
             entries[name] = tuple(rgb)
     if not entries:
         raise ValueError(f"{path}: no labels")
-    check_unique_names(list(entries), str(path))
+    check_class_names(list(entries), str(path))
     return list(entries.items())
 
 

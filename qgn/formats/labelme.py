@@ -11,7 +11,9 @@ rasterisation gives back exactly the region. They are written in order of decrea
 as ``__ignore__`` shapes (labelme2voc's name for ignored pixels) so that a region's hole stays void;
 pixels in no shape are void too. ``__ignore__`` and ``_background_`` shapes read as void; any other
 label is a class (``background`` too), and a class named like labelme's two is refused on export. Reading uses the same rasteriser (polygon and rectangle shapes;
-others are refused).
+``circle`` shapes — the centre and a point on the rim — as ``draw.ellipse`` of that radius; ``mask``
+shapes — a base64 PNG of the shape's bounding box, placed at its first point as labelme's
+``shapes_to_label`` does; lines and points, which have no area, are refused).
 
 A dataset export also writes ``labels.txt``: the labels file of labelme's conversion tools
 (labelme2voc / labelme2coco ``--labels``: one name a line, ``__ignore__`` then ``_background_``
@@ -27,16 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, unmatched_message
+from ..classes import UNMATCHED, VOID, ClassSet, check_class_name, match_class_names, unmatched_message
 from ..fileio import atomic_write_bytes
 from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
 from .base import ClassListWriter, ExportItem, Format, as_label, out_file, place_image
 from .guards import (
-    OutsideDatasetError, check_polygon_work, check_vertices, claimed_size, contained, finite, load_json, need,
-    polygon_work,
+    OutsideDatasetError, check_mask_area, check_polygon_work, check_vertices, claimed_size, contained, finite,
+    load_json, need, polygon_work,
 )
-from .polygons import pil_polygon_mask, pixel_centre_polygon, region_outlines
+from .polygons import pil_ellipse_mask, pil_polygon_mask, pixel_centre_polygon, region_outlines
 from .source import SourceDataset, SourceItem, broken_item, file_classes_of, find_image, is_file, void_value
 
 IGNORE_LABEL = "__ignore__"
@@ -173,7 +175,7 @@ def read_labels_txt(path: Path) -> list[str]:
 
 def parse_labels_txt(text: str, path: Path | str = LABELS_FILE) -> list[str]:
     """``read_labels_txt`` of the file's ``text``."""
-    from ..classes import check_unique_names
+    from ..classes import check_class_names
 
     names, lines = [], []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -181,14 +183,14 @@ def parse_labels_txt(text: str, path: Path | str = LABELS_FILE) -> list[str]:
         if name and name not in VOID_LABELS:
             names.append(name)
             lines.append(number)
-    check_unique_names(names, str(path), lines)
+    check_class_names(names, str(path), lines)
     return names
 
 
 def is_labelme_file(path: Path) -> bool:
     """Whether ``path`` is a labelme document (read within ``guards.max_json_bytes()``)."""
     try:
-        return _is_labelme_document(load_json(path))
+        return _is_labelme_document(load_json(path, keys_once=False))  # the read says what is wrong
     except (OSError, ValueError):
         return False
 
@@ -232,6 +234,15 @@ def _read_or_error(path: Path):
 def shape_points(shape: dict, source) -> list[tuple[float, float]]:
     """The polygon of one labelme shape (rectangles as their 4 corners), checked: finite
     coordinates, an area (at least 3 points)."""
+    kind, xy = _shape_kind_points(shape, source)
+    if kind != "polygon":
+        raise ValueError(f"{source}: shape type {kind!r} with {len(xy)} points is not a polygon or rectangle")
+    return xy
+
+
+def _shape_kind_points(shape: dict, source) -> tuple[str, list[tuple[float, float]]]:
+    """("polygon", its corners) — rectangles as their 4 — or ("circle" | "mask", its 2 points),
+    checked: finite coordinates, the number of points the type needs, an area."""
     label = shape.get("label") if isinstance(shape, dict) else None
     points = shape.get("points") if isinstance(shape, dict) else None
     kind = (shape.get("shape_type") or "polygon") if isinstance(shape, dict) else None
@@ -240,16 +251,63 @@ def shape_points(shape: dict, source) -> list[tuple[float, float]]:
     xy = [(finite(x, f"{source}: shape {label!r} x"), finite(y, f"{source}: shape {label!r} y")) for x, y in points]
     if kind == "rectangle" and len(xy) == 2:
         (x0, y0), (x1, y1) = xy
-        xy = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-        kind = "polygon"
+        return "polygon", [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    if kind in ("circle", "mask") and len(xy) == 2:
+        return kind, xy
     if kind != "polygon" or len(xy) < 3:
-        raise ValueError(f"{source}: shape type {kind!r} with {len(xy)} points is not an area (polygon or rectangle)")
-    return xy
+        raise ValueError(f"{source}: shape type {kind!r} with {len(xy)} points is not an area (a polygon, rectangle, "
+                         "circle or mask)")
+    return kind, xy
 
 
 def shape_mask(shape: dict, height: int, width: int, source) -> np.ndarray:
     """bool (H, W) of one labelme shape."""
     return pil_polygon_mask(shape_points(shape, source), height, width)
+
+
+def _circle(xy, width: int, height: int, where: str) -> tuple[float, float, float]:
+    """(cx, cy, radius) of a labelme circle (its centre, then a point on its rim: shape_to_mask's
+    ``d``). A radius past the image's width + height (no circle drawn in labelme on the image has
+    one) is refused: PIL draws a circle in time proportional to it, 16 s at 10^6 on any image."""
+    import math
+
+    (cx, cy), (px, py) = xy
+    radius = math.sqrt((cx - px) ** 2 + (cy - py) ** 2)
+    if radius > width + height:
+        raise ValueError(f"{where}: a circle of radius {radius:g}, more than the {width}×{height} image's width and "
+                         "height together; refusing a file built to take hours to draw")
+    return cx, cy, radius
+
+
+def _mask_patch(shape: dict, xy, width: int, height: int, where: str) -> tuple[int, int, np.ndarray]:
+    """(x, y, bool patch) of a labelme mask shape, where the patch's top-left pixel goes, as labelme's
+    ``shapes_to_label`` places it (labelme/_utils/shape.py): the whole mask at its first point,
+    rounded (half to even), clipped to the image by ``_drawn``. The second point is not used: labelme's
+    canvas writes the box's ``max + 1`` there and the mask cropped at the image's edge, so an object
+    touching the right or bottom edge has a mask a row or column smaller than the points span. The
+    PNG's size is checked from its header (at most the image's) before it is decoded."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    data = shape.get("mask")
+    if not isinstance(data, str):
+        raise ValueError(f"{where}: a mask shape's 'mask' is {type(data).__name__}; expected a base64 PNG")
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(data))) as image:
+            if image.width > width or image.height > height:
+                raise ValueError(f"{where}: its mask is {image.width}×{image.height} pixels, larger than its "
+                                 f"{width}×{height} image")
+            patch = np.asarray(image)
+    except (binascii.Error, UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{where}: its 'mask' is not a base64 PNG ({exc})") from None
+    if patch.ndim != 2:
+        raise ValueError(f"{where}: its mask is a {patch.shape[-1]}-channel image; labelme's is one channel (a "
+                         "grey or 1-bit PNG)")
+    x1, y1 = np.asarray(xy[0], np.float64).round().astype(np.int64).tolist()
+    return x1, y1, patch.astype(bool)
 
 
 def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) -> np.ndarray:
@@ -268,22 +326,33 @@ def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) ->
         names.append(name)
     check_vertices(sum(len(s["points"]) for s in shapes if isinstance(s, dict) and isinstance(s.get("points"), list)),
                    width, height, source)
-    polygons = [shape_points(shape, source) for shape in shapes]
-    work = sum(polygon_work([y for _, y in xy], height) for xy in polygons)
+    drawings = [_shape_kind_points(shape, source) for shape in shapes]
+    work = sum(polygon_work([y for _, y in xy], height) for kind, xy in drawings if kind == "polygon")
     check_polygon_work(work, width, height, source)
+    area = 0  # the pixels circles' boxes and masks cost: bounded per image as COCO's masks are
+    for n, (shape, (kind, xy)) in enumerate(zip(shapes, drawings)):
+        where = f"{source}: shapes[{n}] ({names[n]!r})"
+        if kind == "circle":
+            cx, cy, r = _circle(xy, width, height, where)
+            box = polygon_box([(cx - r, cy - r), (cx + r, cy + r)], height, width)
+            drawings[n] = (kind, (cx, cy, r))
+            area += 0 if box is None else (box[2] - box[0]) * (box[3] - box[1])
+        elif kind == "mask":
+            drawings[n] = (kind, _mask_patch(shape, xy, width, height, where))
+            area += drawings[n][1][2].size
+        check_mask_area(area, width, height, source)
     ids = match_class_names(names, classes, mapping, [i for i, n in enumerate(names) if n in VOID_LABELS])
     label = np.zeros((height, width), label_dtype(classes))
     covered = np.zeros((height, width), bool)
-    for name, xy, value in zip(names, polygons, ids):
+    for name, (kind, xy), value in zip(names, drawings, ids):
         if value == UNMATCHED:
             raise ValueError(unmatched_message(name, classes, source))
         if value == VOID and classes.ignore_index is None:
             raise ValueError(f"{source} has {name!r} (void) pixels but the class set has no ignore value")
-        box = polygon_box(xy, height, width)
-        if box is None:
+        drawn = _drawn(kind, xy, height, width)
+        if drawn is None:
             continue
-        x0, y0, x1, y1 = box
-        mask = pil_polygon_mask([(x - x0, y - y0) for x, y in xy], y1 - y0, x1 - x0)
+        (x0, y0, x1, y1), mask = drawn
         if value == VOID:
             void_value(name, classes, source, int(np.count_nonzero(mask)))
             covered[y0:y1, x0:x1][mask] = False
@@ -295,6 +364,30 @@ def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) ->
             raise ValueError(f"{source}: some pixels are in no shape (void), but the class set has no ignore value")
         label[~covered] = classes.ignore_index
     return as_label(label, classes, source)
+
+
+def _drawn(kind: str, shape, height: int, width: int):
+    """((x0, y0, x1, y1), bool mask of that box) of one shape as labelme draws it (``_shape_kind_points``,
+    a circle as (cx, cy, radius), a mask as ``_mask_patch``), clipped to the image; None when it misses it."""
+    if kind == "mask":
+        x, y, patch = shape
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + patch.shape[1], width), min(y + patch.shape[0], height)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return (x0, y0, x1, y1), patch[y0 - y:y1 - y, x0 - x:x1 - x]
+    if kind == "circle":
+        cx, cy, r = shape
+        box = polygon_box([(cx - r, cy - r), (cx + r, cy + r)], height, width)
+        if box is None:
+            return None
+        x0, y0, x1, y1 = box
+        return box, pil_ellipse_mask((cx - r - x0, cy - r - y0, cx + r - x0, cy + r - y0), y1 - y0, x1 - x0)
+    box = polygon_box(shape, height, width)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    return box, pil_polygon_mask([(x - x0, y - y0) for x, y in shape], y1 - y0, x1 - x0)
 
 
 def polygon_box(xy, height: int, width: int) -> tuple[int, int, int, int] | None:
@@ -339,6 +432,7 @@ def scan_labelme(src: Path, images: Path | None) -> SourceDataset:
                 label = need(shape, "label", str, f"{path}: shapes[{n}]")
                 if not label.strip():
                     raise ValueError(f"{path}: shapes[{n}] has an empty label")
+                check_class_name(label, f"{path}: shapes[{n}]", "the label")
                 if label not in names:
                     names.append(label)
             image_path = doc.get("imagePath")

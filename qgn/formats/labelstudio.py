@@ -71,7 +71,8 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
-from ..classes import UNMATCHED, VOID, ClassSet, match_class_names, parse_hex_colour, unmatched_message
+from ..classes import (UNMATCHED, VOID, ClassSet, check_class_name, check_class_names, match_class_names,
+                       parse_hex_colour, unmatched_message)
 from ..fileio import atomic_write_bytes
 from ..quadtree import NUM_LEVELS
 from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_image
@@ -668,6 +669,12 @@ def scan_labelstudio(src: Path, images: Path | None) -> SourceDataset:
         if not regions and annotation.get(UNSURE):  # JSON-MIN: empty, or a single choice / text?
             undecided.append(f"{task_id} ({', '.join(annotation[UNSURE])})")
             continue
+        try:
+            for name in task_label_names(task):
+                check_class_name(name, f"{path} task {task_id}", "the label")
+        except ValueError as exc:  # a label no class can be named: this task is reported, the rest go on
+            items.append(broken_item(f"task-{task_id}", f"{path} task {task_id}", exc))
+            continue
         names += [n for n in task_label_names(task) if n not in names]
         try:
             file_name, image = labelstudio_image(task, path, images)
@@ -732,6 +739,7 @@ def read_config_labels(path: Path) -> list[tuple[str, tuple[int, int, int] | Non
             value = label.get("value") if label.tag == "Label" else None
             if value and value not in [n for n, _ in labels]:
                 labels.append((value, parse_hex_colour(label.get("background") or "")))
+    check_class_names([n for n, _ in labels], str(path))
     return labels
 
 

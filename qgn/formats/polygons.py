@@ -122,3 +122,15 @@ def pil_polygon_mask(points, height: int, width: int) -> np.ndarray:
     canvas = Image.new("L", (width, height), 0)
     ImageDraw.Draw(canvas).polygon([(float(x), float(y)) for x, y in points], outline=1, fill=1)
     return np.asarray(canvas, bool)
+
+
+def pil_ellipse_mask(box, height: int, width: int) -> np.ndarray:
+    """bool (H, W) as labelme's ``shape_to_mask`` draws a circle (labelme/_utils/shape.py:
+    ``draw.ellipse(((cx - d, cy - d), (cx + d, cy + d)), outline=1, fill=1)``); ``box``: those
+    (x0, y0, x1, y1)."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("L", (width, height), 0)
+    x0, y0, x1, y1 = (float(c) for c in box)
+    ImageDraw.Draw(canvas).ellipse(((x0, y0), (x1, y1)), outline=1, fill=1)
+    return np.asarray(canvas, bool)

@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 from PIL import UnidentifiedImageError
 
-from ..classes import UNMATCHED, VOID, ClassSet, default_palette, match_class_names, unmatched_message
+from ..classes import UNMATCHED, VOID, ClassSet, check_class_names, default_palette, match_class_names, unmatched_message
 from ..imagefile import ImageTooLargeError, SeveralPicturesError, open_image
 from ..quadtree.label_io import find_classes_file, read_classes_file, read_label
 from .base import as_label
@@ -81,6 +81,7 @@ def classes_from_names(entries, *, void, ignore_index: int = 255) -> ClassSet:
     kept = [(n, c) for i, (n, c) in enumerate(entries) if i not in void]
     if not kept:
         raise ValueError("the label map names no class other than background/void")
+    check_class_names([n for n, _ in kept], "the dataset's labels")  # each format's reader said where first
     fallback = default_palette(len(kept))
     ignore = ignore_index if ignore_index >= len(kept) else 65535
     return ClassSet(tuple(n for n, _ in kept), tuple(c or fallback[i] for i, (_, c) in enumerate(kept)), ignore)
@@ -209,6 +210,10 @@ def inside_dataset(root: Path, path: Path, source=None):
     return path
 
 
+#: Label PNGs a folder's detection tries for one it can read the mode of (``label_png_mode``).
+MODE_TRIES = 64
+
+
 def image_mode(path: Path) -> str:
     """The PIL mode of the image ``path``; ValueError when it is no readable image."""
     try:
@@ -322,11 +327,11 @@ class DatasetProbe:
         stray file among labelme documents never makes the folder look like a Label Studio
         export, nor stops the detection."""
         if self.src.is_file():
-            return load_json(self.src) if self.src.suffix.lower() == ".json" else None
+            return load_json(self.src, keys_once=False) if self.src.suffix.lower() == ".json" else None
         votes, first = [], {}  # the kind of each file read; the first document of each kind (no more held)
         for path in sorted(self.src.glob("*.json")):
             try:
-                doc = load_json(path)
+                doc = load_json(path, keys_once=False)  # its shape; the format's read says what is wrong
             except (OSError, ValueError):
                 continue
             votes.append(isinstance(doc, list))
@@ -349,7 +354,15 @@ class DatasetProbe:
             return image_mode(self.src) if self.src.suffix.lower() == ".png" else None
         label_dir, image_dirs = label_folders(self.src, None)
         pngs = sorted(p for p in label_dir.rglob("*.png") if not _inside(p, image_dirs))
-        return image_mode(pngs[0]) if pngs else None
+        first_error = None
+        for png in pngs[:MODE_TRIES]:  # an empty or damaged first file is the import's to report, not the folder's end
+            try:
+                return image_mode(png)
+            except (ValueError, OSError) as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+        return None
 
     def is_folder_with(self, name: str) -> bool:
         """``src`` is a folder holding the sub-folder ``name``."""

@@ -49,7 +49,7 @@ def read_label(path: str | os.PathLike) -> np.ndarray:
     Raises FileNotFoundError if the file is missing, ValueError if it is empty, not an image,
     a colour image, or in another unsupported mode.
     """
-    from ..imagefile import open_image  # the pixel limit and the errors of every image reader
+    from ..imagefile import check_png_rows, open_image  # the pixel limit and the errors of every image reader
 
     path = Path(path)
     try:
@@ -68,6 +68,7 @@ def read_label(path: str | os.PathLike) -> np.ndarray:
                 )
             image.load()
             values = np.asarray(image)
+        check_png_rows(path)  # PIL makes the rows a short data stream lacks zeros: class 0, silently
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise ValueError(f"{path} is not a readable image: {exc}") from None
     except (OSError, SyntaxError) as exc:  # truncated / corrupt image data

@@ -34,13 +34,33 @@ def test_json_rows_of_every_section(tmp_path, capsys) -> None:
     assert summary["images"] == 2
 
 
-def test_without_a_model_pc_and_anytime_are_skipped(tmp_path, capsys) -> None:
+@pytest.fixture
+def no_bundled_model(monkeypatch):
+    """No bundled model installed: the sections that need one are skipped (a run without loading one)."""
+    import qgn.resources
+
+    monkeypatch.setattr(qgn.resources, "bundled_model_path", lambda name: None)
+
+
+def test_without_the_default_model_pc_and_anytime_are_skipped(tmp_path, capsys, no_bundled_model) -> None:
     code = main(["bench", "--only", "memory,anytime", "--sizes", "64x64", "--images", "1", "--architectures",
-                 "tiny", "--data", "synthetic", "--model", str(tmp_path / "none.safetensors")])
+                 "tiny", "--data", "synthetic"])
     assert code == 0
     captured = capsys.readouterr()
     assert "no trained model" in captured.err and "anytime: skipped" in captured.out
     assert "decoder PC" not in captured.out and "decoder GTC" in captured.out
+
+
+def test_a_model_named_that_is_missing_is_an_error_not_a_skip(tmp_path, capsys) -> None:
+    """``--model none.safetensors`` (a typo) ran on with PC and the anytime curve "skipped (no
+    trained model)" and exit 0: a measurement without what was asked for."""
+    missing = tmp_path / "none.safetensors"
+    code = main(["bench", "--only", "memory,anytime", "--sizes", "64x64", "--images", "1", "--architectures",
+                 "tiny", "--data", "synthetic", "--model", str(missing), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.startswith(f"qgn bench: error: --model {missing}: model {missing} not found") \
+        and captured.err.count("\n") == 1, captured.err
+    assert "skipped" not in captured.out and "decoder GTC" not in captured.out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -49,8 +69,8 @@ def test_without_a_model_pc_and_anytime_are_skipped(tmp_path, capsys) -> None:
     (["--sizes", "64"], "WIDTHxHEIGHT"),
     (["--architectures", "R999", "--only", "memory"], "unknown architectures"),
 ])
-def test_bad_arguments_are_reported(argv, message, capsys, tmp_path) -> None:
-    code = main(["bench", "--model", str(tmp_path / "none"), "--data", "synthetic", "--images", "1", *argv])
+def test_bad_arguments_are_reported(argv, message, capsys, tmp_path, no_bundled_model) -> None:
+    code = main(["bench", "--data", "synthetic", "--images", "1", *argv])
     assert code == 2
     assert message in capsys.readouterr().err
 
@@ -72,9 +92,10 @@ def test_bad_arguments_are_reported(argv, message, capsys, tmp_path) -> None:
     (["--record-lag", "1"], "--record-lag 1: only the annotate section uses it, and --only memory does not run "
                             "it; add annotate to --only or drop --record-lag"),
 ])
-def test_an_option_no_section_can_use_is_refused_before_any_runs(bad, message, capsys, tmp_path) -> None:
+def test_an_option_no_section_can_use_is_refused_before_any_runs(bad, message, capsys, tmp_path,
+                                                                  no_bundled_model) -> None:
     argv = ["--only", "memory", "--sizes", "64x64", "--architectures", "tiny", "--images", "1"]
-    code = main(["bench", "--model", str(tmp_path / "none"), "--data", "synthetic", *argv, *bad])
+    code = main(["bench", "--data", "synthetic", *argv, *bad])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "unexpected" not in err, err
 

@@ -153,3 +153,98 @@ def test_fiftyone_mask_targets_naming_one_value_twice_are_refused(tmp_path, run_
     assert code == 2 and err == (f"qgn import: error: {root / 'mask_targets.json'}: mask value '01' is value 1 again "
                                  "(named 'a' already); name each value once\n"), err
     assert not (tmp_path / "p").exists()
+
+
+def test_the_pixels_an_image_s_masks_cover_are_bounded_before_they_are_painted(tmp_path, run_cli):
+    """Each COCO RLE was decoded to a mask of its whole image: 400 full-size masks of a 1000×1000
+    image (a 50 KB file) took 1.5 s, a 100 MB file of them hours, whatever the size of each. Masks
+    now cost the pixels they cover, bounded per image (16 per pixel + 2^22): 20 full masks and one
+    of 194,304 pixels (the bound, 20,194,304) import; one pixel more is refused."""
+    from PIL import Image
+
+    side = 1000
+    for name, extra in (("ok", 194_304), ("bad", 194_305)):
+        root = tmp_path / name
+        (root / "annotations").mkdir(parents=True)
+        (root / "images").mkdir()
+        Image.new("RGB", (side, side)).save(root / "images" / "a.png")
+        full = {"size": [side, side], "counts": [0, side * side]}
+        anns = [{"id": i + 1, "image_id": 1, "category_id": 1, "iscrowd": 1, "segmentation": full} for i in range(20)]
+        anns.append({"id": 21, "image_id": 1, "category_id": 2, "iscrowd": 1,
+                     "segmentation": {"size": [side, side], "counts": [7, extra, side * side - 7 - extra]}})
+        doc = {"images": [{"id": 1, "file_name": "a.png", "width": side, "height": side}], "annotations": anns,
+               "categories": [{"id": 1, "name": "sky"}, {"id": 2, "name": "road"}]}
+        (root / "annotations" / "instances_default.json").write_text(json.dumps(doc))
+        code, out, err = run_cli("import", root, "--project", tmp_path / f"p-{name}")
+        if name == "ok":
+            assert code == 0 and "imported 1 of 1" in out, out + err
+        else:
+            assert code == 2 and "its masks cover 20194305 pixels in all, more than any annotation of a 1000×1000 " \
+                "image needs (20194304: each pixel 16 times); refusing a file built to take hours to decode" in out, \
+                out + err
+
+
+def test_masks_painted_by_their_runs_are_the_masks_decoded_whole(tmp_path):
+    """The reader paints each annotation's runs (RLE and polygon, a void one clearing what others
+    covered); the same label as painting decode_rle's and polygon_mask's whole masks in order."""
+    import numpy as np
+
+    from qgn.classes import ClassSet
+    from qgn.formats.coco import decode_rle, polygon_mask, rle_counts
+
+    rng = np.random.default_rng(3)
+    h, w = 37, 53
+    doc = coco_doc()
+    doc["images"] = [{"id": 1, "file_name": "a.png", "width": w, "height": h}]
+    doc["categories"].append({"id": 4, "name": "background"})
+    anns, expected, covered = [], np.zeros((h, w), np.uint8), np.zeros((h, w), bool)
+    for i in range(40):
+        category = int(rng.integers(1, 5))
+        if i % 3:
+            mask = rng.random((h, w)) < rng.choice([0.02, 0.5, 0.98])
+            if i % 5 == 0:
+                mask[:] = False
+                mask[3:30, 5:50] = True  # long runs: painted a slice each
+            seg = {"size": [h, w], "counts": rle_counts(mask)}
+            mask = decode_rle(seg, "t")
+        else:
+            xy = rng.uniform(-3, max(h, w) + 3, 12).round(1).tolist()
+            seg = [xy]
+            mask = polygon_mask([xy], h, w, "t")
+        anns.append({"id": i + 1, "image_id": 1, "category_id": category, "iscrowd": 0, "segmentation": seg})
+        if category == 4:
+            covered[mask] = False
+        else:
+            expected[mask], covered[mask] = category - 1, True
+    expected[~covered] = 255
+    doc["annotations"] = anns
+    root = write_json_dataset(tmp_path / "coco", "coco", doc)
+    image(root / "images" / "a.png", (w, h))
+    dataset = scan_dataset(root)
+    label = dataset.items[0].read(ClassSet(("sky", "road", "car"), (), 255))
+    assert np.array_equal(label, expected)
+
+
+@pytest.mark.parametrize("fmt, key", [("coco", "categories"), ("coco", "id"), ("labelme", "label"),
+                                      ("labelstudio", "brushlabels")])
+def test_a_json_object_naming_a_key_twice_is_refused_naming_the_key(tmp_path, run_cli, fmt, key):
+    """JSON readers keep the last of a key named twice: a second "categories" silently renamed every
+    class, a second "id" moved an image's annotations. Refusing costs ~20 % of the parse."""
+    doc = {"coco": coco_doc, "labelme": labelme_doc, "labelstudio": labelstudio_doc}[fmt]()
+    root = write_json_dataset(tmp_path / fmt, fmt, doc)
+    path = {"coco": root / "annotations" / "instances_default.json", "labelme": root / "a.json",
+            "labelstudio": root / "tasks.json"}[fmt]
+    text = path.read_text()
+    if key == "categories":
+        text = text[:-1] + ', "categories": [{"id": 1, "name": "road"}, {"id": 2, "name": "sky"}]}'
+    else:
+        first = f'"{key}": '
+        at = text.index(first)
+        end = text.index(", ", at) if key != "brushlabels" else text.index("]", at) + 1
+        text = text[:end] + f", {text[at:end].replace('1', '2').replace('sky', 'road')}" + text[end:]
+    path.write_text(text)
+    code, out, err = run_cli("import", path if fmt == "labelstudio" else root, "--project", tmp_path / "p")
+    said = f"{path}: an object names the key {key!r} twice (JSON readers keep one of the two silently); remove " \
+        "one and import again"
+    assert code == 2 and said in out + err, out + err
+    assert not (tmp_path / "p").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import partial
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -356,11 +357,14 @@ def test_a_brush_rle_cut_short_is_refused_by_what_it_is(drop):
         decode_ls_rle(rle[:-drop])
 
 
-@pytest.mark.parametrize("name", ["tab\there", "two\nlines", "cr\rhere", "  spaced  out  "])
+@pytest.mark.parametrize("name", ["tab\there", "two\nlines", "cr\rhere", "spaced  out"])
 def test_a_class_name_with_tabs_or_line_breaks_comes_back_from_the_labelling_config_as_it_was(tmp_path, name):
     """XML parsers (ours, Label Studio's) turn a tab or line break inside an attribute into a space
     unless it is written as a character reference: the config named 'tab here' while the tasks
-    said 'tab\\there', and a new project got an extra class (found by the eighth hostile-inputs round)."""
+    said 'tab\\there', and a new project got an extra class (found by the eighth hostile-inputs round).
+    The config still writes such a name as it is (a project may hold one from before), and an import
+    now refuses it in one line, as every importer does (CVAT's labelmap.txt and classes.txt cannot
+    hold it: tests/formats/test_class_name_doors.py)."""
     from qgn.project_import import import_into_project
 
     classes = ClassSet(("road", name, "sky"), CLASSES.palette, 255)
@@ -369,8 +373,12 @@ def test_a_class_name_with_tabs_or_line_breaks_comes_back_from_the_labelling_con
     root = tmp_path / "out" / "labelstudio"
     config = ET.parse(root / "label_config.xml").getroot()
     assert [label.get("value") for label in config.iter("Label")] == list(classes.names)
-    report = import_into_project(root, tmp_path / "p", "labelstudio")
-    assert report.project.classes.names == classes.names
+    if name == "spaced  out":
+        report = import_into_project(root, tmp_path / "p", "labelstudio")
+        assert report.project.classes.names == classes.names
+    else:
+        with pytest.raises(ValueError, match=f"the label {re.escape(repr(name))} holds a "):
+            import_into_project(root, tmp_path / "p", "labelstudio")
 
 
 def test_a_class_name_xml_cannot_hold_is_refused_before_anything_is_written(tmp_path):
@@ -399,8 +407,13 @@ def test_a_class_one_format_cannot_write_stops_an_export_of_several_before_anyth
     classes = ClassSet(("road", bad, "sky"), CLASSES.palette, 255)
     Image.new("RGB", (W, H)).save(tmp_path / "a.png")
     with pytest.raises(ValueError, match=r"rename the class|cannot be written to labelmap\.txt"):
-        if how == "project":
-            project = Project.create(tmp_path / "p", [tmp_path / "a.png"], classes)
+        if how == "project":  # a project from before names were checked where they enter (Project.create refuses it)
+            Project.create(tmp_path / "p", [tmp_path / "a.png"], ClassSet(("road", "placeholder", "sky"),
+                                                                          CLASSES.palette, 255))
+            doc = json.loads((tmp_path / "p" / "project.json").read_text())
+            doc["classes"]["names"][1] = bad
+            (tmp_path / "p" / "project.json").write_text(json.dumps(doc))
+            project = Project.open(tmp_path / "p")
             project.save_annotation(project.images[0], blocky(0))
             export_project(project, tmp_path / "out", formats)
         else:

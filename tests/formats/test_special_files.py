@@ -407,8 +407,12 @@ def test_import_of_a_device_or_a_pipe_says_what_it_is(tmp_path, run_cli, kind, f
     ("--classes", "loop", "--classes: {tmp}/a: is a loop of symbolic links, which leads nowhere (remove the link)"),
     # the loop's message without the option (fails before)
     ("--project", "loop", "--project {tmp}/a: is a loop of symbolic links, which leads nowhere (remove the link)"),
-    ("--project", "in loop", "--project {tmp}/a/p: Too many levels of symbolic links (check the folder, the disk "
-                             "and the path)"),
+    # "Too many levels of symbolic links" named the option, not which folder above was the loop (fails before)
+    ("--project", "in loop", "--project {tmp}/a/p: the folder {tmp}/a on its path is a loop of symbolic links, which "
+                             "leads nowhere (remove the link)"),
+    # the same, without even the option: the error was of {tmp}/a/p, a folder above the project (fails before)
+    ("--project", "deep in loop", "--project {tmp}/a/p/q: the folder {tmp}/a on its path is a loop of symbolic "
+                                  "links, which leads nowhere (remove the link)"),
     # "/dev/zero is a file, not a folder"
     ("--project", "device", "--project /dev/zero: /dev/zero is a character device, not a folder; choose an empty or "
                             "new folder for the project"),
@@ -420,7 +424,7 @@ def test_import_says_what_an_option_names_instead_of_a_folder_or_file(tmp_path, 
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")
     value = {"device": "/dev/zero", "file": tmp_path / "s" / "classes.txt", "loop": tmp_path / "a",
-             "in loop": tmp_path / "a" / "p"}[given]
+             "in loop": tmp_path / "a" / "p", "deep in loop": tmp_path / "a" / "p" / "q"}[given]
     argv = {"--project": [option, value]}.get(option, ["--project", tmp_path / "p", option, value])
     code, out, err = run_cli("import", tmp_path / "s", *argv)
     assert code == 2 and err == f"qgn import: error: {said.format(tmp=tmp_path)}\n", err

@@ -1,0 +1,139 @@
+"""Class names saved before the importers refused them at the door ("é" in NFC beside "é" in NFD,
+a tab, spaces around a name) still open, read, autosave and take class edits: the door's rules
+(``qgn.classes.check_class_names``, ``door_name_key``) are for the names that enter — an
+importer's, a classes file's, a new or renamed class — never for what a user has saved. Such
+projects and .qgt files are made here with the door's checks switched off, as the code before
+them wrote them."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import qgn.classes
+from qgn.classes import ClassSet
+from qgn.classes_edit import add_class, recolour_class, rename_class
+from qgn.project import Project
+from qgn.project_class_edit import apply_class_edit
+from qgn.quadtree import Quadtree, read_qgt, write_qgt
+
+NFC, NFD = "caf\u00e9", "cafe\u0301"
+LEGACY = {"nfc-nfd": (NFC, NFD, "road"), "tab": ("a\tb", "road"), "spaces": (" car", "road")}
+
+
+@contextlib.contextmanager
+def as_before(monkeypatch):
+    """The code before the door: class names checked only for repeats (trimmed, case ignored)."""
+    def old_rule(names, source, lines=None, key=None):
+        seen = set()
+        for name in names:
+            assert name.strip().casefold() not in seen
+            seen.add(name.strip().casefold())
+
+    with monkeypatch.context() as patch:
+        patch.setattr(qgn.classes, "check_unique_names", old_rule)
+        patch.setattr(qgn.classes, "check_class_names", old_rule)
+        yield
+
+
+def legacy_label(k: int) -> np.ndarray:
+    """Every class of a k-class set and ignore (255), in bands: the pixels a rename must keep."""
+    out = np.full((8, 12), 255, np.uint8)
+    for i in range(k):
+        out[:, 3 * i:3 * i + 3] = i
+    return out
+
+
+def legacy_project(root, names, monkeypatch) -> Project:
+    image = root.parent / "img.png"
+    Image.new("RGB", (12, 8)).save(image)
+    with as_before(monkeypatch):
+        project = Project.create(root, [image], ClassSet(names, (), 255))
+        project.save_annotation(project.images[0], legacy_label(len(names)))
+        project.autosave(project.images[0], legacy_label(len(names))[::-1].copy())
+    return project
+
+
+@pytest.mark.parametrize("kind", LEGACY)
+def test_a_project_saved_with_names_the_door_now_refuses_opens_with_its_annotations(tmp_path, monkeypatch, kind):
+    """'café' in NFC and in NFD were two classes of a project: opening it said 'bad "classes"'."""
+    names = LEGACY[kind]
+    legacy_project(tmp_path / "p", names, monkeypatch)
+    project = Project.open(tmp_path / "p")
+    assert project.classes.names == names
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), legacy_label(len(names)))
+
+
+@pytest.mark.parametrize("kind", LEGACY)
+def test_a_qgt_saved_with_names_the_door_now_refuses_reads(tmp_path, monkeypatch, kind):
+    """A .qgt holding 'café' twice (NFC, NFD) read as 'corrupt: class block'."""
+    names = LEGACY[kind]
+    lab = legacy_label(len(names)) % 255  # every class, no ignore
+    with as_before(monkeypatch):
+        write_qgt(tmp_path / "a.qgt", Quadtree.from_label(lab, len(names)), ClassSet(names, (), 255))
+    qt, classes = read_qgt(tmp_path / "a.qgt")
+    assert classes.names == names
+    np.testing.assert_array_equal(qt.to_label(), lab)
+
+
+def test_one_of_an_nfc_nfd_pair_can_be_renamed_and_not_into_its_twin(tmp_path, monkeypatch):
+    legacy_project(tmp_path / "p", LEGACY["nfc-nfd"], monkeypatch)
+    project = Project.open(tmp_path / "p")
+    with pytest.raises(ValueError, match="there is already a class"):  # the door's rule for a new name
+        rename_class(project.classes, 1, "CAF\u00c9")
+    apply_class_edit(project, rename_class(project.classes, 1, "cafe (decomposed)"))
+    again = Project.open(tmp_path / "p")
+    assert again.classes.names == (NFC, "cafe (decomposed)", "road")
+    np.testing.assert_array_equal(again.load_annotation(again.images[0]), legacy_label(3))
+
+
+@pytest.mark.parametrize("kind", ["tab", "spaces"])
+def test_a_class_edit_of_another_class_passes_an_inherited_name_through(tmp_path, monkeypatch, kind):
+    """Recolouring 'road' refused because of ' car' ("the edited class set: … has spaces around it")."""
+    names = LEGACY[kind]
+    legacy_project(tmp_path / "p", names, monkeypatch)
+    project = Project.open(tmp_path / "p")
+    apply_class_edit(project, recolour_class(project.classes, 1, (0, 255, 0)))
+    apply_class_edit(project, add_class(Project.open(tmp_path / "p").classes, "lane"))
+    again = Project.open(tmp_path / "p")
+    assert again.classes.names == names + ("lane",) and again.classes.palette[1] == (0, 255, 0)
+    np.testing.assert_array_equal(again.load_annotation(again.images[0]), legacy_label(2))
+    with pytest.raises(ValueError, match="holds a line break"):  # a name the user adds still meets the door
+        add_class(again.classes, "la\nne")
+    apply_class_edit(again, rename_class(again.classes, 0, " ".join(names[0].split())))  # the legacy name itself
+    assert Project.open(tmp_path / "p").classes.names[0] == {"tab": "a b", "spaces": "car"}[kind]
+
+
+@pytest.mark.parametrize("kind", LEGACY)
+def test_the_autosave_projects_of_inherited_names_are_made(tmp_path, monkeypatch, kind):
+    """A loose .qgt's scratch project and a read-only project's stand-in were refused (a ValueError
+    the app did not catch: 'No autosave', and edits had nowhere to go); so was 'save as project'."""
+    from qgn_studio.scratch import scratch_project, stand_in
+
+    names = LEGACY[kind]
+    with as_before(monkeypatch):
+        classes = ClassSet(names, (), 255)
+    scratch = scratch_project(tmp_path / "scratch", classes)
+    assert scratch.classes == classes and scratch_project(tmp_path / "scratch", classes).root == scratch.root
+    project = legacy_project(tmp_path / "p", names, monkeypatch)
+    standing = stand_in(tmp_path / "stand", Project.open(project.root), True)
+    assert standing.classes == project.classes
+    assert Project.open(standing.root).classes.names == names
+
+
+def test_relabel_checks_only_the_names_it_renames_and_the_message_fits_the_app(monkeypatch):
+    from qgn.classes import parse_classes_txt
+    from qgn.classes_edit import relabel
+
+    with as_before(monkeypatch):
+        before = ClassSet((" car", "road"), (), 255)
+    assert relabel(before, ClassSet((" car", "street"), (), 255)).after.names == (" car", "street")
+    with pytest.raises(ValueError, match="holds a tab"):
+        relabel(before, ClassSet((" car", "str\teet"), (), 255))
+    with pytest.raises(ValueError, match="there is already a class"):  # a rename into an NFD twin
+        relabel(ClassSet(("\u00e9", "b"), (), 255), ClassSet(("\u00e9", "e\u0301"), (), 255))
+    with pytest.raises(ValueError) as caught:  # typed in the class dialog: no file to correct
+        parse_classes_txt("road\nsk\x1by\n", "the class list")
+    assert "the class list line 2" in str(caught.value) and "in the file" not in str(caught.value)
