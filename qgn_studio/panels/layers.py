@@ -71,6 +71,29 @@ def uncertainty_key(size: QtCore.QSize = KEY_SIZE) -> QtGui.QPixmap:
     return pixmap
 
 
+class ElidedLabel(QtWidgets.QLabel):
+    """A one-line name that gives way to a narrow column: drawn elided ("pedes…") rather than
+    clipped by its scroll area, the whole name in its tooltip; ``text()`` stays the whole name."""
+
+    def shown_text(self) -> str:
+        """The text as drawn: the whole name, or elided to the label's width."""
+        return self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight,
+                                             self.contentsRect().width())
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name): never widens the legend
+        return QtCore.QSize(self.fontMetrics().horizontalAdvance("…") * 3, super().minimumSizeHint().height())
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        shown = self.shown_text()
+        if shown == self.text():
+            super().paintEvent(event)
+            return
+        painter = QtGui.QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self.contentsRect(), int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter),
+                         shown)
+
+
 class Legend(QtWidgets.QWidget):
     """Class colours and the composite hatching (the level colours and the uncertainty scale are
     keyed in the Layers list, beside their rows: ``LayerPanel._key_rows``)."""
@@ -97,7 +120,8 @@ class Legend(QtWidgets.QWidget):
         line.setSpacing(5)
         icon = QtWidgets.QLabel()
         icon.setPixmap(pixmap)
-        label = QtWidgets.QLabel(text)
+        label = ElidedLabel(text)
+        label.setToolTip(tip or text)  # (the whole name, where the column elides it)
         line.addWidget(icon)
         line.addWidget(label, 1)
         entry.setToolTip(tip)
