@@ -36,6 +36,7 @@ from qgn_studio.panels import ExplorePanel, ImageListPanel, LayerPanel
 from qgn_studio.panels.explore import SCHEME_KEYS
 from qgn_studio.panels.progress import TaskProgress
 from qgn_studio.project_controller import ProjectController, scratch_root
+from qgn_studio.style import keyed_tooltip
 from qgn_studio.uncertainty_order import UncertaintyOrder
 from qgn_studio.workers import InferenceWorker, ThumbnailLoader
 from qgn_studio.workspace import Workspace
@@ -307,7 +308,7 @@ class MainWindow(QtWidgets.QMainWindow):
         action.setCheckable(checkable)
         if tip:
             action.setStatusTip(tip)
-            action.setToolTip(tip)
+        keyed_tooltip(action, tip)  # the keys named wherever the action's tooltip shows
         action.triggered.connect(slot)
         menu.addAction(action)
         self.addAction(action)

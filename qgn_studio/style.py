@@ -87,6 +87,21 @@ def with_clear_button(edit: QtWidgets.QLineEdit, tip: str) -> QtWidgets.QLineEdi
     return edit
 
 
+def keyed_tooltip(action: QtGui.QAction, tip: str = "") -> None:
+    """``action``'s tooltip says what it does (``tip``, else its text) and ends with its keys,
+    "Open images (Ctrl+O)", and stays so when its text (an undo step, a class) or keys change."""
+
+    def refresh() -> None:
+        names = ", ".join(k.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+        base = tip or action.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…")
+        want = f"{base} ({names})" if names else base
+        if action.toolTip() != want:
+            action.setToolTip(want)  # (emits changed again: then equal)
+
+    action.changed.connect(refresh)
+    refresh()
+
+
 def apply_style(app: QtWidgets.QApplication) -> None:
     app.setStyle(IndicatorStyle("Fusion"))
     app.setPalette(dark_palette())

@@ -179,6 +179,10 @@ class FinetunePanel(QtWidgets.QWidget):
         self.table.setFixedHeight(24 + 22 * len(ROWS) + 4)
         for row, (key, _text) in enumerate(ROWS):
             self.table.verticalHeaderItem(row).setToolTip(ROW_TIPS[key])
+        corner = self.table.findChild(QtWidgets.QAbstractButton)  # Qt's select-all, no tooltip of its own
+        if corner is not None:
+            corner.setToolTip("Each score on the held-out images before the fine-tune, after it, and the change "
+                              "(hover a row's name for how it is measured)")
 
     def _build_per_image_table(self) -> None:
         """One row per held-out image: its mIoU before → after and its changed cells."""

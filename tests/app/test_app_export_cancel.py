@@ -202,3 +202,11 @@ def test_a_long_wait_line_grows_the_export_dialog(qtbot, window, tmp_path, model
     dialog.log.setText(f"Wrote 8 files into {folder} (2 folders)")  # shorter: nothing moves
     QtWidgets.QApplication.processEvents()
     assert not squashed(dialog), squashed(dialog)
+
+
+def test_every_button_of_the_export_dialog_says_what_it_does(qtbot, window, tmp_path, model_path):
+    """Browse… and Export had no tooltip."""
+    dialog = export_dialog(qtbot, window, tmp_path, model_path, ["png"])
+    buttons = [b for b in dialog.findChildren(QtWidgets.QAbstractButton) if b.isVisibleTo(dialog)]
+    assert {"Browse…", "Export"} <= {b.text() for b in buttons}
+    assert not [b.text() for b in buttons if not b.toolTip().strip()]

@@ -337,3 +337,21 @@ def test_a_size_rounded_up_to_the_next_unit_takes_it(value, shown):
     from qgn_studio.document import human_bytes
 
     assert human_bytes(value) == shown
+
+
+def test_every_action_with_keys_names_them_in_its_tooltip(qtbot, window, model_path, samples):
+    """The menus' actions said their keys only in the menu: their tooltips ("Open images", "Paint
+    the cells under the pointer…") did not, nor after an undo step or a class renamed them."""
+    from PySide6 import QtGui
+
+    annotating(qtbot, window, model_path, [samples[0]])  # the Annotate menu's actions and class keys built
+    window.annotator.tools.set_level(0)
+    keyed = [a for a in window.actions() if a.shortcuts()]
+    assert len(keyed) > 40
+    for action in keyed:
+        for key in action.shortcuts():
+            assert key.toString(QtGui.QKeySequence.SequenceFormat.NativeText) in action.toolTip(), \
+                (action.text(), action.toolTip())
+    undo = window.annotator.undo_action
+    undo.setText("&Undo Paint 12 px")  # as an undo step names itself
+    assert undo.toolTip() == "Undo Paint 12 px (Ctrl+Z)"
