@@ -282,6 +282,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ws.status.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         ws.message.connect(self.canvas.show_message)
         ws.message_cleared.connect(self.canvas.clear_message)
+        self.canvas.banner.dismissed.connect(lambda keys: [ws.message_dismissed.emit(k) for k in keys])
         ws.progress.connect(self.progress.show_progress)
         ws.progress_done.connect(self.progress.hide_progress)
         ws.region_requested.connect(lambda rect: self.canvas.view.setRange(rect, padding=0))

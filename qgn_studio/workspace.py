@@ -36,6 +36,7 @@ class Workspace(QtCore.QObject):
     status = QtCore.Signal(str, int)  # (message, timeout in ms) for the status bar
     message = QtCore.Signal(str, str, str)  # (html text, kind "warning"/"error", key) for the canvas banner
     message_cleared = QtCore.Signal(str)  # key of a banner message that no longer holds
+    message_dismissed = QtCore.Signal(str)  # key of a banner message the user closed
     progress = QtCore.Signal(str, int, int, object)  # (text, done, total, cancel callback or None)
     progress_done = QtCore.Signal()
     region_requested = QtCore.Signal(QtCore.QRectF)  # image pixels the view should show

@@ -40,6 +40,7 @@ class Banner(QtWidgets.QFrame):
     MAX_LINES = 6
 
     link_activated = QtCore.Signal(str)
+    dismissed = QtCore.Signal(list)  # the topics the user's ✕ closed
     COLOURS = {"error": "#8c2f39", "warning": "#7a5b12", "info": "#2b4f7a"}
 
     def __init__(self, parent=None):
@@ -59,7 +60,7 @@ class Banner(QtWidgets.QFrame):
         close = QtWidgets.QToolButton(text="✕")
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
-        close.clicked.connect(lambda _checked=False: self.clear())  # clicked(bool) is not a topic
+        close.clicked.connect(self.dismiss)
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 6, 6)
         layout.addWidget(self.scroll, 1)
@@ -70,6 +71,13 @@ class Banner(QtWidgets.QFrame):
     def show_message(self, text: str, kind: str = "error", topic: str = "image") -> None:
         self.messages[topic] = (text, kind)
         self._update()
+
+    def dismiss(self) -> None:
+        """The user's ✕: every message goes, and ``dismissed`` says which (a caller that writes one
+        again on its own, such as the domain warning, keeps it closed)."""
+        topics = list(self.messages)
+        self.clear()
+        self.dismissed.emit(topics)
 
     def clear(self, topic: str | None = None) -> None:
         if topic is None:
