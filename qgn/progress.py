@@ -80,3 +80,28 @@ class TimeLeft:
         """``" · about 12 s left"`` to end a progress line, or ``""``."""
         text = self(done, total)
         return f" · {text}" if text else ""
+
+
+class StepCosts:
+    """Seconds per unit of work of each kind of step (an encoder stage, a decoder level), as
+    measured by this process's earlier runs: the time left of a run whose steps cost very
+    differently (a prediction's first level takes a tenth of its last), scaled by each step's work
+    (the pixels it covers). Honest or silent: no estimate while a step to come was never
+    measured."""
+
+    def __init__(self):
+        self.rates: dict[object, float] = {}  # kind → seconds per unit of work (its latest run)
+
+    def record(self, kind, work: float, seconds: float) -> None:
+        if work > 0 and seconds >= 0:
+            self.rates[kind] = seconds / work
+
+    def seconds(self, steps) -> float | None:
+        """The estimated seconds of ``steps`` ((kind, work) pairs), or None if a kind was never measured."""
+        total = 0.0
+        for kind, work in steps:
+            rate = self.rates.get(kind)
+            if rate is None:
+                return None
+            total += rate * work
+        return total

@@ -288,7 +288,7 @@ class InferenceWorker(QtCore.QThread):
                 return self._stopping or self._generation != job.generation
 
             def progress(text: str) -> None:
-                self.busy_changed.emit(True, text.capitalize())
+                self.busy_changed.emit(True, text[:1].upper() + text[1:])  # (capitalize() made Q̂ q̂)
 
             result = self.engine.predict(doc, job.setting, stop, progress)
             attach_paths(result)

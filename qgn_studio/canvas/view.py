@@ -152,6 +152,9 @@ class BusyPill(QtWidgets.QFrame):
         self.busy = busy
         if not busy:
             self.hide()
+        elif text and self.isVisible():  # a longer text ("… · step 3 of 11 · about 4 s left") is shown whole
+            self.adjustSize()
+            self.reposition()
         elif not self.isVisible():
             QtCore.QTimer.singleShot(self.SHOW_AFTER_MS, self._show_if_still_busy)
 

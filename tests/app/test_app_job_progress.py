@@ -102,3 +102,69 @@ def test_the_statistics_look_for_the_saved_annotations_off_the_ui_thread(qtbot, 
     off_ui = {key for key, main_thread in looked if not main_thread}
     assert len(off_ui) >= COUNT - 1, looked  # every image but the one open (its map is counted as it is)
     dialog.close()
+
+
+def test_a_predictions_time_left_comes_from_this_sessions_measured_steps(model_path, tmp_path):
+    """A prediction said only "Computing Q̂3" (its levels cost very differently, so a count of levels
+    would lie): the first says "estimating the time left…", and once each step has been measured
+    (seconds per pixel, by encoder stage and by decoder level under the scheme) a prediction of
+    another image says the sum of its steps' costs scaled by its size - here every step took the
+    fake clock's 1 s on the first image, and the second has twice its padded pixels."""
+    import numpy as np
+
+    from qgn_studio.document import ImageDocument, SchemeChoice
+    from qgn_studio.engine import Engine
+    from qgn_studio.testing import write_samples
+
+    small = write_samples(tmp_path / "small", 1, (64, 64))[0]
+    wide = write_samples(tmp_path / "wide", 1, (64, 128))[0]
+    engine = Engine()
+    engine.load_model(model_path, "cpu")
+    engine.resolution = "native"  # (the sizes as given: the padded pixels are known)
+    ticks = iter(range(10_000))
+    engine.clock = lambda: float(next(ticks))  # one second per reading: each step measures 1 s
+    setting = SchemeChoice("pc", depth=0)
+
+    def predicted(path) -> tuple[list[str], tuple]:
+        doc = ImageDocument(path)
+        doc.load()
+        said = []
+        engine.predict(doc, setting, progress=said.append)
+        return said, engine._entries[doc.path].session.padded_shape
+
+    first, shape = predicted(small)
+    steps = len(engine.costs.rates)
+    assert steps > 6  # the encoder's stages and six levels
+    assert any("estimating the time left…" in text for text in first)
+    assert not any(" left" in text and "about" in text for text in first)
+    second, wide_shape = predicted(wide)
+    scale = np.prod(wide_shape) / np.prod(shape)
+    assert scale == 2
+    assert second[0] == f"computing Q̂5 · step 1 of {steps} · about {int(steps * scale)} s left", second[0]
+    assert second[-1] == f"computing Q̂0 · step {steps} of {steps} · about 2 s left"  # the last level's cost
+    all_said = []
+    doc = ImageDocument(wide)
+    doc.load()
+    engine.predict(doc, SchemeChoice("all", depth=0), progress=all_said.append)
+    assert "estimating the time left…" in all_said[0]  # the encoder's known, All's levels never measured
+
+
+def test_the_window_says_a_predictions_time_left_once_it_has_a_basis(qtbot, window, model_path, samples):
+    """The busy note over the image counts a prediction's steps, and says "estimating the time
+    left…" until this session has measured each of its steps, then the time left."""
+    from qgn_studio.document import SchemeChoice
+
+    said = []
+    window.worker.busy_changed.connect(lambda busy, text: said.append(text) if busy else None)
+    window.explore.set_setting(SchemeChoice("pc", depth=0))
+    window.start([str(samples[0])], str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    assert any(text.startswith("Computing Q̂5 · step 1 of") and "estimating the time left…" in text
+               for text in said), said
+    said.clear()
+    window.open_paths([str(samples[1])], append=True)
+    qtbot.waitUntil(lambda: len(window.docs) == 2, timeout=WAIT_MS)
+    window.workspace.select(window.docs[1])
+    qtbot.waitUntil(lambda: window.current is window.docs[1] and window.current.result is not None, timeout=WAIT_MS)
+    assert any(text.startswith("Computing Q̂5 · step 1 of") and text.endswith(" left") and "estimating" not in text
+               for text in said), said  # ("about 3 s left", or "under a second left" for the tiny test model)
