@@ -87,6 +87,35 @@ def with_clear_button(edit: QtWidgets.QLineEdit, tip: str) -> QtWidgets.QLineEdi
     return edit
 
 
+class NumberKeysOnly(QtCore.QObject):
+    """An event filter that lets a focused spin box take only the keys it types (digits, a sign, a
+    decimal point, editing keys): a letter or ``[ ] / \\`` goes to the window's single-key shortcuts
+    (a spin box swallowed E, B, N, [ … - nothing typed, no tool chosen). Install it with
+    ``number_keys_only(spin_box)``."""
+
+    PASSED = set("[]/\\?`~;'")
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QtCore.QEvent.Type.ShortcutOverride:
+            text = event.text()
+            modifiers = event.modifiers() & ~(QtCore.Qt.KeyboardModifier.ShiftModifier
+                                               | QtCore.Qt.KeyboardModifier.KeypadModifier)
+            if len(text) == 1 and not modifiers and (text.isalpha() or text in self.PASSED):
+                event.ignore()  # (not claimed: the shortcut takes it)
+                return True
+        return super().eventFilter(watched, event)
+
+
+def number_keys_only(spin_box: QtWidgets.QAbstractSpinBox) -> QtWidgets.QAbstractSpinBox:
+    """``spin_box`` with ``NumberKeysOnly`` on it and on its line edit (which gets the keys)."""
+    keys = NumberKeysOnly(spin_box)
+    spin_box.installEventFilter(keys)
+    edit = spin_box.findChild(QtWidgets.QLineEdit)
+    if edit is not None:
+        edit.installEventFilter(keys)
+    return spin_box
+
+
 def keyed_tooltip(action: QtGui.QAction, tip: str = "") -> None:
     """``action``'s tooltip says what it does (``tip``, else its text) and ends with its keys,
     "Open images (Ctrl+O)", and stays so when its text (an undo step, a class) or keys change."""

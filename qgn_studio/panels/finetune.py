@@ -11,6 +11,8 @@ import math
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from qgn_studio.style import number_keys_only
+
 PLOT_INTERVAL_MS = 100
 #: The loss plot grows no taller: at 1280×800 its axis, the status under it and the before / after
 #: scores stay in view (it took every spare pixel, pushing them below the dock's fold).
@@ -142,6 +144,8 @@ class FinetunePanel(QtWidgets.QWidget):
         self.lr.setSingleStep(0.001)
         self.lr.setValue(0.001)  # 0.005 (the library default) overshoots on a handful of images
         self.lr.setToolTip("Initial learning rate (poly decay to 0)")
+        for box in (self.iterations, self.lr):  # a letter goes to the window's shortcuts, not the box
+            number_keys_only(box)
         return refresh
 
     def _build_run_controls(self) -> None:

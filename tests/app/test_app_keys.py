@@ -146,3 +146,28 @@ def test_shortcut_list_shows_whole_actions(qtbot, window):
     qtbot.addWidget(dialog)
     needed = sum(dialog.table.columnWidth(c) for c in range(3))
     assert dialog.width() >= min(needed, 1200 - 60)
+
+
+def test_a_focused_spin_box_types_numbers_and_leaves_letters_to_the_shortcuts(qtbot, window, model_path, samples):
+    """The fine-tune dock's Iterations and Learning rate, focused, swallowed the tools' letters (E
+    typed nothing and chose no tool); they pass a letter to its shortcut and keep the digits they
+    type, while a line edit (the image list's name filter) keeps every key it types."""
+    annotating(qtbot, window, model_path, [samples[0]])
+    tools, panel = window.annotator.tools, window.finetuner.panel
+    window.finetune_dock.raise_()
+    for box in (panel.iterations, panel.lr):
+        tools.set_tool("paint")
+        box.setFocus()
+        QtWidgets.QApplication.processEvents()
+        before = box.lineEdit().text()
+        QTest.keyClick(box, QtCore.Qt.Key.Key_E)
+        assert tools.tool == "erase" and box.lineEdit().text() == before, box.toolTip()
+    tools.set_class(0)
+    panel.iterations.lineEdit().setCursorPosition(0)
+    QTest.keyClick(panel.iterations, QtCore.Qt.Key.Key_2)
+    assert panel.iterations.lineEdit().text() == "2300" and tools.class_id == 0  # typed, not class 2's key
+    tools.set_tool("paint")
+    edit = window.images.name_filter
+    edit.setFocus()
+    QTest.keyClick(edit, QtCore.Qt.Key.Key_E)
+    assert edit.text() == "e" and tools.tool == "paint"
