@@ -171,3 +171,19 @@ def test_a_focused_spin_box_types_numbers_and_leaves_letters_to_the_shortcuts(qt
     edit.setFocus()
     QTest.keyClick(edit, QtCore.Qt.Key.Key_E)
     assert edit.text() == "e" and tools.tool == "paint"
+
+
+@pytest.mark.parametrize("key", [QtCore.Qt.Key.Key_Escape, QtCore.Qt.Key.Key_Return])
+def test_esc_or_enter_in_the_name_filter_gives_the_keys_back_to_the_image(qtbot, window, model_path, samples, key):
+    """Once a name was typed in the image list's filter, N, P, the tools' letters and the class
+    digits were typed into it until the user clicked the image: Esc or Enter leaves it (the filter
+    stays) and the next E chooses the eraser."""
+    annotating(qtbot, window, model_path, [samples[0]])
+    tools, edit = window.annotator.tools, window.images.name_filter
+    tools.set_tool("paint")
+    edit.setFocus()
+    QTest.keyClicks(edit, "scene")
+    QTest.keyClick(edit, key)
+    assert edit.text() == "scene" and not edit.hasFocus()
+    QTest.keyClick(QtWidgets.QApplication.focusWidget() or window, QtCore.Qt.Key.Key_E)
+    assert tools.tool == "erase" and edit.text() == "scene"
