@@ -310,6 +310,16 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         dirty = self.unsaved()
         project = self.project
         round_failed: list = []  # the saves of this round that failed (their callbacks come before ``_saved``'s)
+        ended = [0]  # saves of this round written or failed: a round of several says n/N and its time left
+        total = len(dirty)
+
+        def one_ended() -> None:
+            ended[0] += 1
+            if total > 1 and ended[0] < total:
+                self.workspace.show_progress(f"Saving annotations {ended[0]}/{total}", ended[0], total)
+
+        if total > 1:
+            self.workspace.show_progress(f"Saving annotations 0/{total}", 0, total)
         for doc in dirty:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
@@ -334,6 +344,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 return saved, added, kept
 
             def done(result, session=session, version=version, doc=doc, label=label):
+                one_ended()
                 saved, added, kept = result
                 if added:
                     self._told_added_back(doc)
@@ -349,18 +360,21 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                                f"window read it; your version is saved, theirs is kept as {saved.parked}")
 
             def failed(message, session=session, doc=doc):
+                one_ended()
                 session.mark_autosaved(-1)  # not saved: autosave it again
                 round_failed.append(doc)
                 self.timer.start()
                 self._write_failed(f"Saving failed: {message}")
 
             self.jobs.submit(write, done, failed, "Saving")
-        self.jobs.submit(lambda: len(dirty), lambda count: self._saved(count, len(round_failed)))
+        self.jobs.submit(lambda: len(dirty), lambda count: self._saved(count, len(round_failed), total > 1))
         return True
 
-    def _saved(self, count: int, failed: int = 0) -> None:
+    def _saved(self, count: int, failed: int = 0, progress_shown: bool = False) -> None:
         """The round of saves of ``count`` annotations ended, ``failed`` of them not saved (each said):
         the status says what was saved - never "Saved" for a save that failed; ``saved`` counts those saved."""
+        if progress_shown:
+            self.workspace.hide_progress()
         where = self.project.root if self.project is not None else "?"
         if failed:
             self.workspace.show_status(

@@ -168,3 +168,27 @@ def test_the_window_says_a_predictions_time_left_once_it_has_a_basis(qtbot, wind
     qtbot.waitUntil(lambda: window.current is window.docs[1] and window.current.result is not None, timeout=WAIT_MS)
     assert any(text.startswith("Computing Q̂5 · step 1 of") and text.endswith(" left") and "estimating" not in text
                for text in said), said  # ("about 3 s left", or "under a second left" for the tiny test model)
+
+
+def test_a_save_of_several_annotations_shows_its_progress(qtbot, windows, samples, model_path, tmp_path):
+    """Ctrl+S with several images edited wrote them one job each with nothing shown until the
+    end: the status bar's task progress says "Saving annotations n/N" (with the time left), and
+    is hidden when the round ends."""
+    from studio_steps import paint, start_annotating, wait_for_image
+
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, samples, model_path)
+    for i, path in enumerate(samples):
+        if i:
+            win.workspace.select(win.docs[i])
+            wait_for_image(qtbot, win, path)
+            qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+        paint(win, 2, 1, [(10, 10), (50, 30)])
+    assert len(win.projects.unsaved()) == len(samples)
+    shown = []
+    win.workspace.progress.connect(lambda text, done, total, _cancel: shown.append((text, done, total)))
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    total = len(samples)
+    assert [s[:3] for s in shown] == [(f"Saving annotations {n}/{total}", n, total) for n in range(total)]
+    assert not win.progress.isVisible() and not win.projects.unsaved()
