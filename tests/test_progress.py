@@ -214,3 +214,19 @@ def test_a_finished_training_leaves_no_line_for_the_next_command_to_blank(tmp_pa
     assert code == 0, err
     assert progress_line._drawn is None
     assert "\nqgn train: done: final.safetensors\n" in err and "\n\n" not in err, err
+
+
+def test_step_costs_say_nothing_until_every_step_to_come_was_measured():
+    """``StepCosts``: seconds per unit of work of each kind of step, their sum over the steps to
+    come scaled by each one's work, and no estimate while one kind was never measured."""
+    from qgn.progress import StepCosts
+
+    costs = StepCosts()
+    assert costs.seconds([]) == 0.0
+    assert costs.seconds([("encoder", 100)]) is None
+    costs.record("encoder", 100, 2.0)
+    costs.record(("level", 0), 100, 8.0)
+    assert costs.seconds([("encoder", 300), (("level", 0), 50)]) == 6.0 + 4.0
+    assert costs.seconds([("encoder", 300), (("level", 1), 50)]) is None
+    costs.record("encoder", 100, 1.0)  # the latest run counts
+    assert costs.seconds([("encoder", 100)]) == 1.0
