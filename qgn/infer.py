@@ -29,7 +29,7 @@ from qgn.loss import pyramid_targets
 from qgn.model.decoder import LevelOutput
 from qgn.model.macs import count_macs
 from qgn.model.qgn import QGN
-from qgn.propagation import Scheme, normalised_entropy
+from qgn.propagation import Scheme, normalised_entropy, select_sites
 from qgn.quadtree import ROOT_LEVEL, Quadtree
 
 
@@ -343,6 +343,23 @@ class ImageSession:
         _cached, decoding, stages, first = self._plan(scheme)
         steps = [("encoder", k) for k in range(1, stages + 1)]
         return steps + ([("level", level) for level in range(first, scheme.depth - 1, -1)] if decoding else [])
+
+    @torch.no_grad()
+    def next_sites(self, scheme: Scheme) -> int:
+        """The active sites of the first decoder level ``run(scheme)`` would compute (0: none), which
+        its parent's selection decides - what that level costs (a sparse level's cost follows its
+        sites, not the image's pixels). Nothing is computed but that selection."""
+        cached, decoding, _stages, _first = self._plan(scheme)
+        if not decoding:
+            return 0
+        if cached is None:  # the root: every cell of the padded image
+            cell = 2 ** ROOT_LEVEL
+            return int(self.images.shape[0]) * (self.padded_shape[0] // cell) * (self.padded_shape[1] // cell)
+        parent = cached[-1]
+        if scheme.name == "all":
+            return 4 * parent.num_sites
+        gt = self.gt_composite()[parent.level] if scheme.needs_ground_truth else None
+        return 4 * int(select_sites(scheme, parent.level, lambda: parent.coords, parent.logits, gt).sum())
 
     @torch.no_grad()
     def run(self, scheme: Scheme, progress: Callable[[int, int, str], None] | None = None) -> Prediction:

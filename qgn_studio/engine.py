@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qgn.progress import StepCosts, format_duration
+from qgn.progress import StepCosts, TimedText
 from qgn.quadtree.quadtree import image_leaves
 from qgn_studio.discovery import resolved
 from qgn_studio.document import ROOT_LEVEL, CurvePoint, ImageDocument, LevelView, RenderResult, SchemeChoice
@@ -190,33 +190,45 @@ class Engine:
             raise ValueError("the GTC scheme needs ground truth, and none was found for this image")
         scheme = Scheme(**setting.scheme_arguments())
         session = entry.session
-        # each step's cost per pixel is measured by kind: an encoder stage, or a decoder level under
-        # this scheme (All computes every site of a level, PC only the composite cells' children)
-        steps = [step if step[0] == "encoder" else (*step, setting.scheme)
+        # each step's cost is measured per unit of its work: an encoder stage per pixel, a decoder
+        # level per site it computes, by the whole setting (τ, the entropy threshold: PC at τ 0.99
+        # computes a few sites where τ 0.01 computes them all, and each level's cost follows them)
+        family = setting.family()
+        steps = [step if step[0] == "encoder" else (*step, family)
                  for step in session.pending(replace(scheme, depth=setting.depth))]
-        work = float(np.prod(session.padded_shape))
+        pixels = float(np.prod(session.padded_shape))
         count, done, depth = len(steps), 0, ROOT_LEVEL
+        upcoming = (ROOT_LEVEL, session.next_sites(replace(scheme, depth=ROOT_LEVEL)))  # (level, its sites)
         last = self.clock()
+
+        def work(step) -> float | None:
+            """Pixels of an encoder stage; sites of the level about to run (its parent's selection
+            is known); None for the levels after it (scaled as this setting's latest run grew)."""
+            if step[0] == "encoder":
+                return pixels
+            return upcoming[1] if step[1] == upcoming[0] else None
 
         def say() -> None:
             if progress is None:
                 return
             text = f"computing Q̂{depth}"
-            if count > 1:  # (a cached run, or one level: no steps to count)
-                left = self.costs.seconds([(kind, work) for kind in steps[done:]])
-                text += f" · step {min(done + 1, count)} of {count} · " + (
-                    "estimating the time left…" if left is None else
-                    f"about {format_duration(left)} left" if left >= 1 else "under a second left")
-            progress(text)
+            if count <= 1:  # (a cached run, or one level: no steps to count)
+                progress(text)
+                return
+            text += f" · step {min(done + 1, count)} of {count}"
+            left = self.costs.seconds([(step, work(step)) for step in steps[done:]])
+            progress(f"{text} · estimating the time left…" if left is None else TimedText(text, left))
 
         def step_done(_done: int, _total: int, what: str) -> None:  # after each encoder stage and decoder level
             nonlocal done, last
             now = self.clock()
             words = what.split()  # "encoder 2/5", "decoder level 3" or "done"
             step = (("encoder", int(words[1].split("/")[0])) if words[0] == "encoder" else
-                    ("level", int(words[-1]), setting.scheme) if words[0] == "decoder" else None)
+                    ("level", int(words[-1]), family) if words[0] == "decoder" else None)
             if step in steps[done:]:  # (the levels after a decoder that stopped early are passed over)
-                self.costs.record(step, work, now - last)
+                amount = work(step)
+                if amount is not None:
+                    self.costs.record(step, amount, now - last)
                 done = steps.index(step, done) + 1
                 if step[0] == "encoder":  # (after a level, the next level's run says it, naming its Q̂)
                     say()
@@ -226,6 +238,8 @@ class Engine:
         for depth in range(ROOT_LEVEL, setting.depth - 1, -1):
             if stop():
                 raise Cancelled
+            if depth < ROOT_LEVEL:
+                upcoming = (depth, session.next_sites(replace(scheme, depth=depth)))
             say()
             last = self.clock()
             prediction = session.run(replace(scheme, depth=depth), step_done)

@@ -247,6 +247,7 @@ class MainWindow(QtWidgets.QMainWindow):
         w.failed.connect(self._failed)
         w.cancelled.connect(self._cancelled)
         w.busy_changed.connect(self._busy_changed)
+        w.busy_counting.connect(self.canvas.busy.count_down)  # (the last level's time left, counted down)
         w.measurer.curve_point.connect(self._curve_point)
         w.measurer.reference_ready.connect(self._reference_ready)
         w.measurer.measuring_changed.connect(self._measuring_changed)

@@ -7,10 +7,12 @@ rectangle, so the padding to a multiple of 32 never shows.
 from __future__ import annotations
 
 import math
+import time
 
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from qgn.progress import left_phrase
 from qgn_studio.canvas.annotation_layers import make_annotation_layers
 from qgn_studio.canvas.layers import Layer, make_layers
 from qgn_studio.canvas.painter import PicturePainter
@@ -142,11 +144,19 @@ class BusyPill(QtWidgets.QFrame):
         layout.addWidget(self.bar)
         layout.addWidget(self.button)
         self.busy = False
+        self._counting: tuple[str, float] | None = None  # (the note's head, when its time is up)
+        self._tick = QtCore.QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._count_down)
         self.hide()
 
     SHOW_AFTER_MS = 150  # quick runs (cached levels) never flash the indicator
+    clock = staticmethod(time.monotonic)  # (tests set their own)
 
     def set_busy(self, busy: bool, text: str = "") -> None:
+        if text or not busy:  # a new note: any count-down of the last one ends
+            self._counting = None
+            self._tick.stop()
         if text:
             self.label.setText(text)
         self.busy = busy
@@ -157,6 +167,28 @@ class BusyPill(QtWidgets.QFrame):
             self.reposition()
         elif not self.isVisible():
             QtCore.QTimer.singleShot(self.SHOW_AFTER_MS, self._show_if_still_busy)
+
+    def count_down(self, head: str, seconds: float) -> None:
+        """The note is ``head`` and the time left, ``seconds`` from now, counted down each second
+        (a prediction's last level is its longest: its note stayed at its first "about N s left"),
+        never below "a moment left"."""
+        if not self.busy:
+            return
+        self._counting = (head, self.clock() + max(0.0, seconds))
+        self._count_down()
+        self._tick.start()
+
+    def _count_down(self) -> None:
+        if self._counting is None or not self.busy:
+            self._tick.stop()
+            return
+        head, end = self._counting
+        text = f"{head} · {left_phrase(end - self.clock())}"
+        if text != self.label.text():
+            self.label.setText(text)
+            if self.isVisible():
+                self.adjustSize()
+                self.reposition()
 
     def _show_if_still_busy(self) -> None:
         if self.busy and not self.isVisible():
