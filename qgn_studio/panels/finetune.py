@@ -11,7 +11,7 @@ import math
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from qgn_studio.style import number_keys_only
+from qgn_studio.style import FloatSpinBox, number_keys_only
 
 PLOT_INTERVAL_MS = 100
 #: The loss plot grows no taller: at 1280×800 its axis, the status under it and the before / after
@@ -138,7 +138,7 @@ class FinetunePanel(QtWidgets.QWidget):
         self.iterations.setValue(300)
         self.iterations.setSingleStep(50)
         self.iterations.setToolTip("SGD iterations (batches of corrected images, with scaling and flips)")
-        self.lr = QtWidgets.QDoubleSpinBox()
+        self.lr = FloatSpinBox()  # (reads 1e-3 too)
         self.lr.setDecimals(4)
         self.lr.setRange(0.0001, 1.0)
         self.lr.setSingleStep(0.001)
