@@ -153,6 +153,7 @@ class JobDialog(QtWidgets.QDialog):
         # ``workspace``'s task progress, with the time left and Cancel), hidden at the job's end
         self._elsewhere = getattr(parent, "workspace", None)
         self._shown_elsewhere = False
+        self._owner = object()  # its line there (another task's end leaves it, its own end hides it)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Shown as tall as its wrapped lines need (its first size left them out: the export
@@ -194,7 +195,7 @@ class JobDialog(QtWidgets.QDialog):
         ``text`` with the time left. Nothing once the dialog is closed (the job goes on)."""
         if not self._open():
             if self._elsewhere is not None and i < n:  # closed: the status bar says it (it closed silent)
-                self._elsewhere.show_progress(text, i, n, self._cancel.set)
+                self._elsewhere.show_progress(text, i, n, self._cancel.set, owner=self._owner)
                 self._shown_elsewhere = True
             return
         self.progress.setRange(0, n)
@@ -212,7 +213,7 @@ class JobDialog(QtWidgets.QDialog):
         def end(outcome) -> None:
             if self._shown_elsewhere:
                 self._shown_elsewhere = False
-                self._elsewhere.hide_progress()
+                self._elsewhere.hide_progress(self._owner)
             if self._open():
                 shown(outcome)
             elif elsewhere is not None:

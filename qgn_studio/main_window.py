@@ -284,8 +284,8 @@ class MainWindow(QtWidgets.QMainWindow):
         ws.message.connect(self.canvas.show_message)
         ws.message_cleared.connect(self.canvas.clear_message)
         self.canvas.banner.dismissed.connect(lambda keys: [ws.message_dismissed.emit(k) for k in keys])
-        ws.progress.connect(self.progress.show_progress)
-        ws.progress_done.connect(self.progress.hide_progress)
+        ws.task_progress.connect(lambda owner, *step: self.progress.show_progress(*step, owner=owner))
+        ws.task_ended.connect(self.progress.hide_progress)
         ws.region_requested.connect(lambda rect: self.canvas.view.setRange(rect, padding=0))
 
     def _documents_changed(self, docs: list) -> None:

@@ -256,3 +256,55 @@ def test_the_status_bars_cancel_stops_an_export_whose_dialog_was_closed(qtbot, w
     assert window.batch_jobs.wait_idle()
     qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=WAIT_MS)
     assert len(list((tmp_path / "out" / "png").glob("*.png"))) < COUNT
+
+
+def test_a_save_round_ending_leaves_a_running_exports_line_in_the_status_bar(qtbot, window, tmp_path, model_path,
+                                                                              monkeypatch):
+    """The status bar has one task slot: a Ctrl+S round of several annotations that ended while an
+    export (its dialog closed) was under way hid the export's line and its Cancel until the export's
+    next step. Each task hides its own line: the export's comes back, and its Cancel stops it."""
+    import time
+
+    from studio_steps import paint, wait_for_image
+
+    closed = threading.Event()
+    real = qgn.project_export.export_project
+
+    def export(project, out, formats, progress=None, *args, **kwargs):
+        def held(i, n, text):
+            progress(i, n, text)
+            if i == 1:
+                closed.wait(WAIT_MS / 1000)
+            if i == 2:  # held until Cancel
+                end = time.monotonic() + WAIT_MS / 1000
+                while not kwargs["should_stop"]() and time.monotonic() < end:
+                    time.sleep(0.01)
+        return real(project, out, formats, held, *args, **kwargs)
+
+    monkeypatch.setattr(qgn.project_export, "export_project", export)
+    dialog = exporting(qtbot, window, tmp_path, model_path)
+    dialog.close()
+    QtWidgets.QApplication.processEvents()
+    closed.set()
+    qtbot.waitUntil(lambda: window.progress.cancel_button.isVisible(), timeout=WAIT_MS)
+    exported = window.progress.label.text()
+    window.annotator.set_mode(True)
+    for doc in window.docs[:2]:
+        window.workspace.select(doc)
+        wait_for_image(qtbot, window, doc.path)
+        qtbot.waitUntil(lambda doc=doc: doc.annotation is not None, timeout=WAIT_MS)
+        paint(window, 0, (int(doc.annotation.label[1, 1]) + 1) % COUNT, [(1, 1), (5, 3)])  # (another class)
+    assert len(window.projects.unsaved()) == 2
+    saving = []
+    window.workspace.progress.connect(lambda text, *_: saving.append(window.progress.label.text()))
+    with qtbot.waitSignal(window.projects.saved, timeout=WAIT_MS):
+        assert window.projects.save()
+    QtWidgets.QApplication.processEvents()
+    assert any(text.startswith("Saving annotations 0/2") for text in saving), saving  # (the latest started)
+    assert not window.projects.unsaved()
+    assert window.progress.isVisible() and window.progress.cancel_button.isVisible()
+    assert window.progress.label.text().startswith(exported.split(" · ")[0]), window.progress.label.text()
+    window.progress.cancel_button.click()
+    assert window.batch_jobs.wait_idle()
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=WAIT_MS)
+    assert len(list((tmp_path / "out" / "png").glob("*.png"))) < COUNT
