@@ -29,7 +29,7 @@ from qgn.loss import pyramid_targets
 from qgn.model.decoder import LevelOutput
 from qgn.model.macs import count_macs
 from qgn.model.qgn import QGN
-from qgn.propagation import Scheme, normalised_entropy
+from qgn.propagation import Scheme, normalised_entropy, select_sites
 from qgn.quadtree import ROOT_LEVEL, Quadtree
 
 
@@ -324,6 +324,43 @@ class ImageSession:
             self._gt = gt_composite_masks(label, self.model, self.padded_shape, self.device)
         return self._gt
 
+    def _plan(self, scheme: Scheme):
+        """What ``run(scheme)`` starts from and computes: (the cached levels it resumes, or None;
+        whether it decodes; the encoder stages it runs; the first decoder level it computes)."""
+        cached = self._runs.get(scheme.key())
+        if cached is None:
+            root = next(iter(self._runs.values()))[:1] if self._runs else None
+            cached = [copy.copy(root[0])] if root else None
+        decoding = cached is None or cached[-1].level > scheme.depth
+        stages = 0 if self._features is not None else len(self.model.encoder.strides)
+        first = ROOT_LEVEL if cached is None else cached[-1].level - 1  # the first level computed
+        return cached, decoding, stages, first
+
+    def pending(self, scheme: Scheme) -> list[tuple[str, int]]:
+        """The steps ``run(scheme)`` would compute, in order: ``("encoder", k)`` for each encoder
+        stage not run yet, ``("level", l)`` for each decoder level not cached (the decoder may
+        stop early, where no site is left). Nothing is computed."""
+        _cached, decoding, stages, first = self._plan(scheme)
+        steps = [("encoder", k) for k in range(1, stages + 1)]
+        return steps + ([("level", level) for level in range(first, scheme.depth - 1, -1)] if decoding else [])
+
+    @torch.no_grad()
+    def next_sites(self, scheme: Scheme) -> int:
+        """The active sites of the first decoder level ``run(scheme)`` would compute (0: none), which
+        its parent's selection decides - what that level costs (a sparse level's cost follows its
+        sites, not the image's pixels). Nothing is computed but that selection."""
+        cached, decoding, _stages, _first = self._plan(scheme)
+        if not decoding:
+            return 0
+        if cached is None:  # the root: every cell of the padded image
+            cell = 2 ** ROOT_LEVEL
+            return int(self.images.shape[0]) * (self.padded_shape[0] // cell) * (self.padded_shape[1] // cell)
+        parent = cached[-1]
+        if scheme.name == "all":
+            return 4 * parent.num_sites
+        gt = self.gt_composite()[parent.level] if scheme.needs_ground_truth else None
+        return 4 * int(select_sites(scheme, parent.level, lambda: parent.coords, parent.logits, gt).sum())
+
     @torch.no_grad()
     def run(self, scheme: Scheme, progress: Callable[[int, int, str], None] | None = None) -> Prediction:
         """Predict with ``scheme``, recomputing only levels that no earlier run already has.
@@ -333,13 +370,7 @@ class ImageSession:
         if scheme.needs_ground_truth and self.label is None:
             raise ValueError("the GTC scheme needs ground truth for this image, and none was found")
         key = scheme.key()
-        cached = self._runs.get(key)
-        if cached is None:
-            root = next(iter(self._runs.values()))[:1] if self._runs else None
-            cached = [copy.copy(root[0])] if root else None
-        decoding = cached is None or cached[-1].level > scheme.depth
-        stages = 0 if self._features is not None else len(self.model.encoder.strides)
-        first = ROOT_LEVEL if cached is None else cached[-1].level - 1  # the first level computed
+        cached, decoding, stages, first = self._plan(scheme)
         total = stages + (first - scheme.depth + 1 if decoding else 0)
         if progress is None:
             encoded = decoded = None

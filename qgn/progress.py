@@ -80,3 +80,62 @@ class TimeLeft:
         """``" · about 12 s left"`` to end a progress line, or ``""``."""
         text = self(done, total)
         return f" · {text}" if text else ""
+
+
+def left_phrase(seconds: float) -> str:
+    """``"about 12 s left"``, or ``"a moment left"`` under a second (never a negative time: a
+    count-down that overran its estimate says a moment)."""
+    return f"about {format_duration(seconds)} left" if seconds >= 1 else "a moment left"
+
+
+class TimedText(str):
+    """A progress line that ends with its time left: ``head``, then ``" · "`` and ``left_phrase(left)``
+    (``left`` None: the line is ``head`` alone). A str, so it reads as the line; a display that
+    counts down (the busy note over the image) reads ``head`` and ``left``."""
+
+    def __new__(cls, head: str, left: float | None):
+        text = super().__new__(cls, head if left is None else f"{head} · {left_phrase(left)}")
+        text.head, text.left = head, left
+        return text
+
+
+class StepCosts:
+    """Seconds per unit of work of each kind of step (an encoder stage, a decoder level), as
+    measured by this process's earlier runs: the time left of a run whose steps cost very
+    differently (a prediction's first level takes a tenth of its last), scaled by each step's work
+    (the pixels an encoder stage covers, the sites a decoder level computes). Honest or silent: no
+    estimate while a step to come was never measured, or its work cannot be scaled."""
+
+    def __init__(self):
+        self.rates: dict[object, float] = {}  # kind → seconds per unit of work (its latest run)
+        self.work: dict[object, float] = {}  # kind → its work in its latest run (0: it had none)
+
+    def record(self, kind, work: float, seconds: float) -> None:
+        self.work[kind] = work
+        if work > 0 and seconds >= 0:
+            self.rates[kind] = seconds / work
+
+    def seconds(self, steps) -> float | None:
+        """The estimated seconds of ``steps`` ((kind, work) pairs, in order), or None if a kind with
+        work was never measured. A work of None (not known yet: a decoder level whose parent is not
+        computed) is the step before's, scaled as in the latest run that measured both; None if
+        there is no such run."""
+        total, before = 0.0, None
+        for kind, work in steps:
+            if work is None:
+                if before is None:
+                    return None
+                before_kind, before_work = before
+                if before_work == 0:
+                    work = 0.0  # (nothing below a level with no sites)
+                elif self.work.get(before_kind, 0) > 0 and kind in self.work:
+                    work = before_work * self.work[kind] / self.work[before_kind]
+                else:
+                    return None
+            if work > 0:
+                rate = self.rates.get(kind)
+                if rate is None:
+                    return None
+                total += rate * work
+            before = (kind, work)
+        return total

@@ -7,6 +7,7 @@ cache), so a run can stop between two levels when the user moves on (``Cancelled
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qgn.progress import StepCosts, TimedText
 from qgn.quadtree.quadtree import image_leaves
 from qgn_studio.discovery import resolved
 from qgn_studio.document import ROOT_LEVEL, CurvePoint, ImageDocument, LevelView, RenderResult, SchemeChoice
@@ -85,6 +87,8 @@ class Engine:
         self.resolution = "auto"  # "working" | "native" | "auto": qgn.model.qgn.QGNConfig.resolution_for
         self.reference = None  # the model's qgn.domain.DomainReference, or None (no verdicts)
         self._entries: OrderedDict[Path, _Entry] = OrderedDict()
+        self.costs = StepCosts()  # the measured cost of each step of a prediction, for its time left
+        self.clock = time.perf_counter  # (tests pass their own)
 
     # ------------------------------------------------------------------ model
     def load_model(self, path: Path | None, device: str | None) -> ModelInfo:
@@ -100,6 +104,7 @@ class Engine:
         self.model = load_model(path, device)
         self.device = device
         self._entries.clear()
+        self.costs = StepCosts()  # another model's steps cost otherwise
         self.info = self._describe(path)
         self.reference = reference_for(path)  # (made for this very file, else None: no verdicts)
         return self.info
@@ -112,6 +117,7 @@ class Engine:
         model.eval()
         self.model = model
         self._entries.clear()
+        self.costs = StepCosts()
         self.info = self._describe(Path(path))
         self.reference = reference_for(path)
         return self.info
@@ -143,6 +149,7 @@ class Engine:
         self.model.to(device)
         self.device = device
         self._entries.clear()
+        self.costs = StepCosts()
         self.info = replace(self.info, device=device)
         return self.info
 
@@ -182,13 +189,60 @@ class Engine:
         if setting.scheme == "gtc" and entry.session.label is None:
             raise ValueError("the GTC scheme needs ground truth, and none was found for this image")
         scheme = Scheme(**setting.scheme_arguments())
+        session = entry.session
+        # each step's cost is measured per unit of its work: an encoder stage per pixel, a decoder
+        # level per site it computes, by the whole setting (τ, the entropy threshold: PC at τ 0.99
+        # computes a few sites where τ 0.01 computes them all, and each level's cost follows them)
+        family = setting.family()
+        steps = [step if step[0] == "encoder" else (*step, family)
+                 for step in session.pending(replace(scheme, depth=setting.depth))]
+        pixels = float(np.prod(session.padded_shape))
+        count, done, depth = len(steps), 0, ROOT_LEVEL
+        upcoming = (ROOT_LEVEL, session.next_sites(replace(scheme, depth=ROOT_LEVEL)))  # (level, its sites)
+        last = self.clock()
+
+        def work(step) -> float | None:
+            """Pixels of an encoder stage; sites of the level about to run (its parent's selection
+            is known); None for the levels after it (scaled as this setting's latest run grew)."""
+            if step[0] == "encoder":
+                return pixels
+            return upcoming[1] if step[1] == upcoming[0] else None
+
+        def say() -> None:
+            if progress is None:
+                return
+            text = f"computing Q̂{depth}"
+            if count <= 1:  # (a cached run, or one level: no steps to count)
+                progress(text)
+                return
+            text += f" · step {min(done + 1, count)} of {count}"
+            left = self.costs.seconds([(step, work(step)) for step in steps[done:]])
+            progress(f"{text} · estimating the time left…" if left is None else TimedText(text, left))
+
+        def step_done(_done: int, _total: int, what: str) -> None:  # after each encoder stage and decoder level
+            nonlocal done, last
+            now = self.clock()
+            words = what.split()  # "encoder 2/5", "decoder level 3" or "done"
+            step = (("encoder", int(words[1].split("/")[0])) if words[0] == "encoder" else
+                    ("level", int(words[-1]), family) if words[0] == "decoder" else None)
+            if step in steps[done:]:  # (the levels after a decoder that stopped early are passed over)
+                amount = work(step)
+                if amount is not None:
+                    self.costs.record(step, amount, now - last)
+                done = steps.index(step, done) + 1
+                if step[0] == "encoder":  # (after a level, the next level's run says it, naming its Q̂)
+                    say()
+            last = now
+
         prediction = None
         for depth in range(ROOT_LEVEL, setting.depth - 1, -1):
             if stop():
                 raise Cancelled
-            if progress is not None:
-                progress(f"computing Q̂{depth}")
-            prediction = entry.session.run(replace(scheme, depth=depth))
+            if depth < ROOT_LEVEL:
+                upcoming = (depth, session.next_sites(replace(scheme, depth=depth)))
+            say()
+            last = self.clock()
+            prediction = session.run(replace(scheme, depth=depth), step_done)
         return prediction, scheme
 
     # ------------------------------------------------------------------ results

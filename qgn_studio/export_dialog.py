@@ -97,6 +97,7 @@ class ExportDialog(JobDialog):
         self.folder = QtWidgets.QLineEdit(str(project.root / "export"))
         self.folder.textChanged.connect(self._update_buttons)
         browse = QtWidgets.QPushButton("Browse…")
+        browse.setToolTip("Choose the folder to export into")
         browse.clicked.connect(self._browse)
         folder_row = QtWidgets.QHBoxLayout()
         folder_row.addWidget(QtWidgets.QLabel("Into"))
@@ -107,6 +108,7 @@ class ExportDialog(JobDialog):
     def _images_row(self) -> QtWidgets.QHBoxLayout:
         """Only-done switch, and whether the images are referenced, copied or linked."""
         self.only_done = QtWidgets.QCheckBox("Only images marked done")
+        self.only_done.setToolTip("Leave out the images not marked done (Ctrl+D in the Annotate panel)")
         self.images = QtWidgets.QComboBox()
         for text, mode in (("Reference the images where they are", None), ("Copy the images into the export", "copy"),
                            ("Link the images into the export", "link")):
@@ -140,6 +142,8 @@ class ExportDialog(JobDialog):
         self.log.setStyleSheet("color: #9a9a9a;")
         self.buttons = QtWidgets.QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
+        self.export_button.setToolTip("Write the project's annotations in the ticked formats into the folder above "
+                                      "(edits not yet saved are saved first)")
         self._add_cancel(self.buttons, "Stop after the image being written; the files written so far stay")
         self.close_button = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
         self.close_button.setToolTip("Close this window; an export under way goes on")

@@ -64,6 +64,8 @@ class HeadController(QtCore.QObject):
         annotator.session_created.connect(lambda doc: self.show_verdict(doc) if doc is workspace.current else None)
         annotator.edited.connect(self._start_maybe_changed)  # a start over, or its undo / redo
         self._noted = None  # (document, its start's note) the domain warning was last written with
+        self._closed = False  # the user closed that warning: a start over, or its undo / redo, keeps it closed
+        workspace.message_dismissed.connect(self._dismissed)
         annotator.extra_sources["head"] = (self.available, self.predict)
         annotator.default_source = self.default_source
 
@@ -299,19 +301,26 @@ class HeadController(QtCore.QObject):
             return
         session = doc.annotation
         source = self.annotator.default_source(doc) if session is None else session.started_from
-        self._noted = (doc, START_NOTE.get(source, ""))
+        self._noted, self._closed = (doc, START_NOTE.get(source, "")), False
         self.workspace.show_message(verdict.describe(info.name) + self._noted[1], "warning", "domain")
 
     def _start_maybe_changed(self, session) -> None:
         """After an edit, undo or redo: the warning's last words follow the start on screen, as the
-        Annotate dock's header does (written again only when that start's note changed - a warning the
-        user closed comes back only with words it did not say, never for a start with the same note,
-        such as a recovered autosave's origin; an ordinary stroke costs a look down the undo log, as
-        the header's own line)."""
+        Annotate dock's header does (written again only when that start's note changed; an ordinary
+        stroke costs a look down the undo log, as the header's own line). A warning the user closed
+        stays closed: a start over, or its undo / redo, changes its words but is no reason to show it
+        again (it showed again with them); the next image switch writes it anew."""
         doc = self.workspace.current
         if (self._noted is not None and doc is self._noted[0] and doc.annotation is session
                 and START_NOTE.get(session.started_from, "") != self._noted[1]):
+            if self._closed:  # closed by the user: it stays closed, whatever its words would be now
+                self._noted = (doc, START_NOTE.get(session.started_from, ""))
+                return
             self.show_verdict(doc)
+
+    def _dismissed(self, key: str) -> None:
+        if key == "domain":
+            self._closed = True
 
     def model_changed(self) -> None:
         self._noted = None

@@ -5,8 +5,9 @@ Its job's steps show in its ``progress`` bar and ``log`` line with the time left
 ``JobLog`` line grows the dialog to show itself whole (a wait for another export's lock, naming a
 long folder and its holder, ran to six lines and squashed the rest of the dialog at 1280×720).
 Closing such a dialog (Close, Esc, the title bar's button) never stops its job: the job's progress
-and answer, which come later, then reach none of its widgets (it deletes itself when closed), and
-its outcome goes where the dialog was told (``_ended``).
+and answer, which come later, then reach none of its widgets (it deletes itself when closed): its
+steps show in the window's status bar (its parent's ``workspace``), with the time left and Cancel,
+and its outcome goes where the dialog was told (``_ended``).
 """
 from __future__ import annotations
 
@@ -148,6 +149,11 @@ class JobDialog(QtWidgets.QDialog):
         self.running = False
         self._cancel = threading.Event()
         self._time_left = TimeLeft()  # of the job under way (the dialog's own, from its opening)
+        # where a closed dialog's job goes on showing its steps: the window's status bar (its
+        # ``workspace``'s task progress, with the time left and Cancel), hidden at the job's end
+        self._elsewhere = getattr(parent, "workspace", None)
+        self._shown_elsewhere = False
+        self._owner = object()  # its line there (another task's end leaves it, its own end hides it)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Shown as tall as its wrapped lines need (its first size left them out: the export
@@ -188,6 +194,9 @@ class JobDialog(QtWidgets.QDialog):
         """A step of the job (its ``progress``, on the UI thread): the bar at ``i`` of ``n``, and
         ``text`` with the time left. Nothing once the dialog is closed (the job goes on)."""
         if not self._open():
+            if self._elsewhere is not None and i < n:  # closed: the status bar says it (it closed silent)
+                self._elsewhere.show_progress(text, i, n, self._cancel.set, owner=self._owner)
+                self._shown_elsewhere = True
             return
         self.progress.setRange(0, n)
         self.progress.setValue(i)
@@ -202,6 +211,9 @@ class JobDialog(QtWidgets.QDialog):
         """A job's ``done`` or ``failed``: ``shown(outcome)`` while the dialog is open, else
         ``elsewhere(outcome)`` (None: the outcome is dropped)."""
         def end(outcome) -> None:
+            if self._shown_elsewhere:
+                self._shown_elsewhere = False
+                self._elsewhere.hide_progress(self._owner)
             if self._open():
                 shown(outcome)
             elif elsewhere is not None:

@@ -36,6 +36,7 @@ from qgn_studio.panels import ExplorePanel, ImageListPanel, LayerPanel
 from qgn_studio.panels.explore import SCHEME_KEYS
 from qgn_studio.panels.progress import TaskProgress
 from qgn_studio.project_controller import ProjectController, scratch_root
+from qgn_studio.style import keyed_tooltip
 from qgn_studio.uncertainty_order import UncertaintyOrder
 from qgn_studio.workers import InferenceWorker, ThumbnailLoader
 from qgn_studio.workspace import Workspace
@@ -246,6 +247,7 @@ class MainWindow(QtWidgets.QMainWindow):
         w.failed.connect(self._failed)
         w.cancelled.connect(self._cancelled)
         w.busy_changed.connect(self._busy_changed)
+        w.busy_counting.connect(self.canvas.busy.count_down)  # (the last level's time left, counted down)
         w.measurer.curve_point.connect(self._curve_point)
         w.measurer.reference_ready.connect(self._reference_ready)
         w.measurer.measuring_changed.connect(self._measuring_changed)
@@ -281,8 +283,9 @@ class MainWindow(QtWidgets.QMainWindow):
         ws.status.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         ws.message.connect(self.canvas.show_message)
         ws.message_cleared.connect(self.canvas.clear_message)
-        ws.progress.connect(self.progress.show_progress)
-        ws.progress_done.connect(self.progress.hide_progress)
+        self.canvas.banner.dismissed.connect(lambda keys: [ws.message_dismissed.emit(k) for k in keys])
+        ws.task_progress.connect(lambda owner, *step: self.progress.show_progress(*step, owner=owner))
+        ws.task_ended.connect(self.progress.hide_progress)
         ws.region_requested.connect(lambda rect: self.canvas.view.setRange(rect, padding=0))
 
     def _documents_changed(self, docs: list) -> None:
@@ -307,7 +310,7 @@ class MainWindow(QtWidgets.QMainWindow):
         action.setCheckable(checkable)
         if tip:
             action.setStatusTip(tip)
-            action.setToolTip(tip)
+        keyed_tooltip(action, tip)  # the keys named wherever the action's tooltip shows
         action.triggered.connect(slot)
         menu.addAction(action)
         self.addAction(action)

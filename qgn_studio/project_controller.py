@@ -88,6 +88,9 @@ KEEP_EDITS = "To keep your edits, File ▸ New project… saves them into a new 
 # the status bar's words for the long jobs, followed by "done/total · about … left"
 COUNTING = "Counting the annotations' classes"
 REMOVING = "Removing images from the project"
+# the owners of this controller's lines in the status bar's task progress (each task hides its own)
+JOB = "a project job"  # (the job queue runs one at a time: class edits, removals)
+OPENING = "opening a project"
 
 
 def scratch_root(with_settings: bool) -> Path | None:
@@ -313,6 +316,17 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         dirty = self.unsaved()
         project = self.project
         round_failed: list = []  # the saves of this round that failed (their callbacks come before ``_saved``'s)
+        ended = [0]  # saves of this round written or failed: a round of several says n/N and its time left
+        total = len(dirty)
+        owner = object() if total > 1 else None  # the round's line in the status bar (its own: others may run)
+
+        def one_ended() -> None:
+            ended[0] += 1
+            if total > 1 and ended[0] < total:
+                self.workspace.show_progress(f"Saving annotations {ended[0]}/{total}", ended[0], total, owner=owner)
+
+        if total > 1:
+            self.workspace.show_progress(f"Saving annotations 0/{total}", 0, total, owner=owner)
         for doc in dirty:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
@@ -337,6 +351,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 return saved, added, kept
 
             def done(result, session=session, version=version, doc=doc, label=label):
+                one_ended()
                 saved, added, kept = result
                 if added:
                     self._told_added_back(doc)
@@ -353,6 +368,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                                f"window read it; your version is saved, theirs is kept as {saved.parked}")
 
             def failed(message, session=session, doc=doc):
+                one_ended()
                 session.mark_autosaved(-1)  # not saved: autosave it again
                 round_failed.append(doc)
                 self.save_failures[doc.path] = message
@@ -360,12 +376,14 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 self._write_failed(f"Saving failed: {message}")
 
             self.jobs.submit(write, done, failed, "Saving")
-        self.jobs.submit(lambda: len(dirty), lambda count: self._saved(count, len(round_failed)))
+        self.jobs.submit(lambda: len(dirty), lambda count: self._saved(count, len(round_failed), owner))
         return True
 
-    def _saved(self, count: int, failed: int = 0) -> None:
+    def _saved(self, count: int, failed: int = 0, progress=None) -> None:
         """The round of saves of ``count`` annotations ended, ``failed`` of them not saved (each said):
         the status says what was saved - never "Saved" for a save that failed; ``saved`` counts those saved."""
+        if progress is not None:  # (the round's own line: an export's, shown too, stays)
+            self.workspace.hide_progress(progress)
         where = self.project.root if self.project is not None else "?"
         if failed:
             self.workspace.show_status(
@@ -469,7 +487,8 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         name = folder.name or str(folder)
         self.watch.stop()  # the project open now is not followed while it is being replaced
         self.workspace.set_opening(True)
-        self.workspace.show_progress(f"Opening the project {name}: reading project.json", 0, 0, self.cancel_opening)
+        self.workspace.show_progress(f"Opening the project {name}: reading project.json", 0, 0, self.cancel_opening,
+                                     owner=OPENING)
         docs = self.workspace.docs  # read there, never changed in place (Workspace replaces the list)
         self.jobs.submit(lambda report: read_project(folder, docs, report, cancel.is_set),
                          lambda opening: self._read(cancel, opening),
@@ -479,7 +498,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
     def _show_opening_progress(self, cancel, name: str, done: int, total: int) -> None:
         if cancel is self._opening and not cancel.is_set():
             self.workspace.show_progress(f"Opening the project {name}: {done:,} of {total:,} images",
-                                         done, total, self.cancel_opening)
+                                         done, total, self.cancel_opening, owner=OPENING)
 
     def cancel_opening(self, quiet: bool = False) -> bool:
         """Stop reading the project being opened (Esc, Cancel, another open, closing the window):
@@ -495,7 +514,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
 
     def _end_opening(self) -> None:
         self._opening = None
-        self.workspace.hide_progress()
+        self.workspace.hide_progress(OPENING)
         self.workspace.set_opening(False)
         if self.project is not None and not self._closed:
             self.watch.start()
@@ -1121,7 +1140,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._statistics = None
         return True
 
-    def _job_progress(self, what: str, also=None):
+    def _job_progress(self, what: str, also=None, owner: str = JOB):
         """A job's ``progress(done, total)`` (``JobRunner.submit``, on the UI thread): ``what
         done/total`` and the time left in the status bar until ``done == total``; ``also(done,
         total)`` first, when given (a window that shows it too)."""
@@ -1129,16 +1148,16 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             if also is not None:
                 also(done, total)
             if done >= total:
-                self.workspace.hide_progress()
+                self.workspace.hide_progress(owner)
             else:
-                self.workspace.show_progress(f"{what} {done}/{total}", done, total)
+                self.workspace.show_progress(f"{what} {done}/{total}", done, total, owner=owner)
         return show
 
-    def _ending_progress(self, callback):
+    def _ending_progress(self, callback, owner: str = JOB):
         """``callback`` (a job's done or failed), which first hides the job's progress (a job that
         fails stops before ``done == total``)."""
         def end(value):
-            self.workspace.hide_progress()
+            self.workspace.hide_progress(owner)
             if callback is not None:
                 callback(value)
         return end
@@ -1160,10 +1179,10 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                  if path not in maps)  # looked for as count_classes reads them, on the batch thread
         listed = [(d.path, bool(d.done)) for d in workspace.docs]
         self.batch.submit(lambda report: count_classes(classes, listed, maps, saved, report),
-                          self._ending_progress(done),
+                          self._ending_progress(done, COUNTING),
                           self._ending_progress(failed or (lambda message: self._warn(
-                              f"Cannot count the annotations: {message}"))), COUNTING,
-                          self._job_progress(COUNTING, progress))
+                              f"Cannot count the annotations: {message}")), COUNTING), COUNTING,
+                          self._job_progress(COUNTING, progress, COUNTING))
 
     # ------------------------------------------------------------------ closing
     def close_check(self) -> bool:

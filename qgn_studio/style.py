@@ -5,6 +5,8 @@ on a dark palette; ``IndicatorStyle`` paints them itself (no image files, no sty
 """
 from __future__ import annotations
 
+import re
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 COLOURS = {
@@ -85,6 +87,81 @@ def with_clear_button(edit: QtWidgets.QLineEdit, tip: str) -> QtWidgets.QLineEdi
     for button in edit.findChildren(QtWidgets.QToolButton):
         button.setToolTip(tip)
     return edit
+
+
+class NumberKeysOnly(QtCore.QObject):
+    """An event filter that lets a focused spin box take only the keys it types (digits, a sign, a
+    decimal point, editing keys, and the letters of ``typed``, such as a float's exponent ``e``): any
+    other letter or ``[ ] / \\`` goes to the window's single-key shortcuts (a spin box swallowed E,
+    B, N, [ … - nothing typed, no tool chosen). Install it with ``number_keys_only(spin_box)``."""
+
+    PASSED = set("[]/\\?`~;'")
+
+    def __init__(self, parent=None, typed: str = ""):
+        super().__init__(parent)
+        self.typed = set(typed)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QtCore.QEvent.Type.ShortcutOverride:
+            text = event.text()
+            modifiers = event.modifiers() & ~(QtCore.Qt.KeyboardModifier.ShiftModifier
+                                               | QtCore.Qt.KeyboardModifier.KeypadModifier)
+            if (len(text) == 1 and not modifiers and text not in self.typed
+                    and (text.isalpha() or text in self.PASSED)):
+                event.ignore()  # (not claimed: the shortcut takes it)
+                return True
+        return super().eventFilter(watched, event)
+
+
+class FloatSpinBox(QtWidgets.QDoubleSpinBox):
+    """A QDoubleSpinBox that also reads an exponent, as a learning rate is written ("1e-3",
+    "5E-4"); it shows its value as QDoubleSpinBox does."""
+
+    def validate(self, text: str, pos: int):
+        state = super().validate(text, pos)
+        if (state[0] if isinstance(state, tuple) else state) != QtGui.QValidator.State.Invalid:
+            return state
+        written = text.strip()
+        if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d*)?", written):
+            return QtGui.QValidator.State.Invalid, text, pos
+        try:
+            value = float(written)
+        except ValueError:  # "1e", "1e-": not yet a number
+            return QtGui.QValidator.State.Intermediate, text, pos
+        inside = self.minimum() <= round(value, self.decimals()) <= self.maximum()
+        return (QtGui.QValidator.State.Acceptable if inside else QtGui.QValidator.State.Intermediate), text, pos
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 (Qt's name)
+        try:
+            return float(text.strip())
+        except ValueError:
+            return super().valueFromText(text)
+
+
+def number_keys_only(spin_box: QtWidgets.QAbstractSpinBox) -> QtWidgets.QAbstractSpinBox:
+    """``spin_box`` with ``NumberKeysOnly`` on it and on its line edit (which gets the keys); a
+    ``FloatSpinBox`` keeps the ``e`` / ``E`` of its exponent (a letter it types never chooses a tool)."""
+    keys = NumberKeysOnly(spin_box, "eE" if isinstance(spin_box, FloatSpinBox) else "")
+    spin_box.installEventFilter(keys)
+    edit = spin_box.findChild(QtWidgets.QLineEdit)
+    if edit is not None:
+        edit.installEventFilter(keys)
+    return spin_box
+
+
+def keyed_tooltip(action: QtGui.QAction, tip: str = "") -> None:
+    """``action``'s tooltip says what it does (``tip``, else its text) and ends with its keys,
+    "Open images (Ctrl+O)", and stays so when its text (an undo step, a class) or keys change."""
+
+    def refresh() -> None:
+        names = ", ".join(k.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+        base = tip or action.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…")
+        want = f"{base} ({names})" if names else base
+        if action.toolTip() != want:
+            action.setToolTip(want)  # (emits changed again: then equal)
+
+    action.changed.connect(refresh)
+    refresh()
 
 
 def apply_style(app: QtWidgets.QApplication) -> None:

@@ -119,13 +119,13 @@ class UncertaintyOrder(QtCore.QObject):
         def scored(path, _score) -> None:
             count[0] += 1
             workspace.show_progress(f"Scoring uncertainty {count[0]}/{total}: {path.name}", count[0], total,
-                                    self.cancel)
+                                    self.cancel, owner=self)
 
         self.job.scored.connect(scored)
         self.job.ranked.connect(lambda scores: self._ranked(scores, scored_with))
         self.job.failed.connect(lambda message: self._say(f"Cannot order by uncertainty: {message}", 10000))
-        self.job.finished.connect(workspace.hide_progress)
-        workspace.show_progress(f"Scoring uncertainty 0/{total}", 0, total, self.cancel)
+        self.job.finished.connect(lambda: workspace.hide_progress(self))  # (its own line only)
+        workspace.show_progress(f"Scoring uncertainty 0/{total}", 0, total, self.cancel, owner=self)
         self.job.start()
 
     def cancel(self) -> bool:
@@ -133,7 +133,7 @@ class UncertaintyOrder(QtCore.QObject):
         if self.job is None or not self.job.isRunning():
             return False
         self.job.cancel()
-        self.workspace.hide_progress()
+        self.workspace.hide_progress(self)
         self._say("Ordering by uncertainty cancelled; the list keeps its order", 5000)
         return True
 

@@ -160,6 +160,7 @@ class InferenceWorker(QtCore.QThread):
     failed = QtCore.Signal(object, str)  # (ImageDocument or None, message)
     cancelled = QtCore.Signal()
     busy_changed = QtCore.Signal(bool, str)
+    busy_counting = QtCore.Signal(str, float)  # (the busy note without its time left, seconds left)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -288,7 +289,9 @@ class InferenceWorker(QtCore.QThread):
                 return self._stopping or self._generation != job.generation
 
             def progress(text: str) -> None:
-                self.busy_changed.emit(True, text.capitalize())
+                self.busy_changed.emit(True, text[:1].upper() + text[1:])  # (capitalize() made Q̂ q̂)
+                if getattr(text, "left", None) is not None:  # a TimedText: the note counts it down
+                    self.busy_counting.emit(text.head[:1].upper() + text.head[1:], float(text.left))
 
             result = self.engine.predict(doc, job.setting, stop, progress)
             attach_paths(result)

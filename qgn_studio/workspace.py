@@ -36,8 +36,11 @@ class Workspace(QtCore.QObject):
     status = QtCore.Signal(str, int)  # (message, timeout in ms) for the status bar
     message = QtCore.Signal(str, str, str)  # (html text, kind "warning"/"error", key) for the canvas banner
     message_cleared = QtCore.Signal(str)  # key of a banner message that no longer holds
+    message_dismissed = QtCore.Signal(str)  # key of a banner message the user closed
     progress = QtCore.Signal(str, int, int, object)  # (text, done, total, cancel callback or None)
     progress_done = QtCore.Signal()
+    task_progress = QtCore.Signal(object, str, int, int, object)  # (owner, text, done, total, cancel), as above
+    task_ended = QtCore.Signal(object)  # (owner): its task ended
     region_requested = QtCore.Signal(QtCore.QRectF)  # image pixels the view should show
 
     def __init__(self, settings: QtCore.QSettings | None = None, parent: QtCore.QObject | None = None):
@@ -132,10 +135,14 @@ class Workspace(QtCore.QObject):
         self.show_message(escape(text), "warning", key)
         self.show_status(text, timeout_ms)
 
-    def show_progress(self, text: str, done: int, total: int, on_cancel=None) -> None:
-        self.progress.emit(text, done, total, on_cancel)
+    def show_progress(self, text: str, done: int, total: int, on_cancel=None, owner=None) -> None:
+        """``owner``'s task (any hashable: each running task its own) at ``done`` of ``total``."""
+        self.task_progress.emit(owner, text, done, total, on_cancel)  # (the status bar first: a
+        self.progress.emit(text, done, total, on_cancel)  # listener of ``progress`` reads it shown)
 
-    def hide_progress(self) -> None:
+    def hide_progress(self, owner=None) -> None:
+        """``owner``'s task ended (the status bar shows another still running)."""
+        self.task_ended.emit(owner)
         self.progress_done.emit()
 
     def show_region(self, rect: QtCore.QRectF) -> None:

@@ -214,3 +214,39 @@ def test_a_finished_training_leaves_no_line_for_the_next_command_to_blank(tmp_pa
     assert code == 0, err
     assert progress_line._drawn is None
     assert "\nqgn train: done: final.safetensors\n" in err and "\n\n" not in err, err
+
+
+def test_step_costs_say_nothing_until_every_step_to_come_was_measured():
+    """``StepCosts``: seconds per unit of work of each kind of step, their sum over the steps to
+    come scaled by each one's work, and no estimate while one kind was never measured."""
+    from qgn.progress import StepCosts
+
+    costs = StepCosts()
+    assert costs.seconds([]) == 0.0
+    assert costs.seconds([("encoder", 100)]) is None
+    costs.record("encoder", 100, 2.0)
+    costs.record(("level", 0), 100, 8.0)
+    assert costs.seconds([("encoder", 300), (("level", 0), 50)]) == 6.0 + 4.0
+    assert costs.seconds([("encoder", 300), (("level", 1), 50)]) is None
+    costs.record("encoder", 100, 1.0)  # the latest run counts
+    assert costs.seconds([("encoder", 100)]) == 1.0
+
+
+def test_step_costs_scale_a_step_not_known_yet_as_the_latest_run_grew():
+    """A decoder level whose sites are not known yet (its parent is not computed) is the level
+    before's sites scaled as in the latest run that measured both; no such run: no estimate; none
+    below a level with no sites."""
+    from qgn.progress import StepCosts, TimedText, left_phrase
+
+    costs = StepCosts()
+    costs.record("a", 10, 1.0)  # 0.1 s a site
+    costs.record("b", 40, 2.0)  # 0.05 s a site, four times a's sites
+    assert costs.seconds([("a", 20), ("b", None)]) == pytest.approx(2.0 + 0.05 * 80)
+    assert costs.seconds([("b", None)]) is None
+    assert costs.seconds([("a", 20), ("c", None)]) is None
+    assert costs.seconds([("a", 0), ("b", None)]) == 0.0
+    costs.record("c", 0, 0.5)  # the decoder stopped: no sites
+    assert costs.seconds([("b", 40), ("c", None)]) == pytest.approx(2.0)
+    assert left_phrase(0.4) == left_phrase(-3) == "a moment left" and left_phrase(12.2) == "about 12 s left"
+    text = TimedText("computing Q̂0", 5.0)
+    assert text == "computing Q̂0 · about 5 s left" and (text.head, text.left) == ("computing Q̂0", 5.0)

@@ -7,10 +7,12 @@ rectangle, so the padding to a multiple of 32 never shows.
 from __future__ import annotations
 
 import math
+import time
 
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from qgn.progress import left_phrase
 from qgn_studio.canvas.annotation_layers import make_annotation_layers
 from qgn_studio.canvas.layers import Layer, make_layers
 from qgn_studio.canvas.painter import PicturePainter
@@ -40,6 +42,7 @@ class Banner(QtWidgets.QFrame):
     MAX_LINES = 6
 
     link_activated = QtCore.Signal(str)
+    dismissed = QtCore.Signal(list)  # the topics the user's ✕ closed
     COLOURS = {"error": "#8c2f39", "warning": "#7a5b12", "info": "#2b4f7a"}
 
     def __init__(self, parent=None):
@@ -59,7 +62,7 @@ class Banner(QtWidgets.QFrame):
         close = QtWidgets.QToolButton(text="✕")
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
-        close.clicked.connect(lambda _checked=False: self.clear())  # clicked(bool) is not a topic
+        close.clicked.connect(self.dismiss)
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 6, 6)
         layout.addWidget(self.scroll, 1)
@@ -70,6 +73,13 @@ class Banner(QtWidgets.QFrame):
     def show_message(self, text: str, kind: str = "error", topic: str = "image") -> None:
         self.messages[topic] = (text, kind)
         self._update()
+
+    def dismiss(self) -> None:
+        """The user's ✕: every message goes, and ``dismissed`` says which (a caller that writes one
+        again on its own, such as the domain warning, keeps it closed)."""
+        topics = list(self.messages)
+        self.clear()
+        self.dismissed.emit(topics)
 
     def clear(self, topic: str | None = None) -> None:
         if topic is None:
@@ -134,18 +144,51 @@ class BusyPill(QtWidgets.QFrame):
         layout.addWidget(self.bar)
         layout.addWidget(self.button)
         self.busy = False
+        self._counting: tuple[str, float] | None = None  # (the note's head, when its time is up)
+        self._tick = QtCore.QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._count_down)
         self.hide()
 
     SHOW_AFTER_MS = 150  # quick runs (cached levels) never flash the indicator
+    clock = staticmethod(time.monotonic)  # (tests set their own)
 
     def set_busy(self, busy: bool, text: str = "") -> None:
+        if text or not busy:  # a new note: any count-down of the last one ends
+            self._counting = None
+            self._tick.stop()
         if text:
             self.label.setText(text)
         self.busy = busy
         if not busy:
             self.hide()
+        elif text and self.isVisible():  # a longer text ("… · step 3 of 11 · about 4 s left") is shown whole
+            self.adjustSize()
+            self.reposition()
         elif not self.isVisible():
             QtCore.QTimer.singleShot(self.SHOW_AFTER_MS, self._show_if_still_busy)
+
+    def count_down(self, head: str, seconds: float) -> None:
+        """The note is ``head`` and the time left, ``seconds`` from now, counted down each second
+        (a prediction's last level is its longest: its note stayed at its first "about N s left"),
+        never below "a moment left"."""
+        if not self.busy:
+            return
+        self._counting = (head, self.clock() + max(0.0, seconds))
+        self._count_down()
+        self._tick.start()
+
+    def _count_down(self) -> None:
+        if self._counting is None or not self.busy:
+            self._tick.stop()
+            return
+        head, end = self._counting
+        text = f"{head} · {left_phrase(end - self.clock())}"
+        if text != self.label.text():
+            self.label.setText(text)
+            if self.isVisible():
+                self.adjustSize()
+                self.reposition()
 
     def _show_if_still_busy(self) -> None:
         if self.busy and not self.isVisible():

@@ -570,6 +570,13 @@ class AnnotatePanel(QtWidgets.QWidget):
         self._history_dragged = False  # the user dragged the splitter: the History keeps what they gave it
         self._dragged = (0, 0)  # (the History's height the user dragged, the controls' cap then)
         splitter.splitterMoved.connect(self._splitter_dragged)
+        self._drag_from = None  # (_history_dragged, _dragged, the History's height) when a drag began
+        self._drag_timer = QtCore.QTimer(self)
+        self._drag_timer.setSingleShot(True)
+        self._drag_timer.setInterval(0)
+        self._drag_timer.timeout.connect(self._drag_settled)
+        self._drag_handle = splitter.handle(1)
+        self._drag_handle.installEventFilter(self)
         self.classes.resized.connect(self._rows_timer.start)
 
     def _order_tabs(self) -> None:
@@ -606,6 +613,29 @@ class AnnotatePanel(QtWidgets.QWidget):
     def _splitter_dragged(self, *_args) -> None:
         self._history_dragged = True
         self._dragged = (self.splitter.sizes()[1], self.controls.maximumHeight())
+
+    def _handle_event(self, kind) -> None:
+        """The splitter handle's press and release: where a drag began, and its end."""
+        if kind == QtCore.QEvent.Type.MouseButtonPress:
+            self._drag_from = (self._history_dragged, self._dragged, self.splitter.sizes()[1])
+        elif kind == QtCore.QEvent.Type.MouseButtonRelease and self._drag_from is not None:
+            self._drag_timer.start()
+
+    def _drag_settled(self) -> None:
+        """Once a drag's layout is done (``_whole_class_rows`` keeps the list's least rows, taking back
+        each step of a drag that would cut them): a drag that left the History where it was (it
+        visibly did nothing) is forgotten - remembered, it gave the History a class row back at
+        Paint, at 1280×720, after a drag while the snap brush's rows took the room. A drag that took
+        keeps the height it pulled to, which the list's least rows bound as before."""
+        if self._rows_timer.isActive() or self._fit_pending:
+            self._drag_timer.start()
+            return
+        if self._drag_from is None:
+            return
+        was_dragged, was, height = self._drag_from
+        self._drag_from = None
+        if self.splitter.sizes()[1] == height:
+            self._history_dragged, self._dragged = was_dragged, was
 
     def _whole_class_rows(self) -> None:
         """The class list shows whole rows (once the layout in progress is done): the splitter goes
@@ -745,8 +775,10 @@ class AnnotatePanel(QtWidgets.QWidget):
         if window is not None and hasattr(window, "canvas"):
             window.canvas.setFocus()  # the keys act on the image again
 
-    def eventFilter(self, watched, event) -> bool:
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
         kind = event.type()
+        if watched is getattr(self, "_drag_handle", None):  # (the class search's come before the splitter is made)
+            self._handle_event(kind)
         if (watched is self.class_search and kind in (QtCore.QEvent.Type.ShortcutOverride, QtCore.QEvent.Type.KeyPress)
                 and event.key() == QtCore.Qt.Key.Key_Escape):
             # the window's own Esc (cancel the computation) would take the key first: claim it

@@ -11,6 +11,8 @@ import math
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from qgn_studio.style import FloatSpinBox, number_keys_only
+
 PLOT_INTERVAL_MS = 100
 #: The loss plot grows no taller: at 1280×800 its axis, the status under it and the before / after
 #: scores stay in view (it took every spare pixel, pushing them below the dock's fold).
@@ -171,7 +173,7 @@ class FinetunePanel(QtWidgets.QWidget):
         self.iterations.setValue(300)
         self.iterations.setSingleStep(50)
         self.iterations.setToolTip("SGD iterations (batches of corrected images, with scaling and flips)")
-        self.lr = QtWidgets.QDoubleSpinBox()
+        self.lr = FloatSpinBox()  # (reads 1e-3 too)
         self.lr.setDecimals(4)
         self.lr.setRange(0.0001, 1.0)
         self.lr.setSingleStep(0.001)
@@ -183,6 +185,8 @@ class FinetunePanel(QtWidgets.QWidget):
         self.learns.setToolTip(learns_tip())
         self.learns.currentIndexChanged.connect(lambda _i: self._show_learning())
         self._count = None  # corrected images last counted (None: not counted yet)
+        for box in (self.iterations, self.lr):  # a letter goes to the window's shortcuts, not the box
+            number_keys_only(box)
         return refresh
 
     def _build_run_controls(self) -> None:
@@ -220,6 +224,10 @@ class FinetunePanel(QtWidgets.QWidget):
         self.table.setFixedHeight(24 + 22 * len(ROWS) + 4)
         for row, (key, _text) in enumerate(ROWS):
             self.table.verticalHeaderItem(row).setToolTip(ROW_TIPS[key])
+        corner = self.table.findChild(QtWidgets.QAbstractButton)  # Qt's select-all, no tooltip of its own
+        if corner is not None:
+            corner.setToolTip("Each score on the held-out images before the fine-tune, after it, and the change "
+                              "(hover a row's name for how it is measured)")
 
     def _build_per_image_table(self) -> None:
         """One row per held-out image: its mIoU before → after and its changed cells."""

@@ -207,9 +207,12 @@ class ImageListPanel(QtWidgets.QWidget):
         self.filter.currentIndexChanged.connect(self._filter_chosen)
         self.name_filter = QtWidgets.QLineEdit()
         self.name_filter.setPlaceholderText("Name…")
-        self.name_filter.setToolTip("List only the images whose name contains this text")
         with_clear_button(self.name_filter, "Clear the name filter: list every image the filter on the left lets through")
         self.name_filter.textChanged.connect(self._filter_chosen)
+        self.name_filter.setToolTip("List only the images whose name contains this text (Enter or Esc: back to the "
+                                    "image, its single-key shortcuts working again)")
+        self.name_filter.returnPressed.connect(self._leave_name_filter)
+        self.name_filter.installEventFilter(self)
         self.summary = QtWidgets.QLabel("No images")
         self.summary.setStyleSheet("color: #9a9a9a; font-size: 11px;")  # as the other notes under a list
         filters = QtWidgets.QHBoxLayout()
@@ -225,6 +228,23 @@ class ImageListPanel(QtWidgets.QWidget):
         self._row_of: dict | None = {}  # path → row, made when first needed (``_row``)
         self._counting = False  # a filter waits for the annotations' counts (``set_counting``)
 
+
+    def _leave_name_filter(self) -> None:
+        """The keys to the image again (the filter stays): typed in the name filter, N, P, the tools'
+        letters and the class digits were its text until the user clicked the image."""
+        window = self.window()
+        target = getattr(window, "canvas", None)
+        (target if isinstance(target, QtWidgets.QWidget) else self.list).setFocus()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        kind = event.type()
+        if (watched is self.name_filter and kind in (QtCore.QEvent.Type.ShortcutOverride, QtCore.QEvent.Type.KeyPress)
+                and event.key() == QtCore.Qt.Key.Key_Escape):
+            event.accept()  # (claimed before the window's Esc, Cancel computation, takes it)
+            if kind == QtCore.QEvent.Type.KeyPress:
+                self._leave_name_filter()
+            return True
+        return super().eventFilter(watched, event)
     def set_documents(self, docs: list[ImageDocument]) -> None:
         blocked = self.list.selectionModel().blockSignals(True)
         self.rows.set_documents(docs)  # a reset: the view shows every row again

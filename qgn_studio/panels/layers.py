@@ -71,6 +71,29 @@ def uncertainty_key(size: QtCore.QSize = KEY_SIZE) -> QtGui.QPixmap:
     return pixmap
 
 
+class ElidedLabel(QtWidgets.QLabel):
+    """A one-line name that gives way to a narrow column: drawn elided ("pedes…") rather than
+    clipped by its scroll area, the whole name in its tooltip; ``text()`` stays the whole name."""
+
+    def shown_text(self) -> str:
+        """The text as drawn: the whole name, or elided to the label's width."""
+        return self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight,
+                                             self.contentsRect().width())
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name): never widens the legend
+        return QtCore.QSize(self.fontMetrics().horizontalAdvance("…") * 3, super().minimumSizeHint().height())
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        shown = self.shown_text()
+        if shown == self.text():
+            super().paintEvent(event)
+            return
+        painter = QtGui.QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self.contentsRect(), int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter),
+                         shown)
+
+
 class Legend(QtWidgets.QWidget):
     """Class colours and the composite hatching (the level colours and the uncertainty scale are
     keyed in the Layers list, beside their rows: ``LayerPanel._key_rows``)."""
@@ -97,7 +120,8 @@ class Legend(QtWidgets.QWidget):
         line.setSpacing(5)
         icon = QtWidgets.QLabel()
         icon.setPixmap(pixmap)
-        label = QtWidgets.QLabel(text)
+        label = ElidedLabel(text)
+        label.setToolTip(tip or text)  # (the whole name, where the column elides it)
         line.addWidget(icon)
         line.addWidget(label, 1)
         entry.setToolTip(tip)
@@ -219,7 +243,45 @@ class LayerPanel(QtWidgets.QWidget):
         self.tree.expanded.connect(self._fit_tree)
         self.tree.collapsed.connect(self._fit_tree)
         self._fit_tree()
+        # a short dock (1280×720) folds the decoder levels' rows, so that the legend shows whole
+        # (camvid's scrolled 32 px); the user's own fold or unfold is kept (``_fit_levels``)
+        self._levels_folding = False  # (the panel's own fold under way)
+        self.levels_chosen = False  # the user folded or unfolded the levels: never again by the panel
+        self.tree.itemExpanded.connect(self._levels_toggled)
+        self.tree.itemCollapsed.connect(self._levels_toggled)
+        self._levels_timer = QtCore.QTimer(self)
+        self._levels_timer.setSingleShot(True)
+        self._levels_timer.setInterval(0)
+        self._levels_timer.timeout.connect(self._fit_levels)
+        self.legend_scroll.verticalScrollBar().rangeChanged.connect(lambda *_args: self._levels_timer.start())
         self.tree.setCurrentItem(self.items["prediction"])
+
+    def _levels_toggled(self, item) -> None:
+        if item is getattr(self, "group", None) and not self._levels_folding:
+            self.levels_chosen = True
+
+    def _fit_levels(self) -> None:
+        """The decoder levels' rows folded while the legend lacks room, unfolded once there is
+        room for them under a whole legend - unless the user folded or unfolded them."""
+        group = getattr(self, "group", None)
+        if group is None or self.levels_chosen or not self.isVisible():
+            return
+        lacking = self.legend_scroll.verticalScrollBar().maximum()
+        stretch = self.layout().itemAt(self.layout().count() - 1)  # (the room below the legend)
+        spare = stretch.geometry().height() if stretch is not None else 0
+        rows = group.childCount() * max(self.tree.sizeHintForRow(0), 1)
+        fold = group.isExpanded() and lacking > 0
+        unfold = not group.isExpanded() and spare >= rows
+        if fold or unfold:
+            self._levels_folding = True
+            try:
+                group.setExpanded(unfold)
+            finally:
+                self._levels_folding = False
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._levels_timer.start()
 
     def _fit_tree(self, *_args) -> None:
         """The list's height shows every row it has expanded, without scrolling."""

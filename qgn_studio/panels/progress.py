@@ -7,7 +7,13 @@ from qgn.progress import TimeLeft
 
 
 class TaskProgress(QtWidgets.QWidget):
-    """A long task's n/N in the status bar, with a Cancel button (hidden when idle)."""
+    """A long task's n/N in the status bar, with a Cancel button (hidden when idle).
+
+    Several tasks can run at once (an export whose dialog was closed, a Ctrl+S round, uncertainty
+    scoring, a project being opened): each says its ``owner`` (any hashable; None is one more), and
+    the slot shows the latest started of those still running, with its own Cancel, and how many
+    others run. A task's end hides its own line only: the end of a save round hid a running
+    export's bar and Cancel until its next step (and the reverse); the next task shows again."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -25,28 +31,43 @@ class TaskProgress(QtWidgets.QWidget):
         layout.addWidget(self.label)
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button)
+        self._tasks: dict = {}  # owner → [text, done, total, on_cancel, TimeLeft, its suffix], the latest started last
         self._on_cancel = None
-        self._time_left: TimeLeft | None = None
-        self._total = 0
         self.hide()
 
-    def show_progress(self, text: str, done: int, total: int, on_cancel=None) -> None:
-        """``text``, then the time left of the task (a task starts at ``done`` 0, after a hide, or
-        with another ``total``)."""
-        if self._time_left is None or done == 0 or total != self._total:
-            self._time_left, self._total = TimeLeft(), total
-        self.label.setText(text + self._time_left.suffix(done, total))
+    def show_progress(self, text: str, done: int, total: int, on_cancel=None, owner=None) -> None:
+        """``owner``'s task at ``done`` of ``total``: ``text``, then its time left (a task starts at
+        ``done`` 0, after its hide, or with another ``total``)."""
+        task = self._tasks.get(owner)
+        if task is None or done == 0 or total != task[2]:
+            self._tasks.pop(owner, None)  # (started again: the latest started)
+            task = self._tasks[owner] = [text, done, total, on_cancel, TimeLeft(), ""]
+        # (its time left is read at each of its steps, shown or not)
+        task[:4], task[5] = [text, done, total, on_cancel], task[4].suffix(done, total)
+        self._show()
+
+    def hide_progress(self, owner=None) -> None:
+        """``owner``'s task ended: the slot shows the next one still running, or hides."""
+        self._tasks.pop(owner, None)
+        self._show()
+
+    def tasks(self) -> int:
+        return len(self._tasks)
+
+    def _show(self) -> None:
+        if not self._tasks:
+            self._on_cancel = None
+            self.hide()
+            return
+        text, done, total, on_cancel, _time_left, left = self._tasks[next(reversed(self._tasks))]
+        others = len(self._tasks) - 1
+        more = f" (and {others} more task{'s' if others > 1 else ''})" if others else ""
+        self.label.setText(text + left + more)
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(done)
         self._on_cancel = on_cancel
         self.cancel_button.setVisible(on_cancel is not None)
         self.show()
-
-    def hide_progress(self) -> None:
-        self._on_cancel = None
-        self._time_left = None
-        self.hide()
-
     def _cancel(self) -> None:
         if self._on_cancel is not None:
             self._on_cancel()

@@ -353,3 +353,37 @@ def test_the_users_history_drag_outlasts_a_tool_round_trip(qtbot, window, sample
     settle()
     window.resize(1264, 672)
     assert settle() == dragged and not rows_cut(table)
+
+
+def test_a_history_drag_that_did_nothing_is_not_remembered(qtbot, window, samples, tmp_path):
+    """At 1280×720 with the snap brush's rows taking the room, a drag of the History's handle
+    upwards is taken back step by step (the class list keeps its least rows): it visibly did
+    nothing, yet the last step's height was remembered, and back at the paint tool the History
+    took it - 3 class rows instead of the 4 shown without the drag."""
+    from PySide6 import QtTest
+
+    window.resize(1264, 672)
+    annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
+    window.annotate_dock.raise_()
+    panel = window.annotator.panel
+    table, splitter = panel.classes, panel.splitter
+
+    def settle():
+        for _ in range(3):
+            QtWidgets.QApplication.processEvents()
+            qtbot.wait(60)
+        return splitter.sizes()[1], table.viewport().height() // table.rowHeight(0)
+
+    at_paint = settle()
+    panel.tool_buttons["snap"].click()
+    before = settle()
+    handle, left = splitter.handle(1), QtCore.Qt.MouseButton.LeftButton
+    start = handle.rect().center()
+    QtTest.QTest.mousePress(handle, left, QtCore.Qt.KeyboardModifier.NoModifier, start)
+    for dy in range(-5, -26, -5):
+        QtTest.QTest.mouseMove(handle, start + QtCore.QPoint(0, dy))
+        QtWidgets.QApplication.processEvents()
+    QtTest.QTest.mouseRelease(handle, left, QtCore.Qt.KeyboardModifier.NoModifier, start + QtCore.QPoint(0, -25))
+    assert settle() == before  # the drag visibly did nothing
+    panel.tool_buttons["paint"].click()
+    assert settle() == at_paint and not rows_cut(table)

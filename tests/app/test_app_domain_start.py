@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6 import QtWidgets
 
 from sample_files import write_domain_reference
 from studio_steps import WAIT_MS
@@ -210,10 +211,37 @@ def test_a_closed_banner_stays_closed_when_the_start_changes_without_changing_it
     win.annotator.start_from("prediction")
     qtbot.waitUntil(lambda: session.undo.index() == 1, timeout=WAIT_MS)
     session.undo.undo()  # ... back to it: the warning says the saved map's (no) note
-    banner.clear()  # the user's Dismiss
+    banner.dismiss()  # the user's ✕
     for i in range(3):
         paint(win, 0, 1, [(2.0 + i, 2.0), (10.0 + i, 8.0)])
     assert "domain" not in banner.messages
     session.origin = "recovered"  # project_controller's recovered autosave: no edit signal, no note either
     paint(win, 0, 1, [(2.0, 12.0), (10.0, 18.0)])
     assert "domain" not in banner.messages
+
+
+def test_a_closed_banner_stays_closed_through_a_start_over_and_its_undo(qtbot, windows, model_with_reference,
+                                                                       noise):
+    """The user closed the domain warning; Start over → Prediction, its undo and its redo each
+    showed it again (its words changed with the start); it stays closed, and the next image switch
+    writes it again."""
+    win = windows()
+    win.start([noise], str(model_with_reference))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    banner = win.canvas.banner
+    qtbot.waitUntil(lambda: "domain" in banner.messages, timeout=WAIT_MS)
+    session = win.current.annotation
+    banner.findChild(QtWidgets.QToolButton).click()  # the banner's ✕
+    assert "domain" not in banner.messages
+    win.annotator.start_from("prediction")
+    qtbot.waitUntil(lambda: session.undo.index() == 1, timeout=WAIT_MS)
+    assert "from the prediction" in win.annotator.panel.status.text()
+    assert "domain" not in banner.messages
+    session.undo.undo()
+    assert "domain" not in banner.messages
+    session.undo.redo()
+    assert "domain" not in banner.messages and not banner.isVisible()
+    win.head.show_verdict(win.current)  # as a switch back to this image does
+    assert "Check its start closely" in banner.messages["domain"][0]

@@ -202,3 +202,109 @@ def test_a_long_wait_line_grows_the_export_dialog(qtbot, window, tmp_path, model
     dialog.log.setText(f"Wrote 8 files into {folder} (2 folders)")  # shorter: nothing moves
     QtWidgets.QApplication.processEvents()
     assert not squashed(dialog), squashed(dialog)
+
+
+def test_every_button_of_the_export_dialog_says_what_it_does(qtbot, window, tmp_path, model_path):
+    """Browse… and Export had no tooltip."""
+    dialog = export_dialog(qtbot, window, tmp_path, model_path, ["png"])
+    buttons = [b for b in dialog.findChildren(QtWidgets.QAbstractButton) if b.isVisibleTo(dialog)]
+    assert {"Browse…", "Export"} <= {b.text() for b in buttons}
+    assert not [b.text() for b in buttons if not b.toolTip().strip()]
+
+
+def test_an_export_whose_dialog_was_closed_shows_its_progress_in_the_status_bar(qtbot, window, tmp_path,
+                                                                                model_path, held_export):
+    """Closing the dialog lets the export go on, and it went on silent: its steps now show in the
+    status bar's task progress (n/N, the time left, Cancel), hidden when it ends."""
+    dialog = exporting(qtbot, window, tmp_path, model_path)
+    dialog.close()
+    QtWidgets.QApplication.processEvents()
+    shown = []
+    window.workspace.progress.connect(lambda text, done, total, _cancel: shown.append((done, total)))
+    held_export.set()
+    assert window.batch_jobs.wait_idle()
+    qtbot.waitUntil(lambda: not window.progress.isVisible() and len(shown) >= 2, timeout=WAIT_MS)
+    assert shown[0][1] == COUNT and [done for done, _total in shown] == sorted(done for done, _total in shown)
+    assert len(list((tmp_path / "out" / "png").glob("*.png"))) == COUNT
+
+
+def test_the_status_bars_cancel_stops_an_export_whose_dialog_was_closed(qtbot, window, tmp_path, model_path,
+                                                                        monkeypatch):
+    import time
+
+    closed = threading.Event()
+    real = qgn.project_export.export_project
+
+    def export(project, out, formats, progress=None, *args, **kwargs):
+        def held(i, n, text):
+            progress(i, n, text)
+            if i == 1:
+                closed.wait(WAIT_MS / 1000)  # the dialog is closed after its first image ...
+            if i == 2:  # ... and the second, said in the status bar, waits for its Cancel
+                end = time.monotonic() + WAIT_MS / 1000
+                while not kwargs["should_stop"]() and time.monotonic() < end:
+                    time.sleep(0.01)
+        return real(project, out, formats, held, *args, **kwargs)
+
+    monkeypatch.setattr(qgn.project_export, "export_project", export)
+    dialog = exporting(qtbot, window, tmp_path, model_path)
+    dialog.close()
+    QtWidgets.QApplication.processEvents()
+    closed.set()
+    qtbot.waitUntil(lambda: window.progress.cancel_button.isVisible(), timeout=WAIT_MS)
+    window.progress.cancel_button.click()
+    assert window.batch_jobs.wait_idle()
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=WAIT_MS)
+    assert len(list((tmp_path / "out" / "png").glob("*.png"))) < COUNT
+
+
+def test_a_save_round_ending_leaves_a_running_exports_line_in_the_status_bar(qtbot, window, tmp_path, model_path,
+                                                                              monkeypatch):
+    """The status bar has one task slot: a Ctrl+S round of several annotations that ended while an
+    export (its dialog closed) was under way hid the export's line and its Cancel until the export's
+    next step. Each task hides its own line: the export's comes back, and its Cancel stops it."""
+    import time
+
+    from studio_steps import paint, wait_for_image
+
+    closed = threading.Event()
+    real = qgn.project_export.export_project
+
+    def export(project, out, formats, progress=None, *args, **kwargs):
+        def held(i, n, text):
+            progress(i, n, text)
+            if i == 1:
+                closed.wait(WAIT_MS / 1000)
+            if i == 2:  # held until Cancel
+                end = time.monotonic() + WAIT_MS / 1000
+                while not kwargs["should_stop"]() and time.monotonic() < end:
+                    time.sleep(0.01)
+        return real(project, out, formats, held, *args, **kwargs)
+
+    monkeypatch.setattr(qgn.project_export, "export_project", export)
+    dialog = exporting(qtbot, window, tmp_path, model_path)
+    dialog.close()
+    QtWidgets.QApplication.processEvents()
+    closed.set()
+    qtbot.waitUntil(lambda: window.progress.cancel_button.isVisible(), timeout=WAIT_MS)
+    exported = window.progress.label.text()
+    window.annotator.set_mode(True)
+    for doc in window.docs[:2]:
+        window.workspace.select(doc)
+        wait_for_image(qtbot, window, doc.path)
+        qtbot.waitUntil(lambda doc=doc: doc.annotation is not None, timeout=WAIT_MS)
+        paint(window, 0, (int(doc.annotation.label[1, 1]) + 1) % COUNT, [(1, 1), (5, 3)])  # (another class)
+    assert len(window.projects.unsaved()) == 2
+    saving = []
+    window.workspace.progress.connect(lambda text, *_: saving.append(window.progress.label.text()))
+    with qtbot.waitSignal(window.projects.saved, timeout=WAIT_MS):
+        assert window.projects.save()
+    QtWidgets.QApplication.processEvents()
+    assert any(text.startswith("Saving annotations 0/2") for text in saving), saving  # (the latest started)
+    assert not window.projects.unsaved()
+    assert window.progress.isVisible() and window.progress.cancel_button.isVisible()
+    assert window.progress.label.text().startswith(exported.split(" · ")[0]), window.progress.label.text()
+    window.progress.cancel_button.click()
+    assert window.batch_jobs.wait_idle()
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=WAIT_MS)
+    assert len(list((tmp_path / "out" / "png").glob("*.png"))) < COUNT

@@ -4,6 +4,8 @@ left` in the status bar's task progress (hidden when the job ends), and the stat
 while it counts."""
 from __future__ import annotations
 
+import pytest
+
 from qgn.cli.main import main
 from qgn.project import Project
 from qgn_studio.project_class_changes import CLASS_EDIT
@@ -102,3 +104,200 @@ def test_the_statistics_look_for_the_saved_annotations_off_the_ui_thread(qtbot, 
     off_ui = {key for key, main_thread in looked if not main_thread}
     assert len(off_ui) >= COUNT - 1, looked  # every image but the one open (its map is counted as it is)
     dialog.close()
+
+
+def test_a_predictions_time_left_comes_from_this_sessions_measured_steps(model_path, tmp_path):
+    """A prediction said only "Computing Q̂3" (its levels cost very differently, so a count of levels
+    would lie): the first says "estimating the time left…", and once each step has been measured
+    (seconds per pixel, by encoder stage and by decoder level under the scheme) a prediction of
+    another image says the sum of its steps' costs scaled by its size - here every step took the
+    fake clock's 1 s on the first image, and the second has twice its padded pixels."""
+    import numpy as np
+
+    from qgn_studio.document import ImageDocument, SchemeChoice
+    from qgn_studio.engine import Engine
+    from qgn_studio.testing import write_samples
+
+    small = write_samples(tmp_path / "small", 1, (64, 64))[0]
+    wide = write_samples(tmp_path / "wide", 1, (64, 128))[0]
+    engine = Engine()
+    engine.load_model(model_path, "cpu")
+    engine.resolution = "native"  # (the sizes as given: the padded pixels are known)
+    ticks = iter(range(10_000))
+    engine.clock = lambda: float(next(ticks))  # one second per reading: each step measures 1 s
+    setting = SchemeChoice("pc", depth=0)
+
+    def predicted(path) -> tuple[list[str], tuple]:
+        doc = ImageDocument(path)
+        doc.load()
+        said = []
+        engine.predict(doc, setting, progress=said.append)
+        return said, engine._entries[doc.path].session.padded_shape
+
+    first, shape = predicted(small)
+    steps = len(engine.costs.rates)
+    assert steps > 6  # the encoder's stages and six levels
+    assert any("estimating the time left…" in text for text in first)
+    assert not any(" left" in text and "about" in text for text in first)
+    second, wide_shape = predicted(wide)
+    scale = np.prod(wide_shape) / np.prod(shape)
+    assert scale == 2
+    assert second[0] == f"computing Q̂5 · step 1 of {steps} · about {int(steps * scale)} s left", second[0]
+    level0 = [ImageSession_sites(engine, path, setting) for path in (small, wide)]
+    assert second[-1] == f"computing Q̂0 · step {steps} of {steps} · about {round(level0[1] / level0[0])} s left"
+    all_said = []
+    doc = ImageDocument(wide)
+    doc.load()
+    engine.predict(doc, SchemeChoice("all", depth=0), progress=all_said.append)
+    assert "estimating the time left…" in all_said[0]  # the encoder's known, All's levels never measured
+
+
+def ImageSession_sites(engine, path, setting, level=0) -> int:  # noqa: N802
+    """The sites level ``level`` of ``path``'s (cached) prediction computed (the reference)."""
+    from qgn.propagation import Scheme
+
+    session = engine._entries[path].session
+    outputs = session.run(Scheme(**setting.scheme_arguments())).outputs
+    return next((o.num_sites for o in outputs if o.level == level), 0)
+
+
+def _engine(model_path, ticks_of=1.0):
+    from qgn_studio.engine import Engine
+
+    engine = Engine()
+    engine.load_model(model_path, "cpu")
+    engine.resolution = "native"
+    ticks = iter(range(10_000))
+    engine.clock = lambda: ticks_of * next(ticks)  # each step measures ``ticks_of`` seconds
+    return engine
+
+
+def _notes(engine, path, setting) -> list[str]:
+    from qgn_studio.document import ImageDocument
+
+    doc = ImageDocument(path)
+    doc.load()
+    said = []
+    engine.predict(doc, setting, progress=said.append)
+    return said
+
+
+def test_a_levels_time_left_follows_its_sites_not_the_images_pixels(model_path, tmp_path):
+    """A decoder level's cost follows the sites it computes (PC computes the composite cells'
+    children), not the image's pixels: two images of one size, the second with other sites at Q̂0,
+    were both estimated at the first's cost per pixel (40 % low between two CamVid photos). Just
+    before a level its sites are known (its parent's selection): the note before the last level
+    says its measured cost per site times its sites - here each step took 100 s of a fake clock."""
+    from qgn.progress import left_phrase
+    from qgn_studio.document import SchemeChoice
+    from qgn_studio.testing import write_samples
+
+    first, second = write_samples(tmp_path / "two", 2, (64, 96))
+    engine = _engine(model_path, 100.0)
+    setting = SchemeChoice("pc", depth=0)
+    _notes(engine, first, setting)
+    said = _notes(engine, second, setting)
+    sites = [ImageSession_sites(engine, path, setting) for path in (first, second)]
+    assert sites[0] and sites[1] and sites[0] != sites[1], sites  # (the case: other sites, same pixels)
+    last = said[-1]
+    assert last.startswith("computing Q̂0 · step"), said
+    head = last.split(" · about")[0].split(" · a moment")[0]
+    assert last == f"{head} · {left_phrase(100.0 * sites[1] / sites[0])}", (said, sites)  # (100 s by pixels)
+    assert last.left == pytest.approx(100.0 * sites[1] / sites[0])
+
+
+def test_a_moved_threshold_is_estimated_anew(model_path, tmp_path):
+    """The costs were kept per level and scheme name only: after PC τ=0.15 (few sites), the first
+    run at τ=0.01 (many more) was estimated at τ=0.15's cost (CamVid: 0.25 s for 0.77 s). Each τ or
+    entropy threshold is its own setting: "estimating the time left…" until it was measured."""
+    from qgn_studio.document import SchemeChoice
+    from qgn_studio.testing import write_samples
+
+    first, second, third = write_samples(tmp_path / "three", 3, (64, 96))
+    engine = _engine(model_path)
+    few, many = SchemeChoice("pc_tau", tau=0.15, depth=0), SchemeChoice("pc_tau", tau=0.01, depth=0)
+    _notes(engine, first, few)
+    assert all(ImageSession_sites(engine, first, few, level) for level in range(5)), "every level measured"
+    said = _notes(engine, second, many)
+    assert "estimating the time left…" in said[0] and not any(" left" in t and "about" in t for t in said), said
+    said = _notes(engine, third, many)  # measured now
+    assert said[0].endswith(" left") and "about" in said[0], said
+
+
+def test_the_busy_note_counts_its_time_left_down(qtbot):
+    """The note said "about 9 s left" through the whole of the last, longest level: it counts down
+    each second from the estimate it was given, and never goes below "a moment left"."""
+    from PySide6 import QtWidgets
+
+    from qgn_studio.canvas.view import BusyPill
+
+    parent = QtWidgets.QWidget()
+    qtbot.addWidget(parent)
+    pill = BusyPill(parent)
+    now = [1000.0]
+    pill.clock = lambda: now[0]
+    head = "Computing Q̂0 · step 11 of 11"
+    pill.set_busy(True, f"{head} · about 9 s left")
+    pill.count_down(head, 9.0)
+    assert pill.label.text() == f"{head} · about 9 s left"
+    assert pill._tick.isActive()
+    now[0] += 4
+    pill._tick.timeout.emit()
+    assert pill.label.text() == f"{head} · about 5 s left"
+    now[0] += 30  # past the estimate
+    pill._tick.timeout.emit()
+    assert pill.label.text() == f"{head} · a moment left"
+    pill.set_busy(True, "Computing Q̂0")  # a new note: no count-down of the last one
+    pill._tick.timeout.emit()
+    assert pill.label.text() == "Computing Q̂0" and not pill._tick.isActive()
+    pill.count_down(head, 3.0)
+    pill.set_busy(False)
+    assert not pill._tick.isActive()
+
+
+def test_the_window_says_a_predictions_time_left_once_it_has_a_basis(qtbot, window, model_path, samples):
+    """The busy note over the image counts a prediction's steps, and says "estimating the time
+    left…" until this session has measured each of its steps, then the time left."""
+    from qgn_studio.document import SchemeChoice
+
+    said = []
+    window.worker.busy_changed.connect(lambda busy, text: said.append(text) if busy else None)
+    counted = []
+    window.worker.busy_counting.connect(lambda head, left: counted.append((head, left)))
+    window.explore.set_setting(SchemeChoice("pc", depth=0))
+    window.start([str(samples[0])], str(model_path))
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result is not None, timeout=WAIT_MS)
+    assert any(text.startswith("Computing Q̂5 · step 1 of") and "estimating the time left…" in text
+               for text in said), said
+    said.clear()
+    window.open_paths([str(samples[1])], append=True)
+    qtbot.waitUntil(lambda: len(window.docs) == 2, timeout=WAIT_MS)
+    window.workspace.select(window.docs[1])
+    qtbot.waitUntil(lambda: window.current is window.docs[1] and window.current.result is not None, timeout=WAIT_MS)
+    assert any(text.startswith("Computing Q̂5 · step 1 of") and text.endswith(" left") and "estimating" not in text
+               for text in said), said  # ("about 3 s left", or "a moment left" for the tiny test model)
+    assert counted and counted[-1][0].startswith("Computing Q̂0 · step ")  # the note counts its time down
+
+
+def test_a_save_of_several_annotations_shows_its_progress(qtbot, windows, samples, model_path, tmp_path):
+    """Ctrl+S with several images edited wrote them one job each with nothing shown until the
+    end: the status bar's task progress says "Saving annotations n/N" (with the time left), and
+    is hidden when the round ends."""
+    from studio_steps import paint, start_annotating, wait_for_image
+
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, samples, model_path)
+    for i, path in enumerate(samples):
+        if i:
+            win.workspace.select(win.docs[i])
+            wait_for_image(qtbot, win, path)
+            qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+        paint(win, 2, 1, [(10, 10), (50, 30)])
+    assert len(win.projects.unsaved()) == len(samples)
+    shown = []
+    win.workspace.progress.connect(lambda text, done, total, _cancel: shown.append((text, done, total)))
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    total = len(samples)
+    assert [s[:3] for s in shown] == [(f"Saving annotations {n}/{total}", n, total) for n in range(total)]
+    assert not win.progress.isVisible() and not win.projects.unsaved()

@@ -146,3 +146,62 @@ def test_shortcut_list_shows_whole_actions(qtbot, window):
     qtbot.addWidget(dialog)
     needed = sum(dialog.table.columnWidth(c) for c in range(3))
     assert dialog.width() >= min(needed, 1200 - 60)
+
+
+def test_a_focused_spin_box_types_numbers_and_leaves_letters_to_the_shortcuts(qtbot, window, model_path, samples):
+    """The fine-tune dock's Iterations and Learning rate, focused, swallowed the tools' letters (E
+    typed nothing and chose no tool); they pass a letter to its shortcut and keep the digits they
+    type, while a line edit (the image list's name filter) keeps every key it types."""
+    annotating(qtbot, window, model_path, [samples[0]])
+    tools, panel = window.annotator.tools, window.finetuner.panel
+    window.finetune_dock.raise_()
+    # (the Learning rate types an exponent's E: test_the_learning_rate_types_an_exponent…)
+    for box, key, tool in ((panel.iterations, QtCore.Qt.Key.Key_E, "erase"), (panel.lr, QtCore.Qt.Key.Key_F, "fill")):
+        tools.set_tool("paint")
+        box.setFocus()
+        QtWidgets.QApplication.processEvents()
+        before = box.lineEdit().text()
+        QTest.keyClick(box, key)
+        assert tools.tool == tool and box.lineEdit().text() == before, box.toolTip()
+    tools.set_class(0)
+    panel.iterations.lineEdit().setCursorPosition(0)
+    QTest.keyClick(panel.iterations, QtCore.Qt.Key.Key_2)
+    assert panel.iterations.lineEdit().text() == "2300" and tools.class_id == 0  # typed, not class 2's key
+    tools.set_tool("paint")
+    edit = window.images.name_filter
+    edit.setFocus()
+    QTest.keyClick(edit, QtCore.Qt.Key.Key_E)
+    assert edit.text() == "e" and tools.tool == "paint"
+
+
+@pytest.mark.parametrize("key", [QtCore.Qt.Key.Key_Escape, QtCore.Qt.Key.Key_Return])
+def test_esc_or_enter_in_the_name_filter_gives_the_keys_back_to_the_image(qtbot, window, model_path, samples, key):
+    """Once a name was typed in the image list's filter, N, P, the tools' letters and the class
+    digits were typed into it until the user clicked the image: Esc or Enter leaves it (the filter
+    stays) and the next E chooses the eraser."""
+    annotating(qtbot, window, model_path, [samples[0]])
+    tools, edit = window.annotator.tools, window.images.name_filter
+    tools.set_tool("paint")
+    edit.setFocus()
+    QTest.keyClicks(edit, "scene")
+    QTest.keyClick(edit, key)
+    assert edit.text() == "scene" and not edit.hasFocus()
+    QTest.keyClick(QtWidgets.QApplication.focusWidget() or window, QtCore.Qt.Key.Key_E)
+    assert tools.tool == "erase" and edit.text() == "scene"
+
+
+def test_the_learning_rate_types_an_exponent_and_its_e_chooses_no_tool(qtbot, window, model_path, samples):
+    """Typing 1e-3 in the focused Learning rate left "1" and chose the eraser (its E went to the
+    shortcuts): the box keeps the e / E it types, reads the exponent, and the tool stays."""
+    annotating(qtbot, window, model_path, [samples[0]])
+    tools, panel = window.annotator.tools, window.finetuner.panel
+    window.finetune_dock.raise_()
+    for written, value in (("1e-3", 0.001), ("5E-4", 0.0005), ("0.002", 0.002)):
+        tools.set_tool("paint")
+        panel.lr.setFocus()
+        QtWidgets.QApplication.processEvents()
+        panel.lr.lineEdit().selectAll()
+        QTest.keyClicks(panel.lr, written)
+        assert panel.lr.lineEdit().text() == written and tools.tool == "paint"
+        QTest.keyClick(panel.lr, QtCore.Qt.Key.Key_Return)
+        assert panel.lr.value() == pytest.approx(value)

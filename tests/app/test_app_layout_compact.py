@@ -151,3 +151,57 @@ def test_the_level_and_uncertainty_keys_show_in_a_narrowed_layers_dock(qtbot, wi
     window.resizeDocks([window.layers_dock], [default], QtCore.Qt.Orientation.Horizontal)
     settle(qtbot)
     assert tree.columnWidth(0) == names
+
+
+def test_a_narrow_layers_dock_elides_the_legends_names_with_their_tooltips(qtbot, window):
+    """At the Layers dock's least width (166 px at 1280×800) camvid's legend was wider than its
+    scroll area, which cut "sign/symbol" and "pedestrian" to "sign/sym" and "pedestr" at its edge:
+    the legend now fits the dock, a name that does not fit is drawn elided, whole in its tooltip."""
+    panel = window.layer_panel
+    classes = largest_bundled_classes()
+    panel.legend.set_classes(classes)
+    window.resizeDocks([window.layers_dock], [100], QtCore.Qt.Orientation.Horizontal)  # its least width
+    settle(qtbot)
+    viewport = panel.legend_scroll.viewport()
+    assert panel.legend.mapTo(viewport, QtCore.QPoint(panel.legend.width(), 0)).x() <= viewport.width()
+    labels = {w.text(): w for w in panel.legend.findChildren(QtWidgets.QLabel) if w.text() in classes.names}
+    assert set(labels) == set(classes.names)
+    elided = 0
+    for name, label in labels.items():
+        assert label.mapTo(viewport, QtCore.QPoint(label.width(), 0)).x() <= viewport.width(), name
+        whole = label.fontMetrics().horizontalAdvance(name) <= label.contentsRect().width()
+        shown = label.shown_text()
+        if whole:
+            assert shown == name
+        else:
+            elided += 1
+            assert shown.endswith("…") and name.startswith(shown[:-1]), (name, shown)
+            assert name in label.toolTip(), name
+    assert elided, "the dock at its least width should elide a long name (a test that checks nothing)"
+
+
+def test_at_1280x720_camvids_legend_shows_whole_the_levels_folded_until_the_user_unfolds_them(qtbot, window):
+    """At 1280×720 (window 1264×672) camvid's legend scrolled 32 px: the decoder levels' six rows
+    fold while the legend lacks room (their group row, its check box and the Layers menu's
+    Show Q̂5 … Q̂0 stay), and unfold at 1280×800; once the user unfolds them they stay so."""
+    panel = window.layer_panel
+    panel.legend.set_classes(largest_bundled_classes())
+    window.resize(1264, 672)
+    settle(qtbot)
+    settle(qtbot)
+    assert panel.legend_scroll.verticalScrollBar().maximum() == 0
+    assert window.layers_dock.widget().verticalScrollBar().maximum() == 0
+    assert not panel.group.isExpanded() and not panel.group.isHidden()
+    window.resize(*WINDOW_SIZE)
+    settle(qtbot)
+    settle(qtbot)
+    assert panel.group.isExpanded() and panel.legend_scroll.verticalScrollBar().maximum() == 0
+    window.resize(1264, 672)
+    settle(qtbot)
+    settle(qtbot)
+    assert not panel.group.isExpanded()
+    panel.tree.expandItem(panel.group)  # the user's unfold (the legend scrolls then)
+    settle(qtbot)
+    window.resize(1264, 660)
+    settle(qtbot)
+    assert panel.group.isExpanded()

@@ -180,6 +180,32 @@ def test_the_status_bar_progress_says_the_time_left(qtbot, monkeypatch):
     assert bar.label.text() == "Other 2/4 · about 6 s left"
 
 
+def test_the_task_progress_shows_each_running_task_until_its_own_end(qtbot):
+    """One slot for several tasks at once (an export whose dialog was closed, a save round,
+    uncertainty scoring): the end of one hid the other's line and Cancel. It shows the latest
+    started still running (its Cancel), says how many others run, and one's end shows the next."""
+    from qgn_studio.panels.progress import TaskProgress
+
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    stopped = []
+    bar.show_progress("Exporting 1/9", 1, 9, lambda: stopped.append("export"), owner="export")
+    bar.show_progress("Saving annotations 0/2", 0, 2, owner="save")
+    assert bar.label.text() == "Saving annotations 0/2 (and 1 more task)"
+    assert not bar.cancel_button.isVisibleTo(bar)  # (the save has none)
+    bar.show_progress("Exporting 2/9", 2, 9, lambda: stopped.append("export"), owner="export")
+    assert bar.label.text().startswith("Saving annotations 0/2")  # (the export's step is kept, not shown)
+    bar.hide_progress("save")
+    assert bar.isVisibleTo(bar.parentWidget() or bar) and bar.label.text().startswith("Exporting 2/9")
+    assert bar.bar.value() == 2 and bar.cancel_button.isVisibleTo(bar)
+    bar.cancel_button.click()
+    assert stopped == ["export"]
+    bar.hide_progress("scoring")  # a task that is not running: nothing changes
+    assert bar.label.text().startswith("Exporting 2/9") and not bar.isHidden()
+    bar.hide_progress("export")
+    assert bar.isHidden()
+
+
 def test_a_status_line_about_an_unreadable_image_goes_with_it(qtbot, window, samples, model_path, tmp_path):
     """'cannot read empty.png' in the status bar is about that image: showing another clears it."""
     empty = tmp_path / "empty.png"
@@ -337,3 +363,21 @@ def test_a_size_rounded_up_to_the_next_unit_takes_it(value, shown):
     from qgn_studio.document import human_bytes
 
     assert human_bytes(value) == shown
+
+
+def test_every_action_with_keys_names_them_in_its_tooltip(qtbot, window, model_path, samples):
+    """The menus' actions said their keys only in the menu: their tooltips ("Open images", "Paint
+    the cells under the pointer…") did not, nor after an undo step or a class renamed them."""
+    from PySide6 import QtGui
+
+    annotating(qtbot, window, model_path, [samples[0]])  # the Annotate menu's actions and class keys built
+    window.annotator.tools.set_level(0)
+    keyed = [a for a in window.actions() if a.shortcuts()]
+    assert len(keyed) > 40
+    for action in keyed:
+        for key in action.shortcuts():
+            assert key.toString(QtGui.QKeySequence.SequenceFormat.NativeText) in action.toolTip(), \
+                (action.text(), action.toolTip())
+    undo = window.annotator.undo_action
+    undo.setText("&Undo Paint 12 px")  # as an undo step names itself
+    assert undo.toolTip() == "Undo Paint 12 px (Ctrl+Z)"
