@@ -315,13 +315,31 @@ def test_switching_tools_leaves_the_history_at_its_least_while_the_class_list_la
     assert rows == first
 
 
+def settled(qtbot) -> None:
+    """Let the dock's layout settle (a few event rounds)."""
+    for _ in range(3):
+        QtWidgets.QApplication.processEvents()
+        qtbot.wait(60)
+
+
+def drag_history_up(splitter: QtWidgets.QSplitter, by: int) -> None:
+    """Drag the History's handle ``by`` px upwards in 5-px steps, as a hand would."""
+    from PySide6 import QtTest
+
+    handle, left, none = splitter.handle(1), QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier
+    start = handle.rect().center()
+    QtTest.QTest.mousePress(handle, left, none, start)
+    for dy in range(-5, -by - 1, -5):
+        QtTest.QTest.mouseMove(handle, start + QtCore.QPoint(0, dy))
+        QtWidgets.QApplication.processEvents()
+    QtTest.QTest.mouseRelease(handle, left, none, start + QtCore.QPoint(0, -by))
+
+
 def test_the_users_history_drag_outlasts_a_tool_round_trip(qtbot, window, samples, tmp_path):
     """The History the user dragged taller keeps its height: the image-aware tools' note and "Snap
     to" row may take some of it while they show, and back at the paint tool it is the dragged
     height again, as after a taller window and back (it fell to its least, 82 px of the 104 dragged,
     at 1264x672; the review of uifix)."""
-    from PySide6 import QtTest
-
     window.resize(1264, 672)
     annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
     window.annotate_dock.raise_()
@@ -329,19 +347,11 @@ def test_the_users_history_drag_outlasts_a_tool_round_trip(qtbot, window, sample
     table, splitter = panel.classes, panel.splitter
 
     def settle():
-        for _ in range(3):
-            QtWidgets.QApplication.processEvents()
-            qtbot.wait(60)
+        settled(qtbot)
         return splitter.sizes()[1]
 
     at_first = settle()
-    handle, left = splitter.handle(1), QtCore.Qt.MouseButton.LeftButton
-    start = handle.rect().center()
-    QtTest.QTest.mousePress(handle, left, QtCore.Qt.KeyboardModifier.NoModifier, start)
-    for dy in range(-5, -51, -5):
-        QtTest.QTest.mouseMove(handle, start + QtCore.QPoint(0, dy))
-        QtWidgets.QApplication.processEvents()
-    QtTest.QTest.mouseRelease(handle, left, QtCore.Qt.KeyboardModifier.NoModifier, start + QtCore.QPoint(0, -50))
+    drag_history_up(splitter, 50)
     dragged = settle()
     assert dragged >= at_first + table.rowHeight(0) // 2, (at_first, dragged)  # the drag took
     for tool in [*ALL_TOOLS, "paint"]:
@@ -360,8 +370,6 @@ def test_a_history_drag_that_did_nothing_is_not_remembered(qtbot, window, sample
     upwards is taken back step by step (the class list keeps its least rows): it visibly did
     nothing, yet the last step's height was remembered, and back at the paint tool the History
     took it - 3 class rows instead of the 4 shown without the drag."""
-    from PySide6 import QtTest
-
     window.resize(1264, 672)
     annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
     window.annotate_dock.raise_()
@@ -369,21 +377,13 @@ def test_a_history_drag_that_did_nothing_is_not_remembered(qtbot, window, sample
     table, splitter = panel.classes, panel.splitter
 
     def settle():
-        for _ in range(3):
-            QtWidgets.QApplication.processEvents()
-            qtbot.wait(60)
+        settled(qtbot)
         return splitter.sizes()[1], table.viewport().height() // table.rowHeight(0)
 
     at_paint = settle()
     panel.tool_buttons["snap"].click()
     before = settle()
-    handle, left = splitter.handle(1), QtCore.Qt.MouseButton.LeftButton
-    start = handle.rect().center()
-    QtTest.QTest.mousePress(handle, left, QtCore.Qt.KeyboardModifier.NoModifier, start)
-    for dy in range(-5, -26, -5):
-        QtTest.QTest.mouseMove(handle, start + QtCore.QPoint(0, dy))
-        QtWidgets.QApplication.processEvents()
-    QtTest.QTest.mouseRelease(handle, left, QtCore.Qt.KeyboardModifier.NoModifier, start + QtCore.QPoint(0, -25))
+    drag_history_up(splitter, 25)
     assert settle() == before  # the drag visibly did nothing
     panel.tool_buttons["paint"].click()
     assert settle() == at_paint and not rows_cut(table)

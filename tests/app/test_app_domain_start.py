@@ -168,16 +168,21 @@ def test_another_model_clears_the_old_models_warning_at_once(qtbot, windows, mod
     release.set()
 
 
+def annotating_flagged(qtbot, win, noise, model) -> None:
+    """``win`` annotating the one image ``noise``, which ``model``'s domain check flags."""
+    win.start([noise], str(model))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
+    win.annotator.set_mode(True)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+
+
 def test_the_banner_follows_the_start_over_and_its_undo(qtbot, windows, model_with_reference, noise):
     """The banner's last words name the start on screen, as the dock's header does: after Start
     over → Prediction it no longer says the image starts from an empty map, and undo / redo of that
     step bring each note back (the banner was only written on an image switch; the review of uifix)."""
     win = windows()
     shown = banners(win)
-    win.start([noise], str(model_with_reference))
-    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
-    win.annotator.set_mode(True)
-    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    annotating_flagged(qtbot, win, noise, model_with_reference)
     session = win.current.annotation
     assert session.started_from == "empty" and "starts from an empty map" in shown["domain"]
     win.annotator.start_from("prediction")
@@ -200,10 +205,7 @@ def test_a_closed_banner_stays_closed_when_the_start_changes_without_changing_it
     from studio_steps import paint
 
     win = windows()
-    win.start([noise], str(model_with_reference))
-    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
-    win.annotator.set_mode(True)
-    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    annotating_flagged(qtbot, win, noise, model_with_reference)
     banner = win.canvas.banner
     qtbot.waitUntil(lambda: "domain" in banner.messages, timeout=WAIT_MS)
     session = win.current.annotation
@@ -226,10 +228,7 @@ def test_a_closed_banner_stays_closed_through_a_start_over_and_its_undo(qtbot, w
     showed it again (its words changed with the start); it stays closed, and the next image switch
     writes it again."""
     win = windows()
-    win.start([noise], str(model_with_reference))
-    qtbot.waitUntil(lambda: win.current is not None and win.current.result is not None, timeout=WAIT_MS)
-    win.annotator.set_mode(True)
-    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    annotating_flagged(qtbot, win, noise, model_with_reference)
     banner = win.canvas.banner
     qtbot.waitUntil(lambda: "domain" in banner.messages, timeout=WAIT_MS)
     session = win.current.annotation
