@@ -182,8 +182,14 @@ class Engine:
     def forget(self, path: Path) -> None:
         self._entries.pop(path, None)
 
-    def _run(self, entry: _Entry, setting: SchemeChoice, stop: StopCheck, progress: Progress | None):
-        """Prediction for ``setting``, computed one level at a time (cached levels are free)."""
+    def _run(self, entry: _Entry, setting: SchemeChoice, stop: StopCheck, progress: Progress | None,
+             finish: tuple | None = None):
+        """Prediction for ``setting``, computed one level at a time (cached levels are free).
+
+        ``finish``: the kind of the work the caller does after the last level (``predict``'s level
+        views, leaves, metrics and domain verdict), counted as the last step, per pixel of the
+        image; it is said ("finishing") when the last level ends. Returns (prediction, scheme,
+        the clock when the levels ended)."""
         from qgn.propagation import Scheme
 
         if setting.scheme == "gtc" and entry.session.label is None:
@@ -196,6 +202,8 @@ class Engine:
         family = setting.family()
         steps = [step if step[0] == "encoder" else (*step, family)
                  for step in session.pending(replace(scheme, depth=setting.depth))]
+        if finish is not None:
+            steps.append(finish)
         pixels = float(np.prod(session.padded_shape))
         count, done, depth = len(steps), 0, ROOT_LEVEL
         upcoming = (ROOT_LEVEL, session.next_sites(replace(scheme, depth=ROOT_LEVEL)))  # (level, its sites)
@@ -206,12 +214,14 @@ class Engine:
             is known); None for the levels after it (scaled as this setting's latest run grew)."""
             if step[0] == "encoder":
                 return pixels
+            if step[0] == "finish":
+                return self._image_pixels(entry)
             return upcoming[1] if step[1] == upcoming[0] else None
 
         def say() -> None:
             if progress is None:
                 return
-            text = f"computing Q̂{depth}"
+            text = "finishing" if steps[done:done + 1] == [finish] else f"computing Q̂{depth}"
             if count <= 1:  # (a cached run, or one level: no steps to count)
                 progress(text)
                 return
@@ -243,13 +253,28 @@ class Engine:
             say()
             last = self.clock()
             prediction = session.run(replace(scheme, depth=depth), step_done)
-        return prediction, scheme
+        ended = self.clock()
+        if finish is not None:
+            done = steps.index(finish)
+            if count > 1:  # (after a level, "a moment left" while the views and metrics were made)
+                say()
+        return prediction, scheme, ended
+
+    @staticmethod
+    def _image_pixels(entry: _Entry) -> float:
+        """The pixels of the image a session predicts (the work of a prediction's finishing step)."""
+        return float(np.prod(entry.session.size))
 
     # ------------------------------------------------------------------ results
     def predict(self, doc: ImageDocument, setting: SchemeChoice, stop: StopCheck = lambda: False,
                 progress: Progress | None = None) -> RenderResult:
         entry = self._entry(doc)
-        prediction, scheme = self._run(entry, setting, stop, progress)
+        # after the last level: the level views (cached per scheme), the leaves, the metrics (with a
+        # ground truth) and the domain verdict (once per session) - up to half a CamVid prediction on
+        # CPU; measured per pixel as one more step, by setting and by whether a verdict is to come
+        finish = ("finish", setting.family(), self._truth(doc) is not None,
+                  entry.domain is None and self.reference is not None and doc.image is not None)
+        prediction, scheme, ended = self._run(entry, setting, stop, progress, finish)
         levels = {lv: self._level_view(entry, scheme, prediction, lv) for lv in prediction.levels}
         if prediction.output_sizes:  # a working scale: probabilities upsampled bilinearly, not 2×2 staircases (#21)
             from qgn.annotation.start import smooth_start
@@ -260,12 +285,14 @@ class Engine:
         # The leaves as the image shows them: padding never splits a cell straddling the edge.
         leaf_level, leaf_x, leaf_y, _ = image_leaves(prediction.working_label(0), prediction.num_classes)
         activation = getattr(prediction, "activation_bytes", None)
-        return RenderResult(
+        result = RenderResult(
             doc.path, setting, label, levels, (leaf_level, leaf_x, leaf_y), prediction.cost(),
             self._metrics(doc, label), activation() if callable(activation) else None, self.device,
             working_size=tuple(prediction.sizes[0]), truth_note=doc.truth_problem,
             domain=self._domain(entry, doc),
         )
+        self.costs.record(finish, self._image_pixels(entry), self.clock() - ended)
+        return result
 
     def _domain(self, entry: _Entry, doc: ImageDocument):
         """``doc``'s qgn.domain.DomainVerdict (None: the model has no reference), judged once per
@@ -311,7 +338,7 @@ class Engine:
     def curve_point(self, doc: ImageDocument, setting: SchemeChoice, stop: StopCheck = lambda: False) -> CurvePoint:
         """Accuracy and compute of ``setting`` on ``doc`` (needs its ground truth)."""
         entry = self._entry(doc)
-        prediction, _ = self._run(entry, setting, stop, None)
+        prediction, _, _ = self._run(entry, setting, stop, None)
         metrics = self._metrics(doc, prediction.label(0))
         if metrics is None:
             raise ValueError(doc.truth_problem or "no ground truth for this image")
@@ -322,5 +349,5 @@ class Engine:
     def reference_macs(self, doc: ImageDocument, depth: int, stop: StopCheck = lambda: False) -> int:
         """Decoder MACs of the All scheme down to ``depth`` (what PC is compared with)."""
         entry = self._entry(doc)
-        prediction, _ = self._run(entry, SchemeChoice("all", depth=depth), stop, None)
+        prediction, _, _ = self._run(entry, SchemeChoice("all", depth=depth), stop, None)
         return prediction.cost().total_decoder_macs

@@ -1,6 +1,8 @@
 """A long task's progress in the status bar: its text and time left, n/N as a bar, and a Cancel button."""
 from __future__ import annotations
 
+import re
+
 from PySide6 import QtWidgets
 
 from qgn.progress import TimeLeft
@@ -11,9 +13,12 @@ class TaskProgress(QtWidgets.QWidget):
 
     Several tasks can run at once (an export whose dialog was closed, a Ctrl+S round, uncertainty
     scoring, a project being opened): each says its ``owner`` (any hashable; None is one more), and
-    the slot shows the latest started of those still running, with its own Cancel, and how many
-    others run. A task's end hides its own line only: the end of a save round hid a running
-    export's bar and Cancel until its next step (and the reverse); the next task shows again."""
+    the slot shows the latest started of those still running and how many others run, and the
+    Cancel of the latest started that has one - its own ("Cancel"), or another's, named ("Cancel
+    exporting"): a save round (no Cancel) started during an export whose dialog was closed left the
+    export nothing to stop it with. A task's end hides its own line only: the end of a save round
+    hid a running export's bar and Cancel until its next step (and the reverse); the next task
+    shows again."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -59,15 +64,31 @@ class TaskProgress(QtWidgets.QWidget):
             self._on_cancel = None
             self.hide()
             return
-        text, done, total, on_cancel, _time_left, left = self._tasks[next(reversed(self._tasks))]
+        shown = self._tasks[next(reversed(self._tasks))]
+        text, done, total, _on_cancel, _time_left, left = shown
+        stoppable = next((task for task in reversed(self._tasks.values()) if task[3] is not None), None)
         others = len(self._tasks) - 1
         more = f" (and {others} more task{'s' if others > 1 else ''})" if others else ""
         self.label.setText(text + left + more)
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(done)
-        self._on_cancel = on_cancel
-        self.cancel_button.setVisible(on_cancel is not None)
+        self._on_cancel = None if stoppable is None else stoppable[3]
+        if stoppable is None or stoppable is shown:  # (its own)
+            self.cancel_button.setText("Cancel")
+            self.cancel_button.setToolTip("Stop it (Esc)")
+        else:
+            self.cancel_button.setText(f"Cancel {task_name(stoppable[0])}")
+            self.cancel_button.setToolTip(f"Stop the task still running behind this line: {stoppable[0]}")
+        self.cancel_button.setVisible(stoppable is not None)
         self.show()
+
     def _cancel(self) -> None:
         if self._on_cancel is not None:
             self._on_cancel()
+
+
+def task_name(text: str) -> str:
+    """What a task's progress line says it does, for a button: "Exporting 2/9" → "exporting",
+    "Scoring uncertainty 3/10: a.png" → "scoring uncertainty" (its count and item left out)."""
+    head = re.split(r"\s+\d[\d,]*\s*(?:/|of)\s*\d|:", text, maxsplit=1)[0].strip() or text
+    return head[:1].lower() + head[1:]

@@ -192,7 +192,7 @@ def test_the_task_progress_shows_each_running_task_until_its_own_end(qtbot):
     bar.show_progress("Exporting 1/9", 1, 9, lambda: stopped.append("export"), owner="export")
     bar.show_progress("Saving annotations 0/2", 0, 2, owner="save")
     assert bar.label.text() == "Saving annotations 0/2 (and 1 more task)"
-    assert not bar.cancel_button.isVisibleTo(bar)  # (the save has none)
+    assert bar.cancel_button.text() == "Cancel exporting"  # (the save has none: the export's, named)
     bar.show_progress("Exporting 2/9", 2, 9, lambda: stopped.append("export"), owner="export")
     assert bar.label.text().startswith("Saving annotations 0/2")  # (the export's step is kept, not shown)
     bar.hide_progress("save")
@@ -204,6 +204,49 @@ def test_the_task_progress_shows_each_running_task_until_its_own_end(qtbot):
     assert bar.label.text().startswith("Exporting 2/9") and not bar.isHidden()
     bar.hide_progress("export")
     assert bar.isHidden()
+
+
+def test_the_task_progress_offers_the_cancel_of_the_latest_task_that_has_one(qtbot):
+    """It offered only the Cancel of the latest started task: a save round (no Cancel) started
+    during an export whose dialog was closed left the export nothing to stop it with until the round
+    ended. The Cancel is the latest started's that has one, named when it is not the line shown;
+    in either order of start, it stops the export, never the other."""
+    from qgn_studio.panels.progress import TaskProgress
+
+    for export_first in (True, False):
+        bar = TaskProgress()
+        qtbot.addWidget(bar)
+        stopped = []
+        export = ("Exporting 1/900", 1, 900, lambda: stopped.append("export"))
+        save = ("Saving annotations 0/40", 0, 40)
+        for owner, step in ((("export", export), ("save", save)) if export_first else
+                            (("save", save), ("export", export))):
+            bar.show_progress(*step, owner=owner)
+        assert bar.cancel_button.isVisibleTo(bar), export_first
+        if export_first:  # the save's line shows; the Cancel says whose it is
+            assert bar.label.text() == "Saving annotations 0/40 (and 1 more task)"
+            assert bar.cancel_button.text() == "Cancel exporting"
+            assert "Exporting 1/900" in bar.cancel_button.toolTip()
+        else:
+            assert bar.label.text() == "Exporting 1/900 (and 1 more task)"
+            assert bar.cancel_button.text() == "Cancel"
+        bar.cancel_button.click()
+        assert stopped == ["export"], export_first
+        bar.hide_progress("export")
+        assert bar.label.text() == "Saving annotations 0/40" and not bar.cancel_button.isVisibleTo(bar)
+    # three tasks: the latest started with a Cancel is the one the button stops, and after its end the one before
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    stopped = []
+    bar.show_progress("Scoring uncertainty 0/10", 0, 10, lambda: stopped.append("scoring"), owner="scoring")
+    bar.show_progress("Exporting 1/9", 1, 9, lambda: stopped.append("export"), owner="export")
+    bar.show_progress("Saving annotations 0/2", 0, 2, owner="save")
+    assert bar.cancel_button.text() == "Cancel exporting"
+    bar.cancel_button.click()
+    bar.hide_progress("export")
+    assert bar.cancel_button.text() == "Cancel scoring uncertainty"
+    bar.cancel_button.click()
+    assert stopped == ["export", "scoring"]
 
 
 def test_a_status_line_about_an_unreadable_image_goes_with_it(qtbot, window, samples, model_path, tmp_path):
