@@ -4,6 +4,7 @@ inference worker switches to it) or reverts; a long run can be cancelled.
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,22 @@ def demo_copy(tmp_path):
     for suffix in (".safetensors", ".json"):
         shutil.copy(demo.with_suffix(suffix), folder / f"demo{suffix}")
     return folder / "demo.safetensors"
+
+
+
+@contextlib.contextmanager
+def finetune_under_way(qtbot, window, panel):
+    """A fine-tune of 100,000 iterations started from ``panel`` and two steps done when the block
+    begins; yields (the blocker of ``finetuner.finished``, the iterations done so far) and waits for
+    the run to end when the block ends (the block stops it)."""
+    panel.iterations.setValue(100_000)
+    steps = []
+    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
+        panel.start.click()
+        qtbot.waitUntil(lambda: window.finetuner.job is not None, timeout=WAIT_MS)
+        window.finetuner.job.progress.connect(lambda i, _loss: steps.append(i))
+        qtbot.waitUntil(lambda: len(steps) >= 2, timeout=WAIT_MS)
+        yield ended, steps
 
 
 def corrected_window(qtbot, win, tmp_path, demo_copy):
@@ -178,13 +195,8 @@ def test_esc_stops_a_running_finetune_and_the_model_in_use_stays(qtbot, window, 
 
     panel = corrected_window(qtbot, window, tmp_path, demo_copy)
     model_before = window.worker.engine.model
-    panel.iterations.setValue(100_000)
-    steps = []
-    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
-        panel.start.click()
-        qtbot.waitUntil(lambda: window.finetuner.job is not None, timeout=WAIT_MS)
-        window.finetuner.job.progress.connect(lambda i, _loss: steps.append(i))
-        qtbot.waitUntil(lambda: len(steps) >= 2 and not window._busy, timeout=WAIT_MS)
+    with finetune_under_way(qtbot, window, panel) as (ended, steps):
+        qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
         window.activateWindow()
         QTest.keyClick(window, QtCore.Qt.Key.Key_Escape)
     assert ended.args == ["cancelled"] and max(steps) < 100_000

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from test_app_finetune import WAIT_MS, corrected_window, demo_copy  # noqa: F401 (a fixture)
+from test_app_finetune import WAIT_MS, corrected_window, demo_copy, finetune_under_way  # noqa: F401 (a fixture)
 
 
 def test_what_learns_is_offered_with_an_automatic_default_said_with_its_figures(qtbot):
@@ -142,13 +142,7 @@ def test_a_fine_tune_whose_encoder_learns_can_be_cancelled_and_writes_nothing(qt
     before = sorted(p.name for p in demo_copy.parent.iterdir())
     model_before = window.worker.engine.model
     panel.set_learning("train")
-    panel.iterations.setValue(100_000)
-    steps = []
-    with qtbot.waitSignal(window.finetuner.finished, timeout=WAIT_MS) as ended:
-        panel.start.click()
-        qtbot.waitUntil(lambda: window.finetuner.job is not None, timeout=WAIT_MS)
-        window.finetuner.job.progress.connect(lambda i, _loss: steps.append(i))
-        qtbot.waitUntil(lambda: len(steps) >= 2, timeout=WAIT_MS)
+    with finetune_under_way(qtbot, window, panel) as (ended, _steps):
         panel.cancel.click()
     assert ended.args == ["cancelled"] and "Cancelled after" in panel.status.text()
     assert window.finetuner.result is None and not panel.keep.isEnabled() and panel.learns.isEnabled()

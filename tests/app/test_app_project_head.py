@@ -15,6 +15,15 @@ SAMPLE_COUNT = 3  # the samples fixture
 SIZE = (64, 96)
 
 
+def head_fitted_on_one(qtbot, win, samples, model_path) -> None:
+    """``win`` annotating ``samples`` with ``model_path``: the first image corrected to its truth and
+    saved, and the project head fitted on it."""
+    start_annotating(qtbot, win, samples, model_path)
+    corrected_to_truth(qtbot, win)
+    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
+        assert win.projects.save()
+
+
 def test_head_fits_after_a_save_and_is_offered_for_the_next_image(qtbot, windows, samples, model_path, tmp_path):
     from qgn.project_head import ProjectHead
 
@@ -64,10 +73,7 @@ def test_head_becomes_the_default_start_only_after_beating_the_model(qtbot, wind
     win.carry.available = lambda doc=None: False
     messages = []
     win.workspace.status.connect(lambda text, _ms: messages.append(text))
-    start_annotating(qtbot, win, samples, model_path)
-    corrected_to_truth(qtbot, win)
-    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
-        assert win.projects.save()
+    head_fitted_on_one(qtbot, win, samples, model_path)
     first_head = ProjectHead.load(folder / "head.safetensors")
     assert first_head.record == {} and any("start from the prediction until the head beats it" in m for m in messages)
 
@@ -204,10 +210,7 @@ def test_a_model_of_the_same_name_whose_encoder_learnt_gets_a_head_fitted_on_its
 
     folder = tmp_path / "project"
     win = windows(folder=folder)
-    start_annotating(qtbot, win, samples, model_path)
-    corrected_to_truth(qtbot, win)
-    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
-        assert win.projects.save()
+    head_fitted_on_one(qtbot, win, samples, model_path)
     original = load_model(model_path)
     assert ProjectHead.load(folder / "head.safetensors").encoder == encoder_fingerprint(original)
 
@@ -230,10 +233,7 @@ def test_a_model_that_cannot_be_loaded_is_named_not_the_head(qtbot, windows, sam
     was fine: what failed, the model, is named, and the head is not used unchecked."""
     folder = tmp_path / "project"
     win = windows(folder=folder)
-    start_annotating(qtbot, win, samples, model_path)
-    corrected_to_truth(qtbot, win)
-    with qtbot.waitSignal(win.head.fitted, timeout=WAIT_MS):
-        assert win.projects.save()
+    head_fitted_on_one(qtbot, win, samples, model_path)
     assert win.head.runner.wait_idle()
 
     said = []
