@@ -4,16 +4,15 @@ It wires the panels to the worker: a changed setting or image becomes a predicti
 result goes to the canvas and the panels, and background measurements fill the accuracy-vs-compute
 plot. Settings (last folder, geometry, layers, exploration choices, device) live in QSettings.
 Annotation (``annotator``), projects and autosave (``projects``), fine-tuning (``finetuner``) and
-file work off the UI thread (``jobs``) live in their own modules; this window only wires them.
+file work off the UI thread (``jobs``) live in their own modules; this window only wires them. Its own
+concepts have their modules too: closing it (``window_close``) and opening into it (``window_opening``),
+mixins of ``MainWindow``.
 """
 from __future__ import annotations
 
-import contextlib
 import html
 import math
 import os
-import sys
-import time
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -24,7 +23,7 @@ from qgn_studio.ask import AskUser
 from qgn_studio.canvas import Canvas
 from qgn_studio.carry_controller import CarryController
 from qgn_studio.dialogs import ShortcutsDialog, show_about
-from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths, resolved
+from qgn_studio.discovery import resolved
 from qgn_studio.document import (
     LEVELS, SCHEME_CHOICES, ImageDocument, RenderResult, SchemeChoice, hover_text, measurement_plan, truth_note_html,
 )
@@ -39,14 +38,12 @@ from qgn_studio.project_controller import ProjectController, scratch_root
 from qgn_studio.style import keyed_tooltip
 from qgn_studio.uncertainty_order import UncertaintyOrder
 from qgn_studio.workers import InferenceWorker, ThumbnailLoader
+from qgn_studio.window_close import WindowCloseMixin
+from qgn_studio.window_opening import PLACEHOLDER, RELINK_LINK, ShortcutGate, WindowOpeningMixin
 from qgn_studio.workspace import Workspace
 
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
-PROBLEMS_SHOWN = 5  # lines of the banner about paths that could not be opened; the rest are counted
-RELINK_LINK = "relink:"  # the missing-images banner's link to File ▸ Find missing images…
-CLOSING_CLASS_WORK = "Making the class changes that wait before closing…"
-PLACEHOLDER = "Open images with Ctrl+O, a folder with Ctrl+Shift+O, or drop them here"
 RESOLUTION_CHOICES = (  # Model → Resolution (qgn.model.qgn.QGNConfig.resolution_for)
     ("auto", "Automatic (where the model measured best)",
      "A model with a working size (the street model) runs every photo there, where it scored best; a model "
@@ -100,30 +97,12 @@ def fitted_size(screen: QtGui.QScreen | None, wanted: QtCore.QSize) -> QtCore.QS
                         min(wanted.height(), max(room.height() - 48, 240)))
 
 
-class ShortcutGate(QtCore.QObject):
-    """An application event filter that swallows the shortcuts of every action but ``allowed``
-    (while a project opens nothing may be edited; the menus and widgets are disabled meanwhile)."""
-
-    def __init__(self, allowed, parent=None):
-        super().__init__(parent)
-        self.allowed = allowed  # a callable: the actions whose shortcuts still work
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
-        if event.type() == QtCore.QEvent.Type.Shortcut and watched not in self.allowed():
-            return True
-        return False
-
-
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
     """QGN Studio's window. ``settings=None`` neither restores nor saves anything (screenshots).
 
     The app's state is ``workspace`` (``qgn_studio.workspace``); the window builds the widgets and
     the controllers over it, shows what it announces, and is the controllers' ``Shell``
     (open / close images, load a model) and, through ``ask``, their dialogs' parent."""
-
-    # how long a close waits for the file thread in slices, the window repainting (twice: the class changes
-    # of ours, then the writes they and the close queued); a write still under way then: ``_leave_if_writing``
-    CLOSE_WAIT_S = 60.0
 
     result_shown = QtCore.Signal(object)  # RenderResult, after the canvas and panels show it
     measurements_done = QtCore.Signal()
@@ -520,7 +499,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.canvas.clear_message("truth")
                 self.load_model(path)
 
-    # ------------------------------------------------------------------ start / stop
+    # ------------------------------------------------------------------ start
     def start(self, paths=(), model: str | None = None, device: str | None = None) -> None:
         """Start the workers, load the model (the bundled demo model when None), open ``paths``."""
         self.worker.start()
@@ -537,467 +516,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_paths(list(paths))
         self.projects.startup_recovery()  # autosaves of a session that did not end normally
         self.finetuner.offer_unkept(self.projects.scratch_path)  # ...and its fine-tuned model
-
-    def terminate(self) -> None:
-        """SIGTERM (``qgn_studio.termination``): autosave every unsaved edit, a stroke in progress
-        too, wait for the writers, then close without questions. The autosaves stay: the next start
-        offers them (a project with unsaved edits is reopened); so is a fine-tuned model not kept
-        (``Finetuner.set_aside``: a running fine-tune is stopped, its steps done set aside)."""
-        if self.threads_stopped:
-            return  # closed already
-        self._terminating = True
-        modal = QtWidgets.QApplication.activeModalWidget()
-        if modal is not None:  # a question is open: answered as Esc (which loses nothing), then on
-            QtWidgets.QApplication.sendEvent(modal, QtGui.QKeyEvent(
-                QtCore.QEvent.Type.KeyPress, QtCore.Qt.Key.Key_Escape, QtCore.Qt.KeyboardModifier.NoModifier))
-            if modal.isVisible() and isinstance(modal, QtWidgets.QDialog):
-                modal.reject()
-            QtCore.QTimer.singleShot(0, self.terminate)
-            return
-        if self._in_close_event:
-            return  # the close under way (its question just answered) goes on as this one
-        self.annotator.tools.finish_stroke()
-        self.projects.cancel_opening(quiet=True)
-        self.projects.autosave_now()
-        self.finetuner.set_aside(self.projects.scratch_path)  # a fine-tuned model not kept: offered at the next start
-        with self._closing_wait():  # (the job thread may be rewriting the project for a class change of ours)
-            self._wait_jobs()
-        QtCore.QCoreApplication.processEvents()  # the autosaves' callbacks
-        self.close()
-
-    @property
-    def ending(self) -> bool:
-        """The window closed, or closes without questions (SIGTERM): nothing is opened into it any more."""
-        return self._terminating or self.threads_stopped
-
-    def closeEvent(self, event) -> None:
-        if self._finishing_class_work:
-            event.ignore()  # a close asked again while ours makes the class changes that wait: it goes on
-            return
-        self._in_close_event = True
-        try:
-            self._close(event)
-        finally:
-            self._in_close_event = False
-
-    def _close(self, event) -> None:
-        may_close = self._terminating or self._close_asked()
-        if self._terminating:  # SIGTERM, also one that came while a question of this close was open
-            self._close_terminated()
-        elif not may_close:
-            event.ignore()
-            return
-        else:
-            # the class changes under way, and those that wait for them (told "Yours waits and follows it"),
-            # are made while the job thread runs, not replayed after it stopped
-            self._finish_class_work()
-            self.annotator.set_mode(False)  # the viewing layers are what the settings remember
-            self._save()
-            self.projects.closed()
-            self._stop_threads()
-            self.threads_stopped = True
-        super().closeEvent(event)
-
-    def _close_asked(self) -> bool:
-        """The questions of a close: True when the window may close."""
-        self.projects.cancel_opening(quiet=True)  # a project being read is not opened after all
-        # the fine-tuned model first: Keep writes it at once, Discard drops it only once the window
-        # really closes, so "cancel" to the unsaved annotations that follow loses nothing
-        if not self.finetuner.close_check():
-            self.finetune_dock.show()
-            self.finetune_dock.raise_()  # Keep / Revert and why a keep failed, in view
-            return False
-        return self.projects.close_check()
-
-    def _finish_class_work(self) -> None:
-        """The close makes the class changes of ours under way and those that wait before the threads
-        stop (``ProjectController.finish_class_work``), then waits for the file thread (the wait
-        ``close_check`` leaves to it then) - see ``_closing_wait``."""
-        if not self.projects.class_work_left():
-            self.projects.finish_class_work()  # (nothing to wait for)
-            return
-        with self._closing_wait():
-            self.projects.finish_class_work(self.CLOSE_WAIT_S)
-            self._wait_jobs()
-
-    @contextlib.contextmanager
-    def _closing_wait(self):
-        """A close (or SIGTERM's) that waits for class changes of ours: said in the status bar, the
-        window's input off meanwhile (a click or key waits, a second close is ignored: none starts
-        another change in the window that closes). Its waits are in short slices, the UI thread's events
-        (paints, timers) processed between them - a big project's rewrite does not freeze the window."""
-        if self._finishing_class_work or not self.projects.class_work_left():
-            yield
-            return
-        self.statusBar().showMessage(CLOSING_CLASS_WORK, 0)
-        self._finishing_class_work = True
-        widgets = [w for w in (self.centralWidget(), self.menuBar(), *self.findChildren(QtWidgets.QDockWidget),
-                               *self.findChildren(QtWidgets.QToolBar)) if w is not None and w.isEnabled()]
-        for widget in widgets:  # (not the status bar: what the close waits for is read there)
-            widget.setEnabled(False)
-        try:
-            yield
-        finally:
-            for widget in widgets:
-                widget.setEnabled(True)
-            self._finishing_class_work = False
-            if self.statusBar().currentMessage() == CLOSING_CLASS_WORK:
-                self.statusBar().clearMessage()
-
-    def _wait_jobs(self, timeout_s: float | None = None) -> None:
-        """``jobs.wait_idle`` in 50 ms slices, the UI thread's events but the user's input processed
-        between them."""
-        end = time.monotonic() + (self.CLOSE_WAIT_S if timeout_s is None else timeout_s)
-        while not self.jobs.wait_idle(0.05) and time.monotonic() < end:
-            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-
-    def _close_terminated(self) -> None:
-        """``closeEvent`` after ``terminate``: what a normal close does, less its questions."""
-        self._finish_class_work()
-        self.projects.autosave_now()  # (anything edited since terminate's)
-        # in slices, the window repainting, as the normal close's waits: a class change's rewrite still under
-        # way then is waited for once the window is hidden (``_stop_threads``), never with it frozen on screen
-        self._wait_jobs()
-        QtCore.QCoreApplication.processEvents()
-        self.annotator.set_mode(False)
-        self._save()
-        if not self.projects.unsaved():  # else the project is reopened at the next start, its autosaves offered
-            self.projects.closed()
-        self._stop_threads()
-        self.threads_stopped = True
-        # judged only now: an autosave still queued behind a long job (a rewrite, an export) ran in
-        # ``_stop_threads`` - its callback, delivered here, says whether it wrote the edits
-        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-        self._say_unkept_edits()
-
-    def _say_unkept_edits(self) -> None:
-        """SIGTERM's close: the edits its autosave could not write (a full disk, the scratch folder's too)
-        end with the window - said on stderr, one line naming the images and why (the banner that said
-        it goes with the window, and the next start has no autosave of them to offer). Once the job thread
-        is drained: only edits whose autosave failed or had nowhere to go, never one still being written.
-        Those are written to a new folder of the system's temporary folder first (``keep_in_temp``), which
-        the line names; only those that could not be are said lost."""
-        from qgn_studio.project_autosave import keep_in_temp
-
-        unkept = self.projects.unkept_edits()
-        if not unkept:
-            return
-
-        def listed(docs) -> str:
-            return ", ".join(d.name for d in docs[:5]) + (f" and {len(docs) - 5} more" if len(docs) > 5 else "")
-
-        docs = [d for d, _ in unkept]
-        why = "; ".join(dict.fromkeys(w for _, w in unkept if w)) or "the autosave did not run"
-        folder, kept, failure = keep_in_temp(docs)
-        written = {id(d) for d, _ in kept}
-        lost = [d for d in docs if id(d) not in written]
-        said = []
-        if kept:  # each .qgt with its image's path: two images of one name differ only in their folders
-            files = ", ".join(f"{name}: {d.path}" for d, name in kept)
-            said.append(f"written instead to {folder} ({files}) - the temporary folder, which the system may "
-                        "clear: copy them elsewhere; to take one back, open its image and use Annotate ▸ Import "
-                        "mask… on its .qgt")
-        if lost:
-            said.append(f"{'' if not kept else listed(lost) + ' '}lost with it"
-                        + (f" (nor could the temporary folder take them: {failure})" if failure else ""))
-        print(f"qgn-studio: the window was ended (SIGTERM) with unsaved edits that could not be autosaved: "
-              f"{listed(docs)} ({why}) - {'; '.join(said)}", file=sys.stderr, flush=True)
-
-    def _leave_if_writing(self) -> None:
-        """The close waited for the file thread in slices (``_finish_class_work``: at most
-        ``CLOSE_WAIT_S`` twice, the window repainting): a write still under way then - a class change's
-        rewrite of a big project, its lock held long by another writer - is not stopped (stopped, it would
-        be rolled back: the change not made), and the UI thread then blocks until it is written
-        (``jobs.stop``). The window froze meanwhile, for as long as the write took; it is hidden now, the
-        process ends once the write is in or refused, and stderr says what it waits for (ending it before
-        leaves the project as before that class change: its journal is rolled back at the next write) and,
-        in one line, a refusal (``ProjectController.window_hidden``)."""
-        if self.jobs.pending():
-            self._wait_jobs(self.CLOSE_WAIT_S)  # (the writes of the close itself: a save, an autosave)
-        left = self.jobs.labels()
-        if not left:
-            return
-        self.hide()
-        self.projects.window_hidden()  # a class change's rewrite refused from now on: said on stderr, one line
-        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-        named, unnamed = list(dict.fromkeys(label for label in left if label)), sum(not label for label in left)
-        if unnamed:  # a step submitted without a label (a discard, an autosave round's end): counted, not shown as ""
-            named.append(f"{unnamed} {'other ' if named else ''}step{'s' if unnamed != 1 else ''}")
-        print(f"qgn-studio: the window closed with a write still under way ({'; '.join(named)}): "
-              "the program ends once it is written or refused (a refusal is said here)", file=sys.stderr)
-
-    def _stop_threads(self) -> None:
-        """The window closes: the threads that write (saves, autosaves, exports, the project's
-        head) finish what they were given and are waited for. The ones that only compute (a
-        prediction, measurements, pictures, scores, a fine-tune: a step of a 24 MP image takes
-        seconds) are told to stop and waited for only when the process goes on after the window
-        (``ends_process`` False): ``app.main`` ends the process without waiting for them."""
-        wait = not self.ends_process
-        self.finetuner.shutdown(wait)
-        self.uncertainty_order.shutdown(wait)
-        self.annotator.image_tools.shutdown(wait)
-        self.carry.shutdown(wait)
-        self.worker.stop(wait)
-        self.thumbnails.stop(wait)
-        self.canvas.stop(wait)
-        self.head.shutdown()  # writes the project's head.safetensors: stops at its next step
-        self._leave_if_writing()
-        # a job's callback may still submit to the batch thread (an export waits for the saves
-        # queued before it): deliver them before it stops, so the export runs and is waited for
-        self.jobs.wait_idle()
-        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-        self.batch_jobs.stop()
-        self._autosave_failed_saves()
-        self.jobs.stop()
-        self.projects.stop_writing()  # a callback delivered above may have started a retry
-
-    def _autosave_failed_saves(self) -> None:
-        """Before the job thread stops: a save that ran only now (Ctrl+S queued behind a long job) and
-        failed (the project's disk full) took its edits back for the autosave (its ``failed``), which the
-        close's autosaves had passed over (the save had marked them autosaved): they are autosaved once more
-        - into the project, else its stand-in in the scratch folder - and waited for, so the next start
-        offers them. Before, the window closed with them in no autosave: the next start offered nothing."""
-        for again in (False, True):
-            while not self.jobs.wait_idle():  # (as jobs.stop: the writes given finish, however long they take)
-                pass
-            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-            if again or not self.projects.unkept_edits():
-                return
-            self.projects.autosave_now()
-
-    # ------------------------------------------------------------------ opening
-    def _opening_changed(self, opening: bool) -> None:
-        """While a project is read: no clicks, menus, tools or shortcuts (an edit would land in the
-        project about to close) but Esc (cancel, also the status bar's button) and Open project
-        (which replaces the one being read)."""
-        widgets = [self.centralWidget(), self.menuBar(), *self.findChildren(QtWidgets.QDockWidget),
-                   *self.findChildren(QtWidgets.QToolBar)]
-        for widget in widgets:
-            widget.setEnabled(not opening)
-        app = QtWidgets.QApplication.instance()
-        if opening:
-            app.installEventFilter(self._shortcut_gate)
-        else:
-            app.removeEventFilter(self._shortcut_gate)
-
-    def open_paths(self, paths: list, append: bool = False) -> None:
-        if not append and self.projects.open_if_project(paths):
-            return
-        images, models, problems = expand_paths(paths)
-        if images and self.projects.project is not None:
-            choice = self.projects.images_to_open(images)  # never join a project without a word
-            if choice == "cancel" or (choice == "close" and not self.projects.close_project()):
-                return
-            if choice == "add":
-                append = True  # a project's images stay listed; new ones join them and project.json
-                self.projects.add_images([p for p in images if self.workspace.doc_for(p) is None])
-        for path in paths[:3]:
-            self.workspace.remember_recent(path)
-        for model in models[:1]:
-            self.load_model(model)
-        if problems:
-            shown = [html.escape(problem) for problem in problems[:PROBLEMS_SHOWN]]
-            if len(problems) > PROBLEMS_SHOWN:
-                shown.append(f"… and {len(problems) - PROBLEMS_SHOWN} more like these")
-            self.canvas.show_message("<br>".join(shown), "warning", "open")
-        if images:
-            self._list_images(images, append)
-
-    def show_project_images(self, opening, docs: list, dropped: list) -> None:
-        """The images of the project just opened (``project_open.ProjectOpening``) replace the open
-        ones (``docs``: their documents, worked out off the UI thread; ``dropped`` leave); the
-        missing ones are summed up in one banner."""
-        if opening.missing:
-            self._show_missing(opening.missing, len(opening.project.images))
-        else:
-            self.canvas.clear_message("open")  # what an earlier open said no longer holds
-        if opening.twins:
-            from qgn_studio.discovery import twins_text
-
-            self.canvas.show_message(html.escape(twins_text(opening.twins)), "warning", "twins")
-        else:
-            self.canvas.clear_message("twins")
-        self.annotator.forget(dropped)
-        self.workspace.set_documents(docs)
-        self._listed(docs, 0, False)
-
-    def _show_missing(self, missing: list, total: int) -> None:
-        """The banner that sums up the project's images missing on disk, with a link to find them."""
-        from qgn_studio.discovery import missing_images_text
-
-        link = f' <a href="{RELINK_LINK}" style="color:white"><b>Find missing images…</b></a>'
-        self._missing_shown = len(missing)
-        self.canvas.show_message(html.escape(missing_images_text(missing, total)) + link, "warning", "open")
-
-    def show_relink(self):
-        """File ▸ Find missing images…: look for the project's missing images in a folder and relink
-        them (``relink_dialog``); None when no project is open."""
-        from qgn_studio.relink_dialog import RelinkDialog
-
-        project = self.projects.project
-        if project is None:
-            self.workspace.warn("Open a project first: Find missing images relinks a project's moved images",
-                                "open", 8000)
-            return None
-        missing = self._missing_shown if self._missing_shown and "open" in self.canvas.banner.messages else None
-        dialog = RelinkDialog(project, self.batch_jobs, self.jobs, self._relinked, missing, self)
-        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()
-        return dialog
-
-    def _relinked(self, outcome) -> None:
-        """A relink was written (or failed: its message): list the images found, and say what is
-        still missing (the banner) — also when the dialog was closed meanwhile."""
-        if isinstance(outcome, str):
-            self.workspace.warn(f"Nothing was relinked: {outcome}", "open", 10000)
-            return
-        count = len(outcome.result.relinked)
-        if outcome.project is not self.projects.project:  # another project was opened meanwhile
-            self.workspace.show_status(f"Relinked {count} image{'s' if count != 1 else ''} of "
-                                       f"{outcome.project.root.name}", 8000)
-            return
-        known = {d.path for d in self.docs}
-        found = [path for path in outcome.found if path not in known]
-        if found:
-            self.open_paths(found, append=True)
-        if outcome.missing:
-            self._show_missing(outcome.missing, outcome.total)
-        else:
-            self.canvas.clear_message("open")
-        self.workspace.show_status(f"Relinked {count} image{'s' if count != 1 else ''}"
-                                   + (f"; {len(outcome.missing)} still missing" if outcome.missing else ""), 8000)
-
-    def _list_images(self, images: list, append: bool) -> None:
-        if not append:  # an image opened again keeps its document (result, annotation, undo log)
-            keep = set(images)
-            dropped = [d for d in self.docs if d.path not in keep]
-            if not self.projects.confirm_discard("closing the images open now", dropped):
-                return
-            self.annotator.forget(dropped)
-        self._listed(*self.workspace.open_documents(images, append), append)
-
-    def _listed(self, new: list, first: int, append: bool) -> None:
-        """``new`` documents joined the list (from row ``first``): their thumbnails, the order."""
-        self.thumbnails.request(self.images.thumbnails_to_read([d.path for d in new], not append), replace=not append)
-        if new:
-            self.workspace.remember_folder(new[0].path)
-        if not append:
-            self.uncertainty_order.scores = {}
-            self.uncertainty_order.restore()  # the order scored last time for these images
-        self.images.set_current(min(first, len(self.docs) - 1) if not self.uncertainty_order.scores else 0)
-
-    def close_documents(self, docs: list, forget: bool = True) -> None:
-        """Take ``docs`` out of the list (their annotations and undo logs go, unless ``forget`` is
-        False: ``list_again`` may bring them back; nothing on disk changes here): the row after the
-        current one that the list's filter shows, else the one before it, becomes current - or none,
-        the filter showing none of those left (a hidden one made current was listed again)."""
-        gone = set(id(d) for d in docs)
-        if not gone:
-            return
-        row, listed = self.images.current(), self.docs  # (a property: read once, not thrice per row)
-        if 0 <= row < len(listed) and id(listed[row]) not in gone:
-            after = listed[row]  # the current image stays (the rows the filter shows are not needed)
-        else:
-            shown = [listed[r] for r in self.images.visible_rows() if 0 <= r < len(listed) and id(listed[r]) not in gone]
-            position = {id(d): i for i, d in enumerate(listed)}
-            after = next((d for d in shown if position[id(d)] > row),
-                         next((d for d in reversed(shown) if position[id(d)] < row), None))
-        if forget:
-            self.annotator.forget(docs)
-        self._recent = [d for d in self._recent if id(d) not in gone]
-        self.workspace.close_documents(docs)
-        if after is not None and after in self.docs:
-            self.images.set_current(self.docs.index(after))
-        else:
-            self.images.set_current(-1)  # nothing left, or nothing the filter shows
-            self.canvas.show_document(None)
-            self.canvas.show_result(None)
-            self.canvas.set_placeholder(PLACEHOLDER if not self.docs else
-                                        "No image left that the list's filter shows: choose another filter")
-            self.explore.show_result(None, None)
-            self.annotator.show_document(None)
-            self.layer_panel.refresh(None)  # not the last image's active sites
-            self._hovered(math.nan, math.nan)  # nor what was under the pointer on it
-            self._update_title()
-
-    def list_again(self, docs: list, rows: list) -> list:
-        """``docs``, taken out of the list (``close_documents`` with ``forget`` False), join it again
-        as they were (their done flags, annotations, undo logs), each at its row in ``rows`` when it
-        left, the current image staying current: a removal the project refused. Returns those listed
-        (not one whose image was opened again meanwhile: that document stays)."""
-        back = [(row, d) for row, d in zip(rows, docs) if self.workspace.doc_for(d.path) is None]
-        if not back:
-            return []
-        current = self.workspace.current
-        listed = list(self.docs)
-        for row, doc in sorted(back, key=lambda pair: pair[0]):  # in the order they had: each at its row
-            listed.insert(min(row, len(listed)), doc)
-            if doc.annotation is None:  # its image is loaded: read the saved map before a start from the prediction
-                self.projects.document_shown(doc)
-        self.workspace.set_documents(listed)
-        new = [d for _row, d in back]
-        self.thumbnails.request(self.images.thumbnails_to_read([d.path for d in new], False), replace=False)
-        # none current (every image shown was removed): the first of those listed again, which the
-        # filter shows - row 0 may be one it hides (set_current would force it into the list)
-        self.images.set_current(self.docs.index(current if current in self.docs else new[0]))
-        return new
-
-    def remove_current_images(self) -> None:
-        """Image ▸ Remove: the selected images leave the list (and the project, asked first)."""
-        docs = [self.docs[r] for r in self.images.selected_rows() if 0 <= r < len(self.docs)]
-        self.projects.remove_images(docs)
-
-    def open_images_dialog(self) -> None:
-        pattern = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
-        files, _ = QtWidgets.QFileDialog.getOpenFileNames(
-            self, "Open images", self.workspace.last_folder(), f"Images ({pattern});;All files (*)")
-        if files:
-            self.open_paths(files)
-
-    def open_folder_dialog(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(
-            self, "Open a folder of images", self.workspace.last_folder())
-        if folder:
-            self.open_paths([folder])
-
-    def open_model_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open a QGN model", self.workspace.last_folder(), "QGN models (*.safetensors)")
-        if path:
-            self.load_model(Path(path))
-
-    def load_model(self, path: Path) -> None:
-        """Load the model the user chose (a file, a bundled model, the project's). Only once it has
-        loaded do the settings (the next start) and the project open now remember it: a model that
-        fails to load is recorded nowhere (``_remember_chosen_model``)."""
-        self._chosen_model = (Path(path), self.projects.project)
-        self.worker.load_model(path, self.device_choice)
-
-    def _remember_chosen_model(self, info) -> None:
-        """``info`` loaded: when it is the model the user chose last, remember it for the next start
-        and in the project that was open when it was chosen (if that one still is)."""
-        if self._chosen_model is None:
-            return
-        path, project = self._chosen_model
-        if resolved(path) != resolved(info.path):  # another model (a device switch, a kept fine-tune)
-            return
-        self._chosen_model = None
-        if self.settings is not None:
-            self.settings.setValue("model/path", str(path))
-        if project is self.projects.project:
-            self.projects.model_chosen(path)
-
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths and self.workspace.opening:
-            self.statusBar().showMessage("A project is opening: drop again when it is open (Esc cancels it)", 5000)
-        elif paths:
-            self.open_paths(paths, append=True)
-            event.acceptProposedAction()
 
     # ------------------------------------------------------------------ images
     def select_image(self, row: int) -> None:

@@ -218,7 +218,7 @@ def test_images_moved_away_are_summed_up_in_a_short_banner(qtbot, window, model_
 
 def test_many_paths_that_cannot_be_opened_fit_in_the_banner(qtbot, window, tmp_path):
     """A drop of 60 paths that are gone: a few lines and a count, and the window keeps its size."""
-    from qgn_studio.main_window import PROBLEMS_SHOWN
+    from qgn_studio.window_opening import PROBLEMS_SHOWN
 
     height = window.height()
     window.open_paths([str(tmp_path / f"gone_<b>{i}</b>.png") for i in range(60)], append=True)

@@ -145,7 +145,7 @@ def test_a_close_that_waits_for_our_class_changes_keeps_the_ui_thread_running(qt
     assert win.close()
     timer.stop()
     assert len(ticks) > 10
-    from qgn_studio.main_window import CLOSING_CLASS_WORK
+    from qgn_studio.window_close import CLOSING_CLASS_WORK
 
     assert len(again) == 1 and not any(ticks)  # the second close came during the wait; no input meanwhile
     assert CLOSING_CLASS_WORK in shown
