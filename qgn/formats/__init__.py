@@ -244,9 +244,11 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
                  ) -> SourceDataset:
     """What the dataset ``src`` (a folder or a file) holds, read by the ``scan`` of its format
     (``format``: a name in ``IMPORT_FORMATS``, or "auto": ``detect_dataset``); ``images``: a folder
-    to find images in by name. See ``qgn.formats.source`` for what comes back."""
-    src = Path(src)
-    images = Path(images) if images else None
+    to find images in by name. See ``qgn.formats.source`` for what comes back. Both are made
+    absolute first: the files a scan finds are then absolute too, and compare with the dataset's
+    folder as they are (``guards.contained``), ``..`` in the path given or not."""
+    src = Path(src).absolute()
+    images = Path(images).absolute() if images else None
     if images is not None and not images.is_dir():
         raise no_folder_error(images, "--images")
     name = detect_dataset(src) if format == "auto" else format
