@@ -111,6 +111,34 @@ def check_format_names(names) -> list[str]:
     return names
 
 
+#: QGN's own files (.qgt, the leaves JSON, the level pictures): read back under the rule of saved
+#: data (``name_key``), so they carry the names a project holds, whatever they are.
+OWN_FORMATS = ("qgt", "json", "levels")
+#: What an export refused for a class name no importer reads back says to do.
+RENAME_FIRST = ("rename it in the project first (in QGN Studio: double-click the class in the Annotate panel's "
+                "class list), then export")
+
+
+def check_exportable_names(classes: ClassSet) -> None:
+    """ValueError naming the class when a class name of ``classes`` is one no importer reads back
+    (every format's but ``OWN_FORMATS``): one the door refuses (``class_name_problem``: a tab, a line break, spaces
+    around it …) or one that is another's name to the door (``door_name_key``: 'café' in NFC and in
+    NFD). Projects saved before the door may hold such names and still open; an export of them
+    would write files that QGN's own import, and other tools, refuse or read as one class."""
+    from ..classes import class_name_problem, door_name_key
+
+    seen: dict[str, str] = {}
+    for name in classes.names:
+        problem = class_name_problem(name)
+        if problem is not None:
+            raise ValueError(f"the class {problem}, and no importer reads such a name back; {RENAME_FIRST}")
+        key = door_name_key(name)
+        if key in seen:
+            raise ValueError(f"the classes {seen[key]!r} and {name!r} are one name to every importer (spelt "
+                             f"{ascii(seen[key])} and {ascii(name)}); {RENAME_FIRST.replace('rename it', 'rename one')}")
+        seen[key] = name
+
+
 def check_export_classes(names, classes: ClassSet, folders=None, root=None) -> None:
     """ValueError (the format's own, naming the class) when a format of ``names`` cannot write
     ``classes`` (``Format.check_classes``), or, with ``folders`` (each format's output folder, in the
@@ -122,6 +150,8 @@ def check_export_classes(names, classes: ClassSet, folders=None, root=None) -> N
     With ``root`` (the folder the user named), first a folder link under it leading outside it
     (``check_export_links``): before any file is read or written there."""
     names = check_format_names(names)
+    if any(name not in OWN_FORMATS for name in names):
+        check_exportable_names(classes)
     if root is not None and folders:
         check_export_links(root, [Path(folder) for folder in folders])
     for name in names:
@@ -244,9 +274,11 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
                  ) -> SourceDataset:
     """What the dataset ``src`` (a folder or a file) holds, read by the ``scan`` of its format
     (``format``: a name in ``IMPORT_FORMATS``, or "auto": ``detect_dataset``); ``images``: a folder
-    to find images in by name. See ``qgn.formats.source`` for what comes back."""
-    src = Path(src)
-    images = Path(images) if images else None
+    to find images in by name. See ``qgn.formats.source`` for what comes back. Both are made
+    absolute first: the files a scan finds are then absolute too, and compare with the dataset's
+    folder as they are (``guards.contained``), ``..`` in the path given or not."""
+    src = Path(src).absolute()
+    images = Path(images).absolute() if images else None
     if images is not None and not images.is_dir():
         raise no_folder_error(images, "--images")
     name = detect_dataset(src) if format == "auto" else format

@@ -281,11 +281,13 @@ def _circle(xy, width: int, height: int, where: str) -> tuple[float, float, floa
 
 def _mask_patch(shape: dict, xy, width: int, height: int, where: str) -> tuple[int, int, np.ndarray]:
     """(x, y, bool patch) of a labelme mask shape, where the patch's top-left pixel goes, as labelme's
-    ``shapes_to_label`` places it (labelme/_utils/shape.py): the whole mask at its first point,
-    rounded (half to even), clipped to the image by ``_drawn``. The second point is not used: labelme's
-    canvas writes the box's ``max + 1`` there and the mask cropped at the image's edge, so an object
-    touching the right or bottom edge has a mask a row or column smaller than the points span. The
-    PNG's size is checked from its header (at most the image's) before it is decoded."""
+    ``shapes_to_label`` places it (labelme/_utils/shape.py @414ad2ad, v7.1.0): at its first point,
+    rounded (half to even); whole-number points crop the mask to the span they give,
+    (x2 - x1 + 1) × (y2 - y1 + 1), fractional points keep the whole mask. ``_drawn`` clips it to the
+    image, so labelme's canvas's masks (box ``max + 1``, mask cropped at the image's edge) read as the
+    object. A mask smaller than its span where the span lies on the image (labelme's numpy slice
+    fails there) is refused. The PNG's size is checked from its header (at most the image's) before
+    it is decoded."""
     import base64
     import binascii
     import io
@@ -306,8 +308,19 @@ def _mask_patch(shape: dict, xy, width: int, height: int, where: str) -> tuple[i
     if patch.ndim != 2:
         raise ValueError(f"{where}: its mask is a {patch.shape[-1]}-channel image; labelme's is one channel (a "
                          "grey or 1-bit PNG)")
-    x1, y1 = np.asarray(xy[0], np.float64).round().astype(np.int64).tolist()
-    return x1, y1, patch.astype(bool)
+    points = np.asarray(xy, np.float64)
+    (x1, y1), (x2, y2) = points.round().astype(np.int64).tolist()
+    if np.array_equal(points, np.trunc(points)):
+        span_h, span_w = y2 - y1 + 1, x2 - x1 + 1
+    else:
+        span_h, span_w = patch.shape
+    y_stop, x_stop = min(y1 + span_h, height), min(x1 + span_w, width)
+    if (max(y1, 0) < y_stop and max(x1, 0) < x_stop
+            and (y_stop - y1 > patch.shape[0] or x_stop - x1 > patch.shape[1])):
+        raise ValueError(f"{where}: its points span {span_w}×{span_h} pixels on the image but its mask is "
+                         f"{patch.shape[1]}×{patch.shape[0]}; labelme cannot paint it either (fix the points or "
+                         "the mask in labelme)")
+    return x1, y1, patch[:max(span_h, 0), :max(span_w, 0)].astype(bool)
 
 
 def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) -> np.ndarray:

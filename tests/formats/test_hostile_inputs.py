@@ -496,3 +496,18 @@ def test_qgt_to_png_export_needs_about_two_bytes_per_pixel(tmp_path, capsys):
     per_pixel = peak / side**2
     print(f"{per_pixel:.2f} bytes per output pixel")
     assert per_pixel < 3.0, f"{per_pixel:.2f} bytes per output pixel"  # now 2.45; 7d1642e: 3.7
+
+
+@pytest.mark.parametrize("fmt", ["labelme", "coco", "labelstudio"])
+@pytest.mark.parametrize("how", ["../data/x/ds", "data/x/ds", "./data/../data/x/ds"])
+def test_a_dataset_named_by_a_relative_path_imports_as_by_its_full_path(tmp_path, monkeypatch, run_cli, fmt, how):
+    """`qgn import ../out/x/labelme` refused every file ('leads outside the dataset folder'): walk-found
+    paths, relative already, were joined to the relative root again. The root is made absolute first."""
+    doc = BASE_DOCS[fmt]()
+    write_json_dataset(tmp_path / "data" / "x" / "ds", fmt, doc)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / ("cwd" if how.startswith("..") else ""))
+    code, out, err = run_cli("import", how, "--format", fmt, "--project", tmp_path / "p")
+    assert code == 0 and re.search(r"imported (\d+) of \1 ", out), out + err
+    code, whole, err = run_cli("import", tmp_path / "data" / "x" / "ds", "--format", fmt, "--project", tmp_path / "q")
+    assert code == 0 and out.splitlines()[1:] == [line.replace("/q", "/p") for line in whole.splitlines()[1:]], err

@@ -1,8 +1,9 @@
 """labelme ``circle`` and ``mask`` shapes, which were refused as "not an area", read as labelme
 itself turns them into labels: the reference below is labelme's own ``shape_to_mask`` (circle) and
-``shapes_to_label`` (mask) of labelme/_utils/shape.py (wkentaro/labelme @2bf7d72: the whole mask
-pasted at its first point, rounded, clipped to the image), painted in file order on the whole
-image with PIL — the reader draws each shape in its box only. Masks are made as labelme's canvas
+``shapes_to_label`` (mask) of labelme/_utils/shape.py (wkentaro/labelme @414ad2ad, v7.1.0 and
+HEAD: the mask placed at its first point, rounded; whole-number points crop it to
+(x2 - x1 + 1) × (y2 - y1 + 1), fractional points keep it whole; clipped to the image), painted in
+file order on the whole image with PIL — the reader draws each shape in its box only. Masks are made as labelme's canvas
 writes them (labelme/widgets/canvas.py: the box of ``masks_to_bboxes``, ``x2``/``y2`` = max + 1,
 and ``mask[y1:y2 + 1, x1:x2 + 1]``, which numpy crops at the image's edge)."""
 from __future__ import annotations
@@ -32,6 +33,25 @@ def png_b64(mask: np.ndarray, mode: str = "1") -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def labelme_mask(points, raw, height, width) -> np.ndarray:
+    """labelme @414ad2ad's mask branch of shapes_to_label; numpy's error where the mask is too small."""
+    mask = np.zeros((height, width), dtype=bool)
+    point_array = np.asarray(points)
+    (x1, y1), (x2, y2) = point_array.round().astype(int)
+    if np.array_equal(point_array, np.trunc(point_array)):
+        patch_height, patch_width = y2 - y1 + 1, x2 - x1 + 1
+    else:
+        patch_height, patch_width = raw.shape
+    y_start, y_stop = max(y1, 0), min(y1 + patch_height, height)
+    x_start, x_stop = max(x1, 0), min(x1 + patch_width, width)
+    if y_start < y_stop and x_start < x_stop:
+        part = raw[y_start - y1:y_stop - y1, x_start - x1:x_stop - x1]
+        if part.shape != (y_stop - y_start, x_stop - x_start):  # labelme's broadcast fails (or smears a 1-wide mask)
+            raise ValueError("mask smaller than its span")
+        mask[y_start:y_stop, x_start:x_stop] = part
+    return mask
+
+
 def labelme_reference(shapes, height, width) -> np.ndarray:
     """labelme's shapes_to_label of ``shapes`` (class = position in CLASSES), 255 where no shape."""
     cls = np.full((height, width), 255, np.int32)
@@ -39,13 +59,7 @@ def labelme_reference(shapes, height, width) -> np.ndarray:
         points, kind = shape["points"], shape["shape_type"]
         if kind == "mask":
             raw = np.array(PIL.Image.open(io.BytesIO(base64.b64decode(shape["mask"])))).astype(bool)
-            mask = np.zeros((height, width), dtype=bool)
-            x1, y1 = np.asarray(points[0]).round().astype(int)
-            patch_height, patch_width = raw.shape
-            y_start, y_stop = max(y1, 0), min(y1 + patch_height, height)
-            x_start, x_stop = max(x1, 0), min(x1 + patch_width, width)
-            if y_start < y_stop and x_start < x_stop:
-                mask[y_start:y_stop, x_start:x_stop] = raw[y_start - y1:y_stop - y1, x_start - x1:x_stop - x1]
+            mask = labelme_mask(points, raw, height, width)
         else:
             canvas = PIL.Image.fromarray(np.zeros((height, width), dtype=np.uint8))
             draw = PIL.ImageDraw.Draw(canvas)
@@ -98,8 +112,12 @@ def test_circles_and_masks_read_as_labelme_draws_them():
                     patch = rng.random((h, w)) < 0.6
                     if way == "fractional":
                         points = [[x1 + 0.3, y1 - 0.2], [x1 + w - 0.6, y1 + h - 1.4]]
-                    else:  # a second point that does not span the mask: labelme does not use it
-                        points = [[x1, y1], [x1 + int(rng.integers(-3, 3)), y1 + int(rng.integers(-3, 3))]]
+                    else:  # whole-number points whose span crops the mask, misses it, or overruns the image
+                        points = [[x1, y1], [x1 + int(rng.integers(-3, w + 20)), y1 + int(rng.integers(-3, h + 20))]]
+                        try:
+                            labelme_mask(points, patch, height, width)
+                        except ValueError:  # larger than the mask on the image: refused (a test below)
+                            points = [[x1, y1], [x1 + w - 1 - int(rng.integers(0, w)), y1 + h - 1]]
                 shapes.append(shape(label, "mask", points, mask=png_b64(patch, rng.choice(["1", "L", "P"]))))
             else:
                 shapes.append(shape(label, "polygon", rng.uniform(-5, 65, (5, 2)).round(1).tolist()))
@@ -122,6 +140,23 @@ def test_a_mask_labelme_wrote_for_an_object_at_the_image_s_edge_reads_as_that_ob
     np.testing.assert_array_equal(got, np.where(obj, 2, 255))
 
 
+def test_whole_number_points_crop_the_mask_to_their_span_as_labelme_7_1_does():
+    """labelme's own test_shapes_to_label_mask_keeps_integer_bbox_extent (tests/unit/utils/shape_test.py):
+    a 3×5 mask at [[2, 1], [4, 3]] paints [1:4, 2:5]; it was read whole, [1:4, 2:7]. Fractional
+    points keep the whole mask, at the first point rounded."""
+    patch = np.ones((3, 5), bool)
+    got = read_labelme_document(doc_of([shape("car", "mask", [[2.0, 1.0], [4.0, 3.0]], mask=png_b64(patch))], 20, 20),
+                                CLASSES, "t")
+    painted = np.full((20, 20), 255)
+    painted[1:4, 2:5] = 2
+    np.testing.assert_array_equal(got, painted)
+    got = read_labelme_document(doc_of([shape("car", "mask", [[2.7, 1.7], [6.3, 3.3]], mask=png_b64(patch))], 20, 20),
+                                CLASSES, "t")
+    painted = np.full((20, 20), 255)
+    painted[2:5, 3:8] = 2
+    np.testing.assert_array_equal(got, painted)
+
+
 def test_a_labelme_folder_with_a_circle_and_a_mask_imports(tmp_path, run_cli):
     doc = labelme_doc()
     doc["shapes"] = [shape("sky", "circle", [[5, 4], [5, 0]]),
@@ -134,6 +169,10 @@ def test_a_labelme_folder_with_a_circle_and_a_mask_imports(tmp_path, run_cli):
 @pytest.mark.parametrize("bad, said", [
     (shape("sky", "circle", [[5, 4], [5, 4 + 21]]), "a circle of radius 21, more than the 12×8 image's width and "
                                                      "height together; refusing a file built to take hours to draw"),
+    (shape("sky", "mask", [[0, 0], [3, 3]], mask=png_b64(np.ones((2, 4), bool))),
+     "shapes[2] ('sky'): its points span 4×4 pixels on the image but its mask is 4×2; labelme cannot paint it"),
+    (shape("sky", "mask", [[0, 0], [9, 1]], mask=png_b64(np.ones((2, 4), bool))),
+     "its points span 10×2 pixels on the image but its mask is 4×2"),
     (shape("sky", "mask", [[0, 0], [3, 3]], mask=png_b64(np.ones((9, 4), bool))),
      "its mask is 4×9 pixels, larger than its 12×8 image"),
     (shape("sky", "mask", [[0, 0], [3, 3]], mask=png_b64(np.ones((4, 4), bool), "RGB")),

@@ -137,3 +137,50 @@ def test_relabel_checks_only_the_names_it_renames_and_the_message_fits_the_app(m
     with pytest.raises(ValueError) as caught:  # typed in the class dialog: no file to correct
         parse_classes_txt("road\nsk\x1by\n", "the class list")
     assert "the class list line 2" in str(caught.value) and "in the file" not in str(caught.value)
+
+
+EXPORT_FORMATS = ("cvat", "voc", "cityscapes", "camvid", "coco", "labelme", "labelstudio", "fiftyone")
+
+
+@pytest.mark.parametrize("kind", [*LEGACY, "nl"])
+def test_an_export_of_names_no_importer_reads_back_is_refused_in_one_line_before_writing(
+        tmp_path, monkeypatch, run_cli, kind):
+    """A project of such names exported files QGN's own import refused (or, in CVAT, a message that
+    did not name tabs or twins): every format now refuses it, naming the class and the way out, and
+    writes nothing."""
+    names = LEGACY.get(kind, ("line\nbreak", "road"))
+    project = legacy_project(tmp_path / "p", names, monkeypatch)
+    bad = NFD if kind == "nfc-nfd" else names[0]
+    for fmt in EXPORT_FORMATS:
+        out = tmp_path / f"out-{fmt}"
+        code, stdout, err = run_cli("export", "--project", project.root, "--formats", fmt, "--out", out,
+                                    "--include-images", "copy")
+        assert code == 2 and len(err.strip().splitlines()) == 1, (fmt, stdout, err)
+        assert repr(bad) in err and "rename" in err and "in the project first" in err, (fmt, err)
+        assert not out.exists() or not any(out.rglob("*")), (fmt, sorted(out.rglob("*")))
+    code, stdout, err = run_cli("export", "--project", project.root, "--formats", ",".join(EXPORT_FORMATS),
+                                "--out", tmp_path / "all")
+    assert code == 2 and repr(bad) in err and not any((tmp_path / "all").rglob("*")), err
+
+
+def test_a_project_of_names_the_door_takes_exports_every_format_and_imports_back(tmp_path, run_cli):
+    """The same export, of names that are fine, still writes and reads back (the refusal is only theirs)."""
+    image = tmp_path / "img.png"
+    Image.new("RGB", (12, 8)).save(image)
+    project = Project.create(tmp_path / "p", [image], ClassSet((NFC, "a b", "road"), (), 255))
+    project.save_annotation(project.images[0], legacy_label(3))
+    for fmt in EXPORT_FORMATS:
+        code, stdout, err = run_cli("export", "--project", project.root, "--formats", fmt, "--out", tmp_path / fmt,
+                                    "--include-images", "copy")
+        assert code == 0, (fmt, err)
+        code, stdout, err = run_cli("import", tmp_path / fmt / fmt, "--format", fmt, "--project", tmp_path / f"b-{fmt}")
+        assert code == 0, (fmt, stdout, err)
+
+
+@pytest.mark.parametrize("kind", LEGACY)
+def test_qgn_s_own_files_of_such_names_still_export(tmp_path, monkeypatch, run_cli, kind):
+    """A .qgt (and the leaves JSON) reads saved names as a project does: their export is not refused."""
+    project = legacy_project(tmp_path / "p", LEGACY[kind], monkeypatch)
+    code, stdout, err = run_cli("export", "--project", project.root, "--formats", "qgt,json", "--out", tmp_path / "o")
+    assert code == 0, err
+    assert read_qgt(next((tmp_path / "o" / "qgt").rglob("*.qgt")))[1].names == LEGACY[kind]
