@@ -2,7 +2,8 @@
 and which images are done — and loses nothing when the app or the machine dies, or when a second
 window or command writes to it at the same time.
 
-Layout under ``root``::
+Layout under ``root`` (project.json's format, how it is read and checked and its bound:
+``qgn.project_file``)::
 
     project.json                 {"format": "qgn-project", "version": 1, "revision": R, "classes": {...},
                                   "model": str | null, "levels": 6, "generation": N (absent for 0),

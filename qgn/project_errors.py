@@ -17,4 +17,4 @@ class ProjectChangedError(ProjectError):
 
 
 class ProjectBusyError(ProjectError):
-    """Another writer held the project's lock for longer than ``lock_timeout_s()``."""
+    """Another writer held the project's lock for longer than ``qgn.project.lock_timeout_s()``."""

@@ -158,7 +158,7 @@ def _int_field(doc: dict, name: str, default: int, low: int, high: int, path: Pa
     return value
 
 
-KEY_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # what ``_key_for`` produces
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # what ``qgn.project._key_for`` produces
 
 
 def _done_flag(entry: dict, source: Path) -> bool:
@@ -170,7 +170,7 @@ def _done_flag(entry: dict, source: Path) -> bool:
 
 
 def check_keys(keys: list, source: Path) -> None:
-    """Refuse (ProjectError) image keys that ``_key_for`` could not have made: keys name files in
+    """Refuse (ProjectError) image keys that ``qgn.project._key_for`` could not have made: keys name files in
     annotations/, .autosave/ and every export, so a hostile or hand-edited project.json must not
     smuggle in ``../x``, an absolute path, an empty name, a newline or a case-insensitive twin."""
     seen: dict[str, str] = {}
