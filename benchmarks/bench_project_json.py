@@ -4,7 +4,7 @@ Setup: a project of --images tiny PNG files (one 8×6 image's bytes, as ``bench_
 with its file noted (size and SHA-256, as after a save), saved once. Its document is then encoded
 --repeats times each way, alternately: ``before`` = ``json.dumps(doc, indent=1)`` (the layout up to
 this version: json's pure-Python encoder, as any ``indent`` takes), ``after`` =
-``qgn.project.project_json_bytes(doc)`` (one image per line, json's C encoder). Also
+``qgn.project_file.project_json_bytes(doc)`` (one image per line, json's C encoder). Also
 ``Project.open`` of the file in either layout (the reader is the same). Medians; the ratio before /
 after is of the same run on the same machine.
 
@@ -25,7 +25,8 @@ from pathlib import Path
 from PIL import Image
 
 from qgn.classes import ClassSet
-from qgn.project import PROJECT_FILE, Project, ProjectImage, project_json_bytes
+from qgn.project import Project, ProjectImage
+from qgn.project_file import PROJECT_FILE, project_json_bytes
 
 
 def make_project(root: Path, images: Path, count: int) -> Project:

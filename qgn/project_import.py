@@ -31,7 +31,8 @@ from .classes import UNMATCHED, ClassSet, match_class_names, names_met, unmatche
 from .formats import SourceDataset, scan_dataset
 from .formats.source import voided_pixels
 from .fileio import OutsideRootError, file_sha256, os_error_text
-from .project import PROJECT_FILE, Project, ProjectBusyError, ProjectChangedError, ProjectError, ProjectImage
+from .project import Project, ProjectBusyError, ProjectChangedError, ProjectError, ProjectImage
+from .project_file import PROJECT_FILE
 
 
 @dataclass

@@ -454,7 +454,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         read on the job thread (``project_open``), with its progress in the status bar, and nothing
         can be edited until it is open (``Workspace.opening``). Opening another project meanwhile
         cancels this one. False when nothing was or will be opened."""
-        from qgn.project import PROJECT_FILE
+        from qgn.project_file import PROJECT_FILE
 
         from qgn_studio.project_open import OPEN_IN_PLACE_BYTES, read_project
 

@@ -45,7 +45,7 @@ def class_digest(classes) -> str:
 def scratch_folders(base: Path) -> list[Path]:
     """The scratch projects' folders under ``base``: ``base`` itself when it is a project (earlier
     versions' single scratch project), then its subfolders that are projects, by name."""
-    from qgn.project import PROJECT_FILE
+    from qgn.project_file import PROJECT_FILE
 
     base = Path(base)
     found = [base] if (base / PROJECT_FILE).is_file() else []
@@ -88,7 +88,8 @@ def scratch_project(base: Path, classes):
     """The scratch project of ``classes`` under ``base``: the first whose classes they are, else a
     new ``classes-<digest>`` (``-2``, ``-3``… when that name is taken by another class set, e.g. a
     renamed one, or by something else). Safe against another process creating it meanwhile."""
-    from qgn.project import PROJECT_FILE, Project, ProjectError
+    from qgn.project import Project, ProjectError
+    from qgn.project_file import PROJECT_FILE
 
     for project in scratch_projects(base):
         if project.classes == classes:
@@ -118,7 +119,8 @@ def stand_in(base: Path, project, create: bool):
     """The stand-in project holding the autosaves of the read-only ``project`` (``stand_in_folder``),
     of its classes; None when there is none and ``create`` is false. Safe against another process
     creating it meanwhile."""
-    from qgn.project import PROJECT_FILE, Project, ProjectError
+    from qgn.project import Project, ProjectError
+    from qgn.project_file import PROJECT_FILE
 
     folder = stand_in_folder(base, project.root)
     if not (folder / PROJECT_FILE).is_file():

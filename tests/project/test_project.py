@@ -236,7 +236,7 @@ def test_a_project_never_writes_a_project_file_over_the_bound(tmp_path, monkeypa
         Image.new("RGB", (4, 4)).save(images[-1])
     project = Project.create(tmp_path / "p", images[:1], CLASSES)
     before = (tmp_path / "p" / PROJECT_FILE).read_bytes()
-    monkeypatch.setattr("qgn.project.MAX_PROJECT_FILE_BYTES", len(before) + 100)
+    monkeypatch.setattr("qgn.project_file.MAX_PROJECT_FILE_BYTES", len(before) + 100)
     with pytest.raises(ProjectError) as raised:
         project.add_images(images[1:])
     assert str(raised.value).startswith(f"{tmp_path / 'p'}: adding 2 images was refused: its project.json would be ")
@@ -244,7 +244,7 @@ def test_a_project_never_writes_a_project_file_over_the_bound(tmp_path, monkeypa
                                       "bytes); nothing was written: put further images in another project")
     assert (tmp_path / "p" / PROJECT_FILE).read_bytes() == before and len(project.images) == 1
     assert len(Project.open(tmp_path / "p").images) == 1
-    monkeypatch.setattr("qgn.project.MAX_PROJECT_FILE_BYTES", len(before))  # "true" is one byte shorter than "false"
+    monkeypatch.setattr("qgn.project_file.MAX_PROJECT_FILE_BYTES", len(before))  # "true" is one byte shorter than "false"
     monkeypatch.setattr(Project, "_entry", lambda self, im: {"path": str(im.path), "key": im.key, "done": im.done,
                                                               "pad": "x" * 100})
     with pytest.raises(ProjectError) as raised:

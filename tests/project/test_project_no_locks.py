@@ -433,14 +433,14 @@ def test_an_add_refused_before_writing_leaves_no_note_said_as_an_add_cut_short(t
     the images to bring back stayed, and without locks every open then said an add had been cut short
     (nothing was listed), each further refused add leaving one more note (the integration review).
     The note goes with the refusal now."""
-    import qgn.project
+    import qgn.project_file
     from qgn.project import ProjectError
     from qgn.project_bring_back import NOTES_DIR
 
     root, ims = removed_with_their_annotations(tmp_path)
     with monkeypatch.context() as m:
         no_locks_under(m, tmp_path)
-        m.setattr(qgn.project, "MAX_PROJECT_FILE_BYTES", (root / PROJECT_FILE).stat().st_size + 10)
+        m.setattr(qgn.project_file, "MAX_PROJECT_FILE_BYTES", (root / PROJECT_FILE).stat().st_size + 10)
         for image in ims:
             with pytest.raises(ProjectError, match="adding 1 image was refused"):
                 Project.open(root).add_images([image])
