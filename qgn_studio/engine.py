@@ -275,6 +275,9 @@ class Engine:
         finish = ("finish", setting.family(), self._truth(doc) is not None,
                   entry.domain is None and self.reference is not None and doc.image is not None)
         prediction, scheme, ended = self._run(entry, setting, stop, progress, finish)
+        # a revisit finds every level view cached: its finish is cheap and not a fresh one's cost
+        # (recorded over it, the next fresh image said "about 1 s left" while finishing for 301 s)
+        built = any((scheme.key(), lv) not in entry.levels for lv in prediction.levels)
         levels = {lv: self._level_view(entry, scheme, prediction, lv) for lv in prediction.levels}
         if prediction.output_sizes:  # a working scale: probabilities upsampled bilinearly, not 2×2 staircases (#21)
             from qgn.annotation.start import smooth_start
@@ -291,7 +294,8 @@ class Engine:
             working_size=tuple(prediction.sizes[0]), truth_note=doc.truth_problem,
             domain=self._domain(entry, doc),
         )
-        self.costs.record(finish, self._image_pixels(entry), self.clock() - ended)
+        if built:
+            self.costs.record(finish, self._image_pixels(entry), self.clock() - ended)
         return result
 
     def _domain(self, entry: _Entry, doc: ImageDocument):

@@ -212,7 +212,7 @@ class ExportDialog(JobDialog):
                        "so nothing was exported: the export would hold their last saved annotations, not what "
                        "is on screen. Fix that (free disk space) and export again")
                 return
-            self.jobs.submit(run, done, failed, "Exporting", self._step)
+            self._submit(self.jobs, run, done, failed, "Exporting", f"into {out}")
 
         self.projects.jobs.submit(lambda: None, lambda _none: export(), failed, "Saving before the export")
 

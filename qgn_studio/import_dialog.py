@@ -244,8 +244,8 @@ class ImportDialog(JobDialog):
             return import_into_project(dataset.root, target, classes=classes, progress=report, dataset=dataset,
                                        project=open_project, update=update, should_stop=cancel.is_set)
 
-        self.jobs.submit(run, self._ended(self._done, self.finished_unseen),
-                         self._ended(self._failed, self.finished_unseen), "Importing dataset", self._step)
+        self._submit(self.jobs, run, self._ended(self._done, self.finished_unseen),
+                     self._ended(self._failed, self.finished_unseen), "Importing dataset", f"into {target}")
 
     def _done(self, report) -> None:
         self.running = False

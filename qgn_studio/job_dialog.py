@@ -154,6 +154,7 @@ class JobDialog(QtWidgets.QDialog):
         self._elsewhere = getattr(parent, "workspace", None)
         self._shown_elsewhere = False
         self._owner = object()  # its line there (another task's end leaves it, its own end hides it)
+        self._job_name, self._job_detail = None, ""  # its name there ("Exporting", "into /data/out")
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Shown as tall as its wrapped lines need (its first size left them out: the export
@@ -190,12 +191,20 @@ class JobDialog(QtWidgets.QDialog):
         self._update_buttons()
         return self._cancel
 
+    def _submit(self, jobs, run, done, failed, label: str, detail: str = "") -> None:
+        """``jobs.submit`` the job ``label`` ("Exporting"), its steps to ``_step``: its status-bar
+        line, once the dialog is closed, is named by ``label`` and ``detail`` (what tells it from
+        another of that name: "into /data/out"), not by its latest step ("new_1: 1 file(s)")."""
+        self._job_name, self._job_detail = label, detail
+        jobs.submit(run, done, failed, label, self._step)
+
     def _step(self, i: int, n: int, text: str) -> None:
         """A step of the job (its ``progress``, on the UI thread): the bar at ``i`` of ``n``, and
         ``text`` with the time left. Nothing once the dialog is closed (the job goes on)."""
         if not self._open():
             if self._elsewhere is not None and i < n:  # closed: the status bar says it (it closed silent)
-                self._elsewhere.show_progress(text, i, n, self._cancel.set, owner=self._owner)
+                self._elsewhere.show_progress(text, i, n, self._cancel.set, owner=self._owner,
+                                              name=self._job_name, detail=self._job_detail)
                 self._shown_elsewhere = True
             return
         self.progress.setRange(0, n)

@@ -488,7 +488,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self.watch.stop()  # the project open now is not followed while it is being replaced
         self.workspace.set_opening(True)
         self.workspace.show_progress(f"Opening the project {name}: reading project.json", 0, 0, self.cancel_opening,
-                                     owner=OPENING)
+                                     owner=OPENING, esc=True)  # (the window's Esc stops it: cancel_opening)
         docs = self.workspace.docs  # read there, never changed in place (Workspace replaces the list)
         self.jobs.submit(lambda report: read_project(folder, docs, report, cancel.is_set),
                          lambda opening: self._read(cancel, opening),
@@ -498,7 +498,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
     def _show_opening_progress(self, cancel, name: str, done: int, total: int) -> None:
         if cancel is self._opening and not cancel.is_set():
             self.workspace.show_progress(f"Opening the project {name}: {done:,} of {total:,} images",
-                                         done, total, self.cancel_opening, owner=OPENING)
+                                         done, total, self.cancel_opening, owner=OPENING, esc=True)
 
     def cancel_opening(self, quiet: bool = False) -> bool:
         """Stop reading the project being opened (Esc, Cancel, another open, closing the window):

@@ -121,8 +121,8 @@ class RelinkDialog(JobDialog):
         project, folder = self.project, Path(text).expanduser()
         cancel = self._start_job()
         self.log.setText(f"Looking in {escape(str(folder))}…")
-        self.batch.submit(lambda report: find_missing(project, folder, report, cancel.is_set),
-                          self._ended(self._searched), self._ended(self._failed), "Finding missing images", self._step)
+        self._submit(self.batch, lambda report: find_missing(project, folder, report, cancel.is_set),
+                     self._ended(self._searched), self._ended(self._failed), "Finding missing images", f"in {folder}")
 
     def _searched(self, plan) -> None:
         self.running = False

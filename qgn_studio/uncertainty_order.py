@@ -119,13 +119,14 @@ class UncertaintyOrder(QtCore.QObject):
         def scored(path, _score) -> None:
             count[0] += 1
             workspace.show_progress(f"Scoring uncertainty {count[0]}/{total}: {path.name}", count[0], total,
-                                    self.cancel, owner=self)
+                                    self.cancel, owner=self, esc=True)
 
         self.job.scored.connect(scored)
         self.job.ranked.connect(lambda scores: self._ranked(scores, scored_with))
         self.job.failed.connect(lambda message: self._say(f"Cannot order by uncertainty: {message}", 10000))
         self.job.finished.connect(lambda: workspace.hide_progress(self))  # (its own line only)
-        workspace.show_progress(f"Scoring uncertainty 0/{total}", 0, total, self.cancel, owner=self)
+        workspace.show_progress(f"Scoring uncertainty 0/{total}", 0, total, self.cancel, owner=self,
+                                esc=True)  # (the window's Esc stops it too)
         self.job.start()
 
     def cancel(self) -> bool:

@@ -39,7 +39,8 @@ class Workspace(QtCore.QObject):
     message_dismissed = QtCore.Signal(str)  # key of a banner message the user closed
     progress = QtCore.Signal(str, int, int, object)  # (text, done, total, cancel callback or None)
     progress_done = QtCore.Signal()
-    task_progress = QtCore.Signal(object, str, int, int, object)  # (owner, text, done, total, cancel), as above
+    # (owner, text, done, total, cancel, name, detail, esc): as above, and TaskProgress.show_progress's
+    task_progress = QtCore.Signal(object, str, int, int, object, object, str, bool)
     task_ended = QtCore.Signal(object)  # (owner): its task ended
     region_requested = QtCore.Signal(QtCore.QRectF)  # image pixels the view should show
 
@@ -135,9 +136,12 @@ class Workspace(QtCore.QObject):
         self.show_message(escape(text), "warning", key)
         self.show_status(text, timeout_ms)
 
-    def show_progress(self, text: str, done: int, total: int, on_cancel=None, owner=None) -> None:
-        """``owner``'s task (any hashable: each running task its own) at ``done`` of ``total``."""
-        self.task_progress.emit(owner, text, done, total, on_cancel)  # (the status bar first: a
+    def show_progress(self, text: str, done: int, total: int, on_cancel=None, owner=None,
+                      name: str | None = None, detail: str = "", esc: bool = False) -> None:
+        """``owner``'s task (any hashable: each running task its own) at ``done`` of ``total``;
+        ``name``, ``detail``: what it does and what tells it from another ("Exporting", "into
+        /data/out") for its Cancel; ``esc``: the window's Esc stops it (its tooltip says so)."""
+        self.task_progress.emit(owner, text, done, total, on_cancel, name, detail, esc)  # (the status bar first: a
         self.progress.emit(text, done, total, on_cancel)  # listener of ``progress`` reads it shown)
 
     def hide_progress(self, owner=None) -> None:

@@ -29,26 +29,33 @@ class TaskProgress(QtWidgets.QWidget):
         self.bar.setTextVisible(False)
         self.cancel_button = QtWidgets.QToolButton()
         self.cancel_button.setText("Cancel")
-        self.cancel_button.setToolTip("Stop it (Esc)")
+        self.cancel_button.setToolTip("Stop it")
         self.cancel_button.clicked.connect(self._cancel)
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label)
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button)
-        self._tasks: dict = {}  # owner → [text, done, total, on_cancel, TimeLeft, its suffix], the latest started last
+        self._tasks: dict = {}  # owner → its _Task, the latest started last
         self._on_cancel = None
+        self._stoppable: _Task | None = None
         self.hide()
 
-    def show_progress(self, text: str, done: int, total: int, on_cancel=None, owner=None) -> None:
+    def show_progress(self, text: str, done: int, total: int, on_cancel=None, name: str | None = None,
+                      detail: str = "", esc: bool = False, owner=None) -> None:
         """``owner``'s task at ``done`` of ``total``: ``text``, then its time left (a task starts at
-        ``done`` 0, after its hide, or with another ``total``)."""
+        ``done`` 0, after its hide, or with another ``total``). ``name``: what the task does, for
+        its Cancel when another's line shows ("Exporting"; else read off ``text``, which for a job
+        may be its latest item's: "new_1: 1 file(s)"); ``detail``: what tells it from another of
+        that name ("into /data/out"), in the tooltip; ``esc``: the window's Esc stops it too."""
         task = self._tasks.get(owner)
-        if task is None or done == 0 or total != task[2]:
+        if task is None or done == 0 or total != task.total:
             self._tasks.pop(owner, None)  # (started again: the latest started)
-            task = self._tasks[owner] = [text, done, total, on_cancel, TimeLeft(), ""]
+            task = self._tasks[owner] = _Task()
         # (its time left is read at each of its steps, shown or not)
-        task[:4], task[5] = [text, done, total, on_cancel], task[4].suffix(done, total)
+        task.text, task.done, task.total, task.on_cancel = text, done, total, on_cancel
+        task.name, task.detail, task.esc = name, detail, esc
+        task.left = task.time_left.suffix(done, total)
         self._show()
 
     def hide_progress(self, owner=None) -> None:
@@ -61,30 +68,56 @@ class TaskProgress(QtWidgets.QWidget):
 
     def _show(self) -> None:
         if not self._tasks:
-            self._on_cancel = None
+            self._on_cancel = self._stoppable = None
             self.hide()
             return
         shown = self._tasks[next(reversed(self._tasks))]
-        text, done, total, _on_cancel, _time_left, left = shown
-        stoppable = next((task for task in reversed(self._tasks.values()) if task[3] is not None), None)
+        # the latest started that can still be stopped (one already cancelled, winding down, is not offered)
+        stoppable = next((task for task in reversed(self._tasks.values())
+                          if task.on_cancel is not None and not task.cancelled), None)
         others = len(self._tasks) - 1
         more = f" (and {others} more task{'s' if others > 1 else ''})" if others else ""
-        self.label.setText(text + left + more)
-        self.bar.setRange(0, max(total, 1))
-        self.bar.setValue(done)
-        self._on_cancel = None if stoppable is None else stoppable[3]
-        if stoppable is None or stoppable is shown:  # (its own)
-            self.cancel_button.setText("Cancel")
-            self.cancel_button.setToolTip("Stop it (Esc)")
-        else:
-            self.cancel_button.setText(f"Cancel {task_name(stoppable[0])}")
-            self.cancel_button.setToolTip(f"Stop the task still running behind this line: {stoppable[0]}")
+        self.label.setText(shown.text + shown.left + more)
+        self.bar.setRange(0, max(shown.total, 1))
+        self.bar.setValue(shown.done)
+        self._stoppable = stoppable
+        self._on_cancel = None if stoppable is None else stoppable.on_cancel
+        if stoppable is not None:
+            esc = " (Esc)" if stoppable.esc else ""  # (only for what the window's Esc stops)
+            if stoppable is shown:  # its own
+                self.cancel_button.setText("Cancel")
+                self.cancel_button.setToolTip(f"Stop {stoppable.what() if stoppable.name else 'it'}{esc}")
+            else:
+                self.cancel_button.setText(f"Cancel {stoppable.called()}")
+                self.cancel_button.setToolTip(f"Stop {stoppable.what()}{esc}, still running behind this line "
+                                              f"(its latest step: {stoppable.text})")
         self.cancel_button.setVisible(stoppable is not None)
         self.show()
 
     def _cancel(self) -> None:
         if self._on_cancel is not None:
+            self._stoppable.cancelled = True
             self._on_cancel()
+            self._show()  # (the next task that can be stopped is offered)
+
+
+class _Task:
+    """A running task's latest step (TaskProgress)."""
+
+    def __init__(self):
+        self.text, self.done, self.total, self.on_cancel = "", 0, 0, None
+        self.name: str | None = None
+        self.detail, self.esc, self.cancelled = "", False, False
+        self.time_left, self.left = TimeLeft(), ""
+
+    def called(self) -> str:
+        """Its name, for a button: "exporting"."""
+        name = task_name(self.text) if self.name is None else self.name
+        return name[:1].lower() + name[1:]
+
+    def what(self) -> str:
+        """Its name and what tells it apart: "exporting into /data/out"."""
+        return f"{self.called()} {self.detail}".strip()
 
 
 def task_name(text: str) -> str:

@@ -101,6 +101,7 @@ def test_a_big_project_is_read_and_its_documents_made_off_the_ui_thread(qtbot, w
     assert window.projects.open_project(tmp_path / "proj")
     assert window.workspace.opening and window.progress.isVisible()
     assert "Opening the project proj" in window.progress.label.text()
+    assert window.progress.cancel_button.toolTip() == "Stop it (Esc)"  # (Esc stops it; an export's says no Esc)
     gate.set()
     qtbot.waitUntil(lambda: not window.workspace.opening, timeout=WAIT_MS)
     assert window.projects.project.root == (tmp_path / "proj").resolve() and len(window.docs) == 300

@@ -262,7 +262,10 @@ def test_a_save_round_ending_leaves_a_running_exports_line_in_the_status_bar(qtb
                                                                               monkeypatch):
     """The status bar has one task slot: a Ctrl+S round of several annotations that ended while an
     export (its dialog closed) was under way hid the export's line and its Cancel until the export's
-    next step. Each task hides its own line: the export's comes back, and its Cancel stops it."""
+    next step. Each task hides its own line: the export's comes back, and its Cancel stops it.
+    During the round the Cancel is the export's, named by the job ("Cancel exporting", its folder in
+    the tooltip): it was named by the export's latest line, an image's ("Cancel new_1"), and its
+    tooltip promised Esc, which does not stop an export."""
     import time
 
     from studio_steps import paint, wait_for_image
@@ -288,6 +291,8 @@ def test_a_save_round_ending_leaves_a_running_exports_line_in_the_status_bar(qtb
     closed.set()
     qtbot.waitUntil(lambda: window.progress.cancel_button.isVisible(), timeout=WAIT_MS)
     exported = window.progress.label.text()
+    out = str(tmp_path / "out")
+    assert window.progress.cancel_button.toolTip() == f"Stop exporting into {out}"  # (no Esc: it does not stop it)
     window.annotator.set_mode(True)
     for doc in window.docs[:2]:
         window.workspace.select(doc)
@@ -296,11 +301,17 @@ def test_a_save_round_ending_leaves_a_running_exports_line_in_the_status_bar(qtb
         paint(window, 0, (int(doc.annotation.label[1, 1]) + 1) % COUNT, [(1, 1), (5, 3)])  # (another class)
     assert len(window.projects.unsaved()) == 2
     saving = []
+    buttons = []
     window.workspace.progress.connect(lambda text, *_: saving.append(window.progress.label.text()))
+    window.workspace.progress.connect(lambda text, *_: buttons.append(
+        (window.progress.cancel_button.text(), window.progress.cancel_button.toolTip())))
     with qtbot.waitSignal(window.projects.saved, timeout=WAIT_MS):
         assert window.projects.save()
     QtWidgets.QApplication.processEvents()
     assert any(text.startswith("Saving annotations 0/2") for text in saving), saving  # (the latest started)
+    during = buttons[saving.index(next(text for text in saving if text.startswith("Saving annotations 0/2")))]
+    assert during[0] == "Cancel exporting", buttons
+    assert during[1].startswith(f"Stop exporting into {out}, still running") and "Esc" not in during[1], buttons
     assert not window.projects.unsaved()
     assert window.progress.isVisible() and window.progress.cancel_button.isVisible()
     assert window.progress.label.text().startswith(exported.split(" · ")[0]), window.progress.label.text()

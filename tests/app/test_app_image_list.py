@@ -72,6 +72,7 @@ def test_ordering_can_be_cancelled_and_is_remembered(qtbot, make_window, model_p
     order = win.uncertainty_order
     order.order()
     assert win.progress.isVisible() and win.progress.cancel_button.isVisible()
+    assert win.progress.cancel_button.toolTip() == "Stop it (Esc)"  # (Esc stops it)
     win.cancel()  # Esc
     order.job.wait()
     assert not order.scores and [d.path for d in win.docs] == paths and not win.progress.isVisible()

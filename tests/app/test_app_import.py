@@ -343,3 +343,26 @@ def test_import_preview_counts_one_mask_in_the_singular(qtbot, tmp_path, jobs):
     dialog.set_source(tmp_path / "out" / "cvat", images=SAMPLES / "images")
     qtbot.waitUntil(lambda: dialog.dataset is not None, timeout=WAIT_MS)
     assert "1 mask;" in dialog.preview.text() and "1 masks" not in dialog.preview.text()
+
+
+def test_an_import_whose_dialog_closed_is_named_on_the_status_bars_cancel(qtbot, window, tmp_path):
+    """The status bar's line of an import whose dialog was closed is its latest item's; its Cancel
+    was named from that line when another task's showed ("Cancel <item>") and promised Esc, which
+    does not stop an import. It says the job ("Cancel importing dataset") and where it imports to."""
+    seen = []
+
+    def step(text, *_):
+        if not window.progress.isVisible() or seen:
+            return
+        own = window.progress.cancel_button.toolTip()
+        window.progress.show_progress("Saving annotations 0/2", 0, 2, owner="save")  # as a Ctrl+S round does
+        seen.append((own, window.progress.cancel_button.text(), window.progress.cancel_button.toolTip()))
+        window.progress.hide_progress("save")
+
+    window.workspace.progress.connect(step)
+    import_then_close(qtbot, window, tmp_path)
+    qtbot.waitUntil(lambda: window.projects.project is not None, timeout=WAIT_MS)
+    proj = str(tmp_path / "proj")
+    assert seen and seen[0][0] == f"Stop importing dataset into {proj}", seen
+    assert seen[0][1] == "Cancel importing dataset", seen
+    assert seen[0][2].startswith(f"Stop importing dataset into {proj}, still running"), seen

@@ -347,3 +347,41 @@ def test_a_save_of_several_annotations_shows_its_progress(qtbot, windows, sample
     total = len(samples)
     assert [s[:3] for s in shown] == [(f"Saving annotations {n}/{total}", n, total) for n in range(total)]
     assert not win.progress.isVisible() and not win.projects.unsaved()
+
+
+def test_a_revisits_cheap_finish_leaves_a_fresh_ones_time_alone(model_path, tmp_path, monkeypatch):
+    """A revisit of a setting finds its level views cached and builds none: its finish is cheap and
+    was recorded over a fresh one's (here 50 s of the fake clock per view built, 1 s with every
+    view cached), so the next fresh image said "about 1 s left" while finishing and took 301 s. A
+    finish that built no level view is not recorded: the fresh image's finishing note says the
+    fresh images' time."""
+    import qgn_studio.engine as engine_module
+    from qgn.progress import left_phrase
+    from qgn_studio.document import SchemeChoice
+    from qgn_studio.testing import write_samples
+
+    a, b, c = write_samples(tmp_path / "s", 3, (64, 64))
+    now = [0.0]
+
+    def clock():
+        now[0] += 1.0
+        return now[0]
+
+    engine = _engine(model_path)
+    engine.clock = clock
+    real = engine_module.Engine._level_view
+
+    def slow_view(self, entry, scheme, prediction, level):
+        if (scheme.key(), level) not in entry.levels:
+            now[0] += 50.0  # a level view built anew: 50 s
+        return real(self, entry, scheme, prediction, level)
+
+    monkeypatch.setattr(engine_module.Engine, "_level_view", slow_view)
+    setting = SchemeChoice("pc", depth=0)
+    _notes(engine, a, setting)
+    fresh = [s for s in _notes(engine, b, setting) if s.startswith("finishing")][-1]
+    _notes(engine, a, setting)  # a revisit: its levels and level views cached
+    said = _notes(engine, c, setting)
+    finishing = [s for s in said if s.startswith("finishing")][-1]
+    assert finishing == fresh, said
+    assert not finishing.endswith(left_phrase(1.0)), said

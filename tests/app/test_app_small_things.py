@@ -242,11 +242,42 @@ def test_the_task_progress_offers_the_cancel_of_the_latest_task_that_has_one(qtb
     bar.show_progress("Exporting 1/9", 1, 9, lambda: stopped.append("export"), owner="export")
     bar.show_progress("Saving annotations 0/2", 0, 2, owner="save")
     assert bar.cancel_button.text() == "Cancel exporting"
-    bar.cancel_button.click()
+    bar.cancel_button.click()  # the export winds down (its line stays until its end): the next is offered
+    assert bar.cancel_button.text() == "Cancel scoring uncertainty"
+    bar.show_progress("Exporting 2/9", 2, 9, lambda: stopped.append("export"), owner="export")
+    assert bar.cancel_button.text() == "Cancel scoring uncertainty"
     bar.hide_progress("export")
     assert bar.cancel_button.text() == "Cancel scoring uncertainty"
     bar.cancel_button.click()
     assert stopped == ["export", "scoring"]
+    assert not bar.cancel_button.isVisibleTo(bar)  # (nothing left to stop: the save has no Cancel)
+
+
+def test_two_tasks_of_one_name_are_told_apart_by_their_cancels_tooltip(qtbot):
+    """Two exports whose dialogs were closed: each line is its latest image's ("new_1: 1 file(s)");
+    the Cancel is named by the job ("Cancel exporting", not "Cancel new_1") and its tooltip says
+    which export it stops (its folder), and says Esc only for a task the window's Esc stops."""
+    from qgn_studio.panels.progress import TaskProgress
+
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    stopped = []
+    bar.show_progress("new_1: 1 file(s)", 1, 9, lambda: stopped.append("a"), "Exporting", "into /data/a", owner="a")
+    assert (bar.cancel_button.text(), bar.cancel_button.toolTip()) == ("Cancel", "Stop exporting into /data/a")
+    bar.show_progress("new_1: 1 file(s)", 1, 9, lambda: stopped.append("b"), "Exporting", "into /data/b", owner="b")
+    bar.show_progress("Saving annotations 0/2", 0, 2, owner="save")
+    assert bar.cancel_button.text() == "Cancel exporting"
+    assert bar.cancel_button.toolTip().startswith("Stop exporting into /data/b, still running")
+    bar.cancel_button.click()
+    assert bar.cancel_button.toolTip().startswith("Stop exporting into /data/a, still running")
+    bar.cancel_button.click()
+    assert stopped == ["b", "a"]
+    for owner in ("a", "b", "save"):
+        bar.hide_progress(owner)
+    bar.show_progress("Scoring uncertainty 0/4", 0, 4, lambda: stopped.append("scoring"), esc=True, owner="scoring")
+    assert bar.cancel_button.toolTip() == "Stop it (Esc)"
+    bar.show_progress("Saving annotations 0/2", 0, 2, owner="save")
+    assert bar.cancel_button.toolTip().startswith("Stop scoring uncertainty (Esc), still running")
 
 
 def test_a_status_line_about_an_unreadable_image_goes_with_it(qtbot, window, samples, model_path, tmp_path):
