@@ -83,7 +83,8 @@ def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) ->
     """Remove ``path`` if it is still the file ``was`` describes (its bytes are kept). Taken first
     under a private name, so another writer's autosave landing at ``path`` between a check and an
     unlink is never what gets removed: a file taken that is not ``was`` is another writer's, kept in
-    ``folder`` under ``kept_path``'s name (as a move of it would have)."""
+    ``folder`` under ``kept_path``'s name (as a move of it would have) - or, where that fails (a
+    full disk), put back at ``path`` (unless a newer file stands there) before the OSError."""
     private = path.with_name(f".{path.name}.{os.getpid()}-{time.monotonic_ns()}.taking")
     try:
         os.rename(path, private)  # what stands at path now, whoever wrote it
@@ -92,7 +93,16 @@ def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) ->
     if _same_file(private, was):
         private.unlink()
         return
-    while True:  # another writer's autosave: kept beside, never over a file there
+    try:
+        _keep_beside(private, folder, stem)
+    except OSError:
+        _put_back(private, path)
+        raise
+
+
+def _keep_beside(private: Path, folder: Path, stem: str) -> None:
+    """Keep the file ``private`` in ``folder`` under ``kept_path``'s name, never over a file there."""
+    while True:
         other = kept_path(folder, _cut(stem))
         try:
             os.link(private, other, follow_symlinks=False)
@@ -103,6 +113,20 @@ def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) ->
             return
         break
     sync_folder(folder)
+    private.unlink()
+
+
+def _put_back(private: Path, path: Path) -> None:
+    """``private`` back at ``path``, where the next open offers it, never over a file there (a newer
+    autosave: then it stays at ``private``, its bytes on disk)."""
+    try:
+        os.link(private, path, follow_symlinks=False)
+    except FileExistsError:
+        return
+    except OSError:
+        if not os.path.lexists(path):
+            os.rename(private, path)  # no hard links here
+        return
     private.unlink()
 
 

@@ -721,3 +721,41 @@ def test_an_undone_autosave_is_read_and_copied_in_binary_mode(tmp_path, monkeypa
     monkeypatch.undo()
     assert len(flags) == 2 and all(f & 0x10000000 for f in flags)  # the autosave read, the copy written
     np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(100))
+
+
+def test_another_writers_autosave_taken_goes_back_where_it_was_if_it_cannot_be_kept(tmp_path, monkeypatch):
+    """The file taken from the autosave path is another writer's, and keeping it in discarded/ fails
+    (a full disk): it was left under the private ``.taking`` name, which no open offers, while the
+    app said the autosave stays where it was (the integration review). It goes back to the path."""
+    import qgn.project_kept
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = project.autosave_path(image)
+    other = project.root / "other.tmp"
+    project.autosave(image, label_for(7))  # the other writer's edits
+    other.write_bytes(path.read_bytes())
+    project.autosave(image, label_for(100))
+    real_rename, real_link, real_replace, landed = os.rename, os.link, os.replace, []
+
+    def land_then_rename(src, dst, *args, **kwargs):
+        if Path(src) == path and not landed:
+            landed.append(real_replace(other, path))  # the other writer's autosave lands
+        return real_rename(src, dst, *args, **kwargs)
+
+    def full(real):
+        def call(src, dst, *args, **kwargs):
+            if Path(dst).parent.name == "discarded" and ".taking" in str(src):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(src, dst, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(qgn.project_kept.os, "rename", land_then_rename)
+    monkeypatch.setattr(qgn.project_kept.os, "link", full(real_link))
+    monkeypatch.setattr(qgn.project_kept.os, "replace", full(real_replace))
+    with pytest.raises(OSError, match="No space"):
+        project.discard_autosave(image, undone=True)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(read_label_file(path, CLASSES), label_for(7))
+    assert [im.key for im in project.recoverable()] == [image.key]
+    assert not [f for f in path.parent.iterdir() if f.name.endswith(".taking")]
