@@ -113,7 +113,7 @@ def _note_beside_others(project, data: bytes) -> Path | None:
 
     path = project.root / BRING_BACK_FILE
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except FileExistsError:
         _say_unfinished_add(project)
         folder = project.root / NOTES_DIR
@@ -128,7 +128,7 @@ def _note_beside_others(project, data: bytes) -> Path | None:
             except OSError as exc:
                 return _without_note(folder, os.strerror(exc.errno) if exc.errno else str(exc))
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0), 0o644)
                 break
             except FileNotFoundError:  # a writer with locks removed the folder, empty, since: made again
                 continue

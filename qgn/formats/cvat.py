@@ -441,7 +441,7 @@ def append_line(path: Path, line: bytes, size: int, known: os.stat_result) -> No
     long (the caller holds the folder's lock: no other writer between) - and synced. Where the
     write fails part way (ENOSPC), the file is cut back to ``size`` and the error goes up. OSError
     where the file at ``path`` is no longer ``known`` (nothing written)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0))
     try:
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != (known.st_dev, known.st_ino) or st.st_size != size:
@@ -466,7 +466,7 @@ def cut_line(path: Path, size: int, line: bytes, known: os.stat_result) -> bool:
     the caller holds the folder's lock): a kill leaves the line whole or gone - a truncate is one
     step. False (nothing done) where the file at ``path`` is no longer ``known``, ``size`` + the
     line long, or ending in the line."""
-    fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0))
     try:
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != (known.st_dev, known.st_ino) or st.st_size != size + len(line):
