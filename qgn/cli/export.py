@@ -29,6 +29,7 @@ from qgn.cli.files import Failures, check_output_folder, check_output_links, che
 from qgn.cli.main import CLIError
 from qgn.fileio import protected_inputs
 from qgn.formats import check_text_names
+from qgn.formats import UnexportableNameError
 from qgn.formats.base import FolderRefusedError
 from qgn.progress import TimeLeft
 from qgn.shown import one_line
@@ -101,6 +102,21 @@ def _split(args, names: list[str]) -> str | None:
         raise CLIError(f"--{exc}") from None
 
 
+def qgt_fix(src: Path, images: str | None) -> str:
+    """What an export of the loose .qgt ``src`` (a file or a folder of them) refused for a class name no
+    importer reads back says to do: no project to rename it in, and QGN Studio saves its edits into a
+    project, never back into a .qgt; the label values written as PNG and converted back under a
+    classes.txt of new names make the same .qgt files with those names."""
+    import shlex
+
+    folder = Path(src).is_dir()
+    masks, new = ("MASKS", "NEW") if folder else ("MASK.png", "NEW.qgt")
+    photos = shlex.quote(images if images else shown(src if folder else Path(src).parent))
+    return (f"write the .qgt again with the class renamed: `qgn export {shlex.quote(shown(src))} --png {masks}`, "
+            f"then `qgn convert {masks} {new} --classes FILE` with a classes.txt of the new names (`name R G B` "
+            f"lines, then `ignore: V`), and export {new} (with --images {photos})")
+
+
 def run(args) -> int:
     if args.project:
         return _run_project(args)
@@ -150,7 +166,8 @@ def run(args) -> int:
             raise CLIError("a whole-dataset --format and --png cannot be combined; run them one at a time")
         check_outputs([path for path, _ in jobs], [(out, src) for out in dataset_outputs(names, Path(args.out))])
         with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
-            return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split)
+            return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split,
+                                          qgt_fix(src, args.images))
     planned = [(out, path) for path, targets in jobs for _, out in targets]
     # named as a folder's dataset export names them where a format lists names (cvat, voc): -2 …
     stems = item_names(src, [path for path, _ in jobs], flat=False) if any(n in LISTED_FORMATS for n in names) \
@@ -162,20 +179,23 @@ def run(args) -> int:
     failures = Failures("export", len(jobs))
     time_left = TimeLeft()
     # (OUT/<rel>, the refusal) -> the files refused so after the first (another export's class list
-    # there): each file is still tried - whether it is refused depends on its own classes - and said once
-    refused: dict[tuple[Path, str], list[Path]] = {}
+    # there; rel None: a class name no importer reads back, wherever it goes): each file is still tried -
+    # whether it is refused depends on its own classes - and said once
+    refused: dict[tuple[Path | None, str], list[Path]] = {}
+    fix = qgt_fix(src, args.images)
     with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
         for i, ((path, targets), rel, stem) in enumerate(zip(jobs, relative_dirs, stems), start=1):
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
-                             stem)
-            except FolderRefusedError as exc:  # its output folder refuses its classes: the others go on
-                if (rel, str(exc)) in refused:
-                    refused[rel, str(exc)].append(path)
+                             stem, fix)
+            except (FolderRefusedError, UnexportableNameError) as exc:  # its classes refused: the others go on
+                key = (rel if isinstance(exc, FolderRefusedError) else None, str(exc))
+                if key in refused:
+                    refused[key].append(path)
                     failures.report(path, exc, quiet=True)  # named in one line at the end
                 else:
-                    refused[rel, str(exc)] = []
-                    failures.report(path, exc)
+                    refused[key] = []
+                    failures.report(path, exc if key[0] is not None else f"{shown(path)}: {exc}")
                 continue
             except (ValueError, OSError) as exc:
                 failures.report(path, exc)
@@ -184,8 +204,8 @@ def run(args) -> int:
                 print(f"[{i}/{len(jobs)}] {shown(path)}{time_left.suffix(i, len(jobs))}", flush=True)
     for (rel, _), again in refused.items():
         if again:
-            folder = shown(Path(args.out) / rel if args.out else rel)
-            print(f"qgn export: {len(again)} more file(s) bound for {folder} refused the same way (see above): "
+            folder = "" if rel is None else f" bound for {shown(Path(args.out) / rel if args.out else rel)}"
+            print(f"qgn export: {len(again)} more file(s){folder} refused the same way (see above): "
                   + ", ".join(shown(p) for p in again[:5]) + (" …" if len(again) > 5 else ""),
                   file=sys.stderr, flush=True)
     exported = len(jobs) - len(failures)
@@ -268,7 +288,7 @@ def _inputs(jobs, images: str | None) -> list[Path]:
 
 
 def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: Path, images: str | None,
-                           split: str | None = None) -> int:
+                           split: str | None = None, fix: str | None = None) -> int:
     """Every .qgt under ``src`` into one dataset per format (one tasks.json, one COCO file …); a
     file that cannot be exported is reported and the rest go on. A file that fails in one format is
     in none (``add_to_every_writer``): each dataset lists the same images."""
@@ -290,9 +310,11 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
                 classes, first = file_classes, path
                 folders = [out if len(names) == 1 else out / n for n in names]
                 try:  # every format's, before any writer opens
-                    check_export_classes(names, classes, folders, root=out)
+                    check_export_classes(names, classes, folders, root=out, fix=fix or qgt_fix(src, images))
                 except FolderRefusedError as exc:  # nothing written yet; every file would be refused the same
                     raise CLIError(str(exc)) from None
+                except UnexportableNameError as exc:  # one dataset has one class set: refused once, for all
+                    raise CLIError(f"{shown(path)}: {exc}") from None
                 writers = [FORMATS[n].open_writer(classes, folder, qt.num_levels, split=split)
                            for n, folder in zip(names, folders)]
                 found = [_image_or_none(path, images) for path in files]
@@ -382,9 +404,10 @@ def _single_file_name(path: Path) -> str:
 
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None,
-                 split: str | None = None, stem: str | None = None) -> None:
+                 split: str | None = None, stem: str | None = None, fix: str | None = None) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir`` (``split``: the
-    Cityscapes split folder; ``stem``: the item's name, ``item_names``, default the file's stem)."""
+    Cityscapes split folder; ``stem``: the item's name, ``item_names``, default the file's stem; ``fix``:
+    what a refusal of a class name no importer reads back says to do, ``qgt_fix``)."""
     from qgn.formats import FORMATS, ExportItem, check_export_classes
     from qgn.classes import ClassSet
     from qgn.fileio import remove_stale_temporaries
@@ -396,7 +419,7 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
     del qt
     folders = [out_dir if len(names) == 1 else out_dir / name for name in names]
     if names:  # a class a format cannot write, another export's class list: refused before anything is written
-        check_export_classes(names, classes or generic, folders)
+        check_export_classes(names, classes or generic, folders, fix=fix or qgt_fix(path, images))
     for name, out in targets:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out.parent)  # of an export killed mid-write

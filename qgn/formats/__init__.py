@@ -114,32 +114,43 @@ def check_format_names(names) -> list[str]:
 #: QGN's own files (.qgt, the leaves JSON, the level pictures): read back under the rule of saved
 #: data (``name_key``), so they carry the names a project holds, whatever they are.
 OWN_FORMATS = ("qgt", "json", "levels")
-#: What an export refused for a class name no importer reads back says to do.
+#: Formats whose export writes no class name another importer reads: QGN's own, the id PNGs (ids
+#: only), and the palette PNGs, which go without ``classes.txt`` when a name is one no importer reads
+#: back (``qgn.formats.png.classes_file_text``). ``check_exportable_names`` is not asked for them.
+NAMELESS_FORMATS = (*OWN_FORMATS, "ids", "png")
+#: What an export refused for a class name no importer reads back says to do (of a project's classes).
 RENAME_FIRST = ("rename it in the project first (in QGN Studio: double-click the class in the Annotate panel's "
                 "class list), then export")
 
 
-def check_exportable_names(classes: ClassSet) -> None:
-    """ValueError naming the class when a class name of ``classes`` is one no importer reads back
-    (every format's but ``OWN_FORMATS``): one the door refuses (``class_name_problem``: a tab, a line break, spaces
+class UnexportableNameError(ValueError):
+    """``check_exportable_names``' refusal: the class set's own, the same for every file that holds it
+    (a batch says it once, not once a file)."""
+
+
+def check_exportable_names(classes: ClassSet, fix: str = RENAME_FIRST) -> None:
+    """UnexportableNameError naming the class when a class name of ``classes`` is one no importer reads back
+    (every format's but ``NAMELESS_FORMATS``): one the door refuses (``class_name_problem``: a tab, a line break, spaces
     around it …) or one that is another's name to the door (``door_name_key``: 'café' in NFC and in
     NFD). Projects saved before the door may hold such names and still open; an export of them
-    would write files that QGN's own import, and other tools, refuse or read as one class."""
+    would write files that QGN's own import, and other tools, refuse or read as one class. ``fix``:
+    what to do, ending the message (``RENAME_FIRST``, of a project; the CLI's of loose .qgt files)."""
     from ..classes import class_name_problem, door_name_key
 
     seen: dict[str, str] = {}
     for name in classes.names:
         problem = class_name_problem(name)
         if problem is not None:
-            raise ValueError(f"the class {problem}, and no importer reads such a name back; {RENAME_FIRST}")
+            raise UnexportableNameError(f"the class {problem}, and no importer reads such a name back; {fix}")
         key = door_name_key(name)
         if key in seen:
-            raise ValueError(f"the classes {seen[key]!r} and {name!r} are one name to every importer (spelt "
-                             f"{ascii(seen[key])} and {ascii(name)}); {RENAME_FIRST.replace('rename it', 'rename one')}")
+            raise UnexportableNameError(
+                f"the classes {seen[key]!r} and {name!r} are one name to every importer (spelt "
+                f"{ascii(seen[key])} and {ascii(name)}); {fix.replace('rename it', 'rename one', 1)}")
         seen[key] = name
 
 
-def check_export_classes(names, classes: ClassSet, folders=None, root=None) -> None:
+def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix: str = RENAME_FIRST) -> None:
     """ValueError (the format's own, naming the class) when a format of ``names`` cannot write
     ``classes`` (``Format.check_classes``), or, with ``folders`` (each format's output folder, in the
     order of ``names``), when a folder holds a file of another export its writer would refuse
@@ -150,8 +161,8 @@ def check_export_classes(names, classes: ClassSet, folders=None, root=None) -> N
     With ``root`` (the folder the user named), first a folder link under it leading outside it
     (``check_export_links``): before any file is read or written there."""
     names = check_format_names(names)
-    if any(name not in OWN_FORMATS for name in names):
-        check_exportable_names(classes)
+    if any(name not in NAMELESS_FORMATS for name in names):
+        check_exportable_names(classes, fix)
     if root is not None and folders:
         check_export_links(root, [Path(folder) for folder in folders])
     for name in names:

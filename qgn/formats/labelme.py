@@ -280,14 +280,15 @@ def _circle(xy, width: int, height: int, where: str) -> tuple[float, float, floa
 
 
 def _mask_patch(shape: dict, xy, width: int, height: int, where: str) -> tuple[int, int, np.ndarray]:
-    """(x, y, bool patch) of a labelme mask shape, where the patch's top-left pixel goes, as labelme's
-    ``shapes_to_label`` places it (labelme/_utils/shape.py @414ad2ad, v7.1.0): at its first point,
-    rounded (half to even); whole-number points crop the mask to the span they give,
-    (x2 - x1 + 1) × (y2 - y1 + 1), fractional points keep the whole mask. ``_drawn`` clips it to the
-    image, so labelme's canvas's masks (box ``max + 1``, mask cropped at the image's edge) read as the
-    object. A mask smaller than its span where the span lies on the image (labelme's numpy slice
-    fails there) is refused. The PNG's size is checked from its header (at most the image's) before
-    it is decoded."""
+    """(x, y, bool patch) of a labelme mask shape: the pixels labelme's ``shapes_to_label`` paints
+    (labelme/_utils/shape.py @414ad2ad, v7.1.0), clipped to the image, and where their top-left pixel
+    goes. The mask goes at its first point, rounded (half to even); whole-number points crop it to
+    the span they give, (x2 - x1 + 1) × (y2 - y1 + 1), fractional points keep the whole mask; so
+    labelme's canvas's masks (box ``max + 1``, mask cropped at the image's edge) read as the object.
+    A mask smaller than its span on the image is painted as numpy's assignment there does: one row
+    or one column is stretched across the span (broadcast), any other is refused (labelme's
+    assignment fails too); an empty patch where the span misses the image. The PNG's size is checked
+    from its header (at most the image's) before it is decoded."""
     import base64
     import binascii
     import io
@@ -314,13 +315,19 @@ def _mask_patch(shape: dict, xy, width: int, height: int, where: str) -> tuple[i
         span_h, span_w = y2 - y1 + 1, x2 - x1 + 1
     else:
         span_h, span_w = patch.shape
-    y_stop, x_stop = min(y1 + span_h, height), min(x1 + span_w, width)
-    if (max(y1, 0) < y_stop and max(x1, 0) < x_stop
-            and (y_stop - y1 > patch.shape[0] or x_stop - x1 > patch.shape[1])):
+    y_start, y_stop = max(y1, 0), min(y1 + span_h, height)
+    x_start, x_stop = max(x1, 0), min(x1 + span_w, width)
+    if y_start >= y_stop or x_start >= x_stop:  # off the image: labelme paints nothing
+        return 0, 0, np.zeros((0, 0), bool)
+    # labelme's numpy assignment: the mask's part under the span, broadcast over it where that part
+    # is one row or one column (a 1-pixel-high mask paints every row of its span), refused otherwise
+    part = patch[y_start - y1:y_stop - y1, x_start - x1:x_stop - x1].astype(bool)
+    size = (y_stop - y_start, x_stop - x_start)
+    if any(got not in (want, 1) for got, want in zip(part.shape, size)):
         raise ValueError(f"{where}: its points span {span_w}×{span_h} pixels on the image but its mask is "
                          f"{patch.shape[1]}×{patch.shape[0]}; labelme cannot paint it either (fix the points or "
                          "the mask in labelme)")
-    return x1, y1, patch[:max(span_h, 0), :max(span_w, 0)].astype(bool)
+    return x_start, y_start, np.broadcast_to(part, size)
 
 
 def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) -> np.ndarray:
@@ -382,13 +389,11 @@ def read_labelme_document(doc: dict, classes: ClassSet, source, mapping=None) ->
 def _drawn(kind: str, shape, height: int, width: int):
     """((x0, y0, x1, y1), bool mask of that box) of one shape as labelme draws it (``_shape_kind_points``,
     a circle as (cx, cy, radius), a mask as ``_mask_patch``), clipped to the image; None when it misses it."""
-    if kind == "mask":
+    if kind == "mask":  # already clipped to the image (``_mask_patch``)
         x, y, patch = shape
-        x0, y0 = max(x, 0), max(y, 0)
-        x1, y1 = min(x + patch.shape[1], width), min(y + patch.shape[0], height)
-        if x1 <= x0 or y1 <= y0:
+        if patch.size == 0:
             return None
-        return (x0, y0, x1, y1), patch[y0 - y:y1 - y, x0 - x:x1 - x]
+        return (x, y, x + patch.shape[1], y + patch.shape[0]), patch
     if kind == "circle":
         cx, cy, r = shape
         box = polygon_box([(cx - r, cy - r), (cx + r, cy + r)], height, width)

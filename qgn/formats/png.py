@@ -28,18 +28,22 @@ CLASSES_TXT = "classes.txt"  # beside the PNGs: where ``scan_label_folder`` (``f
 
 
 def classes_file_text(classes: ClassSet) -> bytes | None:
-    """``classes.txt`` of ``classes``; None when a name cannot be a line of it (the export then goes
-    without one)."""
+    """``classes.txt`` of ``classes``; None when a name cannot be a line of it, or is one no importer
+    reads back (``check_exportable_names``: 'café' in NFC and in NFD, a name saved before the
+    class-name door): the export then goes without one, the PNGs' ids need no name."""
     from ..quadtree.label_io import format_classes_file
+    from . import check_exportable_names
 
     try:
+        check_exportable_names(classes)
         return format_classes_file(classes).encode("utf-8")
     except ValueError:
         return None
 
 
 class PngWriter(ClassListWriter):
-    """The PNGs, then ``classes.txt`` when there are some (none when a class name cannot be a line of it)."""
+    """The PNGs, then ``classes.txt`` when there are some (none when a class name cannot be a line of it,
+    ``classes_file_text``)."""
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(write_png_file, classes, out_dir, levels)

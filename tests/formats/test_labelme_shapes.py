@@ -34,7 +34,8 @@ def png_b64(mask: np.ndarray, mode: str = "1") -> str:
 
 
 def labelme_mask(points, raw, height, width) -> np.ndarray:
-    """labelme @414ad2ad's mask branch of shapes_to_label; numpy's error where the mask is too small."""
+    """labelme @414ad2ad's mask branch of shapes_to_label, numpy's assignment as it is: a part of the
+    mask of one row or column is broadcast over its span, any other smaller part is numpy's ValueError."""
     mask = np.zeros((height, width), dtype=bool)
     point_array = np.asarray(points)
     (x1, y1), (x2, y2) = point_array.round().astype(int)
@@ -45,10 +46,7 @@ def labelme_mask(points, raw, height, width) -> np.ndarray:
     y_start, y_stop = max(y1, 0), min(y1 + patch_height, height)
     x_start, x_stop = max(x1, 0), min(x1 + patch_width, width)
     if y_start < y_stop and x_start < x_stop:
-        part = raw[y_start - y1:y_stop - y1, x_start - x1:x_stop - x1]
-        if part.shape != (y_stop - y_start, x_stop - x_start):  # labelme's broadcast fails (or smears a 1-wide mask)
-            raise ValueError("mask smaller than its span")
-        mask[y_start:y_stop, x_start:x_stop] = part
+        mask[y_start:y_stop, x_start:x_stop] = raw[y_start - y1:y_stop - y1, x_start - x1:x_stop - x1]
     return mask
 
 
@@ -97,7 +95,7 @@ def test_circles_and_masks_read_as_labelme_draws_them():
                 rim = centre + rng.uniform(-25, 25, 2).round(1)
                 shapes.append(shape(label, "circle", [centre.tolist(), rim.tolist()]))
             elif kind == "mask":
-                way = rng.choice(["canvas", "fractional", "other"])
+                way = rng.choice(["canvas", "fractional", "other", "thin"])
                 if way == "canvas":  # an object on the image, often at its edges, as labelme's canvas writes it
                     obj = np.zeros((height, width), bool)
                     x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
@@ -108,11 +106,14 @@ def test_circles_and_masks_read_as_labelme_draws_them():
                     points, patch = [[int(x1), int(y1)], [int(x2), int(y2)]], obj[y1:y2 + 1, x1:x2 + 1]
                 else:
                     h, w = int(rng.integers(1, 30)), int(rng.integers(1, 40))
+                    if way == "thin":  # one row, one column or one pixel: numpy stretches it over its span
+                        h, w = [(1, w), (h, 1), (1, 1)][int(rng.integers(3))]
                     x1, y1 = int(rng.integers(-10, width)), int(rng.integers(-10, height))
                     patch = rng.random((h, w)) < 0.6
                     if way == "fractional":
                         points = [[x1 + 0.3, y1 - 0.2], [x1 + w - 0.6, y1 + h - 1.4]]
-                    else:  # whole-number points whose span crops the mask, misses it, or overruns the image
+                    else:  # whole-number points whose span crops the mask, misses it, stretches a 1-wide one
+                        # or overruns the image
                         points = [[x1, y1], [x1 + int(rng.integers(-3, w + 20)), y1 + int(rng.integers(-3, h + 20))]]
                         try:
                             labelme_mask(points, patch, height, width)
@@ -202,3 +203,27 @@ def test_the_pixels_an_image_s_circles_and_masks_cost_are_bounded():
     read_labelme_document(doc_of([full] * count, width, height), CLASSES, "t")
     with pytest.raises(ValueError, match=f"its masks cover {(count + 1) * 4096} pixels in all"):
         read_labelme_document(doc_of([full] * (count + 1), width, height), CLASSES, "t")
+
+
+@pytest.mark.parametrize("size, points, painted", [
+    ((1, 4), [[2, 1], [5, 5]], np.s_[1:6, 2:6]),  # one row over a 4×5 span: every row of it
+    ((3, 1), [[2, 1], [7, 3]], np.s_[1:4, 2:8]),  # one column over 6 columns
+    ((1, 1), [[3, 3], [10, 8]], np.s_[3:8, 3:11]),  # one pixel over the span, clipped to the image
+    ((3, 4), [[2, -2], [5, 5]], np.s_[0:6, 2:6]),  # a 3-row mask 2 rows above the image: its last row stretched
+])
+def test_a_one_row_or_one_column_mask_is_stretched_over_its_span_as_labelme_paints_it(size, points, painted):
+    """numpy broadcasts a mask part of one row or column over the span in labelme's assignment, so
+    labelme paints the whole span; it was refused ('labelme cannot paint it either')."""
+    height, width = 8, 12
+    patch = np.ones(size, bool)
+    shapes = [shape("car", "mask", points, mask=png_b64(patch))]
+    got = read_labelme_document(doc_of(shapes, width, height), CLASSES, "t")
+    want = np.full((height, width), 255)
+    want[painted] = 2
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, labelme_reference(shapes, height, width))
+    striped = np.zeros(size, bool)
+    striped[tuple(slice(None, None, 2) for _ in size)] = True  # a pattern of the row/column, stretched too
+    shapes = [shape("car", "mask", points, mask=png_b64(striped))]
+    got = read_labelme_document(doc_of(shapes, width, height), CLASSES, "t")
+    np.testing.assert_array_equal(got, labelme_reference(shapes, height, width))

@@ -184,3 +184,88 @@ def test_qgn_s_own_files_of_such_names_still_export(tmp_path, monkeypatch, run_c
     code, stdout, err = run_cli("export", "--project", project.root, "--formats", "qgt,json", "--out", tmp_path / "o")
     assert code == 0, err
     assert read_qgt(next((tmp_path / "o" / "qgt").rglob("*.qgt")))[1].names == LEGACY[kind]
+
+
+def legacy_qgts(folder, names, monkeypatch, count: int = 3):
+    """``count`` .qgt files of ``names`` with an image beside each, as the code before the door wrote them."""
+    folder.mkdir(parents=True)
+    with as_before(monkeypatch):
+        for i in range(count):
+            write_qgt(folder / f"f{i:03d}.qgt", Quadtree.from_label(legacy_label(len(names)), len(names), 255),
+                      ClassSet(names, (), 255))
+            Image.new("RGB", (12, 8)).save(folder / f"f{i:03d}.png")
+    return sorted(folder.glob("*.qgt"))
+
+
+@pytest.mark.parametrize("formats", ["coco", "labelstudio,coco"])
+def test_a_folder_dataset_export_of_such_names_is_refused_once_in_one_line(tmp_path, monkeypatch, run_cli, formats):
+    """One dataset has one class set: its export was refused once per file (5,000 files: 5,001
+    lines) with a project's advice; now one line naming the first file, with what fits loose .qgt
+    files (no project to rename the class in), exit 2, nothing written."""
+    files = legacy_qgts(tmp_path / "q", LEGACY["tab"], monkeypatch, count=12)
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("export", tmp_path / "q", "--format", formats, "--out", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"qgn export: error: {files[0]}: the class 'a\\tb' holds a tab"), err
+    assert "in the project first" not in err and "--png MASKS" in err and "qgn convert MASKS NEW" in err, err
+    assert not out.exists() or not any(out.rglob("*")), sorted(out.rglob("*"))
+
+
+def test_a_per_file_export_of_such_names_says_the_refusal_once(tmp_path, monkeypatch, run_cli):
+    """Each file is still tried (its own classes decide), but the same refusal is said once, then
+    one line naming the others, then the count."""
+    files = legacy_qgts(tmp_path / "q", LEGACY["nfc-nfd"], monkeypatch, count=12)
+    other = legacy_qgts(tmp_path / "q" / "sub", LEGACY["spaces"], monkeypatch, count=2)
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("export", tmp_path / "q", "--format", "labelme", "--out", out)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 5, err  # two refusals, two "more files", the count
+    assert lines[0].startswith(f"qgn export: error: {files[0]}: the classes {NFC!r} and {NFD!r}"), err
+    assert lines[1].startswith(f"qgn export: error: {other[0]}: the class ' car'"), err
+    assert err.count("no importer reads") == 1 and err.count("one name to every importer") == 1, err
+    assert "11 more file(s) refused the same way" in err and "1 more file(s) refused the same way" in err, err
+    assert "in the project first" not in err and "qgn convert" in err, err
+    assert not out.exists() or not any(out.rglob("*")), sorted(out.rglob("*"))
+    code, stdout, err = run_cli("export", files[0], "--format", "labelme", "--out", out)  # one file: one line
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith(f"qgn export: error: {files[0]}: ")
+    assert "--png MASK.png" in err and "qgn convert MASK.png NEW.qgt" in err, err
+
+
+def test_the_advice_for_loose_qgt_files_works(tmp_path, monkeypatch, run_cli):
+    """What the refusal says to do (export the values as PNG, convert them back under a classes.txt
+    of new names, export those) gives an export that QGN's own import reads back with the new names."""
+    legacy_qgts(tmp_path / "q", LEGACY["tab"], monkeypatch)
+    code, stdout, err = run_cli("export", tmp_path / "q", "--format", "coco", "--out", tmp_path / "refused")
+    assert code == 2
+    assert run_cli("export", tmp_path / "q", "--png", tmp_path / "MASKS")[0] == 0
+    (tmp_path / "classes.txt").write_text("a b 10 20 30\nroad 40 50 60\nignore: 255\n")
+    assert run_cli("convert", tmp_path / "MASKS", tmp_path / "NEW", "--classes", tmp_path / "classes.txt")[0] == 0
+    code, stdout, err = run_cli("export", tmp_path / "NEW", "--format", "coco", "--out", tmp_path / "o",
+                                "--images", tmp_path / "q")
+    assert code == 0, err
+    code, stdout, err = run_cli("import", tmp_path / "o", "--format", "coco", "--project", tmp_path / "p",
+                                "--images", tmp_path / "q")
+    assert code == 0, err
+    project = Project.open(tmp_path / "p")
+    assert project.classes.names == ("a b", "road") and len(project.images) == 3
+    assert np.array_equal(project.load_annotation(project.images[0]), legacy_label(2))
+
+
+@pytest.mark.parametrize("kind", LEGACY)
+def test_id_and_palette_png_exports_of_such_names_still_export(tmp_path, monkeypatch, run_cli, kind):
+    """ids PNGs hold no class name, and palette PNGs go without classes.txt when a name is one no
+    importer reads back: their export is not refused (it was, with the door's export check)."""
+    project = legacy_project(tmp_path / "p", LEGACY[kind], monkeypatch)
+    for fmt in ("ids", "png", "ids,png"):
+        out = tmp_path / fmt
+        code, stdout, err = run_cli("export", "--project", project.root, "--formats", fmt, "--out", out)
+        assert code == 0, (fmt, err)
+        for name in fmt.split(","):
+            written = sorted(p.name for p in (out / name).iterdir())
+            assert written == ["img.png"], (fmt, written)  # no classes.txt another import would refuse
+            assert np.array_equal(np.asarray(Image.open(out / name / "img.png")), legacy_label(len(LEGACY[kind])))
+    files = legacy_qgts(tmp_path / "q", LEGACY[kind], monkeypatch)
+    code, stdout, err = run_cli("export", tmp_path / "q", "--format", "ids,png", "--out", tmp_path / "fromqgt")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "fromqgt" / "png").iterdir()) == [f.with_suffix(".png").name
+                                                                               for f in files]
