@@ -113,6 +113,16 @@ def annotate_options(args):
         evidence = "oracle"
     if args.images is not None and args.images < 1:
         raise ValueError(f"--images must be at least 1; got {args.images}")
+    every = getattr(args, "every", None)
+    if every is not None and every < 1:
+        raise ValueError(f"--every must be at least 1 image; got {every}")
+    if every is not None or getattr(args, "learns", None):
+        from qgn.bench.session import SESSION_SCENARIOS
+
+        option = "every" if every is not None else "learns"
+        check_used(option, every if every is not None else args.learns,
+                   ("loop", "loop_uncertainty", *SESSION_SCENARIOS) if every is not None else SESSION_SCENARIOS,
+                   scenarios, example="session")
     stride = 1 if getattr(args, "stride", None) is None else args.stride
     if stride < 1:
         raise ValueError(f"--stride must be at least 1; got {stride}")
@@ -144,7 +154,11 @@ def annotate_section(args, log, progress=None):
         samples = [_Resized(s, 0.5) for s in samples]
         config = AnnotateConfig(every=2, iterations=2, batch_size=1)
     if getattr(args, "annotate_iters", None):
-        config.iterations = args.annotate_iters
+        config.iterations = config.session_iterations = args.annotate_iters
+    if getattr(args, "every", None) is not None:
+        config.every = config.session_every = args.every
+    if getattr(args, "learns", None):
+        config.session_learns = args.learns
     if scenarios:
         config.scenarios = scenarios
     config.tolerance = int(tolerance)
