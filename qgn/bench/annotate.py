@@ -106,7 +106,7 @@ SNAP_EVIDENCE = ("image", "prediction", "oracle")
 JUDGES = {"app_effort": "saved", "app_own": "own", "app_edge2": "edge2", "app_tol3": "tol3",
           "app_scaled": "scaled", "app_domain_edge2": "edge2"}
 # the scenarios that take the domain check's verdicts (``--domain-model``'s encoder and reference)
-DOMAIN_SCENARIOS = ("app_domain", "app_confident", *JUDGES, "session", "session_none")
+DOMAIN_SCENARIOS = ("app_domain", "app_confident", *JUDGES)
 HEADED = ("assist_head", "best", "app", "app_guarded", "app_carry", "app_domain", "app_confident",
           *JUDGES)  # scenarios that need the project head
 

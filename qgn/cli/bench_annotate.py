@@ -103,6 +103,9 @@ def annotate_options(args):
         if bad:
             raise ValueError(f"--scenarios: unknown {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
     check_domain_model(args, scenarios)
+    if getattr(args, "domain_model", None) and any(n.startswith("session") for n in scenarios or ()):
+        raise ValueError(f"--domain-model {args.domain_model}: the session walks judge each image with the model in "
+                         "use and its own reference, as the app does; run them without --domain-model")
     check_record_lag(args, scenarios)
     if getattr(args, "confidence", None) is not None and not 0.0 <= args.confidence <= 1.0:
         raise ValueError(f"--confidence is a probability, 0 … 1; got {args.confidence}")
@@ -169,7 +172,8 @@ def annotate_section(args, log, progress=None):
         config.confidence = float(args.confidence)
     if getattr(args, "record_lag", None) is not None:
         config.record_lag = int(args.record_lag)
-    if any(n in config.scenarios for n in DOMAIN_SCENARIOS):
+    # the session walks take the model's own reference (their model changes; --domain-model is not theirs)
+    if any(n in config.scenarios for n in (*DOMAIN_SCENARIOS, "session", "session_none")):
         from qgn.domain import reference_for, reference_path
 
         judge_path = path

@@ -105,6 +105,7 @@ def test_without_fine_tunes_the_walk_keeps_one_model_and_the_same_empty_starts(m
 @pytest.mark.parametrize("argv, message", [
     (["--every", "0", "--scenarios", "session"], "--every must be at least 1 image; got 0"),
     (["--learns", "train", "--scenarios", "app_domain"], "--learns train: only the scenarios session"),
+    (["--domain-model", "demo", "--scenarios", "app_domain,session"], "the session walks judge each image with"),
 ])
 def test_bad_session_options_are_said(argv, message, capsys) -> None:
     code = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
