@@ -5,7 +5,10 @@ simulated annotator — ``scratch`` and ``model`` with the cell tools; ``assist_
 ``assist_model`` and ``assist_head`` with the image-aware tools (from empty, with the model, with
 the per-project head); ``best`` (per image the cheapest start of model / empty / head: an oracle,
 no person knows the costs beforehand); ``app`` and ``app_guarded``, the starts the app takes.
-``--scenarios`` adds the fine-tune loops (``loop``, ``loop_uncertainty``). ``--snap-evidence``: what
+``--scenarios`` adds the fine-tune loops (``loop``, ``loop_uncertainty``: the #14 annotator) and
+``session`` (``qgn.bench.session``: the images in order with the app's start rule, the Fine-tune
+dock's fine-tune every ``--every K`` saved images, default 16, what learns ``--learns``, default
+auto), ``session_none`` (the same walk, no fine-tune) and ``session_empty``. ``--snap-evidence``: what
 the snapped brush follows (image, prediction, oracle; ``--model-snap`` = oracle). ``--stride K``: every K-th image of
 the split (CamVid val frames are 2 video frames apart; its labelled train frames 30).
 ``--model`` defaults to the bundled street model (``camvid``) and takes a bundled name (``demo``), a file or a run folder; ``--data`` defaults to CamVid (found
