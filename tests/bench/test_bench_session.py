@@ -29,6 +29,13 @@ def _samples():
     return [_Crop(data[i], size, f"img{i}") for i, size in enumerate(SIZES)], data.classes
 
 
+@pytest.fixture(scope="module")
+def walks():
+    """{finetune: the walk's (model, reference, seq, empty, tuned, judged)}, each run once."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return {finetune: _walk(monkeypatch, finetune) for finetune in (True, False)}
+
+
 def _walk(monkeypatch, finetune: bool):
     import qgn.train.finetune
     from qgn.bench.annotate import AnnotateConfig
@@ -57,8 +64,8 @@ def _walk(monkeypatch, finetune: bool):
     return model, reference, seq, empty, tuned, judged
 
 
-def test_the_walk_starts_each_image_with_the_model_in_use_and_fine_tunes_on_what_was_saved(monkeypatch) -> None:
-    model, reference, seq, empty, tuned, judged = _walk(monkeypatch, finetune=True)
+def test_the_walk_starts_each_image_with_the_model_in_use_and_fine_tunes_on_what_was_saved(walks) -> None:
+    model, reference, seq, empty, tuned, judged = walks[True]
     info = seq.extra["session"]
     # by hand: 8 images, K = 3 -> fine-tunes after saved images 3 and 6 (none after the last image)
     assert info["generation"] == [0, 0, 0, 1, 1, 1, 2, 2]
@@ -93,9 +100,9 @@ def test_the_walk_starts_each_image_with_the_model_in_use_and_fine_tunes_on_what
         assert saved[i].shape == (SIZES[i], SIZES[i])
 
 
-def test_without_fine_tunes_the_walk_keeps_one_model_and_the_same_empty_starts(monkeypatch) -> None:
-    _, reference, seq, empty, tuned, judged = _walk(monkeypatch, finetune=False)
-    _, _, _, empty_tuned, _, _ = _walk(monkeypatch, finetune=True)
+def test_without_fine_tunes_the_walk_keeps_one_model_and_the_same_empty_starts(walks) -> None:
+    _, reference, seq, empty, tuned, judged = walks[False]
+    empty_tuned = walks[True][3]
     assert seq.name == "session_none" and not tuned and seq.extra["session"]["finetunes"] == []
     assert seq.extra["session"]["generation"] == [0] * 8
     assert [r for _, _, r in judged] == [reference] * 8
