@@ -67,7 +67,14 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
   domain check flags, ``app_edge2``'s choice (on its own record of every image) on the others;
 - ``loop``: (opt-in) the cell tools from the model, fine-tuned every ``every`` images on all
   images corrected so far with ``qgn.train.finetune.finetune`` — the function the app's
-  Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first.
+  Fine-tune button calls; ``loop_uncertainty``: the same, the most uncertain images first. The
+  loop's annotator and recipe are those of issue #14 (cell tools, model or empty, 40 iterations):
+  for today's app see ``session``;
+- ``session``: (opt-in; ``qgn.bench.session``) the images in order as one person walks them: each
+  started by ``app_domain``'s rule for the model in use, corrected with the image-aware tools, its
+  map saved; every ``session_every`` saved images the Fine-tune dock's fine-tune (its recipe, its
+  "What learns" ``session_learns``, one in four held aside) and the app's model change;
+  ``session_none``: the same walk, no fine-tune; ``session_empty``: every image from empty.
 
 The annotator and the anchors (quadtree leaves, polygon vertices) are ``qgn.bench.annotate_sim``.
 A model whose classes differ from the data's is transferred first (``qgn.model.transfer``); the
@@ -89,9 +96,11 @@ from qgn.uncertainty import MEASURES, image_uncertainty, order_by_uncertainty, s
 
 SCENARIOS = ("scratch", "model", "assist_scratch", "assist_model", "assist_head", "best", "app", "app_guarded",
              "assist_previous", "app_carry", "app_domain", "app_effort", "assist_confident", "app_confident",
-             "app_own", "app_edge2", "app_tol3", "app_scaled", "app_domain_edge2", "loop", "loop_uncertainty")
+             "app_own", "app_edge2", "app_tol3", "app_scaled", "app_domain_edge2", "loop", "loop_uncertainty",
+             "session", "session_none", "session_empty")
 DEFAULT_SCENARIOS = SCENARIOS[:8]
-PER_IMAGE = SCENARIOS[:-2]
+WALKS = ("loop", "loop_uncertainty", "session", "session_none", "session_empty")  # each its own pass
+PER_IMAGE = tuple(n for n in SCENARIOS if n not in WALKS)
 SNAP_EVIDENCE = ("image", "prediction", "oracle")
 # the scenarios that apply app_effort's rule to a record of each image -> the judge of that record (``_judged``)
 JUDGES = {"app_effort": "saved", "app_own": "own", "app_edge2": "edge2", "app_tol3": "tol3",
@@ -122,6 +131,9 @@ class AnnotateConfig:
     domain: object = None  # the model's qgn.domain.DomainReference (None: none): app_domain's and app_effort's verdicts
     domain_model: object = None  # the model whose encoder ``domain`` describes (None: the model measured)
     confidence: float = 0.9  # τ of assist_confident / app_confident: the start keeps pixels whose probability is >= τ
+    session_every: int = 16  # session: the dock's fine-tune every this many saved images (qgn.bench.session)
+    session_learns: str = "auto"  # session: what learns, the dock's "What learns" (auto, frozen, train)
+    session_iterations: int = 300  # session: the dock's iterations
     record_lag: int = 0  # the rules of JUDGES choose without their last this many images' records (an app's
     # simulated judge of a saved image runs for seconds: the next image may start before it lands)
 
@@ -370,8 +382,9 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
 
     empty = np.full(s.label.shape, classes.ignore_index)
     runs, labels = {}, {}
-    step("scratch")
-    runs["scratch"], _ = run(empty)
+    if "scratch" in wanted or "model" in wanted:  # the cell tools from empty (``model``'s alternative)
+        step("scratch")
+        runs["scratch"], _ = run(empty)
     if "model" in wanted:
         step("from the model, cell tools")
         runs["model_start"], _ = run(prediction.label())
@@ -602,8 +615,8 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), inside:
     if inside is False:  # app_domain_edge2: app_domain's start on a flagged image
         judged["app_domain_edge2"] = (domain, {})
     return {
-        "scratch": ({"scratch": runs["scratch"]}, {}),
-        "model": ({"model": runs.get("model_start"), "empty": runs["scratch"]}, {"empty": 1}),
+        "scratch": ({"scratch": runs.get("scratch")}, {}),
+        "model": ({"model": runs.get("model_start"), "empty": runs.get("scratch")}, {"empty": 1}),
         "assist_scratch": ({"empty": runs.get("assist_empty")}, {}),
         "assist_model": ({"model": runs.get("assist_model_start"), "empty": _fewer(runs.get("assist_model_empty"),
                                                                                   runs.get("assist_empty"))},
@@ -719,6 +732,11 @@ def annotate_bench(model, samples, classes, config: AnnotateConfig | None = None
         raise ValueError(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
     if any(n in PER_IMAGE for n in config.scenarios):
         out += run_per_image(model, samples, classes, config, log, passing("per image"))
+    sessions = [n for n in config.scenarios if n.startswith("session")]
+    if sessions:
+        from qgn.bench.session import run_sessions
+
+        out += run_sessions(model, samples, classes, config, sessions, log, passing("session"))
     for name in [n for n in config.scenarios if n.startswith("loop")]:
         if name == "loop":
             out.append(run_loop(model, samples, classes, config, log, progress=passing(name)))
@@ -764,7 +782,7 @@ def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str, scratc
             "polygon_vertices_per_image": float(np.mean(anchors["polygon_vertices"])) if n else None,
         }
         for key in ("spearman", "measure", "uncertainty", "heldout_before", "heldout_after", "head_fit_seconds",
-                    "tolerance", "beta", "model_snap", "snap_evidence", "confidence", "record_lag"):
+                    "tolerance", "beta", "model_snap", "snap_evidence", "confidence", "record_lag", "session"):
             if key in seq.extra:
                 extra[key] = seq.extra[key]
         if "spearman" in extra:  # JSON has no NaN
@@ -817,4 +835,7 @@ def format_table(rows: list[BenchRow]) -> str:
             b, a = r.extra["heldout_before"], r.extra["heldout_after"]
             lines.append(f"{r.name}: held-out mIoU {100 * b['miou']:.1f} -> {100 * a['miou']:.1f} %, "
                          f"pixel accuracy {100 * b['acc']:.1f} -> {100 * a['acc']:.1f} %")
-    return "\n".join(lines)
+    from qgn.bench.session import format_session
+
+    session = format_session(rows)
+    return "\n".join(lines + ([session] if session else []))

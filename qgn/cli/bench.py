@@ -70,6 +70,11 @@ def add_arguments(p) -> None:
     p.add_argument("--channels", help="sparse_conv: channel counts (default 16,32,64,128,256,512)")
     p.add_argument("--densities", help="sparse_conv: shares of active sites (default 0.01,0.03,0.1,0.3,0.5,0.75)")
     p.add_argument("--annotate-iters", type=int, help="annotate: fine-tune iterations of each loop step (default 40)")
+    p.add_argument("--every", type=int, help="annotate: session (and loop): the dock's fine-tune every K saved "
+                                             "images (default 16; loop 5)")
+    p.add_argument("--learns", choices=("auto", "frozen", "train"),
+                   help="annotate: session: what the dock's fine-tunes let learn (default auto: the encoder once a "
+                        "fine-tune trains on 32 images, qgn.train.finetune.auto_encoder)")
     p.add_argument("--heldout", type=int, help="annotate: score the loops' models before/after on this many other images")
     p.add_argument("--tolerance", type=int, default=0,
                    help="annotate: boundary tolerance in pixels (a label is right when it is the truth of a pixel "
@@ -81,7 +86,9 @@ def add_arguments(p) -> None:
                                        "least on the images before, empty included), app_own (app_effort with the given start judged by the "
                                        "person's own actions), app_edge2, app_tol3, app_scaled (app_effort on the other "
                                        "judges of benchmarks/RESULTS.md's start-judge section), app_domain_edge2 (app_domain on "
-                                       "flagged images, app_edge2 elsewhere), loop, loop_uncertainty)")
+                                       "flagged images, app_edge2 elsewhere), loop, loop_uncertainty, session (the "
+                                       "images in order with app_domain's start and the Fine-tune dock every --every "
+                                       "saved images), session_none (the same walk, no fine-tune), session_empty)")
     p.add_argument("--confidence", type=float,
                    help="annotate: τ of assist_confident / app_confident (the model's start kept where its "
                         "probability is at least τ, unlabelled elsewhere; default 0.9)")
@@ -237,7 +244,7 @@ def run(args) -> int:
     if args.model is None:
         args.model = DEFAULT_MODEL
     check_options(args)
-    for option in ("domain_model", "record_lag"):  # the annotate section's alone: they were silently ignored
+    for option in ("domain_model", "record_lag", "every", "learns"):  # the annotate section's alone: they were silently ignored
         if getattr(args, option, None) is not None and "annotate" not in sections:
             name = "--" + option.replace("_", "-")
             raise ValueError(f"{name} {getattr(args, option)}: only the annotate section uses it, and --only "

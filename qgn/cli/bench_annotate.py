@@ -5,7 +5,10 @@ simulated annotator — ``scratch`` and ``model`` with the cell tools; ``assist_
 ``assist_model`` and ``assist_head`` with the image-aware tools (from empty, with the model, with
 the per-project head); ``best`` (per image the cheapest start of model / empty / head: an oracle,
 no person knows the costs beforehand); ``app`` and ``app_guarded``, the starts the app takes.
-``--scenarios`` adds the fine-tune loops (``loop``, ``loop_uncertainty``). ``--snap-evidence``: what
+``--scenarios`` adds the fine-tune loops (``loop``, ``loop_uncertainty``: the #14 annotator) and
+``session`` (``qgn.bench.session``: the images in order with the app's start rule, the Fine-tune
+dock's fine-tune every ``--every K`` saved images, default 16, what learns ``--learns``, default
+auto), ``session_none`` (the same walk, no fine-tune) and ``session_empty``. ``--snap-evidence``: what
 the snapped brush follows (image, prediction, oracle; ``--model-snap`` = oracle). ``--stride K``: every K-th image of
 the split (CamVid val frames are 2 video frames apart; its labelled train frames 30).
 ``--model`` defaults to the bundled street model (``camvid``) and takes a bundled name (``demo``), a file or a run folder; ``--data`` defaults to CamVid (found
@@ -103,6 +106,9 @@ def annotate_options(args):
         if bad:
             raise ValueError(f"--scenarios: unknown {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
     check_domain_model(args, scenarios)
+    if getattr(args, "domain_model", None) and any(n.startswith("session") for n in scenarios or ()):
+        raise ValueError(f"--domain-model {args.domain_model}: the session walks judge each image with the model in "
+                         "use and its own reference, as the app does; run them without --domain-model")
     check_record_lag(args, scenarios)
     if getattr(args, "confidence", None) is not None and not 0.0 <= args.confidence <= 1.0:
         raise ValueError(f"--confidence is a probability, 0 … 1; got {args.confidence}")
@@ -113,6 +119,16 @@ def annotate_options(args):
         evidence = "oracle"
     if args.images is not None and args.images < 1:
         raise ValueError(f"--images must be at least 1; got {args.images}")
+    every = getattr(args, "every", None)
+    if every is not None and every < 1:
+        raise ValueError(f"--every must be at least 1 image; got {every}")
+    if every is not None or getattr(args, "learns", None):
+        from qgn.bench.session import SESSION_SCENARIOS
+
+        option = "every" if every is not None else "learns"
+        check_used(option, every if every is not None else args.learns,
+                   ("loop", "loop_uncertainty", *SESSION_SCENARIOS) if every is not None else SESSION_SCENARIOS,
+                   scenarios, example="session")
     stride = 1 if getattr(args, "stride", None) is None else args.stride
     if stride < 1:
         raise ValueError(f"--stride must be at least 1; got {stride}")
@@ -144,7 +160,11 @@ def annotate_section(args, log, progress=None):
         samples = [_Resized(s, 0.5) for s in samples]
         config = AnnotateConfig(every=2, iterations=2, batch_size=1)
     if getattr(args, "annotate_iters", None):
-        config.iterations = args.annotate_iters
+        config.iterations = config.session_iterations = args.annotate_iters
+    if getattr(args, "every", None) is not None:
+        config.every = config.session_every = args.every
+    if getattr(args, "learns", None):
+        config.session_learns = args.learns
     if scenarios:
         config.scenarios = scenarios
     config.tolerance = int(tolerance)
@@ -155,7 +175,8 @@ def annotate_section(args, log, progress=None):
         config.confidence = float(args.confidence)
     if getattr(args, "record_lag", None) is not None:
         config.record_lag = int(args.record_lag)
-    if any(n in config.scenarios for n in DOMAIN_SCENARIOS):
+    # the session walks take the model's own reference (their model changes; --domain-model is not theirs)
+    if any(n in config.scenarios for n in (*DOMAIN_SCENARIOS, "session", "session_none")):
         from qgn.domain import reference_for, reference_path
 
         judge_path = path
