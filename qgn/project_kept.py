@@ -105,12 +105,9 @@ def _keep_beside(private: Path, folder: Path, stem: str) -> None:
     while True:
         other = kept_path(folder, _cut(stem))
         try:
-            os.link(private, other, follow_symlinks=False)
+            _second_name(private, other)
         except FileExistsError:
             continue
-        except OSError:
-            os.replace(private, other)  # no hard links here: kept_path found the name free a moment ago
-            return
         break
     sync_folder(folder)
     private.unlink()
@@ -118,16 +115,31 @@ def _keep_beside(private: Path, folder: Path, stem: str) -> None:
 
 def _put_back(private: Path, path: Path) -> None:
     """``private`` back at ``path``, where the next open offers it, never over a file there (a newer
-    autosave: then it stays at ``private``, its bytes on disk)."""
+    autosave: then it stays at ``private``, its bytes on disk); as far as it can (a full disk)."""
     try:
-        os.link(private, path, follow_symlinks=False)
-    except FileExistsError:
-        return
+        _second_name(private, path)
     except OSError:
-        if not os.path.lexists(path):
-            os.rename(private, path)  # no hard links here
         return
     private.unlink()
+
+
+def _second_name(source: Path, target: Path) -> None:
+    """Give the file ``source`` the name ``target`` too, never over a file there (FileExistsError): a
+    hard link, or where the file system has none a copy into ``target`` created only where none is
+    (O_EXCL), fsynced - never a rename, which replaces what stands at its target."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+        return
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINK:
+            raise
+    fd = os.open(source, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        _copy_into_new(fd, target)
+    finally:
+        os.close(fd)
 
 
 def _same_file(path: Path, was: os.stat_result) -> bool:
@@ -161,9 +173,16 @@ def _new_name(path: Path, target: Path, fd: int, was: os.stat_result) -> bool | 
         target.unlink(missing_ok=True)  # path was replaced before the link: not the file read (still at path)
         return None
     try:
-        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        _copy_into_new(fd, target)
     except FileExistsError:
         return False
+    return True
+
+
+def _copy_into_new(fd: int, target: Path) -> None:
+    """The bytes of the open file ``fd`` (from its start) into ``target``, created only where no file
+    is (FileExistsError), fsynced; a copy cut short is removed (its OSError raised)."""
+    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         try:
             os.lseek(fd, 0, os.SEEK_SET)
@@ -177,7 +196,6 @@ def _new_name(path: Path, target: Path, fd: int, was: os.stat_result) -> bool | 
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-    return True
 
 
 def kept_path(folder: Path, stem: str, suffix: str = ".qgt") -> Path:

@@ -759,3 +759,37 @@ def test_another_writers_autosave_taken_goes_back_where_it_was_if_it_cannot_be_k
     np.testing.assert_array_equal(read_label_file(path, CLASSES), label_for(7))
     assert [im.key for im in project.recoverable()] == [image.key]
     assert not [f for f in path.parent.iterdir() if f.name.endswith(".taking")]
+
+
+def test_a_taken_autosave_put_back_without_hard_links_never_replaces_a_newer_one(tmp_path, monkeypatch):
+    """Putting another writer's taken autosave back where there are no hard links checked that the
+    path was free and then renamed onto it: a newer autosave landing in between was replaced by the
+    older (the review of 3fd1c40). The put-back creates the name only where none is."""
+    import qgn.project_kept as kept
+
+    path, private = tmp_path / "a.qgt", tmp_path / ".a.qgt.1-2.taking"
+    private.write_bytes(b"taken (older)")
+    real_lexists, real_open = os.path.lexists, os.open
+
+    def land():
+        if not path.exists():
+            path.write_bytes(b"NEWER autosave")  # another writer's autosave lands now
+
+    def lexists_then_land(name):
+        there = real_lexists(name)
+        if Path(name) == path:
+            land()
+        return there
+
+    def land_then_create(name, flags, *args, **kwargs):
+        if Path(name) == path and flags & os.O_CREAT:
+            land()
+        return real_open(name, flags, *args, **kwargs)
+
+    monkeypatch.setattr(kept.os, "link", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EPERM, "no")))
+    monkeypatch.setattr(kept.os.path, "lexists", lexists_then_land)
+    monkeypatch.setattr(kept.os, "open", land_then_create)
+    kept._put_back(private, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == b"NEWER autosave"
+    assert private.read_bytes() == b"taken (older)"  # kept where it was, its bytes on disk
