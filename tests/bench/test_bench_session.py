@@ -165,7 +165,10 @@ def test_a_model_change_forgets_the_records_and_refits_the_head_with_the_new_mod
 
 @pytest.mark.parametrize("argv, message", [
     (["--every", "0", "--scenarios", "session"], "--every must be at least 1 image; got 0"),
-    (["--learns", "train", "--scenarios", "app_domain"], "--learns train: only the scenarios session"),
+    (["--learns", "train", "--scenarios", "app_domain"], "--learns train: only the scenarios session use it"),
+    # the walks without fine-tunes learn nothing: --learns beside them alone was silently ignored
+    (["--learns", "train", "--scenarios", "session_none,session_empty"], "--learns train: only the scenarios session"),
+    (["--every", "4", "--learns", "frozen", "--scenarios", "session_none"], "--learns frozen: only the scenarios se"),
     (["--domain-model", "demo", "--scenarios", "app_domain,session"], "the session walks judge each image with"),
 ])
 def test_bad_session_options_are_said(argv, message, capsys) -> None:
