@@ -69,7 +69,8 @@ def add_arguments(p) -> None:
     p.add_argument("--factors", default="1,2,4,8", help="scaling: image-side factors (default %(default)s)")
     p.add_argument("--channels", help="sparse_conv: channel counts (default 16,32,64,128,256,512)")
     p.add_argument("--densities", help="sparse_conv: shares of active sites (default 0.01,0.03,0.1,0.3,0.5,0.75)")
-    p.add_argument("--annotate-iters", type=int, help="annotate: fine-tune iterations of each loop step (default 40)")
+    p.add_argument("--annotate-iters", type=int, help="annotate: fine-tune iterations of each loop step (default 40) "
+                                                      "and of each session fine-tune (default 300, the dock's)")
     p.add_argument("--every", type=int, help="annotate: session (and loop): the dock's fine-tune every K saved "
                                              "images (default 16; loop 5)")
     p.add_argument("--learns", choices=("auto", "frozen", "train"),

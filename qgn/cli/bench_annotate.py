@@ -122,13 +122,12 @@ def annotate_options(args):
     every = getattr(args, "every", None)
     if every is not None and every < 1:
         raise ValueError(f"--every must be at least 1 image; got {every}")
-    if every is not None or getattr(args, "learns", None):
+    if every is not None:
         from qgn.bench.session import SESSION_SCENARIOS
 
-        option = "every" if every is not None else "learns"
-        check_used(option, every if every is not None else args.learns,
-                   ("loop", "loop_uncertainty", *SESSION_SCENARIOS) if every is not None else SESSION_SCENARIOS,
-                   scenarios, example="session")
+        check_used("every", every, ("loop", "loop_uncertainty", *SESSION_SCENARIOS), scenarios, example="session")
+    if getattr(args, "learns", None):  # only the walk with fine-tunes: session_none / session_empty learn nothing
+        check_used("learns", args.learns, ("session",), scenarios, example="session")
     stride = 1 if getattr(args, "stride", None) is None else args.stride
     if stride < 1:
         raise ValueError(f"--stride must be at least 1; got {stride}")

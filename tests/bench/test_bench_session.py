@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from qgn.cli.main import main
 from qgn.resources import demo_model_path
@@ -31,12 +32,17 @@ def _samples():
 
 @pytest.fixture(scope="module")
 def walks():
-    """{finetune: the walk's (model, reference, seq, empty, tuned, judged)}, each run once."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        return {finetune: _walk(monkeypatch, finetune) for finetune in (True, False)}
+    """{finetune: the walk's (model, reference, seq, empty, tuned, judged, given)}, each run once; ``given``:
+    per image what its start rule was given (``_given``)."""
+    walked = {}
+    for finetune in (True, False):
+        with pytest.MonkeyPatch.context() as monkeypatch:  # each walk patches the originals
+            walked[finetune] = _walk(monkeypatch, finetune)
+    return walked
 
 
 def _walk(monkeypatch, finetune: bool):
+    import qgn.bench.annotate
     import qgn.train.finetune
     from qgn.bench.annotate import AnnotateConfig
     from qgn.bench.session import dock_tune, session_walk
@@ -58,14 +64,33 @@ def _walk(monkeypatch, finetune: bool):
         judged.append((m, image.shape, ref))
         return None if ref is None else False  # every image flagged while the model has a reference
 
+    given = []
+    simulate, choices = qgn.bench.annotate._simulate_starts, qgn.bench.annotate._scenario_choices
+
+    def simulate_starts(s, m, prediction, classes, config, wanted, trainer, *args, **kwargs):
+        given.append(_given(s.name, trainer))  # the head's trainer as the image's start is made
+        return simulate(s, m, prediction, classes, config, wanted, trainer, *args, **kwargs)
+
+    def scenario_choices(runs, record, carry_record=(), *args, **kwargs):
+        given[-1].update(record=list(record), carry_record=list(carry_record))  # the records it is judged by
+        return choices(runs, record, carry_record, *args, **kwargs)
+
+    monkeypatch.setattr(qgn.bench.annotate, "_simulate_starts", simulate_starts)
+    monkeypatch.setattr(qgn.bench.annotate, "_scenario_choices", scenario_choices)
     config = AnnotateConfig(tolerance=1, domain=reference)
     seq, empty = session_walk(model, samples, classes, config, every=3, learns="auto", finetune=finetune,
                               tune=tune, verdict=verdict, iterations=2)
-    return model, reference, seq, empty, tuned, judged
+    return model, reference, seq, empty, tuned, judged, given
+
+
+def _given(name: str, trainer) -> dict:
+    """A copy of the head trainer's samples and record (the walk goes on changing them)."""
+    return dict(name=name, samples={k: (f.clone(), y.clone()) for k, (f, y) in trainer.samples.items()},
+                head_record=dict(trainer.record))
 
 
 def test_the_walk_starts_each_image_with_the_model_in_use_and_fine_tunes_on_what_was_saved(walks) -> None:
-    model, reference, seq, empty, tuned, judged = walks[True]
+    model, reference, seq, empty, tuned, judged, _ = walks[True]
     info = seq.extra["session"]
     # by hand: 8 images, K = 3 -> fine-tunes after saved images 3 and 6 (none after the last image)
     assert info["generation"] == [0, 0, 0, 1, 1, 1, 2, 2]
@@ -101,7 +126,7 @@ def test_the_walk_starts_each_image_with_the_model_in_use_and_fine_tunes_on_what
 
 
 def test_without_fine_tunes_the_walk_keeps_one_model_and_the_same_empty_starts(walks) -> None:
-    _, reference, seq, empty, tuned, judged = walks[False]
+    _, reference, seq, empty, tuned, judged, _ = walks[False]
     empty_tuned = walks[True][3]
     assert seq.name == "session_none" and not tuned and seq.extra["session"]["finetunes"] == []
     assert seq.extra["session"]["generation"] == [0] * 8
@@ -109,9 +134,41 @@ def test_without_fine_tunes_the_walk_keeps_one_model_and_the_same_empty_starts(w
     assert empty.actions == empty_tuned.actions  # the empty start does not depend on the model
 
 
+def test_a_model_change_forgets_the_records_and_refits_the_head_with_the_new_model(walks) -> None:
+    from qgn.project_head import HeadTrainer
+
+    _, _, seq, _, tuned, _, given = walks[True]
+    _, _, _, _, _, _, kept = walks[False]
+    samples, classes = _samples()
+    saved = seq.extra["saved_maps"]
+    assert [g["name"] for g in given] == [f"img{i}" for i in range(8)]
+    # the carried start is judged on each image that had a carried map (the same size as the one before:
+    # images 1, 2, 3 and 5); its record holds those since the last model change (fine-tunes after 3 and 6)
+    assert [len(g["carry_record"]) for g in given] == [0, 0, 1, 0, 1, 1, 0, 0]
+    assert [len(g["carry_record"]) for g in kept] == [0, 0, 1, 2, 3, 3, 4, 4]  # never forgotten without one
+    # the head's record: the images it did not train on, judged since the last model change
+    assert [sorted(g["head_record"]) for g in given] == [
+        [], [], ["img1"], [], ["img3"], ["img3", "img4"], [], ["img6"]]
+    assert [g["record"] for g in given] == [list(g["head_record"].values()) for g in given]
+    # the head's samples: every saved map, and right after a fine-tune their features are the new model's
+    # (a fresh trainer fed the saved maps in order, as the app's refit does)
+    makers = {3: tuned[0]["made"], 6: tuned[1]["made"]}  # the first image after each fine-tune
+    for i, maker in makers.items():
+        reference = HeadTrainer(classes)
+        for j in range(i):
+            reference.add(samples[j].name, maker, samples[j].image, saved[j])
+        got = given[i]["samples"]
+        assert sorted(got) == sorted(reference.samples) == [f"img{j}" for j in range(i)]
+        for key, (features, labels) in reference.samples.items():
+            assert torch.equal(got[key][0], features) and torch.equal(got[key][1], labels), (i, key)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--every", "0", "--scenarios", "session"], "--every must be at least 1 image; got 0"),
-    (["--learns", "train", "--scenarios", "app_domain"], "--learns train: only the scenarios session"),
+    (["--learns", "train", "--scenarios", "app_domain"], "--learns train: only the scenarios session use it"),
+    # the walks without fine-tunes learn nothing: --learns beside them alone was silently ignored
+    (["--learns", "train", "--scenarios", "session_none,session_empty"], "--learns train: only the scenarios session"),
+    (["--every", "4", "--learns", "frozen", "--scenarios", "session_none"], "--learns frozen: only the scenarios se"),
     (["--domain-model", "demo", "--scenarios", "app_domain,session"], "the session walks judge each image with"),
 ])
 def test_bad_session_options_are_said(argv, message, capsys) -> None:
