@@ -269,3 +269,34 @@ def test_id_and_palette_png_exports_of_such_names_still_export(tmp_path, monkeyp
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "fromqgt" / "png").iterdir()) == [f.with_suffix(".png").name
                                                                                for f in files]
+
+
+def test_a_png_export_without_classes_txt_and_another_s_list_refuse_each_other(tmp_path, monkeypatch, run_cli):
+    """A png export of legacy names goes without classes.txt: into a folder holding another export's
+    classes.txt it exited 0 and the import read its PNGs under the other's names (and the other way
+    round). Refused in one line naming the file; the export without it says so and why."""
+    legacy_qgts(tmp_path / "q", LEGACY["tab"], monkeypatch, count=2)
+    good = tmp_path / "good"
+    good.mkdir()
+    write_qgt(good / "g0.qgt", Quadtree.from_label(np.zeros((8, 12), np.uint8), 2, 255),
+              ClassSet(("car", "sky"), (), 255))
+    for first, second in (("good", "q"), ("q", "good")):
+        out = tmp_path / f"mix-{first}"
+        code, stdout, err = run_cli("export", tmp_path / first, "--format", "png", "--out", out)
+        assert code == 0, err
+        if first == "q":
+            assert "go without classes.txt" in err and "holds a tab" in err and "--classes" in err, err
+        before = sorted(p.name for p in out.iterdir())
+        code, stdout, err = run_cli("export", tmp_path / second, "--format", "png", "--out", out)
+        assert code == 2 and "export into an empty folder" in err, err
+        assert err.splitlines()[0].count(str(out)) == 1, err
+        assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_the_app_s_export_result_says_the_pngs_went_without_classes_txt(tmp_path, monkeypatch):
+    from qgn.project_export import export_project
+
+    project = legacy_project(tmp_path / "p", LEGACY["tab"], monkeypatch)
+    exported = export_project(project, tmp_path / "out", ["png"])
+    assert [p.name for p in exported] == ["img.png"]
+    assert len(exported.notes) == 1 and "go without classes.txt" in exported.notes[0], exported.notes
