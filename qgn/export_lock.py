@@ -129,13 +129,20 @@ def _say_unlocked(folder: Path, why: str, key) -> None:
         device = os.stat(folder).st_dev
     except OSError:
         device = None
-    noting = _UNLOCKED_NOTES.get()
-    said = noting[0] if noting is not None else _UNLOCKED_SAID
-    if (device, key) in said:
-        return
-    said.add((device, key))
     text = (f"{path_text(folder)}: exporting without the folder's export lock ({why}): another export into "
             "the same folder at the same time could replace this one's files unseen - run one at a time there")
+    say_export_note(text, (device, key))
+
+
+def say_export_note(text: str, key) -> None:
+    """``text``, one line to keep in sight after an export, said once per ``key`` in an export
+    (``noting_unlocked``: kept in its notes too, which the app shows at its end), else in a process:
+    on the export's progress line (``saying_waits``), else on stderr."""
+    noting = _UNLOCKED_NOTES.get()
+    said = noting[0] if noting is not None else _UNLOCKED_SAID
+    if key in said:
+        return
+    said.add(key)
     if noting is not None:
         noting[1].append(text)
     say = (_LOCK_WAIT.get() or (_say_on_stderr, None, None))[0]

@@ -71,9 +71,11 @@ def add_arguments(p) -> None:
                                                    "leftImg8bit/NAME/ (default train, what torchvision's and qgn's "
                                                    "Cityscapes readers open; val or test for held-out labels)")
     p.add_argument("--out", metavar="DIR", help="output folder of --format and --project")
-    p.add_argument("--images", metavar="DIR", help="with --format: where the .qgt files' images are, found by file "
-                                                   "stem (default: beside each .qgt); formats that reference or "
-                                                   "copy images (labelstudio, camvid, coco …) need them")
+    p.add_argument("--images", metavar="DIR", help="with --format: where the .qgt files' images are, found by the "
+                                                   ".qgt's path under the exported folder (sub/f0.qgt: DIR/sub/f0.png), "
+                                                   "else by file stem where no other .qgt has it (default: beside each "
+                                                   ".qgt); formats that reference or copy images (labelstudio, camvid, "
+                                                   "coco …) need them")
 
 
 def _format_names(text: str, option: str) -> list[str]:
@@ -102,19 +104,29 @@ def _split(args, names: list[str]) -> str | None:
         raise CLIError(f"--{exc}") from None
 
 
-def qgt_fix(src: Path, images: str | None) -> str:
+def qgt_fix(src: Path, images: str | None, names=None, out=None) -> str:
     """What an export of the loose .qgt ``src`` (a file or a folder of them) refused for a class name no
     importer reads back says to do: no project to rename it in, and QGN Studio saves its edits into a
     project, never back into a .qgt; the label values written as PNG and converted back under a
-    classes.txt of new names make the same .qgt files with those names."""
+    classes.txt of new names make the same .qgt files with those names. Three commands, each in
+    backticks, to run as they stand (FILE: that classes.txt); a file keeps its stem throughout, so
+    that its image is found by it (``names``/``out``: the export refused, said again for the new files)."""
     import shlex
 
+    q = shlex.quote
     folder = Path(src).is_dir()
-    masks, new = ("MASKS", "NEW") if folder else ("MASK.png", "NEW.qgt")
-    photos = shlex.quote(images if images else shown(src if folder else Path(src).parent))
-    return (f"write the .qgt again with the class renamed: `qgn export {shlex.quote(shown(src))} --png {masks}`, "
-            f"then `qgn convert {masks} {new} --classes FILE` with a classes.txt of the new names (`name R G B` "
-            f"lines, then `ignore: V`), and export {new} (with --images {photos})")
+    if folder:
+        masks, new = "MASKS", "NEW"
+        png, again = masks, new
+    else:
+        stem = Path(src).stem
+        masks, new = "MASKS", "NEW"
+        png, again = f"{masks}/{stem}.png", f"{new}/{stem}.qgt"
+    photos = images if images else shown(src if folder else Path(src).parent)
+    target = (f" --format {q(','.join(names))} --out {q(shown(out))}" if names and out else " --format NAME --out DIR")
+    return (f"write the .qgt again with the class renamed: `qgn export {q(shown(src))} --png {q(png)}`, "
+            f"then `qgn convert {masks} {new} --classes FILE` with FILE a classes.txt of the new names (`name R G B` "
+            f"lines, then `ignore: V`), then `qgn export {q(again)}{target} --images {q(photos)}`")
 
 
 def run(args) -> int:
@@ -140,12 +152,13 @@ def run(args) -> int:
                 raise CLIError(f"{out} exists and is not a folder (exporting a folder needs an output folder)")
         jobs = [(f, [(n, out / f.relative_to(src).with_suffix(EXPORTERS[n][0])) for n, out in wanted]) for f in files]
         relative_dirs = [f.parent.relative_to(src) for f in files]
+        root = src
         for name, out in wanted:  # before anything is written: it mirrors DIR's subfolders under OUT
             check_output_folder(out, f"--{name}")
             check_output_links(out, [out / rel for rel in sorted(set(relative_dirs))], f"--{name}")
     elif src.is_file():
         jobs = [(src, [(n, out / f"{src.stem}{EXPORTERS[n][0]}" if out.is_dir() else out) for n, out in wanted])]
-        relative_dirs = [Path()]
+        relative_dirs, root = [Path()], src.parent
     else:
         raise no_input_error(src)
     if args.images and not Path(args.images).is_dir():
@@ -165,9 +178,9 @@ def run(args) -> int:
         if wanted:
             raise CLIError("a whole-dataset --format and --png cannot be combined; run them one at a time")
         check_outputs([path for path, _ in jobs], [(out, src) for out in dataset_outputs(names, Path(args.out))])
-        with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
+        with protected_inputs(_inputs(jobs, args.images, root), "the files being exported and their images"):
             return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split,
-                                          qgt_fix(src, args.images))
+                                          qgt_fix(src, args.images, names, args.out))
     planned = [(out, path) for path, targets in jobs for _, out in targets]
     # named as a folder's dataset export names them where a format lists names (cvat, voc): -2 …
     stems = item_names(src, [path for path, _ in jobs], flat=False) if any(n in LISTED_FORMATS for n in names) \
@@ -182,12 +195,13 @@ def run(args) -> int:
     # there; rel None: a class name no importer reads back, wherever it goes): each file is still tried -
     # whether it is refused depends on its own classes - and said once
     refused: dict[tuple[Path | None, str], list[Path]] = {}
-    fix = qgt_fix(src, args.images)
-    with protected_inputs(_inputs(jobs, args.images), "the files being exported and their images"):
+    fix = qgt_fix(src, args.images, names, args.out)
+    clashing = clashing_stems(path for path, _ in jobs)
+    with protected_inputs(_inputs(jobs, args.images, root), "the files being exported and their images"):
         for i, ((path, targets), rel, stem) in enumerate(zip(jobs, relative_dirs, stems), start=1):
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
-                             stem, fix)
+                             stem, fix, root, clashing)
             except (FolderRefusedError, UnexportableNameError) as exc:  # its classes refused: the others go on
                 key = (rel if isinstance(exc, FolderRefusedError) else None, str(exc))
                 if key in refused:
@@ -255,34 +269,63 @@ def whole_dataset_only(name: str) -> bool:
     return FORMATS[name].write is None
 
 
-def qgt_image(path: Path, images: str | None) -> Path | None:
-    """The image a .qgt labels: same stem in ``images``, else beside the .qgt; None if none."""
-    from qgn.formats.source import find_image
+def qgt_image(path: Path, images: str | None, root: Path | None = None, clashing=frozenset()) -> Path | None:
+    """The image a .qgt labels: in ``images`` at the .qgt's path under ``root`` (the exported folder:
+    ``root/sub/f0.qgt`` -> ``images/sub/f0.png``), else by stem alone in ``images`` unless another
+    exported file has the same stem (``clashing``: which of them it is the photo of is unknown -
+    AmbiguousImageError rather than another folder's photo), else beside the .qgt; None if none."""
+    from qgn.formats.source import AmbiguousImageError, find_image
 
-    return find_image(path.stem, Path(images) if images else None, path.parent)
+    if not images:
+        return find_image(path.stem, path.parent)
+    rel = path.parent.relative_to(root) if root is not None else Path()
+    under = Path(images) / rel
+    if rel != Path() and under.resolve().is_relative_to(Path(images).resolve()):  # no link leading out
+        found = find_image(path.stem, under)
+        if found is not None:
+            return found
+    by_stem = find_image(path.stem, Path(images))
+    if by_stem is not None and not (rel != Path() and path.stem in clashing):
+        return by_stem
+    beside = find_image(path.stem, path.parent)
+    if beside is None and by_stem is not None:
+        raise AmbiguousImageError(
+            f"{shown(by_stem)} could be the image of several exported files named {path.stem!r}; put the "
+            f"image of {shown(path)} at {shown(Path(images) / rel / by_stem.name)} (--images is looked up by "
+            "the .qgt's path under the exported folder first)")
+    return beside
 
 
-def _image_or_none(path: Path, images: str | None) -> Path | None:
+def clashing_stems(files) -> frozenset:
+    """The stems several of ``files`` share: found by stem alone in --images, an image could be another's."""
+    from collections import Counter
+
+    return frozenset(stem for stem, n in Counter(Path(f).stem for f in files).items() if n > 1)
+
+
+def _image_or_none(path: Path, images: str | None, root: Path | None = None, clashing=frozenset()) -> Path | None:
     """``qgt_image``, None where it is ambiguous (that file's own export reports it)."""
     from qgn.formats.source import AmbiguousImageError
 
     try:
-        return qgt_image(path, images)
+        return qgt_image(path, images, root, clashing)
     except AmbiguousImageError:
         return None
 
 
-def _inputs(jobs, images: str | None) -> list[Path]:
+def _inputs(jobs, images: str | None, root: Path | None = None) -> list[Path]:
     """The .qgt files of ``jobs`` and the images beside them or in ``images``: what an export
     reads, which no file it writes may replace (an image copy is named by data, not planned)."""
     from qgn.formats.source import AmbiguousImageError, glob_escape
 
     inputs = [path for path, _ in jobs]
+    clashing = clashing_stems(path for path, _ in jobs)
     for path, _ in jobs:
         try:
-            inputs.append(qgt_image(path, images))
+            inputs.append(qgt_image(path, images, root, clashing))
         except AmbiguousImageError:  # that file's own export reports it; every candidate is kept safe
-            inputs += [p for folder in (images, path.parent) if folder
+            rel = path.parent.relative_to(root) if root is not None else Path()
+            inputs += [p for folder in (images, Path(images) / rel if images else None, path.parent) if folder
                        for p in Path(folder).glob(f"{glob_escape(path.stem)}.*")]
     return [path for path in inputs if path is not None]
 
@@ -302,6 +345,7 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
     not_written: list[str] = []
     time_left = TimeLeft()
     stems = item_names(src, files, flat=True)  # CLIError before anything is written
+    clashing = clashing_stems(files)
     for i, (path, stem) in enumerate(zip(files, stems), start=1):
         try:
             qt, file_classes = read_qgt(path)
@@ -317,13 +361,13 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
                     raise CLIError(f"{shown(path)}: {exc}") from None
                 writers = [FORMATS[n].open_writer(classes, folder, qt.num_levels, split=split)
                            for n, folder in zip(names, folders)]
-                found = [_image_or_none(path, images) for path in files]
+                found = [_image_or_none(path, images, src, clashing) for path in files]
                 for writer in writers:  # every file's name: CamVid's list names each as CVAT's does
                     writer.plan(stems, found)
             elif file_classes.names != classes.names or file_classes.ignore_index != classes.ignore_index:
                 raise ValueError(f"its classes differ from {first.name}'s ({', '.join(classes.names[:4])} …); "
                                  "one dataset has one class set")
-            item = ExportItem(stem, qt.to_label(), qgt_image(path, images))
+            item = ExportItem(stem, qt.to_label(), qgt_image(path, images, src, clashing))
             check_text_names(names, [path, item.image])
             add_to_every_writer([(writer, item) for writer in writers])
             print(f"[{i}/{len(files)}] {shown(path)}{time_left.suffix(i, len(files))}", flush=True)
@@ -404,7 +448,8 @@ def _single_file_name(path: Path) -> str:
 
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None,
-                 split: str | None = None, stem: str | None = None, fix: str | None = None) -> None:
+                 split: str | None = None, stem: str | None = None, fix: str | None = None,
+                 root: Path | None = None, clashing=frozenset()) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir`` (``split``: the
     Cityscapes split folder; ``stem``: the item's name, ``item_names``, default the file's stem; ``fix``:
     what a refusal of a class name no importer reads back says to do, ``qgt_fix``)."""
@@ -426,7 +471,7 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
         EXPORTERS[name][1](label, classes, out)
     if names:
         classes = classes or generic
-        image = qgt_image(path, images)
+        image = qgt_image(path, images, root, clashing)
         try:
             check_text_names(names, [path, image])
         except ValueError as exc:

@@ -351,8 +351,14 @@ def check_export_file(path: Path, data: bytes | None, parse: Callable[[str], obj
     still lists the same classes in the same colours and order. The caller then leaves it as it is."""
     from ..fileio import MAX_LIST_FILE_BYTES, open_regular, path_inside
 
-    if data is None or not path.exists():
+    if not path.exists() and not path.is_symlink():
         return False
+    if data is None:  # this export writes no list: its files would be read under the one there
+        from ..shown import path_text
+
+        raise FolderRefusedError(f"{path_text(path)} belongs to another export, whose class names an import would "
+                                 f"give this export's files (it goes without a {path.name}: its class names "
+                                 "cannot be written in one); export into an empty folder")
     if path.is_symlink():  # a link leading out of its folder: refused (OutsideRootError), never read
         path_inside(path.parent, path.name)
     with open_regular(path) as f:  # a named pipe where the list goes: refused, never waited on

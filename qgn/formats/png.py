@@ -32,13 +32,24 @@ def classes_file_text(classes: ClassSet) -> bytes | None:
     reads back (``check_exportable_names``: 'café' in NFC and in NFD, a name saved before the
     class-name door): the export then goes without one, the PNGs' ids need no name."""
     from ..quadtree.label_io import format_classes_file
+
+    if without_classes_file(classes) is not None:
+        return None
+    return format_classes_file(classes).encode("utf-8")
+
+
+def without_classes_file(classes: ClassSet) -> str | None:
+    """Why a png export of ``classes`` goes without ``classes.txt`` (a name no importer reads back,
+    ``check_exportable_names``); None when it has one."""
+    from ..quadtree.label_io import format_classes_file
     from . import check_exportable_names
 
     try:
         check_exportable_names(classes)
-        return format_classes_file(classes).encode("utf-8")
-    except ValueError:
-        return None
+        format_classes_file(classes)
+    except ValueError as exc:
+        return str(exc).split(";")[0]
+    return None
 
 
 class PngWriter(ClassListWriter):
@@ -47,12 +58,29 @@ class PngWriter(ClassListWriter):
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(write_png_file, classes, out_dir, levels)
+        if self.list_data is None:  # said once per export: an import of these PNGs needs --classes
+            from ..export_lock import say_export_note
+            from ..shown import path_text
+
+            say_export_note(f"{path_text(self.out_dir)}: the PNGs go without {CLASSES_TXT} "
+                            f"({without_classes_file(classes)}): import them with --classes FILE",
+                            ("no-classes-txt", str(Path(self.out_dir).resolve())))
 
     @classmethod
     def folder_files(cls, classes: ClassSet, out_dir: Path):
         from ..classes import parse_classes_txt
 
-        return [(Path(out_dir) / CLASSES_TXT, classes_file_text(classes), parse_classes_txt)]
+        path, data = Path(out_dir) / CLASSES_TXT, classes_file_text(classes)
+        if data is not None and not path.exists() and not path.is_symlink() and Path(out_dir).is_dir():
+            # PNGs of an export that went without a list: an import would read them under this one's
+            stray = next((p for p in sorted(Path(out_dir).glob("*.png")) if p.suffix == ".png"), None)
+            if stray is not None:
+                from ..shown import path_text
+                from .base import FolderRefusedError
+
+                raise FolderRefusedError(f"{path_text(stray)} belongs to an export without a {CLASSES_TXT}; this "
+                                         f"export's {CLASSES_TXT} would name its classes: export into an empty folder")
+        return [(path, data, parse_classes_txt)]
 
 
 def read_png_file(path: Path, classes: ClassSet) -> np.ndarray:

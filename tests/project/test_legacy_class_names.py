@@ -228,7 +228,7 @@ def test_a_per_file_export_of_such_names_says_the_refusal_once(tmp_path, monkeyp
     assert not out.exists() or not any(out.rglob("*")), sorted(out.rglob("*"))
     code, stdout, err = run_cli("export", files[0], "--format", "labelme", "--out", out)  # one file: one line
     assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith(f"qgn export: error: {files[0]}: ")
-    assert "--png MASK.png" in err and "qgn convert MASK.png NEW.qgt" in err, err
+    assert "--png MASKS/f000.png" in err and "qgn convert MASKS NEW" in err and "export NEW/f000.qgt" in err, err
 
 
 def test_the_advice_for_loose_qgt_files_works(tmp_path, monkeypatch, run_cli):
@@ -269,3 +269,86 @@ def test_id_and_palette_png_exports_of_such_names_still_export(tmp_path, monkeyp
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "fromqgt" / "png").iterdir()) == [f.with_suffix(".png").name
                                                                                for f in files]
+
+
+def _run_the_advice(err: str, cwd, run_cli) -> None:
+    """The commands the refusal prints (backticked, starting `qgn `), run as they stand in ``cwd``, FILE
+    a classes.txt of new names: not commands of the test's own."""
+    import re
+    import shlex
+
+    commands = [shlex.split(c) for c in re.findall(r"`(qgn [^`]*)`", err)]
+    assert len(commands) == 3, err
+    (cwd / "FILE").write_text("a b 10 20 30\nroad 40 50 60\nignore: 255\n")
+    for argv in commands:
+        code, stdout, out_err = run_cli(*argv[1:])
+        assert code == 0, (argv, out_err)
+
+
+@pytest.mark.parametrize("form", ["file", "folder"])
+def test_the_advice_the_refusal_prints_runs_and_imports_back(tmp_path, monkeypatch, run_cli, form):
+    """The single-file recipe named the item after NEW.qgt, so --images found no NEW.png (COCO listed
+    NEW.png, exit 0, its import failed): the file's stem is kept through the commands now."""
+    legacy_qgts(tmp_path / "q", LEGACY["tab"], monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    src = "q/f001.qgt" if form == "file" else "q"
+    code, stdout, err = run_cli("export", src, "--format", "coco", "--out", "out")
+    assert code == 2, err
+    _run_the_advice(err, tmp_path, run_cli)
+    code, stdout, err = run_cli("import", "out", "--format", "coco", "--project", "p", "--images", "q")
+    assert code == 0, err
+    project = Project.open(tmp_path / "p")
+    assert project.classes.names == ("a b", "road")
+    assert sorted(im.key for im in project.images) == (["f001"] if form == "file" else ["f000", "f001", "f002"])
+    assert np.array_equal(project.load_annotation(project.images[0]), legacy_label(2))
+
+
+def test_images_of_a_tree_are_found_by_the_qgt_s_path_not_another_folder_s_stem(tmp_path, monkeypatch, run_cli):
+    """--images was looked up by stem only: NEW/sub/f000.qgt got --images' top-level f000.png, another
+    image's photo, exit 0. The path under the exported folder comes first; a stem shared by several
+    exported files is no match on its own."""
+    legacy_qgts(tmp_path / "q", LEGACY["tab"], monkeypatch, count=1)
+    legacy_qgts(tmp_path / "q" / "sub", LEGACY["tab"], monkeypatch, count=2)
+    colours = {"f000.png": (200, 0, 0), "sub/f000.png": (0, 200, 0), "sub/f001.png": (0, 0, 200)}
+    for name, colour in colours.items():
+        Image.new("RGB", (12, 8), colour).save(tmp_path / "q" / name)
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_cli("export", "q", "--format", "camvid", "--out", "refused")
+    assert code == 2, err
+    _run_the_advice(err.replace("--format camvid --out refused", "--format camvid --out cv"), tmp_path, run_cli)
+    got = {p.name: Image.open(p).convert("RGB").getpixel((0, 0)) for p in (tmp_path / "cv" / "default").glob("*.png")}
+    assert got == {"f000.png": (200, 0, 0), "sub__f000.png": (0, 200, 0), "f001.png": (0, 0, 200)}, got
+    (tmp_path / "q" / "sub" / "f000.png").unlink()  # only the other folder's f000 is left: no guess
+    code, stdout, err = run_cli("export", "NEW", "--format", "camvid", "--out", "cv2", "--images", "q")
+    assert code == 2 and "sub/f000.qgt" in err and "could be the image of several" in err, err
+
+
+def test_a_png_export_without_classes_txt_and_another_s_list_refuse_each_other(tmp_path, monkeypatch, run_cli):
+    """A png export of legacy names goes without classes.txt: into a folder holding another export's
+    classes.txt it exited 0 and the import read its PNGs under the other's names (and the other way
+    round). Refused in one line naming the file; the export without it says so and why."""
+    legacy_qgts(tmp_path / "q", LEGACY["tab"], monkeypatch, count=2)
+    good = tmp_path / "good"
+    good.mkdir()
+    write_qgt(good / "g0.qgt", Quadtree.from_label(np.zeros((8, 12), np.uint8), 2, 255),
+              ClassSet(("car", "sky"), (), 255))
+    for first, second in (("good", "q"), ("q", "good")):
+        out = tmp_path / f"mix-{first}"
+        code, stdout, err = run_cli("export", tmp_path / first, "--format", "png", "--out", out)
+        assert code == 0, err
+        if first == "q":
+            assert "go without classes.txt" in err and "holds a tab" in err and "--classes" in err, err
+        before = sorted(p.name for p in out.iterdir())
+        code, stdout, err = run_cli("export", tmp_path / second, "--format", "png", "--out", out)
+        assert code == 2 and "export into an empty folder" in err, err
+        assert err.splitlines()[0].count(str(out)) == 1, err
+        assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_the_app_s_export_result_says_the_pngs_went_without_classes_txt(tmp_path, monkeypatch):
+    from qgn.project_export import export_project
+
+    project = legacy_project(tmp_path / "p", LEGACY["tab"], monkeypatch)
+    exported = export_project(project, tmp_path / "out", ["png"])
+    assert [p.name for p in exported] == ["img.png"]
+    assert len(exported.notes) == 1 and "go without classes.txt" in exported.notes[0], exported.notes
