@@ -228,8 +228,9 @@ def test_an_export_whose_dialog_was_closed_shows_its_progress_in_the_status_bar(
     assert len(list((tmp_path / "out" / "png").glob("*.png"))) == COUNT
 
 
-def test_the_status_bars_cancel_stops_an_export_whose_dialog_was_closed(qtbot, window, tmp_path, model_path,
-                                                                        monkeypatch):
+def export_held_until_cancel(monkeypatch) -> threading.Event:
+    """The project export held after its first image until the returned event is set (the test
+    closes the dialog, then sets it), and at its second until its Cancel (at most WAIT_MS)."""
     import time
 
     closed = threading.Event()
@@ -247,6 +248,12 @@ def test_the_status_bars_cancel_stops_an_export_whose_dialog_was_closed(qtbot, w
         return real(project, out, formats, held, *args, **kwargs)
 
     monkeypatch.setattr(qgn.project_export, "export_project", export)
+    return closed
+
+
+def test_the_status_bars_cancel_stops_an_export_whose_dialog_was_closed(qtbot, window, tmp_path, model_path,
+                                                                        monkeypatch):
+    closed = export_held_until_cancel(monkeypatch)
     dialog = exporting(qtbot, window, tmp_path, model_path)
     dialog.close()
     QtWidgets.QApplication.processEvents()
@@ -266,25 +273,10 @@ def test_a_save_round_ending_leaves_a_running_exports_line_in_the_status_bar(qtb
     During the round the Cancel is the export's, named by the job ("Cancel exporting", its folder in
     the tooltip): it was named by the export's latest line, an image's ("Cancel new_1"), and its
     tooltip promised Esc, which does not stop an export."""
-    import time
 
     from studio_steps import paint, wait_for_image
 
-    closed = threading.Event()
-    real = qgn.project_export.export_project
-
-    def export(project, out, formats, progress=None, *args, **kwargs):
-        def held(i, n, text):
-            progress(i, n, text)
-            if i == 1:
-                closed.wait(WAIT_MS / 1000)
-            if i == 2:  # held until Cancel
-                end = time.monotonic() + WAIT_MS / 1000
-                while not kwargs["should_stop"]() and time.monotonic() < end:
-                    time.sleep(0.01)
-        return real(project, out, formats, held, *args, **kwargs)
-
-    monkeypatch.setattr(qgn.project_export, "export_project", export)
+    closed = export_held_until_cancel(monkeypatch)
     dialog = exporting(qtbot, window, tmp_path, model_path)
     dialog.close()
     QtWidgets.QApplication.processEvents()
