@@ -104,13 +104,13 @@ def _split(args, names: list[str]) -> str | None:
         raise CLIError(f"--{exc}") from None
 
 
-def qgt_fix(src: Path, images: str | None, names=None, out=None) -> str:
+def qgt_fix(src: Path, images: str | None, names=None, out=None, split: str | None = None) -> str:
     """What an export of the loose .qgt ``src`` (a file or a folder of them) refused for a class name no
     importer reads back says to do: no project to rename it in, and QGN Studio saves its edits into a
     project, never back into a .qgt; the label values written as PNG and converted back under a
     classes.txt of new names make the same .qgt files with those names. Three commands, each in
     backticks, to run as they stand (FILE: that classes.txt); a file keeps its stem throughout, so
-    that its image is found by it (``names``/``out``: the export refused, said again for the new files)."""
+    that its image is found by it (``names``/``out``/``split``: the export refused, said again for the new files)."""
     import shlex
 
     q = shlex.quote
@@ -124,6 +124,7 @@ def qgt_fix(src: Path, images: str | None, names=None, out=None) -> str:
         png, again = f"{masks}/{stem}.png", f"{new}/{stem}.qgt"
     photos = images if images else shown(src if folder else Path(src).parent)
     target = (f" --format {q(','.join(names))} --out {q(shown(out))}" if names and out else " --format NAME --out DIR")
+    target += f" --split {q(split)}" if split else ""
     return (f"write the .qgt again with the class renamed: `qgn export {q(shown(src))} --png {q(png)}`, "
             f"then `qgn convert {masks} {new} --classes FILE` with FILE a classes.txt of the new names (`name R G B` "
             f"lines, then `ignore: V`), then `qgn export {q(again)}{target} --images {q(photos)}`")
@@ -180,7 +181,7 @@ def run(args) -> int:
         check_outputs([path for path, _ in jobs], [(out, src) for out in dataset_outputs(names, Path(args.out))])
         with protected_inputs(_inputs(jobs, args.images, root), "the files being exported and their images"):
             return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split,
-                                          qgt_fix(src, args.images, names, args.out))
+                                          qgt_fix(src, args.images, names, args.out, split))
     planned = [(out, path) for path, targets in jobs for _, out in targets]
     # named as a folder's dataset export names them where a format lists names (cvat, voc): -2 …
     stems = item_names(src, [path for path, _ in jobs], flat=False) if any(n in LISTED_FORMATS for n in names) \

@@ -71,15 +71,9 @@ class PngWriter(ClassListWriter):
         from ..classes import parse_classes_txt
 
         path, data = Path(out_dir) / CLASSES_TXT, classes_file_text(classes)
-        if data is not None and not path.exists() and not path.is_symlink() and Path(out_dir).is_dir():
-            # PNGs of an export that went without a list: an import would read them under this one's
-            stray = next((p for p in sorted(Path(out_dir).glob("*.png")) if p.suffix == ".png"), None)
-            if stray is not None:
-                from ..shown import path_text
-                from .base import FolderRefusedError
-
-                raise FolderRefusedError(f"{path_text(stray)} belongs to an export without a {CLASSES_TXT}; this "
-                                         f"export's {CLASSES_TXT} would name its classes: export into an empty folder")
+        # PNGs already there without a list (a 0.2.0 export, one killed before its finish, this very
+        # project's export of names no list can hold) are not refused: re-exporting into one's own
+        # folder must work; an export without a list is refused beside another's (check_export_file)
         return [(path, data, parse_classes_txt)]
 
 

@@ -303,6 +303,17 @@ def test_the_advice_the_refusal_prints_runs_and_imports_back(tmp_path, monkeypat
     assert np.array_equal(project.load_annotation(project.images[0]), legacy_label(2))
 
 
+
+def test_the_advice_keeps_the_split_the_refused_export_named(tmp_path, monkeypatch, run_cli):
+    """The recipe rebuilt the refused export with --format, --out and --images only: a Cityscapes
+    export refused with --split val, redone as printed, wrote gtFine/train (the review)."""
+    legacy_qgts(tmp_path / "q", LEGACY["tab"], monkeypatch, count=2)
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_cli("export", "q", "--format", "cityscapes", "--split", "val", "--out", "out")
+    assert code == 2, err
+    _run_the_advice(err, tmp_path, run_cli)
+    assert sorted(p.name for p in (tmp_path / "out" / "gtFine").iterdir()) == ["val"]
+
 def test_images_of_a_tree_are_found_by_the_qgt_s_path_not_another_folder_s_stem(tmp_path, monkeypatch, run_cli):
     """--images was looked up by stem only: NEW/sub/f000.qgt got --images' top-level f000.png, another
     image's photo, exit 0. The path under the exported folder comes first; a stem shared by several
@@ -323,26 +334,44 @@ def test_images_of_a_tree_are_found_by_the_qgt_s_path_not_another_folder_s_stem(
     assert code == 2 and "sub/f000.qgt" in err and "could be the image of several" in err, err
 
 
-def test_a_png_export_without_classes_txt_and_another_s_list_refuse_each_other(tmp_path, monkeypatch, run_cli):
+def test_a_png_export_without_classes_txt_is_refused_beside_another_s_list(tmp_path, monkeypatch, run_cli):
     """A png export of legacy names goes without classes.txt: into a folder holding another export's
-    classes.txt it exited 0 and the import read its PNGs under the other's names (and the other way
-    round). Refused in one line naming the file; the export without it says so and why."""
+    classes.txt it exited 0 and the import read its PNGs under the other's names. Refused in one
+    line naming the file; the export without it says so and why."""
     legacy_qgts(tmp_path / "q", LEGACY["tab"], monkeypatch, count=2)
     good = tmp_path / "good"
     good.mkdir()
     write_qgt(good / "g0.qgt", Quadtree.from_label(np.zeros((8, 12), np.uint8), 2, 255),
               ClassSet(("car", "sky"), (), 255))
-    for first, second in (("good", "q"), ("q", "good")):
-        out = tmp_path / f"mix-{first}"
-        code, stdout, err = run_cli("export", tmp_path / first, "--format", "png", "--out", out)
-        assert code == 0, err
-        if first == "q":
-            assert "go without classes.txt" in err and "holds a tab" in err and "--classes" in err, err
-        before = sorted(p.name for p in out.iterdir())
-        code, stdout, err = run_cli("export", tmp_path / second, "--format", "png", "--out", out)
-        assert code == 2 and "export into an empty folder" in err, err
-        assert err.splitlines()[0].count(str(out)) == 1, err
-        assert sorted(p.name for p in out.iterdir()) == before
+    out = tmp_path / "mix"
+    code, stdout, err = run_cli("export", good, "--format", "png", "--out", out)
+    assert code == 0, err
+    before = sorted(p.name for p in out.iterdir())
+    code, stdout, err = run_cli("export", tmp_path / "q", "--format", "png", "--out", out)
+    assert code == 2 and "export into an empty folder" in err, err
+    assert err.splitlines()[0].count(str(out)) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == before
+    code, stdout, err = run_cli("export", tmp_path / "q", "--format", "png", "--out", tmp_path / "alone")
+    assert code == 0 and "go without classes.txt" in err and "holds a tab" in err and "--classes" in err, err
+
+
+def test_a_png_export_into_a_folder_of_pngs_without_a_list_goes_on(tmp_path, run_cli):
+    """PNGs without classes.txt in the folder - an export by QGN 0.2.0 (which wrote none), or one
+    killed before its finish wrote it - are no reason to refuse exporting there again (a review of
+    the guard that refused them: a killed export blocked its retry for good)."""
+    good = tmp_path / "good"
+    good.mkdir()
+    for i in range(2):
+        write_qgt(good / f"g{i}.qgt", Quadtree.from_label(np.full((8, 12), i, np.uint8), 2, 255),
+                  ClassSet(("car", "sky"), (), 255))
+    out = tmp_path / "out"
+    code, _stdout, err = run_cli("export", good, "--format", "png", "--out", out)
+    assert code == 0, err
+    (out / "classes.txt").unlink()  # as 0.2.0 left it, or a kill before the finish
+    code, _stdout, err = run_cli("export", good, "--format", "png", "--out", out)
+    assert code == 0, err
+    listed = (out / "classes.txt").read_text()
+    assert "car" in listed and "sky" in listed
 
 
 def test_the_app_s_export_result_says_the_pngs_went_without_classes_txt(tmp_path, monkeypatch):
