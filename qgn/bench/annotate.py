@@ -732,11 +732,6 @@ def annotate_bench(model, samples, classes, config: AnnotateConfig | None = None
         raise ValueError(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
     if any(n in PER_IMAGE for n in config.scenarios):
         out += run_per_image(model, samples, classes, config, log, passing("per image"))
-    sessions = [n for n in config.scenarios if n.startswith("session")]
-    if sessions:
-        from qgn.bench.session import run_sessions
-
-        out += run_sessions(model, samples, classes, config, sessions, log, passing("session"))
     for name in [n for n in config.scenarios if n.startswith("loop")]:
         if name == "loop":
             out.append(run_loop(model, samples, classes, config, log, progress=passing(name)))
@@ -835,7 +830,4 @@ def format_table(rows: list[BenchRow]) -> str:
             b, a = r.extra["heldout_before"], r.extra["heldout_after"]
             lines.append(f"{r.name}: held-out mIoU {100 * b['miou']:.1f} -> {100 * a['miou']:.1f} %, "
                          f"pixel accuracy {100 * b['acc']:.1f} -> {100 * a['acc']:.1f} %")
-    from qgn.bench.session import format_session
-
-    session = format_session(rows)
-    return "\n".join(lines + ([session] if session else []))
+    return "\n".join(lines)

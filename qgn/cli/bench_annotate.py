@@ -199,6 +199,14 @@ def annotate_section(args, log, progress=None):
     log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'} (every {stride}), model {path}, "
         f"scenarios {', '.join(config.scenarios)}, tolerance {config.tolerance} px")
     sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout, progress)
+    sessions = [n for n in config.scenarios if n.startswith("session")]
+    if sessions:  # (qgn.bench.session builds on qgn.bench.annotate: run from here, not from annotate_bench)
+        from qgn.bench.session import run_sessions
+
+        walks = run_sessions(model, samples, classes, config, sessions, log,
+                             None if progress is None else (lambda done, total, what: progress("session", done, total, what)))
+        at = next((i for i, seq in enumerate(sequences) if seq.name.startswith("loop")), len(sequences))
+        sequences[at:at] = walks  # where annotate_bench ran them: after the per-image scenarios, before the loops
     for seq in sequences:
         seq.extra["tolerance"] = config.tolerance
         seq.extra["beta"] = config.beta if config.beta is not None else BETA
@@ -209,5 +217,10 @@ def annotate_section(args, log, progress=None):
         if seq.name in JUDGES and config.record_lag:
             seq.extra["record_lag"] = config.record_lag
     rows = bench_rows(sequences, anchors, str(path))
+    text = format_table(rows)
+    if sessions:
+        from qgn.bench.session import format_session
+
+        text = "\n".join([text, format_session(rows)]) if format_session(rows) else text
     return rows, (f"annotation effort ({count} images of {args.data} {args.split or 'val'}, model {path}, "
-                  f"tolerance {config.tolerance} px):\n" + format_table(rows))
+                  f"tolerance {config.tolerance} px):\n" + text)
