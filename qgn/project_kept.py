@@ -183,6 +183,7 @@ def _copy_into_new(fd: int, target: Path) -> None:
     """The bytes of the open file ``fd`` (from its start) into ``target``, created only where no file
     is (FileExistsError), fsynced; a copy cut short is removed (its OSError raised)."""
     out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    made = os.fstat(out)
     try:
         try:
             os.lseek(fd, 0, os.SEEK_SET)
@@ -194,7 +195,13 @@ def _copy_into_new(fd: int, target: Path) -> None:
         finally:
             os.close(out)
     except BaseException:
-        target.unlink(missing_ok=True)
+        try:
+            now = os.lstat(target)
+            ours = (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino)
+        except OSError:
+            ours = False
+        if ours:  # the copy cut short, not a file another writer put at the name meanwhile
+            target.unlink(missing_ok=True)
         raise
 
 

@@ -704,13 +704,14 @@ def heldout_scores(model, samples, classes, scheme: str = "pc") -> dict:
 def annotate_bench(model, samples, classes, config: AnnotateConfig | None = None,
                    log: Callable[[str], None] = lambda m: None, heldout=(),
                    progress: Callable[[str, int, int, str], None] | None = None) -> tuple[list[Sequence], dict]:
-    """Every scenario of ``config.scenarios`` on ``samples`` (objects with ``image`` (H, W, 3)
+    """Every scenario of ``config.scenarios`` but the session walks on ``samples`` (objects with ``image`` (H, W, 3)
     uint8, ``label`` (H, W) int, ``name``) in ``classes``; and the anchors {"gt_leaves",
     "polygon_vertices"}: per-image lists. With ``heldout`` samples, each loop records the
     model's scores on them before and after its fine-tunes (``heldout_before``/``heldout_after``).
     ``progress(pass, done, total, what)``: ``done`` of the ``total`` images of a pass over them
     (``"per image"``: the per-image scenarios together; ``"loop"``, ``"loop_uncertainty"``) and the
-    step under way (``run_per_image``, ``run_loop``)."""
+    step under way (``run_per_image``, ``run_loop``). The ``session*`` scenarios are not run here:
+    ``qgn.bench.session.run_sessions`` runs them (it builds on this module; the CLI calls both)."""
     def passing(name: str):
         return None if progress is None else (lambda done, total, what: progress(name, done, total, what))
     config = config or AnnotateConfig()

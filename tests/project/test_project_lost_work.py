@@ -793,3 +793,28 @@ def test_a_taken_autosave_put_back_without_hard_links_never_replaces_a_newer_one
     monkeypatch.undo()
     assert path.read_bytes() == b"NEWER autosave"
     assert private.read_bytes() == b"taken (older)"  # kept where it was, its bytes on disk
+
+
+def test_a_copy_cut_short_removes_only_itself_never_a_file_another_writer_put_at_its_name(tmp_path, monkeypatch):
+    """A put-back without hard links copies into the autosave's own path; when that copy is cut short
+    (a full disk) after another writer renamed a newer autosave onto the path, the clean-up removed
+    the newer autosave (the review of 4eab006). Only the copy's own file is removed."""
+    import qgn.project_kept as kept
+
+    path, private = tmp_path / "a.qgt", tmp_path / ".a.qgt.1-2.taking"
+    private.write_bytes(b"taken (older)")
+    newer = tmp_path / "newer.tmp"
+    newer.write_bytes(b"NEWER autosave")
+    real_write = os.write
+
+    def land_then_full(fd, data):
+        real_write(fd, bytes(data)[:3])
+        os.replace(newer, path)  # another writer's autosave lands on the name being copied into
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(kept.os, "link", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EPERM, "no")))
+    monkeypatch.setattr(kept.os, "write", land_then_full)
+    kept._put_back(private, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == b"NEWER autosave"
+    assert private.read_bytes() == b"taken (older)"
