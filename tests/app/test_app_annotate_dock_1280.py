@@ -315,6 +315,16 @@ def test_switching_tools_leaves_the_history_at_its_least_while_the_class_list_la
     assert rows == first
 
 
+def annotating_at_1280x720(qtbot, window, samples, tmp_path):
+    """``window`` at 1280x720's size annotating the first sample with the camvid model, its Annotate dock
+    raised: (the dock's panel, its class list, the splitter between the class list and the History)."""
+    window.resize(1264, 672)
+    annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
+    window.annotate_dock.raise_()
+    panel = window.annotator.panel
+    return panel, panel.classes, panel.splitter
+
+
 def settled(qtbot) -> None:
     """Let the dock's layout settle (a few event rounds)."""
     for _ in range(3):
@@ -340,11 +350,7 @@ def test_the_users_history_drag_outlasts_a_tool_round_trip(qtbot, window, sample
     to" row may take some of it while they show, and back at the paint tool it is the dragged
     height again, as after a taller window and back (it fell to its least, 82 px of the 104 dragged,
     at 1264x672; the review of uifix)."""
-    window.resize(1264, 672)
-    annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
-    window.annotate_dock.raise_()
-    panel = window.annotator.panel
-    table, splitter = panel.classes, panel.splitter
+    panel, table, splitter = annotating_at_1280x720(qtbot, window, samples, tmp_path)
 
     def settle():
         settled(qtbot)
@@ -370,11 +376,7 @@ def test_a_history_drag_that_did_nothing_is_not_remembered(qtbot, window, sample
     upwards is taken back step by step (the class list keeps its least rows): it visibly did
     nothing, yet the last step's height was remembered, and back at the paint tool the History
     took it - 3 class rows instead of the 4 shown without the drag."""
-    window.resize(1264, 672)
-    annotating(qtbot, window, camvid_model(tmp_path), samples[:1])
-    window.annotate_dock.raise_()
-    panel = window.annotator.panel
-    table, splitter = panel.classes, panel.splitter
+    panel, table, splitter = annotating_at_1280x720(qtbot, window, samples, tmp_path)
 
     def settle():
         settled(qtbot)

@@ -13,6 +13,12 @@ SAMPLE_COUNT, SAMPLE_SIZE = 2, (64, 96)  # the samples fixture
 
 
 
+def edited_since_save(win, session):
+    """One stroke of class 1 over ``win``'s saved map (the edits a test then loses or keeps): the map after it."""
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    return session.label.copy()
+
+
 def restored_at_next_start(qtbot, windows, model_path, folder, edited) -> None:
     """A new window started on ``folder``, restoring what it is offered, shows ``edited`` as its first image's map."""
     second = windows(recover="restore")
@@ -249,8 +255,7 @@ def test_a_save_on_a_full_disk_is_never_said_saved_and_the_edits_stay_to_be_save
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
     project = Project.open(folder)
     before = project.load_annotation(project.images[0]).copy()
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    edited = session.label.copy()
+    edited = edited_since_save(win, session)
     shown = []
     win.statusBar().messageChanged.connect(shown.append)
     disk = disk_full(monkeypatch)
@@ -295,8 +300,7 @@ def test_sigterm_after_the_disk_has_room_again_says_nothing_of_lost_edits(
     edits, and the next start offers them; nothing is said lost."""
     folder = tmp_path / "project"
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    edited = session.label.copy()
+    edited = edited_since_save(win, session)
     disk = disk_full(monkeypatch)
     win.projects.autosave_now()
     win.jobs.wait_idle()
@@ -316,8 +320,7 @@ def test_a_close_whose_save_fails_on_a_full_disk_stays_open_with_the_edits(
 
     folder = tmp_path / "project"
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    edited = session.label.copy()
+    edited = edited_since_save(win, session)
     disk = disk_full(monkeypatch)
     win.projects.ask_unsaved = lambda count, what: "save"
     win.close()
@@ -341,8 +344,7 @@ def test_sigterm_while_a_save_fails_on_the_projects_full_disk_keeps_the_edits_be
 
     folder = tmp_path / "project"
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    edited = session.label.copy()
+    edited = edited_since_save(win, session)
     real = project_disk_full(monkeypatch, folder)
     assert win.projects.save()  # (queued: it fails as the window ends)
     win.terminate()
@@ -362,8 +364,7 @@ def test_sigterm_behind_a_long_job_never_says_lost_the_edits_its_autosave_then_w
     folder = tmp_path / "project"
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
     win.CLOSE_WAIT_S = 0.05  # (this window's: the long job outlasts every capped wait of the close)
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    edited = session.label.copy()
+    edited = edited_since_save(win, session)
     release = threading.Event()
     win.jobs.submit(lambda: release.wait(60), lambda _r: None, label="A long rewrite")
     leave = win._leave_if_writing
@@ -445,8 +446,7 @@ def test_a_ctrl_s_queued_behind_a_long_job_failing_on_the_projects_full_disk_at_
     folder = tmp_path / "project"
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
     win.CLOSE_WAIT_S = 0.05  # (this window's: the long job outlasts every capped wait of the close)
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    edited = session.label.copy()
+    edited = edited_since_save(win, session)
     release = threading.Event()
     win.jobs.submit(lambda: release.wait(60), lambda _r: None, label="A long rewrite")
     real = project_disk_full(monkeypatch, folder)
@@ -476,8 +476,7 @@ def test_sigterm_never_says_lost_the_edits_kept_in_the_projects_stand_in(
 
     folder = tmp_path / "project"
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    edited = session.label.copy()
+    edited = edited_since_save(win, session)
     real = project_disk_full(monkeypatch, folder)
     capfd.readouterr()
     win.terminate()
@@ -644,8 +643,7 @@ def test_undo_back_to_the_saved_map_moves_the_autosaves_to_discarded_never_delet
     from qgn.quadtree.label_io import read_label_file
 
     def autosaved_then_undone(win, session):
-        paint(win, 2, 1, [(1, 1), (30, 1)])
-        edited = session.label.copy()
+        edited = edited_since_save(win, session)
         with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
             win.projects.autosave_now()
         win.jobs.wait_idle()
@@ -757,8 +755,7 @@ def test_a_close_whose_save_fails_on_the_projects_full_disk_may_close_keeping_th
 
     folder = tmp_path / "project"
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    edited = session.label.copy()
+    edited = edited_since_save(win, session)
     real = project_disk_full(monkeypatch, folder)
     asked = []
     win.projects.ask_unsaved = lambda count, what: "save"
@@ -794,8 +791,7 @@ def test_sigterm_with_both_disks_full_writes_the_edits_to_the_temporary_folder_a
     monkeypatch.setattr("tempfile.tempdir", str(temp))
     folder = tmp_path / "project"
     win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    edited = session.label.copy()
+    edited = edited_since_save(win, session)
     real, room = qgn.fileio._staged, {"temp": True}
 
     def staged(path, data, progress=None):  # every disk full but the temporary folder's

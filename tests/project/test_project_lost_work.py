@@ -598,6 +598,19 @@ def test_a_replacement_that_a_full_disk_refuses_leaves_no_copy_in_replaced(tmp_p
     np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(1))
 
 
+def with_another_writers_autosave(root: Path):
+    """(project, its first image, that image's autosave path, a file beside the project holding another
+    writer's autosave of it - label_for(7) - ready to land on the path); the project's own autosave is
+    label_for(100)."""
+    project = project_with_work(root)
+    image = project.images[0]
+    path = project.autosave_path(image)
+    other = project.root / "other.tmp"
+    project.autosave(image, label_for(7))  # the other writer's edits, as its autosave's bytes
+    other.write_bytes(path.read_bytes())
+    project.autosave(image, label_for(100))
+    return project, image, path, other
+
 # --------------------------------------------------------------------------- undone autosaves kept by content
 def test_an_undone_autosave_never_replaces_other_bytes_under_its_content_name(tmp_path):
     """A file under the name an undone autosave's bytes give (a 48-bit clash, a file changed by hand)
@@ -664,13 +677,7 @@ def test_another_writers_autosave_landing_as_an_undone_one_is_removed_is_kept_no
     and then an unlink of it removed whatever stood there by then."""
     import qgn.project_kept
 
-    project = project_with_work(tmp_path / "p")
-    image = project.images[0]
-    path = project.autosave_path(image)
-    other = project.root / "other.tmp"
-    project.autosave(image, label_for(7))  # the other writer's edits, as its autosave's bytes
-    other.write_bytes(path.read_bytes())
-    project.autosave(image, label_for(100))
+    project, image, path, other = with_another_writers_autosave(tmp_path / "p")
     real_same, real_rename, landed = qgn.project_kept._same_file, os.rename, []
 
     def land():  # the other writer's os.replace of its autosave onto the path
@@ -729,13 +736,7 @@ def test_another_writers_autosave_taken_goes_back_where_it_was_if_it_cannot_be_k
     app said the autosave stays where it was (the integration review). It goes back to the path."""
     import qgn.project_kept
 
-    project = project_with_work(tmp_path / "p")
-    image = project.images[0]
-    path = project.autosave_path(image)
-    other = project.root / "other.tmp"
-    project.autosave(image, label_for(7))  # the other writer's edits
-    other.write_bytes(path.read_bytes())
-    project.autosave(image, label_for(100))
+    project, image, path, other = with_another_writers_autosave(tmp_path / "p")
     real_rename, real_link, real_replace, landed = os.rename, os.link, os.replace, []
 
     def land_then_rename(src, dst, *args, **kwargs):
