@@ -221,6 +221,7 @@ def annotate_section(args, log, progress=None):
     if sessions:
         from qgn.bench.session import format_session
 
-        text = "\n".join([text, format_session(rows)]) if format_session(rows) else text
+        walked = format_session(rows)
+        text = "\n".join([text, walked]) if walked else text
     return rows, (f"annotation effort ({count} images of {args.data} {args.split or 'val'}, model {path}, "
                   f"tolerance {config.tolerance} px):\n" + text)
