@@ -125,9 +125,9 @@ from .project_generations import (
     generation_dirs, generation_folders, journal_state, read_journal, remove_folders, restore_copied_link,
 )
 from . import project_file
-from .project_errors import ProjectBusyError, ProjectChangedError, ProjectError
+from .project_errors import RESTORE_ADVICE, ProjectBusyError, ProjectChangedError, ProjectError
 from .project_file import (
-    PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, RESTORE_ADVICE, ProjectFile, bound_text, marked_as_project,
+    PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_bytes, read_project_file,
 )
 from .project_kept import keep_aside, keep_undone, kept_folder

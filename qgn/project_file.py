@@ -20,14 +20,10 @@ from pathlib import Path
 
 from .classes import ClassSet
 from .fileio import dangling_link_text, open_regular
-from .project_errors import ProjectError
+from .project_errors import RESTORE_ADVICE, ProjectError
 
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
-#: The advice for a link to nothing where the project keeps the user's files (its project file, its
-#: saved annotations, its autosaves): the files are where it points - making something there, or
-#: removing the link, opens the project without them
-RESTORE_ADVICE = "restore or mount what it points to: a drive, a synced or backed-up folder"
 #: The largest project.json read, and written (never a file that would not be read back): 256 MiB,
 #: the bound the previous versions read up to (they wrote any size), so that every project they
 #: opened still opens. An image's entry is ~240 bytes (path, key, done, size and SHA-256; measured
