@@ -71,8 +71,8 @@ from .label_config import BrushTarget, ConfigError, brush_target
 from .limits import (MAX_RESPONSE_BYTES_ENV, MAX_TASKS_ENV, PREDICT_DEADLINE_ENV, max_response_bytes, max_tasks,
                      predict_deadline_s)
 from .lineage import ServedModel, finetuned_files, finetuned_number, lineage, model_version_name
-from .request import (NoLabelStudio, PassingFailure, RequestError, annotation_parts, check_type, held_ids, renamed,
-                      task_name)
+from .request import (DELETIONS, NoLabelStudio, PassingFailure, RequestError, annotation_parts, check_type,
+                      held_ids, renamed, task_name)
 from .staging import FETCH_PREFIX, StagedVersions, remove_stale_staging
 from .training_log import TrainingLog
 
@@ -81,7 +81,6 @@ HELD_RETRY_FOR_S = 24 * 3600.0  # for at most this long after its first failure 
 HELD_RETRY_LOG_EVERY = 10  # the log says a webhook's first failed read, then every 10th
 MAX_CORRECTIONS = 200
 UNWRITTEN = object()  # in QGNBackend.unwritten: an annotation whose kept file was not written, its webhook being read
-DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 MAX_ERRORS = 20  # task errors listed in a /predict answer
 CACHE_SIZE = 64
 
