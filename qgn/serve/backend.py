@@ -63,6 +63,7 @@ import numpy as np
 from qgn.shown import echo
 from . import images
 from .fetch import origin
+from .finetuning import FineTuning
 from .images import TaskImages
 from .inorder import Busy, InOrder
 from .kept import PENDING, KeptAnnotations, arrival
@@ -72,7 +73,6 @@ from .lineage import ServedModel, finetuned_files, finetuned_number, lineage, mo
 from .predictions import Predictions
 from .request import DELETIONS, NoLabelStudio, PassingFailure, RequestError, annotation_parts, check_type, held_ids
 from .staging import FETCH_PREFIX, StagedVersions, remove_stale_staging
-from .training_log import TrainingLog
 
 HELD_RETRY_S = (30.0, 60.0, 120.0, 300.0, 600.0)  # a held webhook's reads again after a PassingFailure, then every last
 HELD_RETRY_FOR_S = 24 * 3600.0  # for at most this long after its first failure (in a server's life), then set aside
@@ -91,7 +91,7 @@ def compact_label(label: np.ndarray) -> np.ndarray:
     return label.astype(dtype) if dtype.itemsize < label.dtype.itemsize else label
 
 
-class QGNBackend(Predictions, TaskImages, StagedVersions):
+class QGNBackend(Predictions, FineTuning, TaskImages, StagedVersions):
     def __init__(self, model_path, device: str = "cpu", document_root=None, token: str | None = None,
                  train_out=None, train_every: int = 10, finetune_iterations: int = 100, version: str | None = None,
                  label_studio_url: str | None = None, domain_check: bool = True):
@@ -566,55 +566,6 @@ class QGNBackend(Predictions, TaskImages, StagedVersions):
             self.kept.release(path)
         return answer
 
-    def request_training(self) -> dict:
-        """Start a fine-tune on the kept annotations, unless one runs (then one more follows it,
-        once, if annotations came in meanwhile) or none came in since the last (then there is
-        nothing to learn): at most one runs, and each new model has new annotations behind it.
-        Called with ``state_lock`` held; the answer says which. None starts once ``stop`` has begun:
-        a thread started after its join would outlive the process's torch."""
-        count = len(self.corrections)
-        if self.stopping.is_set():
-            return {"status": "stopped", "corrections": count,
-                    "reason": "qgn serve is stopping; ask again once it has restarted"}
-        if self.training_running:
-            self.training_again = True
-            return {"status": "queued" if self.new_since_training else "training", "corrections": count,
-                    "training": self.training_status}
-        if not self.new_since_training:
-            return {"status": "up to date", "corrections": count, "model_version": self.current.version,
-                    "reason": "no annotation came in since the last fine-tune"}
-        self.training_running, self.training_again = True, False
-        self.training_status = f"fine-tuning on {count} annotation(s)"
-        self.training = threading.Thread(target=self.training_loop, daemon=True, name="qgn-serve-finetune")
-        self.training.start()
-        return {"status": "training", "corrections": count}
-
-    def training_loop(self) -> None:
-        """Fine-tunes until no request for another came in with new annotations during the last,
-        or one fails: its annotations then count as new again, so asking once more retries."""
-        done = False
-        try:
-            while not done:
-                with self.state_lock:
-                    pairs, served = list(self.corrections.values()), self.current
-                    upto = self.next_seq - 1  # every annotation kept so far is in pairs
-                    taken, self.new_since_training, self.training_again = self.new_since_training, 0, False
-                    self.training_status = f"fine-tuning on {len(pairs)} annotation(s)"
-                failure = self._train(pairs, served)  # its status; the served model stays
-                if not failure:  # a restart serving this version counts only later annotations as new
-                    self.keep_on_disk(lambda: self.kept.mark_trained(self.current.path.name, upto))
-                with self.state_lock:  # deciding and clearing under one hold: no request is lost between
-                    if failure:
-                        self.new_since_training += taken
-                    done = bool(failure) or self.stopping.is_set() or \
-                        not (self.training_again and self.new_since_training)
-                    if done:
-                        self.training_running = self.training_again = False
-        except BaseException:
-            with self.state_lock:
-                self.training_running = self.training_again = False
-            raise
-
     def stop(self, timeout: float = 60.0) -> None:
         """Ends a running fine-tune at its next step or image (nothing saved), starts no other (the
         webhooks still waiting are not read; ``request_training`` refuses) and waits for it: the
@@ -628,41 +579,3 @@ class QGNBackend(Predictions, TaskImages, StagedVersions):
             training = self.training
         if training is not None:
             training.join(timeout)
-
-    def _train(self, pairs, served: ServedModel) -> str | None:
-        """Fine-tunes ``served`` on ``pairs`` into the next version and serves it; why not, or None.
-        Its progress (the images' features, then the steps, each with the time left) is the
-        ``training`` of ``/health`` and lines in the log (``TrainingLog``): Label Studio shows a
-        backend's training only as that backend's own log."""
-        from qgn.train.finetune import FinetuneConfig, finetune, finetune_metadata, save_new_model
-
-        log = TrainingLog(self, served.version, len(pairs), self.finetune_iterations)
-        try:
-            config = FinetuneConfig(iterations=self.finetune_iterations)
-            images, labels = [p[0] for p in pairs], [p[1] for p in pairs]
-            result = finetune(served.model, images, labels, config, progress=log.step, should_stop=self.stopping.is_set,
-                              preparing=log.preparing)
-            if result.cancelled:
-                with self.state_lock:
-                    self.training_status = "stopped: qgn serve was stopped during the fine-tune; nothing was saved"
-                log.line(self.training_status)
-                return self.training_status
-            extra = finetune_metadata(config, result, served.path.resolve(), [f"task {i}" for i in range(len(pairs))])
-            # the reference carried on is the served version's as loaded with it (the file beside it may be
-            # gone or another's by now); where none was loaded (the check off), the one made for its file,
-            # so a restart with the check on has it (--domain-check's help says so)
-            n, path = self.save_version(lambda staged: save_new_model(
-                result.model, staged, extra=extra, original=served.path, reference=served.reference))
-            served = self.served(f"{model_version_name(self.original)}-ls{n}", path, result.model)
-            with self.state_lock:
-                self.current = served
-                self.versions.append(self.current.version)
-                self.training_status = f"idle (last: {path.name}, {time.strftime('%H:%M:%S')})"
-            log.line(f"fine-tuned in {log.elapsed()}: serving {served.version} ({path})")
-        except Exception as exc:  # a failed fine-tune leaves the served model as it was
-            with self.state_lock:
-                self.training_status = f"failed: {type(exc).__name__}: {exc}"
-            log.line(f"fine-tune failed after {log.elapsed()} ({type(exc).__name__}: {exc}); still serving "
-                     f"{served.version}")
-            return self.training_status
-        return None
