@@ -92,8 +92,9 @@ def read_project_file(path: Path) -> ProjectFile:
 
 def read_project_bytes(path: Path) -> bytes:
     """The bytes of ``path`` (a project.json), never more than ``MAX_PROJECT_FILE_BYTES``, however the
-    file grows meanwhile: ProjectError (``too_big_text``) over the bound, unread; OSError as
-    ``open_regular`` (missing, or not a regular file: a named pipe is never waited on)."""
+    file grows meanwhile: ProjectError (``too_big_text``) over the bound, unread; NotAFileError (a
+    ValueError) for a named pipe, device or folder, never waited on; OSError as ``open`` (missing,
+    unreadable)."""
     with open_regular(path) as f:
         too_big = os.fstat(f.fileno()).st_size > MAX_PROJECT_FILE_BYTES
         data = b"" if too_big else f.read(MAX_PROJECT_FILE_BYTES + 1)

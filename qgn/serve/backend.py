@@ -16,7 +16,7 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   judged from the encoder features its prediction computes (no second encoder pass). An image
   unlike the model's training images gets no brush results — its annotator starts from an empty
   map, as in the app, where the prediction's start cost 15-22 % more actions — and a score below
-  ``FLAGGED_SCORE`` (the farther from the training images, the lower); see ``flagged_answer``.
+  ``flagged.FLAGGED_SCORE`` (the farther from the training images, the lower); see ``flagged_answer``.
 - ``model_version`` is ``qgn-<model name>``, ``…-ls<n>`` for the n-th fine-tuned version.
 - Images: ``/data/local-files/?d=PATH`` is read from ``document_root`` (as Label Studio's own
   ``LOCAL_FILES_DOCUMENT_ROOT``; the path must stay inside it) when one is set; other Label Studio
@@ -29,7 +29,7 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   all; at most ``MAX_FETCHES`` run at once, so what fetching holds is bounded however many requests
   come in. A local path is read only inside ``document_root``. All of it: ``qgn.serve.images``.
 - Fine-tuning (``/webhook``) is on only with ``train_out``: ANNOTATION_CREATED/UPDATED keep the
-  task's image and annotation (the latest per task, at most ``MAX_CORRECTIONS``); ANNOTATIONS_CREATED
+  task's image and annotation (the latest per task, at most ``corrections.MAX_CORRECTIONS``); ANNOTATIONS_CREATED
   (*Create Annotations From Predictions*, in bulk) is not learnt from — those are the model's own
   predictions, not reviewed yet; each is learnt from once a person updates it (ANNOTATION_UPDATED).
   Every ``train_every`` new ones, or on START_TRAINING, a
