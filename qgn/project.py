@@ -112,7 +112,7 @@ import numpy as np
 
 from .classes import ClassSet
 from .fileio import (
-    OutsideRootError, atomic_write_bytes, dangling_link_text, folder_lock_problem, folder_locked, open_regular, path_inside,
+    OutsideRootError, atomic_write_bytes, dangling_link_text, folder_lock_problem, folder_locked, path_inside,
     folder_locks_work, remove_stale_temporaries, same_bytes, unlink_quietly, write_problem,
 )
 from .formats import FORMATS
@@ -125,10 +125,10 @@ from .project_generations import (
     generation_dirs, generation_folders, journal_state, read_journal, remove_folders, restore_copied_link,
 )
 from . import project_file
-from .project_errors import ProjectBusyError, ProjectChangedError, ProjectError
+from .project_errors import RESTORE_ADVICE, ProjectBusyError, ProjectChangedError, ProjectError
 from .project_file import (
-    PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, RESTORE_ADVICE, ProjectFile, bound_text, marked_as_project,
-    project_json_bytes, read_project_file,
+    PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, ProjectFile, bound_text, marked_as_project,
+    project_json_bytes, read_project_bytes, read_project_file,
 )
 from .project_kept import keep_aside, keep_undone, kept_folder
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
@@ -467,12 +467,8 @@ class Project:
     def changed_on_disk(self) -> bool:
         """Whether project.json differs from what this object last read or wrote (cheap: a
         digest of its bytes; True when it is missing or unreadable)."""
-        path = self.root / PROJECT_FILE
-        try:
-            if path.stat().st_size > project_file.MAX_PROJECT_FILE_BYTES:
-                return True  # no project file can be that big: not read (opening it says why)
-            with open_regular(path) as f:  # a named pipe put in its place: changed, never waited on
-                data = f.read(project_file.MAX_PROJECT_FILE_BYTES + 1)
+        try:  # over the bound (ProjectError, a ValueError): not read, opening it says why; a pipe: never waited on
+            data = read_project_bytes(self.root / PROJECT_FILE)
         except (OSError, ValueError):
             return True
         return hashlib.sha256(data).hexdigest() != self._digest

@@ -2,7 +2,7 @@
 the fields are listed in ``qgn.project``'s docstring), read and checked whole (``read_project_file`` ->
 ``ProjectFile``: every field, the classes, the image keys) and written as bytes
 (``project_json_bytes``: one image per line), both bounded by ``MAX_PROJECT_FILE_BYTES``
-(``bound_text``, ``too_big_text``). ``marked_as_project`` tells a project.json this QGN cannot read
+(``read_project_bytes``, ``bound_text``, ``too_big_text``). ``marked_as_project`` tells a project.json this QGN cannot read
 (damaged, too big, another version) from another tool's.
 
 Used by ``qgn.project`` (``Project`` reads it at every open and merge and writes it at every
@@ -20,14 +20,10 @@ from pathlib import Path
 
 from .classes import ClassSet
 from .fileio import dangling_link_text, open_regular
-from .project_errors import ProjectError
+from .project_errors import RESTORE_ADVICE, ProjectError
 
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
-#: The advice for a link to nothing where the project keeps the user's files (its project file, its
-#: saved annotations, its autosaves): the files are where it points - making something there, or
-#: removing the link, opens the project without them
-RESTORE_ADVICE = "restore or mount what it points to: a drive, a synced or backed-up folder"
 #: The largest project.json read, and written (never a file that would not be read back): 256 MiB,
 #: the bound the previous versions read up to (they wrote any size), so that every project they
 #: opened still opens. An image's entry is ~240 bytes (path, key, done, size and SHA-256; measured
@@ -65,11 +61,7 @@ def read_project_file(path: Path) -> ProjectFile:
             what = "the project's own file is" if link == path else "the project folder is"
             raise ProjectError(f"{dangling}; {what} there, and it cannot be opened without it. Nothing was changed")
         raise FileNotFoundError(f"{path.parent} is not a QGN project (no {PROJECT_FILE}); create one first")
-    with open_regular(path) as f:  # never more than the bound, however the file grows meanwhile
-        too_big = os.fstat(f.fileno()).st_size > MAX_PROJECT_FILE_BYTES
-        data = b"" if too_big else f.read(MAX_PROJECT_FILE_BYTES + 1)
-    if too_big or len(data) > MAX_PROJECT_FILE_BYTES:
-        raise ProjectError(too_big_text(path))
+    data = read_project_bytes(path)
     try:
         doc = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)  # a BOM: an editor's, harmless
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -96,6 +88,19 @@ def read_project_file(path: Path) -> ProjectFile:
     generation = _int_field(doc, "generation", 0, 0, 1 << 30, path)
     revision = _int_field(doc, "revision", 0, 0, 1 << 62, path)
     return ProjectFile(classes, model, levels, generation, revision, images, hashlib.sha256(data).hexdigest())
+
+
+def read_project_bytes(path: Path) -> bytes:
+    """The bytes of ``path`` (a project.json), never more than ``MAX_PROJECT_FILE_BYTES``, however the
+    file grows meanwhile: ProjectError (``too_big_text``) over the bound, unread; NotAFileError (a
+    ValueError) for a named pipe, device or folder, never waited on; OSError as ``open`` (missing,
+    unreadable)."""
+    with open_regular(path) as f:
+        too_big = os.fstat(f.fileno()).st_size > MAX_PROJECT_FILE_BYTES
+        data = b"" if too_big else f.read(MAX_PROJECT_FILE_BYTES + 1)
+    if too_big or len(data) > MAX_PROJECT_FILE_BYTES:
+        raise ProjectError(too_big_text(path))
+    return data
 
 
 def _no_constant(name: str):
@@ -237,12 +242,10 @@ def too_big_text(path: Path) -> str:
 def marked_as_project(path: Path) -> bool:
     """Whether ``path``, a project.json ``read_project_file`` refused, may still be a QGN project's:
     too big or not JSON (damaged) or carrying QGN's format marker; False for other JSON."""
-    try:
-        with open_regular(path) as f:  # a named pipe called project.json: never waited on
-            if os.fstat(f.fileno()).st_size > MAX_PROJECT_FILE_BYTES:
-                return True
-            data = f.read(MAX_PROJECT_FILE_BYTES + 1)
-        doc = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)
+    try:  # a named pipe called project.json: never waited on
+        doc = json.loads(read_project_bytes(path).decode("utf-8-sig"), parse_constant=_no_constant)
+    except ProjectError:  # over the bound, unread
+        return True
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return path.is_file()
     return isinstance(doc, dict) and doc.get("format") == PROJECT_FORMAT

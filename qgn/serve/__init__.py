@@ -18,8 +18,10 @@ label-studio-ml-backend label_studio_ml/api.py, the reference server):
   webhooks/utils.py ``run_webhook_sync``, ``WEBHOOK_TIMEOUT``). ANNOTATIONS_CREATED has lists for
   ``task`` and ``annotation``; START_TRAINING comes from ml/api_connector.py ``train`` (100 s).
 
-Modules: ``label_config`` (what the config asks for), ``backend`` (the model, images, predictions,
-fine-tuning), ``request`` (a request's checks and the errors it answers with), ``fetch`` (fetching
+Modules: ``label_config`` (what the config asks for), ``backend`` (``QGNBackend``: the versions
+served, ``/setup``; made of the rest), ``predictions`` (``/predict``), ``webhooks`` (``/webhook``, a
+held one read again), ``corrections`` (the annotations kept for the next fine-tune), ``finetuning``
+(a fine-tune, on its thread), ``images`` (a task's image), ``request`` (a request's checks and the errors it answers with), ``fetch`` (fetching
 an image over HTTP(S)), ``staging`` (the folders a version is saved and an image fetched into),
 ``lineage`` (the fine-tuned versions' names and chain), ``flagged`` (the score of an image the
 domain check flags), ``training_log`` (a fine-tune's progress), ``kept`` (the annotations kept for

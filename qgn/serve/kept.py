@@ -12,8 +12,8 @@ from ``failed/``), is not learnt in its place. ``trained.json`` names the model 
 later ones as new. An annotation or deletion webhook's body waits in ``pending/<server>/`` from its
 arrival until its work has run (it may wait behind others, answered "accepted"), so one a kill
 caught waiting is read at the next start — as is one whose image could not be fetched for a reason
-that may pass (Label Studio down: ``backend.PassingFailure``), which stays there, read again after a
-back-off meanwhile (``backend.HELD_RETRY_S``, for ``backend.HELD_RETRY_FOR_S``); ``<server>`` is locked while its server runs. The whole
+that may pass (Label Studio down: ``request.PassingFailure``), which stays there, read again after a
+back-off meanwhile (``webhooks.HELD_RETRY_S``, for ``webhooks.HELD_RETRY_FOR_S``); ``<server>`` is locked while its server runs. The whole
 train_out folder is locked for a server's life too (``claim``): a second server into the same folder
 is refused, where it replaced the first's annotations of the same (project, task) with its own. A file that cannot be read is left as it is (and named); nothing here deletes a
 file but the one of an annotation Label Studio deleted, replaced or that fell out of the kept ones,

@@ -1,8 +1,8 @@
 """A request's body, checked before the backend uses it, and the errors it answers with: a
 ``RequestError`` is a 4xx naming what is wrong (``check_type``: a field's type, ``annotation_parts``:
-an annotation webhook's shape); ``PassingFailure`` one that may pass by itself. Also how an error
-names a task (``task_name``), a held webhook's ids (``held_ids``) and a cached answer renamed for
-the task asking (``renamed``)."""
+an annotation webhook's shape, ``DELETIONS``: a deletion webhook's list); ``PassingFailure`` one
+that may pass by itself. Also how an error names a task (``task_name``), a held webhook's ids
+(``held_ids``) and a cached answer renamed for the task asking (``renamed``)."""
 from __future__ import annotations
 
 import json
@@ -32,6 +32,7 @@ class PassingFailure(RequestError):
 
 
 TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a whole number", type(None): "null"}
+DELETIONS = {"ANNOTATIONS_DELETED": "annotations", "TASKS_DELETED": "tasks"}  # webhook action: its list of {"id"}
 
 
 def check_type(value, field: str, kinds):

@@ -875,7 +875,7 @@ def test_an_annotation_kept_for_fine_tuning_takes_a_byte_a_pixel(serve, tmp_path
     classes = backend.current.model.config.classes
     assert label.nbytes == 384 * 256 and image.nbytes == 384 * 256 * 3
     np.testing.assert_array_equal(label, np.full((256, 384), classes.names.index("road")))
-    from qgn.serve.backend import compact_label
+    from qgn.serve.corrections import compact_label
 
     for values in ([0, 7, 255], [0, 300], [-1, 10], [0, 2**40], []):
         made = np.array(values, np.int64)

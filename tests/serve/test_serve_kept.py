@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 from qgn.resources import bundled_model_path, samples_dir
-from qgn.serve import backend as backend_module
-from qgn.serve import fetch, inorder, request
+from qgn.serve import fetch, inorder, request, webhooks
 from qgn.serve import staging as staging_module
 from qgn.serve.backend import QGNBackend
 
@@ -500,7 +499,7 @@ def test_a_held_webhook_whose_label_studio_is_down_is_read_again_not_set_aside(t
     connection) was moved into kept-annotations/failed/ and never learnt from unless a person moved
     it back: such a passing failure now leaves it in pending/, read again after a back-off (and at
     the next start), and learnt once Label Studio answers."""
-    monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.2,), raising=False)
+    monkeypatch.setattr(webhooks, "HELD_RETRY_S", (0.2,))
     port = free_port()
     hook = annotated(1, 1, 9, port=port)
     models = tmp_path / "models"
@@ -544,7 +543,7 @@ def test_a_webhook_that_comes_while_label_studio_is_down_is_read_again_once_it_i
     """An annotation webhook whose image could not be fetched (Label Studio down) was answered with
     the error and its held body removed: Label Studio sends it once, so it was never learnt from. It
     now stays held and is read again after a back-off."""
-    monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.2,), raising=False)
+    monkeypatch.setattr(webhooks, "HELD_RETRY_S", (0.2,))
     port = free_port()
     hook = annotated(1, 1, 9, port=port)
     models = tmp_path / "models"
@@ -597,7 +596,7 @@ def fetched_from(port: int, task: int, annotation: int, width: int) -> dict:
 def test_an_older_webhook_read_again_after_a_passing_failure_does_not_replace_a_newer_one(tmp_path, monkeypatch):
     """An annotator's first version met a 503 and waited to be read again; the fix seconds later was
     kept; then the first was read again and replaced the fix, in memory and on disk, for good."""
-    monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.3,), raising=False)
+    monkeypatch.setattr(webhooks, "HELD_RETRY_S", (0.3,))
     port = free_port()
     models = tmp_path / "models"
     server = started(models)
@@ -643,7 +642,7 @@ def test_a_webhook_label_studio_stays_down_for_is_retried_for_a_bounded_time_and
     """Retries after a passing failure went on for ever, a log line and a thread each: they now go on
     for ``HELD_RETRY_FOR_S`` at most (the webhook then set aside in failed/ with its reason beside
     it), and the log says the first failure and every ``HELD_RETRY_LOG_EVERY``-th after."""
-    monkeypatch.setattr(backend_module, "HELD_RETRY_S", (0.01,), raising=False)
+    monkeypatch.setattr(webhooks, "HELD_RETRY_S", (0.01,))
     tries = []
     download = QGNBackend.download
 
@@ -660,8 +659,8 @@ def test_a_webhook_label_studio_stays_down_for_is_retried_for_a_bounded_time_and
         server.webhook(hook)
     wait_until(lambda: len(tries) >= 35, step=0.01)
     said = capsys.readouterr().err.count("cannot be read now")
-    assert len(tries) >= 35 and 1 <= said <= 2 + len(tries) // backend_module.HELD_RETRY_LOG_EVERY
-    monkeypatch.setattr(backend_module, "HELD_RETRY_FOR_S", 0.0)  # its time is up
+    assert len(tries) >= 35 and 1 <= said <= 2 + len(tries) // webhooks.HELD_RETRY_LOG_EVERY
+    monkeypatch.setattr(webhooks, "HELD_RETRY_FOR_S", 0.0)  # its time is up
     wait_until(lambda: (models / "kept-annotations" / "failed").is_dir(), step=0.01)
     assert server.webhooks.settle(120)
     aside, = (models / "kept-annotations" / "failed").glob("*.json")
