@@ -198,11 +198,14 @@ def run(args) -> int:
     refused: dict[tuple[Path | None, str], list[Path]] = {}
     fix = qgt_fix(src, args.images, names, args.out)
     clashing = clashing_stems(path for path, _ in jobs)
+    planned_in: dict[Path, list[str]] = {}  # each output folder's items, all of them: its png's list-less PNGs
+    for rel, stem in zip(relative_dirs, stems):
+        planned_in.setdefault(rel, []).append(stem)
     with protected_inputs(_inputs(jobs, args.images, root), "the files being exported and their images"):
         for i, ((path, targets), rel, stem) in enumerate(zip(jobs, relative_dirs, stems), start=1):
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
-                             stem, fix, root, clashing)
+                             stem, fix, root, clashing, planned_in[rel])
             except (FolderRefusedError, UnexportableNameError) as exc:  # its classes refused: the others go on
                 key = (rel if isinstance(exc, FolderRefusedError) else None, str(exc))
                 if key in refused:
@@ -355,7 +358,8 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
                 classes, first = file_classes, path
                 folders = [out if len(names) == 1 else out / n for n in names]
                 try:  # every format's, before any writer opens
-                    check_export_classes(names, classes, folders, root=out, fix=fix or qgt_fix(src, images))
+                    check_export_classes(names, classes, folders, root=out, fix=fix or qgt_fix(src, images),
+                                         items=stems)
                 except FolderRefusedError as exc:  # nothing written yet; every file would be refused the same
                     raise CLIError(str(exc)) from None
                 except UnexportableNameError as exc:  # one dataset has one class set: refused once, for all
@@ -450,10 +454,11 @@ def _single_file_name(path: Path) -> str:
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None,
                  split: str | None = None, stem: str | None = None, fix: str | None = None,
-                 root: Path | None = None, clashing=frozenset()) -> None:
+                 root: Path | None = None, clashing=frozenset(), planned: list[str] | None = None) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir`` (``split``: the
     Cityscapes split folder; ``stem``: the item's name, ``item_names``, default the file's stem; ``fix``:
-    what a refusal of a class name no importer reads back says to do, ``qgt_fix``)."""
+    what a refusal of a class name no importer reads back says to do, ``qgt_fix``; ``planned``: the
+    names of every file the export writes into ``out_dir``, default this one's)."""
     from qgn.formats import FORMATS, ExportItem, check_export_classes
     from qgn.classes import ClassSet
     from qgn.fileio import remove_stale_temporaries
@@ -465,7 +470,8 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
     del qt
     folders = [out_dir if len(names) == 1 else out_dir / name for name in names]
     if names:  # a class a format cannot write, another export's class list: refused before anything is written
-        check_export_classes(names, classes or generic, folders, fix=fix or qgt_fix(path, images))
+        check_export_classes(names, classes or generic, folders, fix=fix or qgt_fix(path, images),
+                             items=planned if planned is not None else [stem or path.stem])
     for name, out in targets:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out.parent)  # of an export killed mid-write

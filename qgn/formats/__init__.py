@@ -150,7 +150,8 @@ def check_exportable_names(classes: ClassSet, fix: str = RENAME_FIRST) -> None:
         seen[key] = name
 
 
-def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix: str = RENAME_FIRST) -> None:
+def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix: str = RENAME_FIRST,
+                         items=None) -> None:
     """ValueError (the format's own, naming the class) when a format of ``names`` cannot write
     ``classes`` (``Format.check_classes``), or, with ``folders`` (each format's output folder, in the
     order of ``names``), when a folder holds a file of another export its writer would refuse
@@ -159,7 +160,10 @@ def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix:
     export of several formats is refused before anything is written (CamVid's and Cityscapes'
     writers write label_colors.txt as they open, and an export writes one format after another).
     With ``root`` (the folder the user named), first a folder link under it leading outside it
-    (``check_export_links``): before any file is read or written there."""
+    (``check_export_links``): before any file is read or written there. ``items``: the names of
+    every item the export plans (a list, or a mapping of format name to its list where formats
+    name items differently), for the files of another export its shared files would name and its
+    items would not replace (``DatasetWriter.check_items_folder``: png's list-less PNGs); None: not asked."""
     names = check_format_names(names)
     if any(name not in NAMELESS_FORMATS for name in names):
         check_exportable_names(classes, fix)
@@ -169,7 +173,8 @@ def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix:
         if FORMATS[name].check_classes is not None:
             FORMATS[name].check_classes(classes)
     for name, folder in zip(names, folders or ()):
-        FORMATS[name].check_folder(classes, Path(folder))
+        planned = items.get(name) if isinstance(items, dict) else items
+        FORMATS[name].check_folder(classes, Path(folder), planned)
 
 
 NAMES_IN_TEXT = ("labelme",)  # per-image formats that write file names into JSON or text
@@ -199,7 +204,7 @@ def export_annotation(
 ) -> list[Path]:
     """Write ``label`` (H, W) in each of ``formats`` into ``out_dir/<format name>/``; the paths written."""
     names = check_format_names(formats)
-    check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir)
+    check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir, items=[stem])
     label = check_label(label, classes)
     item = ExportItem(stem, label, Path(image) if image else None)
     paths: list[Path] = []
@@ -225,7 +230,9 @@ def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats
     """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
     ``images`` ("copy", "link" or None) and ``split`` as in ``qgn.project_export.export_project``."""
     names = check_format_names(formats)
-    check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir)  # before any writes
+    items = list(items)
+    check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir,
+                         items=[item.name for item in items])  # before any writes
     items = [ExportItem(i.name, check_label(i.label, classes, i.name), i.image) for i in items]
     check_listed_names(names, [item.name for item in items])  # before any writer opens (and writes)
     paths: list[Path] = []

@@ -183,6 +183,12 @@ class DatasetWriter:
         every format of an export before any writer writes). Reads and writes nothing."""
         return []
 
+    @classmethod
+    def check_items_folder(cls, classes: ClassSet, out_dir: Path, items: Sequence[str]) -> None:
+        """FolderRefusedError when ``out_dir`` holds files of another export that this export's shared
+        files would name and its items (``items``: every item name the export plans) would not
+        replace (``Format.check_folder``; png: PNGs without a classes.txt). Reads, writes nothing."""
+
     def plan(self, names: Sequence[str], images: Sequence[Path | None] | None = None) -> None:
         """The names of every item of the export (the images not exported this time too, where the
         caller knows them), before the first ``add``, and their image files (``images``, one per
@@ -487,14 +493,19 @@ class Format:
     is_dataset: Callable[..., bool] | None = None
     check_classes: Callable[[ClassSet], object] | None = None
 
-    def check_folder(self, classes: ClassSet, out_dir: Path) -> None:
+    def check_folder(self, classes: ClassSet, out_dir: Path, items: Sequence[str] | None = None) -> None:
         """ValueError when ``out_dir`` holds a file of another export that this format's writer
         shares among its items and would refuse (``DatasetWriter.folder_files``, ``check_export_file``)
         - asked of every format of an export before any writer writes (``check_export_classes``),
-        so that a refused export leaves the folders as they were. Writes nothing."""
-        files = getattr(self.writer or DatasetWriter, "folder_files", None)
+        so that a refused export leaves the folders as they were - and, with ``items`` (the names of
+        every item the export plans), files of another export the writer's shared files would name
+        and its items would not replace (``DatasetWriter.check_items_folder``). Writes nothing."""
+        writer = self.writer or DatasetWriter
+        files = getattr(writer, "folder_files", None)
         for path, data, parse in files(classes, Path(out_dir)) if files is not None else []:
             check_export_file(path, data, parse)
+        if items is not None and hasattr(writer, "check_items_folder"):
+            writer.check_items_folder(classes, Path(out_dir), items)
 
     def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                     images: str | None = None, split: str | None = None) -> DatasetWriter:

@@ -71,10 +71,33 @@ class PngWriter(ClassListWriter):
         from ..classes import parse_classes_txt
 
         path, data = Path(out_dir) / CLASSES_TXT, classes_file_text(classes)
-        # PNGs already there without a list (a 0.2.0 export, one killed before its finish, this very
-        # project's export of names no list can hold) are not refused: re-exporting into one's own
-        # folder must work; an export without a list is refused beside another's (check_export_file)
+        # an export without a list is refused beside another's (check_export_file); PNGs there without
+        # a list are judged by the items this export plans (check_items_folder)
         return [(path, data, parse_classes_txt)]
+
+    @classmethod
+    def check_items_folder(cls, classes: ClassSet, out_dir: Path, items) -> None:
+        """FolderRefusedError where this export writes a ``classes.txt`` into a folder without one that
+        holds a PNG it will not replace (``items``: the name of every item it plans): another export's,
+        one that went without a list (names no list can hold), which an import would read under this
+        export's names. PNGs of this export's own names only - a 0.2.0 export (which wrote no list),
+        one killed before its finish - are replaced: exporting there again goes on."""
+        import os
+
+        out_dir = Path(out_dir)
+        path = out_dir / CLASSES_TXT
+        if classes_file_text(classes) is None or path.exists() or path.is_symlink() or not out_dir.is_dir():
+            return  # no list written, or the one there is judged (check_export_file)
+        planned = {f"{name}.png" for name in items}
+        with os.scandir(out_dir) as entries:  # the folder's own PNGs, one at a time; the first by name is said
+            stray = min((e.name for e in entries if e.name.endswith(".png") and e.name not in planned), default=None)
+        if stray is not None:
+            from ..shown import path_text
+            from .base import FolderRefusedError
+
+            raise FolderRefusedError(f"{path_text(out_dir / stray)} belongs to an export without a {CLASSES_TXT}, and this "
+                                     f"export's {CLASSES_TXT} would name its classes (an import reads every PNG "
+                                     "there under it); export into an empty folder")
 
 
 def read_png_file(path: Path, classes: ClassSet) -> np.ndarray:

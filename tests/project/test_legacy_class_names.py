@@ -381,3 +381,66 @@ def test_the_app_s_export_result_says_the_pngs_went_without_classes_txt(tmp_path
     exported = export_project(project, tmp_path / "out", ["png"])
     assert [p.name for p in exported] == ["img.png"]
     assert len(exported.notes) == 1 and "go without classes.txt" in exported.notes[0], exported.notes
+
+
+def _good_qgts(folder, count: int = 2, prefix: str = "g"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        write_qgt(folder / f"{prefix}{i}.qgt", Quadtree.from_label(np.full((8, 12), i, np.uint8), 2, 255),
+                  ClassSet(("car", "sky"), (), 255))
+
+
+def test_a_png_export_with_a_list_is_refused_beside_another_export_s_list_less_pngs(tmp_path, monkeypatch, run_cli):
+    """The other order of the relabel hole: a png export of legacy names went without classes.txt, and
+    a later png export with a list into that folder wrote its classes.txt beside the earlier PNGs,
+    which an import then read under the later names (exit 0). Refused in one line naming the PNG
+    this export would not overwrite; nothing written."""
+    legacy_qgts(tmp_path / "q", LEGACY["tab"], monkeypatch, count=2)
+    _good_qgts(tmp_path / "good")
+    out = tmp_path / "mix"
+    code, _stdout, err = run_cli("export", tmp_path / "q", "--format", "png", "--out", out)
+    assert code == 0 and "go without classes.txt" in err, err
+    before = sorted(p.name for p in out.iterdir())
+    code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out)
+    assert code == 2 and "export into an empty folder" in err and "f000.png" in err, err
+    assert err.splitlines()[0].count(str(out)) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_project_s_png_export_with_a_list_is_refused_beside_list_less_pngs_it_does_not_write(tmp_path,
+                                                                                               monkeypatch):
+    """The app's and `qgn export --project`'s path: the same refusal, before anything is written."""
+    from qgn.formats.base import FolderRefusedError
+    from qgn.project_export import export_project
+
+    image = tmp_path / "img.png"
+    Image.new("RGB", (12, 8)).save(image)
+    project = Project.create(tmp_path / "p", [image], ClassSet(("car", "sky"), (), 255))
+    project.save_annotation(project.images[0], np.zeros((8, 12), np.uint8))
+    (tmp_path / "out" / "png").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 12), np.uint8), "P").save(tmp_path / "out" / "png" / "other.png")
+    with pytest.raises(FolderRefusedError, match="other.png"):
+        export_project(project, tmp_path / "out", ["png"])
+    assert sorted(p.name for p in (tmp_path / "out" / "png").iterdir()) == ["other.png"]
+
+
+def test_a_png_export_into_a_0_2_0_export_or_a_killed_one_s_folder_still_goes_on(tmp_path):
+    """A 0.2.0 export (no classes.txt) of this project, or one killed before its finish, left PNGs of
+    this export's own names only: re-exporting there replaces them and writes the list."""
+    from qgn.project_export import export_project
+
+    images = []
+    for i in range(2):
+        images.append(tmp_path / f"img{i}.png")
+        Image.new("RGB", (12, 8)).save(images[-1])
+    project = Project.create(tmp_path / "p", images, ClassSet(("car", "sky"), (), 255))
+    for im in project.images:
+        project.save_annotation(im, np.ones((8, 12), np.uint8))
+    export_project(project, tmp_path / "out", ["png"])
+    (tmp_path / "out" / "png" / "classes.txt").unlink()  # as 0.2.0 left it
+    exported = export_project(project, tmp_path / "out", ["png"])
+    assert sorted(p.name for p in exported) == ["classes.txt", "img0.png", "img1.png"]
+    (tmp_path / "out" / "png" / "classes.txt").unlink()  # a kill after the first PNG, before the finish
+    (tmp_path / "out" / "png" / "img1.png").unlink()
+    exported = export_project(project, tmp_path / "out", ["png"])
+    assert sorted(p.name for p in exported) == ["classes.txt", "img0.png", "img1.png"]
