@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet
-from ..imagefile import ImageTooLargeError, SeveralPicturesError, check_png_rows, open_image
+from ..imagefile import ImageTooLargeError, SeveralPicturesError, load_checked, open_image
 from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
 
@@ -704,8 +704,8 @@ def read_rgb(path: Path, what: str = "a colour mask") -> np.ndarray:
         with open_image(path) as image:
             if image.mode not in ("RGB", "RGBA", "P", "PA"):
                 raise ValueError(f"{path} is a {image.mode} image; {what} is RGB (or palette)")
+            load_checked(image, path)  # rows a short data stream lacks would read as black, silently
             rgb = np.asarray(image.convert("RGB"))
-        check_png_rows(path)  # rows a short data stream lacks would read as black, silently
         return rgb
     except (UnidentifiedImageError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
