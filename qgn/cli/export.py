@@ -147,6 +147,7 @@ def run(args) -> int:
         raise CLIError("--format needs --out DIR (the output folder)")
     src = Path(args.src)
     if src.is_dir():
+        check_not_a_project(src, names or [name for name, _ in wanted], args.out or wanted[0][1])
         files = collect_files([str(src)], (".qgt",), ".qgt files")
         for _, out in wanted:
             if out.exists() and not out.is_dir():
@@ -232,6 +233,26 @@ def run(args) -> int:
         of = f" of {len(jobs)}" if exported < len(jobs) else ""
         print(f"exported {exported}{of} file(s) to " + ", ".join(outputs))
     return failures.code()
+
+
+def check_not_a_project(src: Path, formats: list[str], out) -> None:
+    """CLIError where the folder ``src``, named as a folder of .qgt files, is a QGN Studio project's
+    (its project.json): exported so, its .qgt files went out as loose files (its images not found,
+    named after its annotations folder, exit 0); ``qgn export --project`` exports the project. The
+    command is said as it runs (``formats``, ``out``: the export asked for); a project's
+    annotations folder, named itself, still exports its .qgt files alone."""
+    import shlex
+
+    from qgn.project_file import PROJECT_FILE, marked_as_project
+
+    marker = src / PROJECT_FILE
+    if not marker.is_file() or not marked_as_project(marker):
+        return
+    q = shlex.quote
+    raise CLIError(f"{shown(src)} is a QGN Studio project (it holds {PROJECT_FILE}), not a folder of .qgt files: export "
+                   f"it with `qgn export --project {q(shown(src))} --formats {q(','.join(formats))} --out "
+                   f"{q(shown(out))}` (its images and class names go with it); to export its .qgt files alone, name "
+                   "its annotations folder")
 
 
 def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16) -> list[Path]:
