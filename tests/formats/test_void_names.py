@@ -152,3 +152,53 @@ def test_a_format_void_position_is_void_before_any_class_of_its_name():
         [VOID, 0, VOID, UNMATCHED]
     # an explicit --map wins over the format's void
     assert match_class_names(["background", "background"], classes, {"background": "cat"}, void=[0]) == [1, 1]
+
+
+NFC_CAFE, NFD_CAFE = "caf\u00e9", "cafe\u0301"
+
+
+def test_a_label_in_nfd_matches_its_nfc_class_and_not_the_plain_letter():
+    """'café' written as 'e' and a combining accent (macOS file names, some tools' JSON) matched no
+    class 'café' written as one code point, and matched a class 'cafe' instead (the accent dropped)."""
+    assert NFC_CAFE != NFD_CAFE
+    assert match_class_names([NFD_CAFE, NFC_CAFE, "CAFE\u0301"], ClassSet((NFC_CAFE, "road"))) == [0, 0, 0]
+    assert match_class_names([NFC_CAFE, NFD_CAFE], ClassSet((NFD_CAFE, "road"))) == [0, 0]
+    assert match_class_names([NFD_CAFE], ClassSet(("cafe", "road"))) == [UNMATCHED]
+    assert match_class_names(["cafe"], ClassSet(("road", NFC_CAFE))) == [UNMATCHED]
+    assert match_class_names([NFD_CAFE], ClassSet(("road",)), {NFC_CAFE: "road"}) == [0]
+
+
+def test_a_label_that_could_be_either_of_a_legacy_nfc_nfd_pair_is_matched_to_neither(monkeypatch):
+    """A project saved before the door may hold 'café' in both spellings: each spelling still matches
+    its own class exactly; a third spelling ('CAFÉ') could be either, and the message tells them apart."""
+    from qgn.classes import unmatched_message
+
+    monkeypatch.setattr("qgn.classes.check_unique_names", lambda *a, **k: None)
+    monkeypatch.setattr("qgn.classes.check_class_names", lambda *a, **k: None)
+    classes = ClassSet((NFC_CAFE, NFD_CAFE, "road"))
+    assert match_class_names([NFC_CAFE, NFD_CAFE, "CAF\u00c9"], classes) == [0, 1, UNMATCHED]
+    message = unmatched_message("CAF\u00c9", classes, "x.json")
+    assert "caf\\xe9" in message and "cafe\\u0301" in message and "--map" in message, message
+
+
+def test_an_nfd_label_imports_into_a_project_of_the_nfc_class(tmp_path):
+    """The labelme export of a project of 'café' (NFC) with its labels rewritten in NFD (as a tool on
+    macOS may write them) imports into the project by name: it was refused as "label 'café' is
+    none of the classes ('café', …)" - two names that look the same."""
+    project, label = make_project(tmp_path, (NFC_CAFE, "road"), void=False)
+    export_project(project, tmp_path / "out", ["labelme"], images="copy")
+    (path,) = (tmp_path / "out" / "labelme").glob("*.json")
+    text = path.read_text(encoding="utf-8")
+    assert NFC_CAFE in text or "caf\\u00e9" in text
+    doc = json.loads(text)
+    for shape in doc["shapes"]:
+        shape["label"] = shape["label"].replace(NFC_CAFE, NFD_CAFE)
+    assert any(shape["label"] == NFD_CAFE for shape in doc["shapes"])
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    listed = path.parent / "labels.txt"  # its list of labels, in the same spelling
+    listed.write_text(listed.read_text(encoding="utf-8").replace(NFC_CAFE, NFD_CAFE), encoding="utf-8")
+    project.save_annotation(project.images[0], np.ones_like(label))
+    import_into_project(tmp_path / "out" / "labelme", project.root, format="labelme", images=tmp_path / "images",
+                        update=True)
+    assert np.array_equal(by_name(only_annotation(Project.open(project.root)), project.classes),
+                          by_name(label, project.classes))
