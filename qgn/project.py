@@ -113,7 +113,7 @@ import numpy as np
 from .classes import ClassSet
 from .fileio import (
     OutsideRootError, atomic_write_bytes, dangling_link_text, folder_lock_problem, folder_locked, open_regular, path_inside,
-    folder_locks_work, remove_stale_temporaries, same_bytes, unlink_quietly, write_problem,
+    folder_locks_work, remove_stale_temporaries, same_bytes, straight_path, unlink_quietly, write_problem,
 )
 from .formats import FORMATS
 from . import project_bring_back
@@ -635,7 +635,7 @@ class Project:
         known = self._stored_paths.get(str(path))
         if known is not None:
             return known
-        absolute = Path(os.path.normpath(Path(path).absolute()))
+        absolute = straight_path(path)  # link/../x.png: the file the system opens
         stored = str(absolute)
         for candidate in (absolute, absolute.resolve()):  # as typed, or through symbolic links
             try:
@@ -657,7 +657,7 @@ class Project:
         A new image whose file was removed from the project before gets its annotation back
         (``bring_back``); ``removed``, when given, is extended by a ``RemovedAnnotation`` for each
         annotation found, brought back or not (and why)."""
-        paths = [Path(os.path.normpath(Path(p).absolute())) for p in paths]
+        paths = [straight_path(p) for p in paths]  # link/../x.png: the file the system opens
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"not image files: {', '.join(missing[:5])}")

@@ -294,9 +294,12 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
     (``format``: a name in ``IMPORT_FORMATS``, or "auto": ``detect_dataset``); ``images``: a folder
     to find images in by name. See ``qgn.formats.source`` for what comes back. Both are made
     absolute first: the files a scan finds are then absolute too, and compare with the dataset's
-    folder as they are (``guards.contained``), ``..`` in the path given or not."""
-    src = Path(src).absolute()
-    images = Path(images).absolute() if images else None
+    folder as they are (``guards.contained``), ``..`` in the path given or not (taken as the system
+    takes them: ``fileio.straight_path``)."""
+    from ..fileio import straight_path
+
+    src = straight_path(src)  # link/../x: where the system finds it, not ./x
+    images = straight_path(images) if images else None
     if images is not None and not images.is_dir():
         raise no_folder_error(images, "--images")
     name = detect_dataset(src) if format == "auto" else format
