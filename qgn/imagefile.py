@@ -326,7 +326,7 @@ def load_checked(image: Image.Image, path: str | os.PathLike) -> None:
         fill = UNWRITTEN[0] if len(image.getbands()) == 1 else UNWRITTEN[:len(image.getbands())]
         unwritten = Image.new(image.mode, (width, 1), fill).tobytes()  # a row of it, to compare with
         image.im = Image.new(image.mode, (width, height), fill).im  # Pillow decodes into it (load_prepare)
-    except (ValueError, TypeError):  # a mode Image.new cannot fill: the data stream is counted instead
+    except (ValueError, TypeError, AttributeError):  # a mode Image.new cannot fill, another Pillow: counted instead
         unwritten = None
     image.load()
     if unwritten is None or image.info.get("interlace") or height == 0 or width == 0 \
