@@ -199,14 +199,12 @@ def run(args) -> int:
     refused: dict[tuple[Path | None, str], list[Path]] = {}
     fix = qgt_fix(src, args.images, names, args.out)
     clashing = clashing_stems(path for path, _ in jobs)
-    planned_in: dict[Path, list[str]] = {}  # each output folder's items, all of them: its png's list-less PNGs
-    for rel, stem in zip(relative_dirs, stems):
-        planned_in.setdefault(rel, []).append(stem)
+    planned_in = planned_items(Path(args.out), relative_dirs, names, [out for out, _ in planned]) if names else {}
     with protected_inputs(_inputs(jobs, args.images, root), "the files being exported and their images"):
         for i, ((path, targets), rel, stem) in enumerate(zip(jobs, relative_dirs, stems), start=1):
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
-                             stem, fix, root, clashing, planned_in[rel])
+                             stem, fix, root, clashing, planned_in.get(rel))
             except (FolderRefusedError, UnexportableNameError) as exc:  # its classes refused: the others go on
                 key = (rel if isinstance(exc, FolderRefusedError) else None, str(exc))
                 if key in refused:
@@ -233,6 +231,23 @@ def run(args) -> int:
         of = f" of {len(jobs)}" if exported < len(jobs) else ""
         print(f"exported {exported}{of} file(s) to " + ", ".join(outputs))
     return failures.code()
+
+
+def planned_items(out: Path, relative_dirs: list[Path], names: list[str], outputs: list[Path]) -> dict[Path, list[str]]:
+    """{the subfolder ``rel`` of a folder's export into ``out``: every PNG of ``outputs`` (all the files
+    the export writes) in its png folder (out/rel, or out/rel/png among several formats) and beneath
+    it, named without .png under that folder (``sub/stem`` for out/rel/sub/stem.png)}: the import of
+    out/rel reads the PNGs beneath it too, and the export's own are not another export's
+    (``PngWriter.check_items_folder``)."""
+    inner = Path("png") if len(names) > 1 else Path()
+    folders = {out / rel / inner: rel for rel in relative_dirs}
+    planned: dict[Path, list[str]] = {rel: [] for rel in relative_dirs}
+    for path in outputs:
+        if path.suffix.lower() == ".png":
+            for folder in path.parents:  # each png folder the file lies in, at any depth
+                if folder in folders:
+                    planned[folders[folder]].append(path.relative_to(folder).with_suffix("").as_posix())
+    return planned
 
 
 def check_not_a_project(src: Path, formats: list[str], out) -> None:

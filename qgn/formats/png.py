@@ -78,27 +78,38 @@ class PngWriter(ClassListWriter):
     @classmethod
     def check_items_folder(cls, classes: ClassSet, out_dir: Path, items) -> None:
         """FolderRefusedError where this export writes a ``classes.txt`` into a folder without one that
-        holds a PNG it will not replace (``items``: the name of every item it plans): another export's,
-        one that went without a list (names no list can hold), which an import would read under this
-        export's names. PNGs of this export's own names only - a 0.2.0 export (which wrote no list),
-        one killed before its finish - are replaced: exporting there again goes on."""
+        holds a PNG it will not replace (``items``: the name of every item it plans, a sub-path
+        ``sub/name`` for one it writes into a subfolder): another export's, one that went without a list
+        (names no list can hold), which an import would read under this export's names - the import of
+        the folder reads every PNG beneath it (``scan_label_folder``: ``rglob``, its ``images/`` aside),
+        and the import of a subfolder without a list takes its parent's (``find_classes_file``); .PNG
+        too, as Windows reads it. PNGs of this export's own names only - a 0.2.0 export (which wrote
+        no list), one killed before its finish, a folder tree's export - are replaced: exporting there
+        again goes on."""
         import os
 
         out_dir = Path(out_dir)
         path = out_dir / CLASSES_TXT
         if classes_file_text(classes) is None or path.exists() or path.is_symlink() or not out_dir.is_dir():
             return  # no list written, or the one there is judged (check_export_file)
-        planned = {f"{name}.png" for name in items}
-        with os.scandir(out_dir) as entries:  # the folder's own PNGs, one at a time; the first by name is said
-            stray = min((e.name for e in entries if e.name.endswith(".png") and e.name not in planned), default=None)
+        planned = {os.path.normcase(os.path.join(*f"{name}.png".split("/"))) for name in items}
+        stray = None  # the first by its path under out_dir is said
+        # as rglob walks: folder links not followed (check_export_links refuses one leading outside)
+        for top, dirs, files in os.walk(out_dir):
+            if top == str(out_dir):  # the folder's photos: its import never reads them (label_folders)
+                dirs[:] = [d for d in dirs if os.path.normcase(d) != os.path.normcase("images")]
+            for name in files:
+                if name.lower().endswith(".png"):
+                    rel = os.path.relpath(os.path.join(top, name), out_dir)
+                    if os.path.normcase(rel) not in planned and (stray is None or rel < stray):
+                        stray = rel
         if stray is not None:
             from ..shown import path_text
             from .base import FolderRefusedError
 
             raise FolderRefusedError(f"{path_text(out_dir / stray)} belongs to an export without a {CLASSES_TXT}, and this "
                                      f"export's {CLASSES_TXT} would name its classes (an import reads every PNG "
-                                     "there under it); export into an empty folder")
-
+                                     "there and beneath under it); export into an empty folder")
 
 def read_png_file(path: Path, classes: ClassSet) -> np.ndarray:
     return as_label(read_label(path), classes, path)

@@ -444,3 +444,71 @@ def test_a_png_export_into_a_0_2_0_export_or_a_killed_one_s_folder_still_goes_on
     (tmp_path / "out" / "png" / "img1.png").unlink()
     exported = export_project(project, tmp_path / "out", ["png"])
     assert sorted(p.name for p in exported) == ["classes.txt", "img0.png", "img1.png"]
+
+
+def test_a_png_export_with_a_list_is_refused_above_list_less_pngs_in_a_subfolder(tmp_path, monkeypatch, run_cli):
+    """The import of a folder reads every PNG beneath it (and a subfolder's import without a list takes
+    its parent's): a list-less export's PNGs in mix/sub/ were read under a later export's classes.txt
+    written into mix/ (exit 0), the check looked at mix/'s own PNGs only. Refused, nothing written."""
+    from qgn.formats import scan_dataset
+
+    legacy_qgts(tmp_path / "q" / "sub", LEGACY["tab"], monkeypatch, count=2)  # names no list can hold
+    _good_qgts(tmp_path / "good")
+    out = tmp_path / "mix"
+    code, _stdout, err = run_cli("export", tmp_path / "q", "--format", "png", "--out", out)
+    assert code == 0 and "go without classes.txt" in err, err
+    assert scan_dataset(out, "png").file_classes is None  # the list-less PNGs, as an import sees them
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    assert before == ["sub", "sub/f000.png", "sub/f001.png"]
+    code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out)
+    assert code == 2 and "export into an empty folder" in err and str(out / "sub" / "f000.png") in err, err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert scan_dataset(out, "png").file_classes is None and scan_dataset(out / "sub", "png").file_classes is None
+
+
+def test_a_project_s_png_export_with_a_list_is_refused_beside_a_list_less_upper_case_png(tmp_path):
+    """OTHER.PNG is read by an import on Windows (its glob ignores case), and a folder's own PNGs are
+    checked at every depth: both refused before anything is written; the folder's images/ (photos,
+    which no import of it reads) is not."""
+    from qgn.formats.base import FolderRefusedError
+    from qgn.project_export import export_project
+
+    image = tmp_path / "img.png"
+    Image.new("RGB", (12, 8)).save(image)
+    project = Project.create(tmp_path / "p", [image], ClassSet(("car", "sky"), (), 255))
+    project.save_annotation(project.images[0], np.zeros((8, 12), np.uint8))
+    folder = tmp_path / "out" / "png"
+    (folder / "images").mkdir(parents=True)
+    Image.new("RGB", (12, 8)).save(folder / "images" / "photo.png")
+    for stray in ("OTHER.PNG", "deep/er/img.png"):
+        (folder / stray).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((8, 12), np.uint8), "P").save(folder / stray, format="PNG")
+        with pytest.raises(FolderRefusedError, match=stray.split("/")[-1].replace(".", r"\.")):
+            export_project(project, tmp_path / "out", ["png"])
+        assert not (folder / "classes.txt").exists() and not (folder / "img.png").exists()
+        (folder / stray).unlink()
+    exported = export_project(project, tmp_path / "out", ["png"])
+    assert sorted(p.name for p in exported) == ["classes.txt", "img.png"]
+
+
+@pytest.mark.parametrize("formats", ["png", "png,ids"])
+def test_a_folder_tree_s_png_export_into_its_own_earlier_export_still_goes_on(tmp_path, run_cli, formats):
+    """A 0.2.0 export (no classes.txt) or a killed one of a folder tree left PNGs of the tree's own
+    names in OUT and beneath (OUT/sub/g0.png, named sub/g0 from OUT): exporting the tree there again
+    replaces them and writes the lists."""
+    _good_qgts(tmp_path / "tree")
+    _good_qgts(tmp_path / "tree" / "sub", prefix="s")
+    _good_qgts(tmp_path / "tree" / "sub" / "png", prefix="p")  # a subfolder named as a format's folder
+    out = tmp_path / "out"
+    code, _stdout, err = run_cli("export", tmp_path / "tree", "--format", formats, "--out", out)
+    assert code == 0, err
+    lists = sorted(out.rglob("classes.txt"))
+    assert len(lists) == 3, lists  # one per png folder
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    for path in lists:  # as 0.2.0 left it; or a kill before each folder's finish
+        path.unlink()
+    (out / "sub" / ("png/" if "," in formats else "") / "s1.png").unlink()
+    code, _stdout, err = run_cli("export", tmp_path / "tree", "--format", formats, "--out", out)
+    assert code == 0, err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == written
+    assert len(sorted(out.rglob("classes.txt"))) == len(lists)
