@@ -205,8 +205,13 @@ def _key_for(path: Path, taken: set[str], has_files: Callable[[str], bool] = lam
 
 
 def _path_key(path) -> str:
-    """The text two paths of one image share: normalised as ``Path(os.path.normpath(...))`` is."""
-    return str(Path(os.path.normpath(path)))
+    """The text two paths of one image share: normalised as ``Path(os.path.normpath(...))`` is, a
+    ``..`` taken as the system takes it (``straight_path``: ``link/../x.png`` is beside the link's
+    target, not ./x.png, which may be another image's file)."""
+    text = os.fspath(path)
+    if ".." in text and ".." in Path(text).parts:  # rare: one realpath
+        return str(straight_path(text))
+    return str(Path(os.path.normpath(text)))
 
 
 def _file_key(path, folders: dict, normalised: str | None = None) -> str:
@@ -816,7 +821,7 @@ class Project:
         file and write project.json; keys stay, so annotations follow. A failed write leaves the
         images' paths as they were and raises."""
         before = [(image, image.path) for image, _ in moves]
-        self._repoint_paths([(image, Path(os.path.normpath(path))) for image, path in moves])
+        self._repoint_paths([(image, straight_path(path)) for image, path in moves])  # link/../x: the file found
         try:
             self._commit(change=f"repointing {images_text(len(moves))}")
         except BaseException:
