@@ -274,11 +274,16 @@ def normalize_class_name(name: str) -> str:
     """The spelling-free key of a class name: lower case without spaces, ``_``, ``-``, ``/`` or ``.``
     (``traffic sign``, ``TrafficSign`` and ``traffic_sign`` are all ``trafficsign``), a character in
     one Unicode spelling (NFC: 'café' as one code point or as 'e' and a combining accent are one
-    name; the accent was dropped as no letter, and 'café' in NFD matched 'cafe', not 'café')."""
+    name; the accent was dropped as no letter, and 'café' in NFD matched 'cafe', not 'café'). The
+    combining marks NFC leaves (Mn, Mc, Me: a Hindi or Thai vowel sign, a Hebrew point, 'q' and a
+    dot above) are kept: part of the word, not its punctuation ('कार' is not 'कर')."""
     import unicodedata
 
     return "".join(c for c in unicodedata.normalize("NFC", unicodedata.normalize("NFC", str(name)).lower())
-                   if c.isalnum())
+                   if c.isalnum() or unicodedata.category(c) in _MARKS)
+
+
+_MARKS = ("Mn", "Mc", "Me")  # Unicode's combining marks: nonspacing, spacing, enclosing
 
 
 def parse_name_map(pairs) -> dict[str, str]:

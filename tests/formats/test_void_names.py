@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgn.classes import UNMATCHED, VOID, ClassSet, match_class_names
+from qgn.classes import UNMATCHED, VOID, ClassSet, match_class_names, normalize_class_name
 from qgn.project import Project
 from qgn.project_export import export_project
 from qgn.project_import import import_into_project
@@ -202,3 +202,29 @@ def test_an_nfd_label_imports_into_a_project_of_the_nfc_class(tmp_path):
                         update=True)
     assert np.array_equal(by_name(only_annotation(Project.open(project.root)), project.classes),
                           by_name(label, project.classes))
+
+
+@pytest.mark.parametrize("label, other", [
+    ("\u0915\u093e\u0930", "\u0915\u0930"),  # Hindi 'car' (vowel sign AA, Mc) / 'tax'
+    ("q\u0307", "q"),  # q and a dot above: no precomposed form
+    ("\u0e17\u0e35\u0e48", "\u0e17"),  # Thai: a vowel and a tone mark (Mn) on a letter
+    ("\u05e9\u05b8\u05c1\u05dc\u05d5\u05b9\u05dd", "\u05e9\u05dc\u05d5\u05dd"),  # Hebrew with points / without
+    ("a\u20dd", "a"),  # an enclosing mark (Me)
+])
+def test_a_label_keeps_the_combining_marks_nfc_leaves_and_matches_no_class_without_them(label, other):
+    """NFC composes 'e' and an acute accent into 'é', but most marks have no precomposed form: the key
+    dropped them as no letter, and the Hindi label 'कार' matched the class 'कर' (another word).
+    Each matches its own spelling still - in another case, with spaces or '_' around, its marks in
+    another canonical order - and no class without its marks."""
+    assert match_class_names([label], ClassSet((other, "road"))) == [UNMATCHED]
+    assert match_class_names([other], ClassSet((label, "road"))) == [UNMATCHED]
+    assert match_class_names([f" {label.upper()}_", label], ClassSet(("road", label))) == [1, 1]
+
+
+def test_marks_in_another_canonical_order_are_one_key_and_the_name_folding_holds():
+    """Shin with a qamats and a shin dot in either order is one spelling (NFC orders the marks);
+    case, spaces and punctuation are still folded, marks or not."""
+    assert normalize_class_name("\u05e9\u05b8\u05c1") == normalize_class_name("\u05e9\u05c1\u05b8")
+    assert normalize_class_name("Traffic-Sign") == normalize_class_name("traffic_sign") == "trafficsign"
+    assert normalize_class_name("Q\u0307 / q.x") == "q\u0307qx"
+    assert normalize_class_name(NFD_CAFE.upper()) == NFC_CAFE
