@@ -79,8 +79,9 @@ class PngWriter(ClassListWriter):
     def check_items_folder(cls, classes: ClassSet, out_dir: Path, items) -> None:
         """FolderRefusedError where this export writes a ``classes.txt`` into a folder without one that
         holds a PNG it will not replace (``items``: the name of every item it plans, a sub-path
-        ``sub/name`` for one it writes into a subfolder): another export's, one that went without a list
-        (names no list can hold), which an import would read under this export's names - the import of
+        ``sub/name`` for one it writes into a subfolder) and no list of the same classes names: another
+        export's, one that went without a list (names no list can hold) or, in a subfolder, one with a
+        list of other classes, which an import would read under this export's names - the import of
         the folder reads every PNG beneath it (``scan_label_folder``: ``rglob``, its ``images/`` aside),
         and the import of a subfolder without a list takes its parent's (``find_classes_file``); .PNG
         too, as Windows reads it. PNGs of this export's own names only - a 0.2.0 export (which wrote
@@ -88,28 +89,46 @@ class PngWriter(ClassListWriter):
         again goes on."""
         import os
 
+        from ..classes import parse_classes_txt
+        from .base import FolderRefusedError, check_export_file
+
         out_dir = Path(out_dir)
-        path = out_dir / CLASSES_TXT
-        if classes_file_text(classes) is None or path.exists() or path.is_symlink() or not out_dir.is_dir():
+        path, data = out_dir / CLASSES_TXT, classes_file_text(classes)
+        if data is None or path.exists() or path.is_symlink() or not out_dir.is_dir():
             return  # no list written, or the one there is judged (check_export_file)
         planned = {os.path.normcase(os.path.join(*f"{name}.png".split("/"))) for name in items}
-        stray = None  # the first by its path under out_dir is said
+        # each folder's nearest list below out_dir: None (none), True (this export's classes), or its path
+        lists: dict[str, bool | str | None] = {str(out_dir): None}
+        stray = None  # (its path under out_dir, its list): the first by path is said
         # as rglob walks: folder links not followed (check_export_links refuses one leading outside)
         for top, dirs, files in os.walk(out_dir):
             if top == str(out_dir):  # the folder's photos: its import never reads them (label_folders)
                 dirs[:] = [d for d in dirs if os.path.normcase(d) != os.path.normcase("images")]
+            else:
+                listed = lists[os.path.dirname(top)]
+                if CLASSES_TXT in files or os.path.islink(os.path.join(top, CLASSES_TXT)):
+                    own = os.path.join(top, CLASSES_TXT)
+                    try:
+                        listed = True if check_export_file(Path(own), data, parse_classes_txt) else own
+                    except (ValueError, OSError):  # other classes, or no list to read: not this export's
+                        listed = own
+                lists[top] = listed
+            if lists[top] is True:
+                continue
             for name in files:
                 if name.lower().endswith(".png"):
                     rel = os.path.relpath(os.path.join(top, name), out_dir)
-                    if os.path.normcase(rel) not in planned and (stray is None or rel < stray):
-                        stray = rel
+                    if os.path.normcase(rel) not in planned and (stray is None or rel < stray[0]):
+                        stray = rel, lists[top]
         if stray is not None:
             from ..shown import path_text
-            from .base import FolderRefusedError
 
-            raise FolderRefusedError(f"{path_text(out_dir / stray)} belongs to an export without a {CLASSES_TXT}, and this "
-                                     f"export's {CLASSES_TXT} would name its classes (an import reads every PNG "
-                                     "there and beneath under it); export into an empty folder")
+            rel, listed = stray
+            whose = (f"belongs to an export without a {CLASSES_TXT}" if listed is None
+                     else f"is listed by {path_text(Path(listed))} with other classes")
+            raise FolderRefusedError(f"{path_text(out_dir / rel)} {whose}, and this export's {CLASSES_TXT} would "
+                                     "name its classes (an import reads every PNG there and beneath under it); "
+                                     "export into an empty folder")
 
 def read_png_file(path: Path, classes: ClassSet) -> np.ndarray:
     return as_label(read_label(path), classes, path)

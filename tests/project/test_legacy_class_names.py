@@ -512,3 +512,27 @@ def test_a_folder_tree_s_png_export_into_its_own_earlier_export_still_goes_on(tm
     assert code == 0, err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == written
     assert len(sorted(out.rglob("classes.txt"))) == len(lists)
+
+
+def test_a_png_export_with_a_list_above_a_subfolder_s_list_goes_on_only_where_its_classes_are_the_same(tmp_path,
+                                                                                                      run_cli):
+    """A subfolder holding another png export with its own classes.txt: its PNGs are read under this
+    export's list by the import of the folder (every PNG beneath it, one list). Of the same classes,
+    nothing is misnamed: the export goes on; of other classes, refused naming that list."""
+    _good_qgts(tmp_path / "good")
+    other = tmp_path / "other"
+    other.mkdir()
+    write_qgt(other / "o0.qgt", Quadtree.from_label(np.ones((8, 12), np.uint8), 2, 255),
+              ClassSet(("tree", "road"), (), 255))
+    out = tmp_path / "out"
+    code, _stdout, err = run_cli("export", other, "--format", "png", "--out", out / "sub")
+    assert code == 0, err
+    code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out)
+    assert code == 2 and "export into an empty folder" in err, err
+    assert f"{out / 'sub' / 'o0.png'} is listed by {out / 'sub' / 'classes.txt'} with other classes" in err, err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["sub", "sub/classes.txt", "sub/o0.png"]
+    code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out / "sub2" / "deep")
+    assert code == 0, err
+    code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out / "sub2")
+    assert code == 0, err
+    assert (out / "sub2" / "classes.txt").is_file()
