@@ -198,13 +198,14 @@ def run(args) -> int:
     # whether it is refused depends on its own classes - and said once
     refused: dict[tuple[Path | None, str], list[Path]] = {}
     fix = qgt_fix(src, args.images, names, args.out)
+    walks: dict = {}  # each output folder's list check walks it once this run, not once per file
     clashing = clashing_stems(path for path, _ in jobs)
     planned_in = planned_items(Path(args.out), relative_dirs, names, [out for out, _ in planned]) if names else {}
     with protected_inputs(_inputs(jobs, args.images, root), "the files being exported and their images"):
         for i, ((path, targets), rel, stem) in enumerate(zip(jobs, relative_dirs, stems), start=1):
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
-                             stem, fix, root, clashing, planned_in.get(rel))
+                             stem, fix, root, clashing, planned_in.get(rel), walks)
             except (FolderRefusedError, UnexportableNameError) as exc:  # its classes refused: the others go on
                 key = (rel if isinstance(exc, FolderRefusedError) else None, str(exc))
                 if key in refused:
@@ -395,7 +396,7 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
                 folders = [out if len(names) == 1 else out / n for n in names]
                 try:  # every format's, before any writer opens
                     check_export_classes(names, classes, folders, root=out, fix=fix or qgt_fix(src, images),
-                                         items=stems)
+                                         items=stems, images=images)
                 except FolderRefusedError as exc:  # nothing written yet; every file would be refused the same
                     raise CLIError(str(exc)) from None
                 except UnexportableNameError as exc:  # one dataset has one class set: refused once, for all
@@ -490,11 +491,13 @@ def _single_file_name(path: Path) -> str:
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None,
                  split: str | None = None, stem: str | None = None, fix: str | None = None,
-                 root: Path | None = None, clashing=frozenset(), planned: list[str] | None = None) -> None:
+                 root: Path | None = None, clashing=frozenset(), planned: list[str] | None = None,
+                 walks: dict | None = None) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir`` (``split``: the
     Cityscapes split folder; ``stem``: the item's name, ``item_names``, default the file's stem; ``fix``:
     what a refusal of a class name no importer reads back says to do, ``qgt_fix``; ``planned``: the
-    names of every file the export writes into ``out_dir``, default this one's)."""
+    names of every file the export writes into ``out_dir``, default this one's; ``walks``: the run's
+    walks of its output folders, ``check_export_classes``)."""
     from qgn.formats import FORMATS, ExportItem, check_export_classes
     from qgn.classes import ClassSet
     from qgn.fileio import remove_stale_temporaries
@@ -507,7 +510,8 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
     folders = [out_dir if len(names) == 1 else out_dir / name for name in names]
     if names:  # a class a format cannot write, another export's class list: refused before anything is written
         check_export_classes(names, classes or generic, folders, fix=fix or qgt_fix(path, images),
-                             items=planned if planned is not None else [stem or path.stem])
+                             items=planned if planned is not None else [stem or path.stem], images=images,
+                             walks=walks)
     for name, out in targets:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out.parent)  # of an export killed mid-write

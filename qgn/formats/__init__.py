@@ -151,7 +151,7 @@ def check_exportable_names(classes: ClassSet, fix: str = RENAME_FIRST) -> None:
 
 
 def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix: str = RENAME_FIRST,
-                         items=None) -> None:
+                         items=None, images=None, walks: dict | None = None) -> None:
     """ValueError (the format's own, naming the class) when a format of ``names`` cannot write
     ``classes`` (``Format.check_classes``), or, with ``folders`` (each format's output folder, in the
     order of ``names``), when a folder holds a file of another export its writer would refuse
@@ -163,7 +163,9 @@ def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix:
     (``check_export_links``): before any file is read or written there. ``items``: the names of
     every item the export plans (a list, or a mapping of format name to its list where formats
     name items differently), for the files of another export its shared files would name and its
-    items would not replace (``DatasetWriter.check_items_folder``: png's list-less PNGs); None: not asked."""
+    items would not replace (``DatasetWriter.check_items_folder``: png's list-less PNGs); None: not asked.
+    ``images``: the export's image folder (an import's ``--images``, whose PNGs it never reads as
+    labels); ``walks``: a dict kept over one run that asks once per file (a folder's export)."""
     names = check_format_names(names)
     if any(name not in NAMELESS_FORMATS for name in names):
         check_exportable_names(classes, fix)
@@ -174,7 +176,8 @@ def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix:
             FORMATS[name].check_classes(classes)
     for name, folder in zip(names, folders or ()):
         planned = items.get(name) if isinstance(items, dict) else items
-        FORMATS[name].check_folder(classes, Path(folder), planned)
+        FORMATS[name].check_folder(classes, Path(folder), planned, images=Path(images) if images else None,
+                                   walks=walks)
 
 
 NAMES_IN_TEXT = ("labelme",)  # per-image formats that write file names into JSON or text

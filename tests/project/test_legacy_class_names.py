@@ -536,3 +536,67 @@ def test_a_png_export_with_a_list_above_a_subfolder_s_list_goes_on_only_where_it
     code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out / "sub2")
     assert code == 0, err
     assert (out / "sub2" / "classes.txt").is_file()
+
+
+@pytest.mark.parametrize("where", ["images", "out"])
+def test_a_png_export_beside_the_photos_in_a_subfolder_still_goes_on(tmp_path, run_cli, where):
+    """Labels exported into DATA beside the photos' own subfolder (second review's repro
+    test_b_photos_subfolder): the walk refused the export naming a photo as a list-less export's PNG.
+    The import of DATA with --images DATA/photos never reads that folder (a palette PNG there neither);
+    without --images, it reads an RGB or RGBA PNG as no label map (refused, never under the list's
+    names): the export goes on, and is read back."""
+    from qgn.formats import scan_dataset
+
+    data = tmp_path / "DATA"
+    photos = data / ("photos" if where == "images" else "shots")
+    photos.mkdir(parents=True)
+    _good_qgts(tmp_path / "q")
+    for i, mode in enumerate(("RGB", "RGBA")):
+        Image.new(mode, (12, 8), (9, 9, 9)).save(photos / (f"g{i}.png" if where == "images" else f"p{i}.png"))
+    if where == "images":  # a palette picture in the --images folder: the import does not read it either
+        Image.new("P", (12, 8)).save(photos / "other.png")
+    images = ["--images", photos] if where == "images" else []
+    code, _stdout, err = run_cli("export", tmp_path / "q", "--format", "png", "--out", data, *images)
+    assert code == 0, err
+    ds = scan_dataset(data, "png", images=photos if where == "images" else None)
+    assert ds.file_classes.names == ("car", "sky")
+    if where == "images":
+        assert {item.name: item.image for item in ds.items} == {"g0": photos / "g0.png", "g1": photos / "g1.png"}
+        return
+    for item in ds.items:
+        if item.name.startswith("p"):
+            with pytest.raises(ValueError, match="not a label map"):
+                item.read(ds.file_classes)
+        else:
+            assert item.read(ds.file_classes).shape == (8, 12)
+    assert sorted(item.name for item in ds.items) == ["g0", "g1", "p0", "p1"]
+
+
+def test_a_refused_folder_export_walks_the_output_folder_once_and_stops_at_the_first_stray(tmp_path, run_cli,
+                                                                                            monkeypatch):
+    """Second review's repro test_b_slow_refusal (56 s: 100 .qgt files, a 100k-PNG tree): each .qgt file
+    walked the whole OUT tree again for the same refusal. Walked once per output folder per run, and
+    only up to the first PNG another export left: the folders os.walk yields are counted."""
+    import os
+
+    for prefix, count in (("a", 2), ("b", 2), ("c", 1)):  # 5 files
+        _good_qgts(tmp_path / "q", count, prefix)
+    out = tmp_path / "out"
+    for d in range(10):
+        (out / "old" / f"d{d}").mkdir(parents=True)
+        for i in range(3):
+            (out / "old" / f"d{d}" / f"x{i}.png").touch()
+    walked = []
+    real_walk = os.walk
+
+    def counting_walk(top, *args, **kwargs):
+        for entry in real_walk(top, *args, **kwargs):
+            walked.append(entry[0])
+            yield entry
+
+    monkeypatch.setattr(os, "walk", counting_walk)
+    code, _stdout, err = run_cli("export", tmp_path / "q", "--format", "png", "--out", out)
+    monkeypatch.undo()
+    assert code == 2 and str(out / "old" / "d0" / "x0.png") in err and "4 more file(s)" in err, err
+    assert walked == [str(out), str(out / "old"), str(out / "old" / "d0")], walked
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted([f"x{i}.png" for i in range(3)] * 10)
