@@ -272,8 +272,18 @@ VOID_NAMES = ("background", "ignore", "void", "unlabeled", "unlabelled", "_backg
 
 def normalize_class_name(name: str) -> str:
     """The spelling-free key of a class name: lower case without spaces, ``_``, ``-``, ``/`` or ``.``
-    (``traffic sign``, ``TrafficSign`` and ``traffic_sign`` are all ``trafficsign``)."""
-    return "".join(c for c in str(name).lower() if c.isalnum())
+    (``traffic sign``, ``TrafficSign`` and ``traffic_sign`` are all ``trafficsign``), a character in
+    one Unicode spelling (NFC: 'café' as one code point or as 'e' and a combining accent are one
+    name; the accent was dropped as no letter, and 'café' in NFD matched 'cafe', not 'café'). The
+    combining marks NFC leaves (Mn, Mc, Me: a Hindi or Thai vowel sign, a Hebrew point, 'q' and a
+    dot above) are kept: part of the word, not its punctuation ('कार' is not 'कर')."""
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFC", unicodedata.normalize("NFC", str(name)).lower())
+                   if c.isalnum() or unicodedata.category(c) in _MARKS)
+
+
+_MARKS = ("Mn", "Mc", "Me")  # Unicode's combining marks: nonspacing, spacing, enclosing
 
 
 def parse_name_map(pairs) -> dict[str, str]:
@@ -333,6 +343,8 @@ def match_class_names(names, classes: ClassSet, mapping: dict[str, str] | None =
     by_key: dict[str, int] = {}
     for i, name in enumerate(classes.names):
         by_key.setdefault(normalize_class_name(name), i)
+    for key in unicode_twins(classes):  # a name saved in two Unicode spellings: a third one means neither
+        by_key.pop(key, None)
     void = set(void)
     out = []
     for position, name in enumerate(names):
@@ -351,8 +363,25 @@ def match_class_names(names, classes: ClassSet, mapping: dict[str, str] | None =
     return out
 
 
+def unicode_twins(classes: ClassSet) -> dict[str, list[str]]:
+    """The class names of ``classes`` (saved before the door refused them) that are one name in two
+    Unicode spellings ('café' in NFC and in NFD), by their ``normalize_class_name`` key: a label in a
+    third spelling could mean either (``match_class_names`` matches it to neither)."""
+    import unicodedata
+
+    by_key: dict[str, list[str]] = {}
+    for name in classes.names:
+        by_key.setdefault(normalize_class_name(name), []).append(name)
+    return {key: names for key, names in by_key.items()
+            if len({unicodedata.normalize("NFC", n) for n in names}) < len(names)}
+
+
 def unmatched_message(name: str, classes: ClassSet, source) -> str:
     """The error for a source label that matches no class: the candidates and the way out."""
+    twins = unicode_twins(classes).get(normalize_class_name(name))
+    if twins:  # names that look the same: told apart by their code points
+        return (f"{source}: label {ascii(name)} could be any of the classes {', '.join(ascii(n) for n in twins)} "
+                f"(one name in several Unicode spellings); map it with --map '{name}=<class name>'")
     shown = ", ".join(repr(n) for n in classes.names[:24]) + (" …" if classes.num_classes > 24 else "")
     return (f"{source}: label {name!r} is none of the classes ({shown}); map it with "
             f"--map '{name}=<class name>' (or '{name}=void')")

@@ -497,6 +497,21 @@ def os_error_text(exc: OSError, hint: str | None = None) -> str:
     return f"{where}{reason}" + (f" ({hint})" if hint else "")
 
 
+def straight_path(path: str | os.PathLike) -> Path:
+    """``path`` absolute, its ``..`` taken as the system takes them: the part up to the last ``..``
+    resolved, symbolic links followed (``link/..`` is the folder above the link's target, not the
+    folder the link stands in: straightened on its text, ``link/../x`` named another folder, or
+    none), the rest kept as written (a link there stays a link); without ``..``, only made
+    absolute, ``.`` and doubled separators dropped."""
+    absolute = Path(path).absolute()
+    parts = absolute.parts
+    if ".." not in parts:
+        return Path(os.path.normpath(absolute))
+    last = len(parts) - 1 - parts[::-1].index("..")
+    head = Path(os.path.realpath(Path(*parts[:last + 1])))
+    return Path(os.path.normpath(head.joinpath(*parts[last + 1:])))
+
+
 def link_in_the_way(path: str | os.PathLike) -> str | None:
     """"the folder P on its path is a loop of symbolic links …" (or a link to something missing:
     ``dangling_link_text``) for the first folder above ``path`` that is a symbolic link leading

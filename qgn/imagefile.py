@@ -300,3 +300,35 @@ def check_png_rows(path: str | os.PathLike) -> None:
         raise ValueError(f"{path}: its header claims {width}×{height} pixels but its data holds only "
                          f"{got} of their {expected} bytes (rows missing: the header lies or the file is cut); "
                          "save the image again")
+
+
+#: What a PNG's image memory holds before it is decoded (``load_checked``): Pillow decodes into it
+#: and leaves the rows its data never reaches as they were; a value that no whole row is likely to
+#: hold (black, white, a flat grey are common), so that a last row still holding it was most likely
+#: never written.
+UNWRITTEN = (0xA5, 0x5A, 0xC3, 0x3C)
+
+
+def load_checked(image: Image.Image, path: str | os.PathLike) -> None:
+    """``image.load()`` (an image of ``open_image``), and ValueError naming the file where a PNG's
+    data ends before the rows its header claims: Pillow's decoder ends at the data's end without a
+    word (ZipDecode.c's check that "the image and the data should end simultaneously" is commented
+    out), so the missing rows read as zeros - black in a photo, class 0 in a label map. The image
+    memory is filled with ``UNWRITTEN`` before Pillow decodes into it, and the data stream is
+    inflated a second time (``check_png_rows``) only where the last row still holds it - missing
+    rows, or a genuine row of that one value - or where the rows come interlaced (each pass
+    writes some of every row). A file cut short fails in Pillow itself ("image file is truncated")."""
+    if image.format != "PNG" or getattr(image, "_im", None) is not None:
+        image.load()
+        return
+    width, height = image.size
+    try:
+        fill = UNWRITTEN[0] if len(image.getbands()) == 1 else UNWRITTEN[:len(image.getbands())]
+        unwritten = Image.new(image.mode, (width, 1), fill).tobytes()  # a row of it, to compare with
+        image.im = Image.new(image.mode, (width, height), fill).im  # Pillow decodes into it (load_prepare)
+    except (ValueError, TypeError, AttributeError):  # a mode Image.new cannot fill, another Pillow: counted instead
+        unwritten = None
+    image.load()
+    if unwritten is None or image.info.get("interlace") or height == 0 or width == 0 \
+            or image.crop((0, height - 1, width, height)).tobytes() == unwritten:
+        check_png_rows(path)

@@ -113,7 +113,7 @@ import numpy as np
 from .classes import ClassSet
 from .fileio import (
     OutsideRootError, atomic_write_bytes, dangling_link_text, folder_lock_problem, folder_locked, path_inside,
-    folder_locks_work, remove_stale_temporaries, same_bytes, unlink_quietly, write_problem,
+    folder_locks_work, remove_stale_temporaries, same_bytes, straight_path, unlink_quietly, write_problem,
 )
 from .formats import FORMATS
 from . import project_bring_back
@@ -205,8 +205,13 @@ def _key_for(path: Path, taken: set[str], has_files: Callable[[str], bool] = lam
 
 
 def _path_key(path) -> str:
-    """The text two paths of one image share: normalised as ``Path(os.path.normpath(...))`` is."""
-    return str(Path(os.path.normpath(path)))
+    """The text two paths of one image share: normalised as ``Path(os.path.normpath(...))`` is, a
+    ``..`` taken as the system takes it (``straight_path``: ``link/../x.png`` is beside the link's
+    target, not ./x.png, which may be another image's file)."""
+    text = os.fspath(path)
+    if ".." in text and ".." in Path(text).parts:  # rare: one realpath
+        return str(straight_path(text))
+    return str(Path(os.path.normpath(text)))
 
 
 def _file_key(path, folders: dict, normalised: str | None = None) -> str:
@@ -631,7 +636,7 @@ class Project:
         known = self._stored_paths.get(str(path))
         if known is not None:
             return known
-        absolute = Path(os.path.normpath(Path(path).absolute()))
+        absolute = straight_path(path)  # link/../x.png: the file the system opens
         stored = str(absolute)
         for candidate in (absolute, absolute.resolve()):  # as typed, or through symbolic links
             try:
@@ -653,7 +658,7 @@ class Project:
         A new image whose file was removed from the project before gets its annotation back
         (``bring_back``); ``removed``, when given, is extended by a ``RemovedAnnotation`` for each
         annotation found, brought back or not (and why)."""
-        paths = [Path(os.path.normpath(Path(p).absolute())) for p in paths]
+        paths = [straight_path(p) for p in paths]  # link/../x.png: the file the system opens
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"not image files: {', '.join(missing[:5])}")
@@ -812,7 +817,7 @@ class Project:
         file and write project.json; keys stay, so annotations follow. A failed write leaves the
         images' paths as they were and raises."""
         before = [(image, image.path) for image, _ in moves]
-        self._repoint_paths([(image, Path(os.path.normpath(path))) for image, path in moves])
+        self._repoint_paths([(image, straight_path(path)) for image, path in moves])  # link/../x: the file found
         try:
             self._commit(change=f"repointing {images_text(len(moves))}")
         except BaseException:

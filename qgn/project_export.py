@@ -98,14 +98,16 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     image_names = export_names(project.images)
     check_export_names(image_names)  # two items to one file: refuse, never replace
     # every format's classes and folder, before any writer opens (and writes)
-    check_export_classes(names, project.classes, [Path(out_dir) / name for name in names], root=out_dir)
+    planned = {name: [image_names[im.key] if FORMATS[name].image_names else im.key for im in project.images]
+               for name in names}  # every image's name, exported now or not: one name whatever is exported
+    check_export_classes(names, project.classes, [Path(out_dir) / name for name in names], root=out_dir,
+                         items=planned)
     for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
         remove_stale_temporaries(Path(out_dir) / name, depth=4)
     writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)
                for n in names]
     for name, writer in zip(names, writers):  # every image's name, exported now or not: one name whatever is exported
-        writer.plan([image_names[im.key] if FORMATS[name].image_names else im.key for im in project.images],
-                    [im.path for im in project.images])
+        writer.plan(planned[name], [im.path for im in project.images])
     paths: list[Path] = []
     failures: list[Exception] = []
     not_reached = 0

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .fileio import file_sha256
+from .fileio import file_sha256, straight_path
 from .imagefile import upright_size
 from .project import Project, ProjectImage, _file_key, _path_key
 
@@ -95,7 +95,7 @@ def find_missing(project: Project, folder, progress: Callable[[int, int, str], N
                  should_stop: Callable[[], bool] | None = None) -> RelinkPlan:
     """See the module docstring. ``progress(i, n, text)``: n = 0 while the folder is walked (its
     size is unknown), then i of n candidates checked. NotADirectoryError when ``folder`` is none."""
-    folder = Path(folder).expanduser().absolute()
+    folder = straight_path(Path(folder).expanduser())  # link/../x: the folder the system walks, not ./x
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder; name the folder the images were moved to")
     stop = should_stop or (lambda: False)

@@ -147,6 +147,7 @@ def run(args) -> int:
         raise CLIError("--format needs --out DIR (the output folder)")
     src = Path(args.src)
     if src.is_dir():
+        check_not_a_project(src, names or [name for name, _ in wanted], args.out or wanted[0][1])
         files = collect_files([str(src)], (".qgt",), ".qgt files")
         for _, out in wanted:
             if out.exists() and not out.is_dir():
@@ -197,12 +198,14 @@ def run(args) -> int:
     # whether it is refused depends on its own classes - and said once
     refused: dict[tuple[Path | None, str], list[Path]] = {}
     fix = qgt_fix(src, args.images, names, args.out)
+    walks: dict = {}  # each output folder's list check walks it once this run, not once per file
     clashing = clashing_stems(path for path, _ in jobs)
+    planned_in = planned_items(Path(args.out), relative_dirs, names, [out for out, _ in planned]) if names else {}
     with protected_inputs(_inputs(jobs, args.images, root), "the files being exported and their images"):
         for i, ((path, targets), rel, stem) in enumerate(zip(jobs, relative_dirs, stems), start=1):
             try:  # one bad file is reported and the rest go on
                 _export_file(path, targets, names, Path(args.out) / rel if names else None, args.images, split,
-                             stem, fix, root, clashing)
+                             stem, fix, root, clashing, planned_in.get(rel), walks)
             except (FolderRefusedError, UnexportableNameError) as exc:  # its classes refused: the others go on
                 key = (rel if isinstance(exc, FolderRefusedError) else None, str(exc))
                 if key in refused:
@@ -229,6 +232,43 @@ def run(args) -> int:
         of = f" of {len(jobs)}" if exported < len(jobs) else ""
         print(f"exported {exported}{of} file(s) to " + ", ".join(outputs))
     return failures.code()
+
+
+def planned_items(out: Path, relative_dirs: list[Path], names: list[str], outputs: list[Path]) -> dict[Path, list[str]]:
+    """{the subfolder ``rel`` of a folder's export into ``out``: every PNG of ``outputs`` (all the files
+    the export writes) in its png folder (out/rel, or out/rel/png among several formats) and beneath
+    it, named without .png under that folder (``sub/stem`` for out/rel/sub/stem.png)}: the import of
+    out/rel reads the PNGs beneath it too, and the export's own are not another export's
+    (``PngWriter.check_items_folder``)."""
+    inner = Path("png") if len(names) > 1 else Path()
+    folders = {out / rel / inner: rel for rel in relative_dirs}
+    planned: dict[Path, list[str]] = {rel: [] for rel in relative_dirs}
+    for path in outputs:
+        if path.suffix.lower() == ".png":
+            for folder in path.parents:  # each png folder the file lies in, at any depth
+                if folder in folders:
+                    planned[folders[folder]].append(path.relative_to(folder).with_suffix("").as_posix())
+    return planned
+
+
+def check_not_a_project(src: Path, formats: list[str], out) -> None:
+    """CLIError where the folder ``src``, named as a folder of .qgt files, is a QGN Studio project's
+    (its project.json): exported so, its .qgt files went out as loose files (its images not found,
+    named after its annotations folder, exit 0); ``qgn export --project`` exports the project. The
+    command is said as it runs (``formats``, ``out``: the export asked for); a project's
+    annotations folder, named itself, still exports its .qgt files alone."""
+    import shlex
+
+    from qgn.project_file import PROJECT_FILE, marked_as_project
+
+    marker = src / PROJECT_FILE
+    if not marker.is_file() or not marked_as_project(marker):
+        return
+    q = shlex.quote
+    raise CLIError(f"{shown(src)} is a QGN Studio project (it holds {PROJECT_FILE}), not a folder of .qgt files: export "
+                   f"it with `qgn export --project {q(shown(src))} --formats {q(','.join(formats))} --out "
+                   f"{q(shown(out))}` (its images and class names go with it); to export its .qgt files alone, name "
+                   "its annotations folder")
 
 
 def format_outputs(names: list[str], out_dir: Path, stem: str, levels: int = 16) -> list[Path]:
@@ -355,7 +395,8 @@ def _export_folder_dataset(src: Path, files: list[Path], names: list[str], out: 
                 classes, first = file_classes, path
                 folders = [out if len(names) == 1 else out / n for n in names]
                 try:  # every format's, before any writer opens
-                    check_export_classes(names, classes, folders, root=out, fix=fix or qgt_fix(src, images))
+                    check_export_classes(names, classes, folders, root=out, fix=fix or qgt_fix(src, images),
+                                         items=stems, images=images)
                 except FolderRefusedError as exc:  # nothing written yet; every file would be refused the same
                     raise CLIError(str(exc)) from None
                 except UnexportableNameError as exc:  # one dataset has one class set: refused once, for all
@@ -450,10 +491,13 @@ def _single_file_name(path: Path) -> str:
 
 def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, images: str | None = None,
                  split: str | None = None, stem: str | None = None, fix: str | None = None,
-                 root: Path | None = None, clashing=frozenset()) -> None:
+                 root: Path | None = None, clashing=frozenset(), planned: list[str] | None = None,
+                 walks: dict | None = None) -> None:
     """One .qgt file: the --png targets, then ``names`` formats into ``out_dir`` (``split``: the
     Cityscapes split folder; ``stem``: the item's name, ``item_names``, default the file's stem; ``fix``:
-    what a refusal of a class name no importer reads back says to do, ``qgt_fix``)."""
+    what a refusal of a class name no importer reads back says to do, ``qgt_fix``; ``planned``: the
+    names of every file the export writes into ``out_dir``, default this one's; ``walks``: the run's
+    walks of its output folders, ``check_export_classes``)."""
     from qgn.formats import FORMATS, ExportItem, check_export_classes
     from qgn.classes import ClassSet
     from qgn.fileio import remove_stale_temporaries
@@ -465,7 +509,9 @@ def _export_file(path: Path, targets, names: list[str], out_dir: Path | None, im
     del qt
     folders = [out_dir if len(names) == 1 else out_dir / name for name in names]
     if names:  # a class a format cannot write, another export's class list: refused before anything is written
-        check_export_classes(names, classes or generic, folders, fix=fix or qgt_fix(path, images))
+        check_export_classes(names, classes or generic, folders, fix=fix or qgt_fix(path, images),
+                             items=planned if planned is not None else [stem or path.stem], images=images,
+                             walks=walks)
     for name, out in targets:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out.parent)  # of an export killed mid-write

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qgn.imagefile import open_image, oriented
+from qgn.imagefile import load_checked, open_image, oriented
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
@@ -55,7 +55,7 @@ def read_rgb(path: Path | str) -> np.ndarray:
     upright by its EXIF orientation. ValueError naming the file if it is not a readable image or
     is larger than the pixel limit; FileNotFoundError if it is missing."""
     with open_image(path) as stored:
-        stored.load()
+        load_checked(stored, path)  # a PNG whose data lacks rows: refused, never read as black
         image = oriented(stored)
         if image.mode == "RGB":
             return np.asarray(image, dtype=np.uint8).copy()
@@ -68,5 +68,5 @@ def read_rgb(path: Path | str) -> np.ndarray:
 def read_label_rgb(path: Path | str) -> np.ndarray:
     """Read a colour-coded label file as (H, W, 3) uint8 RGB (alpha dropped)."""
     with open_image(path) as image:
-        image.load()
+        load_checked(image, path)
         return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()

@@ -150,7 +150,8 @@ def check_exportable_names(classes: ClassSet, fix: str = RENAME_FIRST) -> None:
         seen[key] = name
 
 
-def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix: str = RENAME_FIRST) -> None:
+def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix: str = RENAME_FIRST,
+                         items=None, images=None, walks: dict | None = None) -> None:
     """ValueError (the format's own, naming the class) when a format of ``names`` cannot write
     ``classes`` (``Format.check_classes``), or, with ``folders`` (each format's output folder, in the
     order of ``names``), when a folder holds a file of another export its writer would refuse
@@ -159,7 +160,12 @@ def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix:
     export of several formats is refused before anything is written (CamVid's and Cityscapes'
     writers write label_colors.txt as they open, and an export writes one format after another).
     With ``root`` (the folder the user named), first a folder link under it leading outside it
-    (``check_export_links``): before any file is read or written there."""
+    (``check_export_links``): before any file is read or written there. ``items``: the names of
+    every item the export plans (a list, or a mapping of format name to its list where formats
+    name items differently), for the files of another export its shared files would name and its
+    items would not replace (``DatasetWriter.check_items_folder``: png's list-less PNGs); None: not asked.
+    ``images``: the export's image folder (an import's ``--images``, whose PNGs it never reads as
+    labels); ``walks``: a dict kept over one run that asks once per file (a folder's export)."""
     names = check_format_names(names)
     if any(name not in NAMELESS_FORMATS for name in names):
         check_exportable_names(classes, fix)
@@ -169,7 +175,9 @@ def check_export_classes(names, classes: ClassSet, folders=None, root=None, fix:
         if FORMATS[name].check_classes is not None:
             FORMATS[name].check_classes(classes)
     for name, folder in zip(names, folders or ()):
-        FORMATS[name].check_folder(classes, Path(folder))
+        planned = items.get(name) if isinstance(items, dict) else items
+        FORMATS[name].check_folder(classes, Path(folder), planned, images=Path(images) if images else None,
+                                   walks=walks)
 
 
 NAMES_IN_TEXT = ("labelme",)  # per-image formats that write file names into JSON or text
@@ -199,7 +207,7 @@ def export_annotation(
 ) -> list[Path]:
     """Write ``label`` (H, W) in each of ``formats`` into ``out_dir/<format name>/``; the paths written."""
     names = check_format_names(formats)
-    check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir)
+    check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir, items=[stem])
     label = check_label(label, classes)
     item = ExportItem(stem, label, Path(image) if image else None)
     paths: list[Path] = []
@@ -225,7 +233,9 @@ def export_dataset(items, classes: ClassSet, out_dir: str | os.PathLike, formats
     """Write every ``ExportItem`` in each of ``formats`` into ``out_dir/<format name>/``;
     ``images`` ("copy", "link" or None) and ``split`` as in ``qgn.project_export.export_project``."""
     names = check_format_names(formats)
-    check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir)  # before any writes
+    items = list(items)
+    check_export_classes(names, classes, [Path(out_dir) / name for name in names], root=out_dir,
+                         items=[item.name for item in items])  # before any writes
     items = [ExportItem(i.name, check_label(i.label, classes, i.name), i.image) for i in items]
     check_listed_names(names, [item.name for item in items])  # before any writer opens (and writes)
     paths: list[Path] = []
@@ -287,9 +297,12 @@ def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.
     (``format``: a name in ``IMPORT_FORMATS``, or "auto": ``detect_dataset``); ``images``: a folder
     to find images in by name. See ``qgn.formats.source`` for what comes back. Both are made
     absolute first: the files a scan finds are then absolute too, and compare with the dataset's
-    folder as they are (``guards.contained``), ``..`` in the path given or not."""
-    src = Path(src).absolute()
-    images = Path(images).absolute() if images else None
+    folder as they are (``guards.contained``), ``..`` in the path given or not (taken as the system
+    takes them: ``fileio.straight_path``)."""
+    from ..fileio import straight_path
+
+    src = straight_path(src)  # link/../x: where the system finds it, not ./x
+    images = straight_path(images) if images else None
     if images is not None and not images.is_dir():
         raise no_folder_error(images, "--images")
     name = detect_dataset(src) if format == "auto" else format

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classes import ClassSet
-from ..imagefile import ImageTooLargeError, SeveralPicturesError, check_png_rows, open_image
+from ..imagefile import ImageTooLargeError, SeveralPicturesError, load_checked, open_image
 from ..label_map import check_label, label_dtype
 from ..quadtree import NUM_LEVELS
 
@@ -182,6 +182,15 @@ class DatasetWriter:
         CVAT's labelmap.txt, CamVid's label_colors.txt … (``Format.check_folder`` checks them for
         every format of an export before any writer writes). Reads and writes nothing."""
         return []
+
+    @classmethod
+    def check_items_folder(cls, classes: ClassSet, out_dir: Path, items: Sequence[str], images: Path | None = None,
+                           walks: dict | None = None) -> None:
+        """FolderRefusedError when ``out_dir`` holds files of another export that this export's shared
+        files would name and its items (``items``: every item name the export plans) would not
+        replace (``Format.check_folder``; png: PNGs without a classes.txt). ``images``: the export's
+        image folder (the import's ``--images``); ``walks``: a dict kept over one run, where a folder
+        export asks once per file. Reads, writes nothing."""
 
     def plan(self, names: Sequence[str], images: Sequence[Path | None] | None = None) -> None:
         """The names of every item of the export (the images not exported this time too, where the
@@ -487,14 +496,21 @@ class Format:
     is_dataset: Callable[..., bool] | None = None
     check_classes: Callable[[ClassSet], object] | None = None
 
-    def check_folder(self, classes: ClassSet, out_dir: Path) -> None:
+    def check_folder(self, classes: ClassSet, out_dir: Path, items: Sequence[str] | None = None,
+                     images: Path | None = None, walks: dict | None = None) -> None:
         """ValueError when ``out_dir`` holds a file of another export that this format's writer
         shares among its items and would refuse (``DatasetWriter.folder_files``, ``check_export_file``)
         - asked of every format of an export before any writer writes (``check_export_classes``),
-        so that a refused export leaves the folders as they were. Writes nothing."""
-        files = getattr(self.writer or DatasetWriter, "folder_files", None)
+        so that a refused export leaves the folders as they were - and, with ``items`` (the names of
+        every item the export plans), files of another export the writer's shared files would name
+        and its items would not replace (``DatasetWriter.check_items_folder``, ``images`` and ``walks``
+        passed on). Writes nothing."""
+        writer = self.writer or DatasetWriter
+        files = getattr(writer, "folder_files", None)
         for path, data, parse in files(classes, Path(out_dir)) if files is not None else []:
             check_export_file(path, data, parse)
+        if items is not None and hasattr(writer, "check_items_folder"):
+            writer.check_items_folder(classes, Path(out_dir), items, images=images, walks=walks)
 
     def open_writer(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS,
                     images: str | None = None, split: str | None = None) -> DatasetWriter:
@@ -693,8 +709,8 @@ def read_rgb(path: Path, what: str = "a colour mask") -> np.ndarray:
         with open_image(path) as image:
             if image.mode not in ("RGB", "RGBA", "P", "PA"):
                 raise ValueError(f"{path} is a {image.mode} image; {what} is RGB (or palette)")
+            load_checked(image, path)  # rows a short data stream lacks would read as black, silently
             rgb = np.asarray(image.convert("RGB"))
-        check_png_rows(path)  # rows a short data stream lacks would read as black, silently
         return rgb
     except (UnidentifiedImageError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import errno
 import glob
+import os
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import UnidentifiedImageError
@@ -265,9 +266,47 @@ def label_folders(src: Path, images: Path | None) -> tuple[Path, list[Path]]:
     return folder, [d for d in (images, folder.parent / "images", folder / "images") if d is not None]
 
 
-def _inside(path: Path, folders: list[Path]) -> bool:
-    resolved = path.resolve()
-    return any(folder.is_dir() and resolved.is_relative_to(folder.resolve()) for folder in folders)
+def label_pngs(src: Path, images: Path | None, any_case: bool | None = None) -> Iterator[Path]:
+    """The PNGs the import of the folder ``src`` (with ``--images images``) reads as label maps
+    (``scan_label_folder``, ``DatasetProbe.label_png_mode``; a png export's list check,
+    ``PngWriter.check_items_folder``): every ``*.png`` in its label folder and beneath
+    (``label_folders``: its ``labels/`` where it has one), none that resolves inside one of its
+    image folders (``--images``, ``images/`` beside or inside), as ``rglob`` finds them (folder
+    links not followed), folders top-down and names sorted. ``any_case``: ``.PNG`` too - the
+    system's glob reads it on Windows, where it ignores case (None: as this system's does)."""
+    label_dir, image_dirs = label_folders(src, images)
+    skip = [folder.resolve() for folder in image_dirs if folder.is_dir()]
+    if any_case is None:
+        any_case = os.path.normcase("A") == "a"
+    for top, dirs, files in os.walk(label_dir):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".png") or any_case and name.lower().endswith(".png"):
+                path = Path(top, name)
+                if not skip or not any(path.resolve().is_relative_to(folder) for folder in skip):
+                    yield path
+
+
+#: Image modes the import reads as a photo (or a colour mask), never as a map of class ids.
+PHOTO_MODES = ("RGB", "RGBA", "LA", "PA")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PHOTO_COLOUR_TYPES = (2, 4, 6)  # a PNG's IHDR colour types Pillow opens as RGB, LA, RGBA (PHOTO_MODES)
+
+
+def is_photo_png(path: Path) -> bool:
+    """``path`` is a PNG whose header says RGB, RGBA or grey with alpha: the import reads it as no
+    label map (``PHOTO_MODES``). Its first 26 bytes alone are read (nothing where it is no regular
+    file: a pipe would wait); False for anything else, a file that cannot be read too."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as file:
+            head = file.read(26)
+    except OSError:
+        return False
+    return len(head) == 26 and head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR" and head[25] in PHOTO_COLOUR_TYPES
 
 
 def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callable[[Path, ClassSet], np.ndarray]
@@ -279,7 +318,7 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
     if src.is_file():
         masks = [src]
     else:  # never a photo of the image folders
-        masks = sorted(p for p in label_dir.rglob("*.png") if not _inside(p, image_dirs))
+        masks = sorted(label_pngs(src, images))
     if not masks:
         raise ValueError(f"{src}: no label PNGs" + (f" in {label_dir}" if label_dir != folder else ""))
     classes_file = find_classes_file(folder)
@@ -295,7 +334,7 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
         def read(classes, mapping=None, _mask=mask):
             inside_dataset(folder, _mask)
             mode = image_mode(_mask)
-            if mode in ("RGB", "RGBA", "LA", "PA"):  # a photo (or a colour mask), never a map of ids
+            if mode in PHOTO_MODES:  # a photo (or a colour mask), never a map of ids
                 raise ValueError(f"{_mask} is an {mode} image, not a label map of class ids (a photo? label maps "
                                  "are grayscale or palette PNGs)")
             return reader(_mask, classes)
@@ -352,8 +391,7 @@ class DatasetProbe:
         None when there is none."""
         if self.src.is_file():
             return image_mode(self.src) if self.src.suffix.lower() == ".png" else None
-        label_dir, image_dirs = label_folders(self.src, None)
-        pngs = sorted(p for p in label_dir.rglob("*.png") if not _inside(p, image_dirs))
+        pngs = sorted(label_pngs(self.src, None))
         first_error = None
         for png in pngs[:MODE_TRIES]:  # an empty or damaged first file is the import's to report, not the folder's end
             try:

@@ -49,7 +49,7 @@ def read_label(path: str | os.PathLike) -> np.ndarray:
     Raises FileNotFoundError if the file is missing, ValueError if it is empty, not an image,
     a colour image, or in another unsupported mode.
     """
-    from ..imagefile import check_png_rows, open_image  # the pixel limit and the errors of every image reader
+    from ..imagefile import load_checked, open_image  # the pixel limit and the errors of every image reader
 
     path = Path(path)
     try:
@@ -66,9 +66,8 @@ def read_label(path: str | os.PathLike) -> np.ndarray:
                     f"{path} is a {mode} image; a label map must be single-channel integer "
                     "(PNG mode L, P, I;16 or I)"
                 )
-            image.load()
+            load_checked(image, path)  # PIL makes the rows a short data stream lacks zeros: class 0, silently
             values = np.asarray(image)
-        check_png_rows(path)  # PIL makes the rows a short data stream lacks zeros: class 0, silently
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise ValueError(f"{path} is not a readable image: {exc}") from None
     except (OSError, SyntaxError) as exc:  # truncated / corrupt image data

@@ -272,3 +272,25 @@ def test_an_image_it_may_not_read_is_not_told_to_be_one_you_may_write(tmp_path, 
     doc.load()
     assert f"{path}: {os.strerror(errno.EACCES)}" in doc.error
     assert "write" not in doc.error and "permission" in doc.error
+
+
+def test_a_photo_png_whose_header_claims_more_rows_than_its_data_is_said_not_shown(tmp_path):
+    """The app opened such a photo with the rows its data lacks as black; its error now names the
+    file and what is wrong, in one line."""
+    import struct
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    import qgn_studio.document as document
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (8, 12, 3), dtype=np.uint8)).save(path)
+    data = path.read_bytes()
+    body = b"IHDR" + struct.pack(">II", 12, 10) + data[24:29]
+    path.write_bytes(data[:8] + struct.pack(">I", 13) + body + struct.pack(">I", zlib.crc32(body)) + data[33:])
+    doc = document.ImageDocument(path)
+    doc.load()
+    assert doc.error is not None and f"{path}: its header claims 12×10 pixels" in doc.error, doc.error
+    assert len(doc.error.splitlines()) == 1

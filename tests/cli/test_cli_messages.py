@@ -272,3 +272,32 @@ def test_run_as_python_m_qgn_cli_main_a_refusal_is_one_line(tmp_path):
         lines[module] = done.stderr.strip()
     assert lines["qgn.cli.main"] == lines["qgn"]
     assert "unexpected" not in lines["qgn.cli.main"] and len(lines["qgn"].splitlines()) == 1
+
+
+@pytest.mark.parametrize("form", [("--format", "png", "--out", "OUT"), ("--format", "coco,png", "--out", "OUT"),
+                                  ("--png", "OUT")])
+def test_a_project_folder_exported_as_a_folder_of_qgt_files_says_to_use_project(tmp_path, run_cli, monkeypatch,
+                                                                                  form):
+    """`qgn export PROJECT_DIR` without --project exported the project's .qgt files as a loose
+    folder (the images not found, named after annotations/…), exit 0. Refused in one line, nothing
+    written, saying the command that exports the project; that command runs as printed."""
+    import shlex
+
+    from qgn.classes import ClassSet
+    from qgn.project import Project
+
+    monkeypatch.chdir(tmp_path)
+    photo = write_photo(tmp_path / "img.png", (12, 8))
+    project = Project.create(tmp_path / "my project", [photo], ClassSet(("car", "sky"), (), 255))
+    project.save_annotation(project.images[0], np.zeros((8, 12), np.uint8))
+    code, out, err = run_cli("export", "my project", *form)
+    assert code == 2 and len(err.splitlines()) == 1 and "--project" in err, err
+    assert err.startswith("qgn export: error: my project is a QGN Studio project"), err
+    assert not (tmp_path / "OUT").exists()
+    advice = err.split("`")[1]
+    assert advice.startswith("qgn export --project")
+    code, out, err = run_cli(*shlex.split(advice)[1:])
+    assert code == 0, err
+    assert (tmp_path / "OUT" / "png" / "img.png").is_file()
+    code, out, err = run_cli("export", "my project/annotations", *form)  # its .qgt files alone: as asked
+    assert code == 0, err

@@ -239,3 +239,19 @@ def test_a_batch_images_parts_say_the_batch_time_left(workspace, tmp_path, capsy
     third = [p for p in drawn if p.startswith("qgn predict: [3/3]")]
     assert third and all(re.fullmatch(r"qgn predict: \[3/3\] s2\.png: .* · about \d+ s left", p) for p in third), third
     assert not any("left" in p for p in drawn if not p.startswith("qgn predict: [3/3]"))  # 0 or 1 done: none known
+
+
+def test_predict_refuses_a_photo_png_whose_header_claims_more_rows_than_its_data(tmp_path, model_path, run_cli):
+    """It was predicted with the rows its data lacks as black (exit 0)."""
+    import struct
+    import zlib
+
+    write_photo(tmp_path / "in" / "a.png")
+    bad = write_photo(tmp_path / "in" / "b.png", seed=3)
+    data = bad.read_bytes()
+    body = b"IHDR" + struct.pack(">II", 40, 40) + data[24:29]
+    bad.write_bytes(data[:8] + struct.pack(">I", 13) + body + struct.pack(">I", zlib.crc32(body)) + data[33:])
+    code, _, err = run_cli("predict", "--model", model_path, tmp_path / "in", "--out", tmp_path / "out")
+    assert code == 2 and "Traceback" not in err and "1 of 2 image(s) failed" in err, err
+    assert f"{bad}: its header claims 40×40 pixels" in err, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "a.qgt"]

@@ -49,3 +49,31 @@ def test_a_photo_is_never_a_label_map(folder_dataset, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 2 and "imported 1 of 2" in out
     assert "photo" in out and "not a label map" in out
+
+
+def test_a_dataset_reached_through_a_link_and_dot_dot_is_the_one_the_system_reaches(tmp_path, monkeypatch, run_cli):
+    """`qgn import link/../labelme`, link -> real/a: the system reaches real/labelme, but the path was
+    straightened on its text into ./labelme (no such folder): every image was 'not image files:
+    …/labelme/img.png'. The '..' are taken as the system takes them (the link followed); so are an
+    image's path and --images."""
+    from qgn.classes import ClassSet
+    from qgn.project_export import export_project
+
+    monkeypatch.chdir(tmp_path)
+    photo = tmp_path / "img.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 12, 3), dtype=np.uint8)).save(photo)
+    project = Project.create(tmp_path / "proj", [photo], ClassSet(("car", "sky"), (), 255))
+    label = np.zeros((8, 12), np.uint8)
+    label[:, 6:] = 1
+    project.save_annotation(project.images[0], label)
+    export_project(project, tmp_path / "real", ["labelme"], images="copy")
+    (tmp_path / "real" / "a").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "a")
+    code, out, err = run_cli("import", "link/../labelme", "--project", "new")
+    assert code == 0, out + err
+    new = Project.open(tmp_path / "new")
+    assert [im.path for im in new.images] == [tmp_path / "real" / "labelme" / "img.png"]
+    assert np.array_equal(new.load_annotation(new.images[0]), label)
+    code, out, err = run_cli("import", "real/labelme", "--images", "link/../labelme", "--project", "new2")
+    assert code == 0, out + err
+    assert [im.path for im in Project.open(tmp_path / "new2").images] == [tmp_path / "real" / "labelme" / "img.png"]

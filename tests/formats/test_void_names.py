@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qgn.classes import UNMATCHED, VOID, ClassSet, match_class_names
+from qgn.classes import UNMATCHED, VOID, ClassSet, match_class_names, normalize_class_name
 from qgn.project import Project
 from qgn.project_export import export_project
 from qgn.project_import import import_into_project
@@ -152,3 +152,79 @@ def test_a_format_void_position_is_void_before_any_class_of_its_name():
         [VOID, 0, VOID, UNMATCHED]
     # an explicit --map wins over the format's void
     assert match_class_names(["background", "background"], classes, {"background": "cat"}, void=[0]) == [1, 1]
+
+
+NFC_CAFE, NFD_CAFE = "caf\u00e9", "cafe\u0301"
+
+
+def test_a_label_in_nfd_matches_its_nfc_class_and_not_the_plain_letter():
+    """'café' written as 'e' and a combining accent (macOS file names, some tools' JSON) matched no
+    class 'café' written as one code point, and matched a class 'cafe' instead (the accent dropped)."""
+    assert NFC_CAFE != NFD_CAFE
+    assert match_class_names([NFD_CAFE, NFC_CAFE, "CAFE\u0301"], ClassSet((NFC_CAFE, "road"))) == [0, 0, 0]
+    assert match_class_names([NFC_CAFE, NFD_CAFE], ClassSet((NFD_CAFE, "road"))) == [0, 0]
+    assert match_class_names([NFD_CAFE], ClassSet(("cafe", "road"))) == [UNMATCHED]
+    assert match_class_names(["cafe"], ClassSet(("road", NFC_CAFE))) == [UNMATCHED]
+    assert match_class_names([NFD_CAFE], ClassSet(("road",)), {NFC_CAFE: "road"}) == [0]
+
+
+def test_a_label_that_could_be_either_of_a_legacy_nfc_nfd_pair_is_matched_to_neither(monkeypatch):
+    """A project saved before the door may hold 'café' in both spellings: each spelling still matches
+    its own class exactly; a third spelling ('CAFÉ') could be either, and the message tells them apart."""
+    from qgn.classes import unmatched_message
+
+    monkeypatch.setattr("qgn.classes.check_unique_names", lambda *a, **k: None)
+    monkeypatch.setattr("qgn.classes.check_class_names", lambda *a, **k: None)
+    classes = ClassSet((NFC_CAFE, NFD_CAFE, "road"))
+    assert match_class_names([NFC_CAFE, NFD_CAFE, "CAF\u00c9"], classes) == [0, 1, UNMATCHED]
+    message = unmatched_message("CAF\u00c9", classes, "x.json")
+    assert "caf\\xe9" in message and "cafe\\u0301" in message and "--map" in message, message
+
+
+def test_an_nfd_label_imports_into_a_project_of_the_nfc_class(tmp_path):
+    """The labelme export of a project of 'café' (NFC) with its labels rewritten in NFD (as a tool on
+    macOS may write them) imports into the project by name: it was refused as "label 'café' is
+    none of the classes ('café', …)" - two names that look the same."""
+    project, label = make_project(tmp_path, (NFC_CAFE, "road"), void=False)
+    export_project(project, tmp_path / "out", ["labelme"], images="copy")
+    (path,) = (tmp_path / "out" / "labelme").glob("*.json")
+    text = path.read_text(encoding="utf-8")
+    assert NFC_CAFE in text or "caf\\u00e9" in text
+    doc = json.loads(text)
+    for shape in doc["shapes"]:
+        shape["label"] = shape["label"].replace(NFC_CAFE, NFD_CAFE)
+    assert any(shape["label"] == NFD_CAFE for shape in doc["shapes"])
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    listed = path.parent / "labels.txt"  # its list of labels, in the same spelling
+    listed.write_text(listed.read_text(encoding="utf-8").replace(NFC_CAFE, NFD_CAFE), encoding="utf-8")
+    project.save_annotation(project.images[0], np.ones_like(label))
+    import_into_project(tmp_path / "out" / "labelme", project.root, format="labelme", images=tmp_path / "images",
+                        update=True)
+    assert np.array_equal(by_name(only_annotation(Project.open(project.root)), project.classes),
+                          by_name(label, project.classes))
+
+
+@pytest.mark.parametrize("label, other", [
+    ("\u0915\u093e\u0930", "\u0915\u0930"),  # Hindi 'car' (vowel sign AA, Mc) / 'tax'
+    ("q\u0307", "q"),  # q and a dot above: no precomposed form
+    ("\u0e17\u0e35\u0e48", "\u0e17"),  # Thai: a vowel and a tone mark (Mn) on a letter
+    ("\u05e9\u05b8\u05c1\u05dc\u05d5\u05b9\u05dd", "\u05e9\u05dc\u05d5\u05dd"),  # Hebrew with points / without
+    ("a\u20dd", "a"),  # an enclosing mark (Me)
+])
+def test_a_label_keeps_the_combining_marks_nfc_leaves_and_matches_no_class_without_them(label, other):
+    """NFC composes 'e' and an acute accent into 'é', but most marks have no precomposed form: the key
+    dropped them as no letter, and the Hindi label 'कार' matched the class 'कर' (another word).
+    Each matches its own spelling still - in another case, with spaces or '_' around, its marks in
+    another canonical order - and no class without its marks."""
+    assert match_class_names([label], ClassSet((other, "road"))) == [UNMATCHED]
+    assert match_class_names([other], ClassSet((label, "road"))) == [UNMATCHED]
+    assert match_class_names([f" {label.upper()}_", label], ClassSet(("road", label))) == [1, 1]
+
+
+def test_marks_in_another_canonical_order_are_one_key_and_the_name_folding_holds():
+    """Shin with a qamats and a shin dot in either order is one spelling (NFC orders the marks);
+    case, spaces and punctuation are still folded, marks or not."""
+    assert normalize_class_name("\u05e9\u05b8\u05c1") == normalize_class_name("\u05e9\u05c1\u05b8")
+    assert normalize_class_name("Traffic-Sign") == normalize_class_name("traffic_sign") == "trafficsign"
+    assert normalize_class_name("Q\u0307 / q.x") == "q\u0307qx"
+    assert normalize_class_name(NFD_CAFE.upper()) == NFC_CAFE

@@ -381,3 +381,222 @@ def test_the_app_s_export_result_says_the_pngs_went_without_classes_txt(tmp_path
     exported = export_project(project, tmp_path / "out", ["png"])
     assert [p.name for p in exported] == ["img.png"]
     assert len(exported.notes) == 1 and "go without classes.txt" in exported.notes[0], exported.notes
+
+
+def _good_qgts(folder, count: int = 2, prefix: str = "g"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        write_qgt(folder / f"{prefix}{i}.qgt", Quadtree.from_label(np.full((8, 12), i, np.uint8), 2, 255),
+                  ClassSet(("car", "sky"), (), 255))
+
+
+def test_a_png_export_with_a_list_is_refused_beside_another_export_s_list_less_pngs(tmp_path, monkeypatch, run_cli):
+    """The other order of the relabel hole: a png export of legacy names went without classes.txt, and
+    a later png export with a list into that folder wrote its classes.txt beside the earlier PNGs,
+    which an import then read under the later names (exit 0). Refused in one line naming the PNG
+    this export would not overwrite; nothing written."""
+    legacy_qgts(tmp_path / "q", LEGACY["tab"], monkeypatch, count=2)
+    _good_qgts(tmp_path / "good")
+    out = tmp_path / "mix"
+    code, _stdout, err = run_cli("export", tmp_path / "q", "--format", "png", "--out", out)
+    assert code == 0 and "go without classes.txt" in err, err
+    before = sorted(p.name for p in out.iterdir())
+    code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out)
+    assert code == 2 and "export into an empty folder" in err and "f000.png" in err, err
+    assert err.splitlines()[0].count(str(out)) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_project_s_png_export_with_a_list_is_refused_beside_list_less_pngs_it_does_not_write(tmp_path,
+                                                                                               monkeypatch):
+    """The app's and `qgn export --project`'s path: the same refusal, before anything is written."""
+    from qgn.formats.base import FolderRefusedError
+    from qgn.project_export import export_project
+
+    image = tmp_path / "img.png"
+    Image.new("RGB", (12, 8)).save(image)
+    project = Project.create(tmp_path / "p", [image], ClassSet(("car", "sky"), (), 255))
+    project.save_annotation(project.images[0], np.zeros((8, 12), np.uint8))
+    (tmp_path / "out" / "png").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 12), np.uint8), "P").save(tmp_path / "out" / "png" / "other.png")
+    with pytest.raises(FolderRefusedError, match="other.png"):
+        export_project(project, tmp_path / "out", ["png"])
+    assert sorted(p.name for p in (tmp_path / "out" / "png").iterdir()) == ["other.png"]
+
+
+def test_a_png_export_into_a_0_2_0_export_or_a_killed_one_s_folder_still_goes_on(tmp_path):
+    """A 0.2.0 export (no classes.txt) of this project, or one killed before its finish, left PNGs of
+    this export's own names only: re-exporting there replaces them and writes the list."""
+    from qgn.project_export import export_project
+
+    images = []
+    for i in range(2):
+        images.append(tmp_path / f"img{i}.png")
+        Image.new("RGB", (12, 8)).save(images[-1])
+    project = Project.create(tmp_path / "p", images, ClassSet(("car", "sky"), (), 255))
+    for im in project.images:
+        project.save_annotation(im, np.ones((8, 12), np.uint8))
+    export_project(project, tmp_path / "out", ["png"])
+    (tmp_path / "out" / "png" / "classes.txt").unlink()  # as 0.2.0 left it
+    exported = export_project(project, tmp_path / "out", ["png"])
+    assert sorted(p.name for p in exported) == ["classes.txt", "img0.png", "img1.png"]
+    (tmp_path / "out" / "png" / "classes.txt").unlink()  # a kill after the first PNG, before the finish
+    (tmp_path / "out" / "png" / "img1.png").unlink()
+    exported = export_project(project, tmp_path / "out", ["png"])
+    assert sorted(p.name for p in exported) == ["classes.txt", "img0.png", "img1.png"]
+
+
+def test_a_png_export_with_a_list_is_refused_above_list_less_pngs_in_a_subfolder(tmp_path, monkeypatch, run_cli):
+    """The import of a folder reads every PNG beneath it (and a subfolder's import without a list takes
+    its parent's): a list-less export's PNGs in mix/sub/ were read under a later export's classes.txt
+    written into mix/ (exit 0), the check looked at mix/'s own PNGs only. Refused, nothing written."""
+    from qgn.formats import scan_dataset
+
+    legacy_qgts(tmp_path / "q" / "sub", LEGACY["tab"], monkeypatch, count=2)  # names no list can hold
+    _good_qgts(tmp_path / "good")
+    out = tmp_path / "mix"
+    code, _stdout, err = run_cli("export", tmp_path / "q", "--format", "png", "--out", out)
+    assert code == 0 and "go without classes.txt" in err, err
+    assert scan_dataset(out, "png").file_classes is None  # the list-less PNGs, as an import sees them
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    assert before == ["sub", "sub/f000.png", "sub/f001.png"]
+    code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out)
+    assert code == 2 and "export into an empty folder" in err and str(out / "sub" / "f000.png") in err, err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert scan_dataset(out, "png").file_classes is None and scan_dataset(out / "sub", "png").file_classes is None
+
+
+def test_a_project_s_png_export_with_a_list_is_refused_beside_a_list_less_upper_case_png(tmp_path):
+    """OTHER.PNG is read by an import on Windows (its glob ignores case), and a folder's own PNGs are
+    checked at every depth: both refused before anything is written; the folder's images/ (photos,
+    which no import of it reads) is not."""
+    from qgn.formats.base import FolderRefusedError
+    from qgn.project_export import export_project
+
+    image = tmp_path / "img.png"
+    Image.new("RGB", (12, 8)).save(image)
+    project = Project.create(tmp_path / "p", [image], ClassSet(("car", "sky"), (), 255))
+    project.save_annotation(project.images[0], np.zeros((8, 12), np.uint8))
+    folder = tmp_path / "out" / "png"
+    (folder / "images").mkdir(parents=True)
+    Image.new("RGB", (12, 8)).save(folder / "images" / "photo.png")
+    for stray in ("OTHER.PNG", "deep/er/img.png"):
+        (folder / stray).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((8, 12), np.uint8), "P").save(folder / stray, format="PNG")
+        with pytest.raises(FolderRefusedError, match=stray.split("/")[-1].replace(".", r"\.")):
+            export_project(project, tmp_path / "out", ["png"])
+        assert not (folder / "classes.txt").exists() and not (folder / "img.png").exists()
+        (folder / stray).unlink()
+    exported = export_project(project, tmp_path / "out", ["png"])
+    assert sorted(p.name for p in exported) == ["classes.txt", "img.png"]
+
+
+@pytest.mark.parametrize("formats", ["png", "png,ids"])
+def test_a_folder_tree_s_png_export_into_its_own_earlier_export_still_goes_on(tmp_path, run_cli, formats):
+    """A 0.2.0 export (no classes.txt) or a killed one of a folder tree left PNGs of the tree's own
+    names in OUT and beneath (OUT/sub/g0.png, named sub/g0 from OUT): exporting the tree there again
+    replaces them and writes the lists."""
+    _good_qgts(tmp_path / "tree")
+    _good_qgts(tmp_path / "tree" / "sub", prefix="s")
+    _good_qgts(tmp_path / "tree" / "sub" / "png", prefix="p")  # a subfolder named as a format's folder
+    out = tmp_path / "out"
+    code, _stdout, err = run_cli("export", tmp_path / "tree", "--format", formats, "--out", out)
+    assert code == 0, err
+    lists = sorted(out.rglob("classes.txt"))
+    assert len(lists) == 3, lists  # one per png folder
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    for path in lists:  # as 0.2.0 left it; or a kill before each folder's finish
+        path.unlink()
+    (out / "sub" / ("png/" if "," in formats else "") / "s1.png").unlink()
+    code, _stdout, err = run_cli("export", tmp_path / "tree", "--format", formats, "--out", out)
+    assert code == 0, err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == written
+    assert len(sorted(out.rglob("classes.txt"))) == len(lists)
+
+
+def test_a_png_export_with_a_list_above_a_subfolder_s_list_goes_on_only_where_its_classes_are_the_same(tmp_path,
+                                                                                                      run_cli):
+    """A subfolder holding another png export with its own classes.txt: its PNGs are read under this
+    export's list by the import of the folder (every PNG beneath it, one list). Of the same classes,
+    nothing is misnamed: the export goes on; of other classes, refused naming that list."""
+    _good_qgts(tmp_path / "good")
+    other = tmp_path / "other"
+    other.mkdir()
+    write_qgt(other / "o0.qgt", Quadtree.from_label(np.ones((8, 12), np.uint8), 2, 255),
+              ClassSet(("tree", "road"), (), 255))
+    out = tmp_path / "out"
+    code, _stdout, err = run_cli("export", other, "--format", "png", "--out", out / "sub")
+    assert code == 0, err
+    code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out)
+    assert code == 2 and "export into an empty folder" in err, err
+    assert f"{out / 'sub' / 'o0.png'} is listed by {out / 'sub' / 'classes.txt'} with other classes" in err, err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["sub", "sub/classes.txt", "sub/o0.png"]
+    code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out / "sub2" / "deep")
+    assert code == 0, err
+    code, _stdout, err = run_cli("export", tmp_path / "good", "--format", "png", "--out", out / "sub2")
+    assert code == 0, err
+    assert (out / "sub2" / "classes.txt").is_file()
+
+
+@pytest.mark.parametrize("where", ["images", "out"])
+def test_a_png_export_beside_the_photos_in_a_subfolder_still_goes_on(tmp_path, run_cli, where):
+    """Labels exported into DATA beside the photos' own subfolder (second review's repro
+    test_b_photos_subfolder): the walk refused the export naming a photo as a list-less export's PNG.
+    The import of DATA with --images DATA/photos never reads that folder (a palette PNG there neither);
+    without --images, it reads an RGB or RGBA PNG as no label map (refused, never under the list's
+    names): the export goes on, and is read back."""
+    from qgn.formats import scan_dataset
+
+    data = tmp_path / "DATA"
+    photos = data / ("photos" if where == "images" else "shots")
+    photos.mkdir(parents=True)
+    _good_qgts(tmp_path / "q")
+    for i, mode in enumerate(("RGB", "RGBA")):
+        Image.new(mode, (12, 8), (9, 9, 9)).save(photos / (f"g{i}.png" if where == "images" else f"p{i}.png"))
+    if where == "images":  # a palette picture in the --images folder: the import does not read it either
+        Image.new("P", (12, 8)).save(photos / "other.png")
+    images = ["--images", photos] if where == "images" else []
+    code, _stdout, err = run_cli("export", tmp_path / "q", "--format", "png", "--out", data, *images)
+    assert code == 0, err
+    ds = scan_dataset(data, "png", images=photos if where == "images" else None)
+    assert ds.file_classes.names == ("car", "sky")
+    if where == "images":
+        assert {item.name: item.image for item in ds.items} == {"g0": photos / "g0.png", "g1": photos / "g1.png"}
+        return
+    for item in ds.items:
+        if item.name.startswith("p"):
+            with pytest.raises(ValueError, match="not a label map"):
+                item.read(ds.file_classes)
+        else:
+            assert item.read(ds.file_classes).shape == (8, 12)
+    assert sorted(item.name for item in ds.items) == ["g0", "g1", "p0", "p1"]
+
+
+def test_a_refused_folder_export_walks_the_output_folder_once_and_stops_at_the_first_stray(tmp_path, run_cli,
+                                                                                            monkeypatch):
+    """Second review's repro test_b_slow_refusal (56 s: 100 .qgt files, a 100k-PNG tree): each .qgt file
+    walked the whole OUT tree again for the same refusal. Walked once per output folder per run, and
+    only up to the first PNG another export left: the folders os.walk yields are counted."""
+    import os
+
+    for prefix, count in (("a", 2), ("b", 2), ("c", 1)):  # 5 files
+        _good_qgts(tmp_path / "q", count, prefix)
+    out = tmp_path / "out"
+    for d in range(10):
+        (out / "old" / f"d{d}").mkdir(parents=True)
+        for i in range(3):
+            (out / "old" / f"d{d}" / f"x{i}.png").touch()
+    walked = []
+    real_walk = os.walk
+
+    def counting_walk(top, *args, **kwargs):
+        for entry in real_walk(top, *args, **kwargs):
+            walked.append(entry[0])
+            yield entry
+
+    monkeypatch.setattr(os, "walk", counting_walk)
+    code, _stdout, err = run_cli("export", tmp_path / "q", "--format", "png", "--out", out)
+    monkeypatch.undo()
+    assert code == 2 and str(out / "old" / "d0" / "x0.png") in err and "4 more file(s)" in err, err
+    assert walked == [str(out), str(out / "old"), str(out / "old" / "d0")], walked
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted([f"x{i}.png" for i in range(3)] * 10)

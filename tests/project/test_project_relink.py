@@ -224,3 +224,42 @@ def test_a_class_edit_elsewhere_meanwhile_refuses_the_relink_and_writes_nothing(
     again = Project.open(project.root)  # reloaded, as the app does: the plan made anew relinks
     assert len(relink(again, find_missing(again, new)).relinked) == 3
     assert np.array_equal(again.load_annotation(again.images[0]), labels["a"])
+
+
+def test_a_folder_named_through_a_link_and_dot_dot_is_the_one_the_system_reaches(moved, tmp_path, monkeypatch, run_cli):
+    """`qgn relink P link/../new`, link -> real/a, the images moved to real/new: the search walked
+    real/new, but the found path was straightened on its text (./new/a.png, no such file) and
+    project.json pointed there, "relinked", exit 0. Each image is pointed at the file found."""
+    project, labels, new = moved
+    (tmp_path / "real" / "a").mkdir(parents=True)
+    new.rename(tmp_path / "real" / "new")
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "a")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli("relink", project.root, "link/../new")
+    assert code == 0, out + err
+    reopened = Project.open(project.root)
+    real = tmp_path / "real" / "new"
+    assert [im.path for im in reopened.images] == [real / "a.png", real / "sub" / "b.png", real / "c.png"]
+    assert np.array_equal(reopened.load_annotation(reopened.image_for(real / "a.png")), labels["a"])
+
+
+def test_repoint_and_image_for_take_dot_dot_after_a_link_as_the_system_does(moved, tmp_path):
+    """Project.repoint(image, link/../new/a.png) stored ./new/a.png (here another copy; in `qgn relink`,
+    no file); image_for of that spelling found the image whose file is ./new/a.png, not the file the
+    system opens (real/new/a.png)."""
+    project, _labels, new = moved
+    (tmp_path / "real" / "a").mkdir(parents=True)
+    shutil.copytree(new, tmp_path / "real" / "new")  # new/ stays: another image's files
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "a")
+    through = tmp_path / "link" / ".." / "new"
+    a, b, c = project.images
+    with project.writing():
+        project.repoint([(a, through / "a.png"), (b, new / "sub" / "b.png"), (c, new / "c.png")])
+    assert a.path == tmp_path / "real" / "new" / "a.png" and a.path.is_file()
+    assert Project.open(project.root).images[0].path == tmp_path / "real" / "new" / "a.png"
+    with project.writing():  # the other way round: c is real/new/c.png, a is new/a.png
+        project.repoint([(a, new / "a.png"), (c, through / "c.png")])
+    assert project.image_for(through / "c.png") is c
+    assert project.image_for(new / "a.png") is a
+    with pytest.raises(KeyError):  # real/new/a.png: no image's file
+        project.image_for(through / "a.png")
