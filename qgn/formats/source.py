@@ -283,8 +283,18 @@ def label_pngs(src: Path, images: Path | None, any_case: bool | None = None) -> 
         for name in sorted(files):
             if name.endswith(".png") or any_case and name.lower().endswith(".png"):
                 path = Path(top, name)
-                if not skip or not any(path.resolve().is_relative_to(folder) for folder in skip):
+                if not skip or not _resolves_inside(path, skip):
                     yield path
+
+
+def _resolves_inside(path: Path, folders: list[Path]) -> bool:
+    """Whether ``path`` resolves inside one of ``folders``; a link that loops resolves nowhere (its
+    reader then names it as a file it cannot read, and the batch goes on)."""
+    try:
+        real = path.resolve()
+    except (RuntimeError, OSError):  # a symbolic link loop (RuntimeError up to Python 3.12)
+        return False
+    return any(real.is_relative_to(folder) for folder in folders)
 
 
 #: Image modes the import reads as a photo (or a colour mask), never as a map of class ids.

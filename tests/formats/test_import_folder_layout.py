@@ -77,3 +77,16 @@ def test_a_dataset_reached_through_a_link_and_dot_dot_is_the_one_the_system_reac
     code, out, err = run_cli("import", "real/labelme", "--images", "link/../labelme", "--project", "new2")
     assert code == 0, out + err
     assert [im.path for im in Project.open(tmp_path / "new2").images] == [tmp_path / "real" / "labelme" / "img.png"]
+
+
+def test_a_link_that_loops_among_the_labels_is_one_bad_item_the_batch_goes_past(folder_dataset, tmp_path, run_cli):
+    """A symbolic link to itself named like a label (``labels/loop.png``): resolving it to see whether
+    it lies in the image folder raised "Symlink loop" and the whole import ended as 'unexpected
+    RuntimeError'; it is one item that cannot be imported, named, and the others are."""
+    root, _ = folder_dataset
+    (root / "labels" / "loop.png").symlink_to("loop.png")
+    code, out, err = run_cli("import", root, "--format", "ids", "--project", tmp_path / "p")
+    assert code == 2, out + err
+    assert "unexpected" not in err and "loop" in err
+    assert "imported 4 of 5" in out
+    assert len(Project.open(tmp_path / "p").images) == 4
