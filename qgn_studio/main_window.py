@@ -44,6 +44,7 @@ from qgn_studio.workspace import Workspace
 
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
+PREDICTION = "prediction"  # the status bar's task line of a cancelled prediction winding down
 RESOLUTION_CHOICES = (  # Model → Resolution (qgn.model.qgn.QGNConfig.resolution_for)
     ("auto", "Automatic (where the model measured best)",
      "A model with a working size (the street model) runs every photo there, where it scored best; a model "
@@ -265,6 +266,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         self.canvas.banner.dismissed.connect(lambda keys: [ws.message_dismissed.emit(k) for k in keys])
         ws.task_progress.connect(lambda owner, *step: self.progress.show_progress(*step, owner=owner))
         ws.task_ended.connect(self.progress.hide_progress)
+        ws.task_cancelling.connect(self.progress.cancelling)
         ws.region_requested.connect(lambda rect: self.canvas.view.setRange(rect, padding=0))
 
     def _documents_changed(self, docs: list) -> None:
@@ -698,6 +700,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
             self.statusBar().showMessage(message, 10000)
 
     def _cancelled(self) -> None:
+        self.progress.hide_progress(PREDICTION)
         self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
 
     def _busy_changed(self, busy: bool, text: str) -> None:
@@ -786,7 +789,9 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         if self.uncertainty_order.cancel():
             return
         if self._busy:
-            self.worker.cancel()
+            if self.worker.cancel():  # it ends its current step first: said until it has stopped
+                self.progress.cancelling(PREDICTION, "the prediction")
+                self.canvas.busy.set_cancelling("Cancelling the prediction…")
         elif self.finetuner.cancel(confirm=True):  # asks first when it has run a while
             self.finetune_dock.show()
             self.finetune_dock.raise_()  # where the run says it stopped

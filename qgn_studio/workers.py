@@ -34,6 +34,7 @@ class _Predict:
     doc: ImageDocument
     setting: SchemeChoice
     generation: int
+    cancelled: bool = False  # (cancelled while it ran: it winds down to its next step)
 
 
 @dataclass
@@ -169,6 +170,7 @@ class InferenceWorker(QtCore.QThread):
         self._cond = threading.Condition()
         self._model_job: tuple | None = None
         self._predict: _Predict | None = None
+        self._running: _Predict | None = None  # the prediction under way (worker thread)
         self._generation = 0
         self._stopping = False
 
@@ -208,12 +210,19 @@ class InferenceWorker(QtCore.QThread):
         """Replace the background measurements with ``tasks`` ((kind, setting) pairs) for ``doc``."""
         self.measurer.submit(doc, tasks)
 
-    def cancel(self) -> None:
-        """Stop the running prediction (between two levels) and drop the queued one."""
+    def cancel(self) -> bool:
+        """Stop the running prediction (between two levels) and drop the queued one. True when one
+        was running: it winds down to the end of its current step, and ``cancelled`` comes when it
+        has stopped (it came at once, while the level ran on for seconds); else ``cancelled`` now."""
         with self._cond:
             self._generation += 1
             self._predict = None
-        self.cancelled.emit()
+            running = self._running
+            if running is not None:
+                running.cancelled = True
+        if running is None:
+            self.cancelled.emit()
+        return running is not None
 
     def stop(self, wait: bool = True) -> None:
         """End the prediction thread and the measurements at their next step (``wait``: and wait
@@ -277,6 +286,8 @@ class InferenceWorker(QtCore.QThread):
 
     def _run_predict(self, job: _Predict) -> None:
         doc = job.doc
+        with self._cond:
+            self._running = job
         self.busy_changed.emit(True, f"Reading {doc.name}" if not doc.loaded else "Computing")
         try:
             if not doc.loaded:
@@ -289,11 +300,15 @@ class InferenceWorker(QtCore.QThread):
                 return self._stopping or self._generation != job.generation
 
             def progress(text: str) -> None:
+                if job.cancelled:  # (its note says it is cancelling)
+                    return
                 self.busy_changed.emit(True, text[:1].upper() + text[1:])  # (capitalize() made Q̂ q̂)
                 if getattr(text, "left", None) is not None:  # a TimedText: the note counts it down
                     self.busy_counting.emit(text.head[:1].upper() + text.head[1:], float(text.left))
 
             result = self.engine.predict(doc, job.setting, stop, progress)
+            if job.cancelled:  # (its last step ended after the cancel: the previous result stays, as said)
+                raise Cancelled
             attach_paths(result)
             self.result_ready.emit(result)
         except Cancelled:
@@ -301,6 +316,10 @@ class InferenceWorker(QtCore.QThread):
         except Exception as exc:  # shown in the window
             self.failed.emit(doc, f"{doc.name}: {describe_error(exc)}")
         finally:
+            with self._cond:
+                self._running = None
+            if job.cancelled:
+                self.cancelled.emit()
             self._idle()
 
     def _idle(self) -> None:

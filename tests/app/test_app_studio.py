@@ -335,3 +335,45 @@ def test_banner_close_button_closes_it(qtbot, window):
     close = next(b for b in banner.findChildren(QtWidgets.QToolButton) if b.text() == "✕")
     qtbot.mouseClick(close, QtCore.Qt.MouseButton.LeftButton)
     assert not banner.isVisible() and banner.messages == {}
+
+
+def test_a_cancelled_prediction_says_cancelling_until_it_has_stopped(qtbot, window, model_path, samples,
+                                                                     monkeypatch):
+    """Esc (or the canvas's Cancel) during a level that runs on for seconds said "Cancelled — the
+    previous result stays" at once and kept the level's note and an enabled Cancel while it ran on.
+    Until it stops: "Cancelling the prediction…" in the status bar and on the canvas, its Cancel
+    disabled; then "Cancelled", and the result of the step that ended after the cancel is not shown."""
+    from qgn_studio.engine import Engine
+
+    window.start([samples[0]], str(model_path))
+    wait_for_result(qtbot, window)
+    first = window.current.result
+    started, release = threading.Event(), threading.Event()
+    original = Engine.predict
+
+    def held_predict(self, *args, **kwargs):
+        started.set()
+        release.wait(WAIT_MS / 1000)  # a level that runs on
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "predict", held_predict)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()
+    qtbot.wait(50)
+    assert not cancelled and "Cancelled" not in window.statusBar().currentMessage()
+    assert window.progress.label.text() == "Cancelling the prediction…"
+    assert window.progress.cancel_button.isVisibleTo(window.progress)
+    assert not window.progress.cancel_button.isEnabled()
+    assert window.canvas.busy.label.text() == "Cancelling the prediction…"
+    assert not window.canvas.busy.button.isEnabled()
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.canvas.busy.busy, timeout=WAIT_MS)
+    assert window.progress.isHidden()
+    assert "Cancelled" in window.statusBar().currentMessage()
+    assert window.current.result is first and window.canvas.result is first
