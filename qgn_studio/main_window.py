@@ -701,6 +701,9 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
 
     def _cancelled(self) -> None:
         self.progress.hide_progress(PREDICTION)
+        shown = self.canvas.result
+        if shown is not None and self.current is not None and shown.path == self.current.path:
+            self.explore.set_setting(shown.setting)  # the controls say what stays on screen (not the cancelled one)
         self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
 
     def _busy_changed(self, busy: bool, text: str) -> None:

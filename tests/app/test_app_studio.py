@@ -377,3 +377,6 @@ def test_a_cancelled_prediction_says_cancelling_until_it_has_stopped(qtbot, wind
     assert window.progress.isHidden()
     assert "Cancelled" in window.statusBar().currentMessage()
     assert window.current.result is first and window.canvas.result is first
+    # the controls say the setting on screen: they kept the cancelled one's (All, Q̂1) over the result
+    # shown, and the next arrow key stepped from it
+    assert window.explore.setting() == first.setting != SchemeChoice("all", depth=1)
