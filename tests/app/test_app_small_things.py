@@ -486,3 +486,22 @@ def test_a_cancelled_task_says_cancelling_until_it_has_stopped(qtbot):
     bar.hide_progress("export")
     bar.hide_progress("prediction")
     assert bar.isHidden()
+
+
+def test_the_cost_summary_while_all_is_measured_reads_as_a_sentence(qtbot):
+    """Before the All scheme's MACs are measured the summary read "Decoder 58.6 M MACs = % of All:
+    measuring…" (a bare "%" after "="; seen at 1280×800): it holds the place of the number."""
+    from types import SimpleNamespace
+
+    from PySide6 import QtGui
+
+    from qgn_studio.panels.explore import ExplorePanel
+
+    cost = SimpleNamespace(total_decoder_macs=58_600_000, decoder_seconds={5: 0.01}, total_macs=201_000_000,
+                           seconds=0.084, encoder_seconds=0.042)
+    result = SimpleNamespace(cost=cost, device="cpu", activation_bytes=None, grid_size=(256, 384), size=(256, 384))
+    text = QtGui.QTextDocumentFragment.fromHtml(ExplorePanel._summary(result, None)).toPlainText()
+    first = text.splitlines()[0]
+    assert first == "Decoder 58.6 M MACs = … % of All at this depth (measuring)", first
+    measured = QtGui.QTextDocumentFragment.fromHtml(ExplorePanel._summary(result, 117_200_000)).toPlainText()
+    assert measured.splitlines()[0] == "Decoder 58.6 M MACs = 50.0 % of All at this depth"
