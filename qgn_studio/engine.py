@@ -24,6 +24,15 @@ StopCheck = Callable[[], bool]
 Progress = Callable[[str], None]
 
 
+BIG_PIXELS = 1_000_000  # an image whose reading and preparing is said before it was ever measured
+
+
+def megapixels(pixels: float) -> str:
+    """An image's size for a note: "24 MP", "1.2 MP"."""
+    mp = pixels / 1e6
+    return f"{mp:.0f} MP" if mp >= 9.5 else f"{mp:.1f} MP"
+
+
 class Cancelled(Exception):
     """The run was stopped between two levels because newer work arrived."""
 
@@ -88,6 +97,9 @@ class Engine:
         self.reference = None  # the model's qgn.domain.DomainReference, or None (no verdicts)
         self._entries: OrderedDict[Path, _Entry] = OrderedDict()
         self.costs = StepCosts()  # the measured cost of each step of a prediction, for its time left
+        # reading an image file (by its suffix) and preparing its session (by resolution and device),
+        # per pixel: kept apart from a prediction's steps, and across models (reading does not follow one)
+        self.image_costs = StepCosts()
         self.clock = time.perf_counter  # (tests pass their own)
 
     # ------------------------------------------------------------------ model
@@ -164,15 +176,27 @@ class Engine:
         return None if self.model is None else self.model.config.classes
 
     # ------------------------------------------------------------------ sessions
-    def _entry(self, doc: ImageDocument) -> _Entry:
+    def _entry(self, doc: ImageDocument, progress: Progress | None = None) -> _Entry:
+        """``doc``'s session, made if not kept: a big photo's resize to its working size and its
+        tensors take seconds (2.5 s for 24 MP on CPU, under a note that said "Reading" all along):
+        ``progress`` says "preparing <name> (24 MP)" for an image of a megapixel or more, and its
+        time left, measured per pixel of this process's earlier images at this resolution."""
         from qgn.infer import ImageSession
 
         if self.model is None:
             raise RuntimeError("no model is loaded")
         entry = self._entries.get(doc.path)
         if entry is None:
+            pixels = float(doc.image.shape[0] * doc.image.shape[1])
+            kind = ("prepare", self.resolution, self.device)
+            left = self.image_costs.seconds([(kind, pixels)])
+            if progress is not None and pixels >= BIG_PIXELS:  # (a smaller one's takes milliseconds)
+                head = f"preparing {doc.name} ({megapixels(pixels)})"
+                progress(f"{head} · estimating the time left…" if left is None else TimedText(head, left))
+            started = self.clock()
             entry = _Entry(ImageSession(self.model, doc.image, self._truth(doc), self.device,
                                         resolution=self.resolution))
+            self.image_costs.record(kind, pixels, self.clock() - started)
             self._entries[doc.path] = entry
             while len(self._entries) > self.max_sessions:
                 self._entries.popitem(last=False)
@@ -283,7 +307,7 @@ class Engine:
     # ------------------------------------------------------------------ results
     def predict(self, doc: ImageDocument, setting: SchemeChoice, stop: StopCheck = lambda: False,
                 progress: Progress | None = None) -> RenderResult:
-        entry = self._entry(doc)
+        entry = self._entry(doc, progress)
         # after the last level: the level views (cached per scheme), the leaves, the metrics (with a
         # ground truth) and the domain verdict (once per session) - up to half a CamVid prediction on
         # CPU; measured per pixel as one more step, by setting and by whether a verdict is to come

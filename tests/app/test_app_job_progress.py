@@ -433,3 +433,37 @@ def test_a_finish_that_finds_some_level_views_cached_records_only_the_views_it_b
     assert 60 < took < 80, took  # (the reference: 1 364 cells at 0.05 s)
     estimate = float(said[finishing].left)
     assert abs(estimate - took) < 0.1 * took, (said[finishing], left_phrase(took))
+
+
+def test_a_big_photos_reading_and_preparing_say_its_size_and_time_left(model_path, tmp_path):
+    """A 24 MP photo took 0.5-0.9 s to read and 2.5 s to prepare (its resize to the working size)
+    here, 7 s in the window under load, all under a bare "Reading photo.jpg": the reading names its
+    size from the file's header, and both say their time left once a file of the kind (an image at
+    this resolution) was measured, per pixel - here each clock reading is 10 s of a fake clock."""
+    import numpy as np
+    from PIL import Image
+
+    from qgn_studio.document import ImageDocument
+    from qgn_studio.workers import InferenceWorker
+
+    small, big = tmp_path / "small.png", tmp_path / "big.png"
+    Image.fromarray(np.full((1000, 1200, 3), 90, np.uint8)).save(small)
+    Image.fromarray(np.full((1000, 2400, 3), 90, np.uint8)).save(big)
+    worker = InferenceWorker()
+    engine = worker.engine
+    engine.load_model(model_path, "cpu")
+    ticks = iter(range(10_000))
+    engine.clock = lambda: 10.0 * next(ticks)  # each measure: 10 s
+    notes, counting = [], []
+    worker.busy_changed.connect(lambda _on, text: notes.append(text))
+    worker.busy_counting.connect(lambda head, left: counting.append((head, left)))
+    said = []
+    docs = [ImageDocument(small), ImageDocument(big)]
+    for doc in docs:
+        worker._read(doc)
+        engine._entry(doc, said.append)
+    assert notes == ["Reading small.png (1.2 MP)", "Reading big.png (2.4 MP) · about 20 s left"], notes
+    assert counting == [("Reading big.png (2.4 MP)", 20.0)]
+    assert said[0] == "preparing small.png (1.2 MP) · estimating the time left…"
+    assert said[1] == "preparing big.png (2.4 MP) · about 20 s left" and said[1].left == 20.0, said
+    assert all(doc.loaded and doc.error is None for doc in docs)
