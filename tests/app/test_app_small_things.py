@@ -502,7 +502,7 @@ def test_the_cost_summary_while_all_is_measured_reads_as_a_sentence(qtbot):
     result = SimpleNamespace(cost=cost, device="cpu", activation_bytes=None, grid_size=(256, 384), size=(256, 384))
     text = QtGui.QTextDocumentFragment.fromHtml(ExplorePanel._summary(result, None)).toPlainText()
     first = text.splitlines()[0]
-    assert first == "Decoder 58.6 M MACs = … % of All at this depth (measuring)", first
+    assert first == "Decoder 58.6 M MACs = … % of All (measuring)", first
     measured = QtGui.QTextDocumentFragment.fromHtml(ExplorePanel._summary(result, 117_200_000)).toPlainText()
     assert measured.splitlines()[0] == "Decoder 58.6 M MACs = 50.0 % of All at this depth"
 
