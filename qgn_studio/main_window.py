@@ -118,6 +118,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         self._hover: tuple[float, float] | None = None
         self._recent: list[ImageDocument] = []
         self._busy = False
+        self._cancelled_setting: SchemeChoice | None = None  # the setting shown when a prediction was cancelled
         self.ends_process = False  # the process ends with the window (app.main): closing waits only for writers
         self.threads_stopped = False  # closed: the threads that write have finished
         self._terminating = False  # SIGTERM: close without questions (terminate)
@@ -701,9 +702,12 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
 
     def _cancelled(self) -> None:
         self.progress.hide_progress(PREDICTION)
-        shown = self.canvas.result
-        if shown is not None and self.current is not None and shown.path == self.current.path:
-            self.explore.set_setting(shown.setting)  # the controls say what stays on screen (not the cancelled one)
+        shown, asked = self.canvas.result, self._cancelled_setting
+        self._cancelled_setting = None
+        # the controls say what stays on screen (not the cancelled one), unless moved since the cancel
+        if (shown is not None and self.current is not None and shown.path == self.current.path
+                and asked is not None and self.explore.setting() == asked):
+            self.explore.set_setting(shown.setting)
         self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
 
     def _busy_changed(self, busy: bool, text: str) -> None:
@@ -792,6 +796,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         if self.uncertainty_order.cancel():
             return
         if self._busy:
+            self._cancelled_setting = self.explore.setting()
             if self.worker.cancel():  # it ends its current step first: said until it has stopped
                 self.progress.cancelling(PREDICTION, "the prediction")
                 self.canvas.busy.set_cancelling("Cancelling the prediction…")

@@ -380,3 +380,34 @@ def test_a_cancelled_prediction_says_cancelling_until_it_has_stopped(qtbot, wind
     # the controls say the setting on screen: they kept the cancelled one's (All, Q̂1) over the result
     # shown, and the next arrow key stepped from it
     assert window.explore.setting() == first.setting != SchemeChoice("all", depth=1)
+
+
+def test_a_setting_moved_while_a_cancel_winds_down_is_kept(qtbot, window, model_path, samples, monkeypatch):
+    """A cancel puts the controls back to the result on screen, when the cancelled prediction has
+    stopped; a setting the user moved to meanwhile (its prediction queued behind) is theirs: kept."""
+    from qgn_studio.engine import Engine
+
+    window.start([samples[0]], str(model_path))
+    wait_for_result(qtbot, window)
+    started, release = threading.Event(), threading.Event()
+    original = Engine.predict
+
+    def held_predict(self, *args, **kwargs):
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "predict", held_predict)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()
+    window.explore.set_setting(SchemeChoice("all", depth=2))  # moved on meanwhile
+    window._request()
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    assert window.explore.setting() == SchemeChoice("all", depth=2)
+    wait_for_result(qtbot, window, lambda r: r.setting == SchemeChoice("all", depth=2))
