@@ -118,7 +118,10 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         self._hover: tuple[float, float] | None = None
         self._recent: list[ImageDocument] = []
         self._busy = False
-        self._cancelled_setting: SchemeChoice | None = None  # the setting shown when a prediction was cancelled
+        self._requests = 0  # predictions asked for (a setting moved to, another image): a cancel's end
+        # puts the controls back to the result on screen only when none was asked for since the cancel
+        self._cancelling: tuple[int, int] | None = None  # (the run cancelled last, _requests then), until it stopped
+        self._cancelled_run = 0  # the run cancelled last: its step notes heard after the cancel are not shown
         self.ends_process = False  # the process ends with the window (app.main): closing waits only for writers
         self.threads_stopped = False  # closed: the threads that write have finished
         self._terminating = False  # SIGTERM: close without questions (terminate)
@@ -228,7 +231,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         w.failed.connect(self._failed)
         w.cancelled.connect(self._cancelled)
         w.busy_changed.connect(self._busy_changed)
-        w.busy_counting.connect(self.canvas.busy.count_down)  # (the last level's time left, counted down)
+        w.busy_counting.connect(self._busy_counting)  # (the last level's time left, counted down)
         w.measurer.curve_point.connect(self._curve_point)
         w.measurer.reference_ready.connect(self._reference_ready)
         w.measurer.measuring_changed.connect(self._measuring_changed)
@@ -638,6 +641,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         self._update_title()
 
     def _request(self) -> None:
+        self._requests += 1
         doc = self.current
         if doc is None or doc.error:
             return
@@ -700,19 +704,31 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         else:
             self.statusBar().showMessage(message, 10000)
 
-    def _cancelled(self) -> None:
-        self.progress.hide_progress(PREDICTION)
-        shown, asked = self.canvas.result, self._cancelled_setting
-        self._cancelled_setting = None
-        # the controls say what stays on screen (not the cancelled one), unless moved since the cancel
-        if (shown is not None and self.current is not None and shown.path == self.current.path
-                and asked is not None and self.explore.setting() == asked):
-            self.explore.set_setting(shown.setting)
+    def _cancelled(self, run: int) -> None:
+        """The cancelled prediction ``run`` has stopped (no result of it came, nor will)."""
+        if self._cancelling is not None and self._cancelling[0] == run:  # (not an earlier one, cancelled before)
+            requests = self._cancelling[1]
+            self._cancelling = None
+            self.progress.hide_progress(PREDICTION)
+            shown = self.canvas.result
+            # the controls say what stays on screen (not the cancelled one), unless a prediction was
+            # asked for since the cancel (the user's setting, even when back on the cancelled one)
+            if (requests == self._requests and shown is not None and self.current is not None
+                    and shown.path == self.current.path):
+                self.explore.set_setting(shown.setting)
         self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
 
-    def _busy_changed(self, busy: bool, text: str) -> None:
+    def _busy_changed(self, busy: bool, text: str, run: int = 0) -> None:
+        if run < self._cancelled_run:  # a run before the cancelled one (its note heard late): over
+            return
         self._busy = busy
+        if busy and run == self._cancelled_run:  # a step of the cancelled run sent before Esc, heard after:
+            return  # its note stays "Cancelling the prediction…", its Cancel disabled
         self.canvas.set_busy(busy, text)
+
+    def _busy_counting(self, head: str, seconds: float, run: int = 0) -> None:
+        if run > self._cancelled_run:  # (not the cancelled run's: its note says Cancelling)
+            self.canvas.busy.count_down(head, seconds)
 
     def _curve_point(self, point) -> None:
         doc = self.workspace.doc_for(point.path)
@@ -796,8 +812,11 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         if self.uncertainty_order.cancel():
             return
         if self._busy:
-            self._cancelled_setting = self.explore.setting()
-            if self.worker.cancel():  # it ends its current step first: said until it has stopped
+            # a running prediction ends its current step first: said until it has stopped; none
+            # running (a model loading, a result sent and not yet shown): a queued one is dropped
+            run = self.worker.cancel()
+            if run is not None:
+                self._cancelling, self._cancelled_run = (run, self._requests), run
                 self.progress.cancelling(PREDICTION, "the prediction")
                 self.canvas.busy.set_cancelling("Cancelling the prediction…")
         elif self.finetuner.cancel(confirm=True):  # asks first when it has run a while

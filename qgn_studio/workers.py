@@ -36,6 +36,7 @@ class _Predict:
     setting: SchemeChoice
     generation: int
     cancelled: bool = False  # (cancelled while it ran: it winds down to its next step)
+    run: int = 0  # its run's id, once started (InferenceWorker._run)
 
 
 @dataclass
@@ -160,9 +161,11 @@ class InferenceWorker(QtCore.QThread):
     document_loaded = QtCore.Signal(object)  # ImageDocument (image read, or error set)
     result_ready = QtCore.Signal(object)  # RenderResult
     failed = QtCore.Signal(object, str)  # (ImageDocument or None, message)
-    cancelled = QtCore.Signal()
-    busy_changed = QtCore.Signal(bool, str)
-    busy_counting = QtCore.Signal(str, float)  # (the busy note without its time left, seconds left)
+    cancelled = QtCore.Signal(int)  # a running prediction that was cancelled has stopped (its run id)
+    # each job the thread runs (a prediction, a model load) is a run, its id counting up: a note and a
+    # cancel name their run, so a note sent just before a cancel and heard after it can be told apart
+    busy_changed = QtCore.Signal(bool, str, int)  # (busy, its note, run id)
+    busy_counting = QtCore.Signal(str, float, int)  # (the busy note without its time left, seconds left, run id)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -171,7 +174,8 @@ class InferenceWorker(QtCore.QThread):
         self._cond = threading.Condition()
         self._model_job: tuple | None = None
         self._predict: _Predict | None = None
-        self._running: _Predict | None = None  # the prediction under way (worker thread)
+        self._running: _Predict | None = None  # the prediction under way, until it has stopped or delivered
+        self._run = 0  # the id of the run under way, or of the last one (worker thread)
         self._generation = 0
         self._stopping = False
 
@@ -211,19 +215,20 @@ class InferenceWorker(QtCore.QThread):
         """Replace the background measurements with ``tasks`` ((kind, setting) pairs) for ``doc``."""
         self.measurer.submit(doc, tasks)
 
-    def cancel(self) -> bool:
-        """Stop the running prediction (between two levels) and drop the queued one. True when one
-        was running: it winds down to the end of its current step, and ``cancelled`` comes when it
-        has stopped (it came at once, while the level ran on for seconds); else ``cancelled`` now."""
+    def cancel(self) -> int | None:
+        """Stop the running prediction (between two levels) and drop the queued one. The running
+        one's run id: it winds down to the end of its current step, and ``cancelled(run)`` comes when
+        it has stopped (it came at once, while the level ran on for seconds), no result of it after.
+        None when none was running (a model loading, or a result already sent: it is shown), and no
+        ``cancelled`` then (it came at once, and the window put its controls back under that result)."""
         with self._cond:
             self._generation += 1
             self._predict = None
             running = self._running
-            if running is not None:
-                running.cancelled = True
-        if running is None:
-            self.cancelled.emit()
-        return running is not None
+            if running is None:
+                return None
+            running.cancelled = True
+            return running.run
 
     def stop(self, wait: bool = True) -> None:
         """End the prediction thread and the measurements at their next step (``wait``: and wait
@@ -250,10 +255,13 @@ class InferenceWorker(QtCore.QThread):
                     self._cond.wait()
                 if self._stopping:
                     return
+                self._run += 1
                 if self._model_job is not None:
                     job, self._model_job = self._model_job, None
                 else:
                     job, self._predict = self._predict, None
+                    job.run = self._run
+                    self._running = job  # (from here on a cancel stops it, even before it starts)
             if isinstance(job, tuple):
                 self._run_model_job(job)
             else:
@@ -266,7 +274,7 @@ class InferenceWorker(QtCore.QThread):
     def _run_model_job(self, job: tuple) -> None:
         texts = {"load": "Loading the model", "use": "Switching to the new model",
                  "resolution": "Switching the resolution"}
-        self.busy_changed.emit(True, texts.get(job[0], f"Moving the model to {job[-1]}"))
+        self.busy_changed.emit(True, texts.get(job[0], f"Moving the model to {job[-1]}"), self._run)
         try:
             with self.measurer.held():
                 if job[0] == "load":
@@ -287,10 +295,8 @@ class InferenceWorker(QtCore.QThread):
 
     def _run_predict(self, job: _Predict) -> None:
         doc = job.doc
-        with self._cond:
-            self._running = job
         if doc.loaded:  # (a read says its own note)
-            self.busy_changed.emit(True, "Computing")
+            self.busy_changed.emit(True, "Computing", job.run)
         try:
             if not doc.loaded:
                 self._read(doc)
@@ -304,14 +310,16 @@ class InferenceWorker(QtCore.QThread):
             def progress(text: str) -> None:
                 if job.cancelled:  # (its note says it is cancelling)
                     return
-                self.busy_changed.emit(True, text[:1].upper() + text[1:])  # (capitalize() made Q̂ q̂)
+                self.busy_changed.emit(True, text[:1].upper() + text[1:], job.run)  # (capitalize() made Q̂ q̂)
                 if getattr(text, "left", None) is not None:  # a TimedText: the note counts it down
-                    self.busy_counting.emit(text.head[:1].upper() + text.head[1:], float(text.left))
+                    self.busy_counting.emit(text.head[:1].upper() + text.head[1:], float(text.left), job.run)
 
             result = self.engine.predict(doc, job.setting, stop, progress)
             if job.cancelled:  # (its last step ended after the cancel: the previous result stays, as said)
                 raise Cancelled
             attach_paths(result)
+            with self._cond:
+                self._running = None  # (from here on a cancel finds nothing to stop: the result is shown)
             self.result_ready.emit(result)
         except Cancelled:
             pass
@@ -319,9 +327,10 @@ class InferenceWorker(QtCore.QThread):
             self.failed.emit(doc, f"{doc.name}: {describe_error(exc)}")
         finally:
             with self._cond:
-                self._running = None
+                if self._running is job:
+                    self._running = None
             if job.cancelled:
-                self.cancelled.emit()
+                self.cancelled.emit(job.run)
             self._idle()
 
     def _read(self, doc: ImageDocument) -> None:
@@ -340,9 +349,9 @@ class InferenceWorker(QtCore.QThread):
         costs, kind = self.engine.image_costs, ("read", doc.path.suffix.lower())
         head = f"Reading {doc.name}" + (f" ({megapixels(pixels)})" if pixels >= BIG_PIXELS else "")
         left = costs.seconds([(kind, pixels)]) if pixels >= BIG_PIXELS else None  # (a smaller one: milliseconds)
-        self.busy_changed.emit(True, head if left is None else str(TimedText(head, left)))
+        self.busy_changed.emit(True, head if left is None else str(TimedText(head, left)), self._run)
         if left is not None:
-            self.busy_counting.emit(head, left)
+            self.busy_counting.emit(head, left, self._run)
         started = self.engine.clock()
         doc.load()
         if pixels and doc.error is None:
@@ -352,7 +361,7 @@ class InferenceWorker(QtCore.QThread):
         with self._cond:
             waiting = self._model_job is not None or self._predict is not None
         if not waiting:
-            self.busy_changed.emit(False, "")
+            self.busy_changed.emit(False, "", self._run)
 
 
 class ThumbnailLoader(QtCore.QThread):

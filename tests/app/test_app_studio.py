@@ -411,3 +411,178 @@ def test_a_setting_moved_while_a_cancel_winds_down_is_kept(qtbot, window, model_
     qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
     assert window.explore.setting() == SchemeChoice("all", depth=2)
     wait_for_result(qtbot, window, lambda r: r.setting == SchemeChoice("all", depth=2))
+
+
+def _held_predict(monkeypatch, calls: int = 1):
+    """Engine.predict held until released, per call: (started, release) events for each of the
+    first ``calls`` predictions (later ones run at once); ``returned`` is set as each one returns."""
+    from qgn_studio.engine import Engine
+
+    started = [threading.Event() for _ in range(calls)]
+    release = [threading.Event() for _ in range(calls)]
+    returned, count = threading.Event(), []
+    original = Engine.predict
+
+    def held_predict(self, *args, **kwargs):
+        index = len(count)
+        count.append(index)
+        if index < calls:
+            started[index].set()
+            release[index].wait(WAIT_MS / 1000)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(Engine, "predict", held_predict)
+    return started, release, returned
+
+
+def test_esc_just_after_a_prediction_finished_keeps_the_controls_on_its_result(
+        qtbot, window, model_path, samples, monkeypatch):
+    """(Review of b54267b/6dee532.) The worker has finished S (its result and its end queued, not
+    yet heard): Esc found no run to stop, said 'cancelled' at once, and the controls went back to the
+    old result's setting; S's result then showed under controls naming the old one."""
+    window.start([samples[0]], str(model_path))
+    first = wait_for_result(qtbot, window)
+    (started,), (release,), returned = _held_predict(monkeypatch)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    asked = SchemeChoice("all", depth=1)
+    assert asked != first.setting
+    window.explore.set_setting(asked)
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    release.set()
+    returned.wait(WAIT_MS / 1000)  # (no Qt events processed: the result and the end stay queued)
+    deadline = threading.Event()
+    while window.worker._running is not None and not deadline.wait(0.01):
+        pass
+    deadline.wait(0.2)
+    window.cancel()  # Esc, a few ms late
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert window.canvas.result.setting == asked  # the finished result is shown
+    assert window.explore.setting() == asked  # and the controls say it
+    assert not cancelled and "Cancelled" not in window.statusBar().currentMessage()
+
+
+def test_esc_during_a_model_load_keeps_the_controls(qtbot, window, model_path, samples, monkeypatch):
+    """(Review of 6dee532.) Esc while a model loads, a setting's prediction queued behind it: the
+    controls went back to the old result's setting at once, and the loaded model computed that."""
+    from qgn_studio.engine import Engine
+
+    window.start([samples[0]], str(model_path))
+    first = wait_for_result(qtbot, window)
+    entered, release = threading.Event(), threading.Event()
+    original = Engine.load_model
+
+    def held_load(self, *args, **kwargs):
+        entered.set()
+        release.wait(WAIT_MS / 1000)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "load_model", held_load)
+    window.load_model(model_path)
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    asked = SchemeChoice("all", depth=1)
+    assert asked != first.setting
+    window.explore.set_setting(asked)
+    window._request()
+    window.cancel()
+    assert window.explore.setting() == asked
+    release.set()
+    wait_for_result(qtbot, window, lambda r: r.setting == asked)
+    assert window.explore.setting() == asked
+
+
+def test_a_setting_left_and_come_back_to_while_a_cancel_winds_down_is_kept(
+        qtbot, window, model_path, samples, monkeypatch):
+    """(Review of 6dee532.) Esc on S, then the user steps to T and back to S (S's prediction queued):
+    the cancel's end found the controls on S and put them back to the old result's setting while S
+    computed; S's result then showed under the old setting's controls."""
+    window.start([samples[0]], str(model_path))
+    wait_for_result(qtbot, window)
+    (started,), (release,), _returned = _held_predict(monkeypatch)
+    asked = SchemeChoice("all", depth=1)
+    window.explore.set_setting(asked)
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()
+    window.explore.set_setting(SchemeChoice("all", depth=2))
+    window._request()
+    window.explore.set_setting(asked)  # and back
+    window._request()
+    release.set()
+    wait_for_result(qtbot, window, lambda r: r.setting == asked)
+    qtbot.wait(100)
+    assert window.explore.setting() == asked
+
+
+def test_a_step_note_sent_before_esc_keeps_the_cancelling_note(qtbot, window, model_path, samples, monkeypatch):
+    """(Review of b54267b.) A level's note sent just before Esc (queued, not yet shown) arrived after
+    the note said "Cancelling the prediction…": it said the level again, its Cancel enabled, while
+    the status bar said Cancelling. Its count-down likewise."""
+    from qgn.progress import TimedText
+    from qgn_studio.engine import Engine
+
+    window.start([samples[0]], str(model_path))
+    wait_for_result(qtbot, window)
+    go, noted, release = threading.Event(), threading.Event(), threading.Event()
+    original = Engine.predict
+
+    def predict(self, doc, setting, stop=lambda: False, progress=None):
+        go.wait(WAIT_MS / 1000)
+        progress("computing Q̂3")
+        progress(TimedText("computing Q̂2", 30.0))
+        noted.set()
+        release.wait(WAIT_MS / 1000)
+        return original(self, doc, setting, stop, progress)
+
+    monkeypatch.setattr(Engine, "predict", predict)
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    go.set()
+    noted.wait(WAIT_MS / 1000)  # the notes are queued, not yet shown
+    window.cancel()
+    qtbot.wait(100)
+    pill = window.canvas.busy
+    assert pill.label.text() == "Cancelling the prediction…" and not pill.button.isEnabled()
+    assert window.progress.label.text() == "Cancelling the prediction…"
+    qtbot.wait(1100)  # (a count-down would have ticked)
+    assert pill.label.text() == "Cancelling the prediction…"
+    release.set()
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    assert not pill.busy and window.progress.isHidden()
+
+
+def test_a_second_cancel_says_cancelling_until_its_own_run_stopped(qtbot, window, model_path, samples, monkeypatch):
+    """(Review of b54267b.) Esc, a new prediction starts, Esc again before the first run's end is
+    heard: the first run's end hid the status bar's "Cancelling the prediction…" of the second."""
+    window.start([samples[0]], str(model_path))
+    wait_for_result(qtbot, window)
+    started, release, _returned = _held_predict(monkeypatch, calls=2)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(started[0].is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()
+    window.explore.set_setting(SchemeChoice("all", depth=2))
+    window._request()
+    release[0].set()
+    assert started[1].wait(WAIT_MS / 1000)  # (no Qt events: the first run's end stays queued)
+    window.cancel()
+    qtbot.waitUntil(lambda: len(cancelled) == 1, timeout=WAIT_MS)
+    qtbot.wait(50)
+    assert window.progress.isVisible() and window.progress.label.text() == "Cancelling the prediction…"
+    assert window.canvas.busy.label.text() == "Cancelling the prediction…"
+    release[1].set()
+    qtbot.waitUntil(lambda: len(cancelled) == 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    assert window.progress.isHidden()
