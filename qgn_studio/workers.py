@@ -318,7 +318,9 @@ class InferenceWorker(QtCore.QThread):
             if job.cancelled:  # (its last step ended after the cancel: the previous result stays, as said)
                 raise Cancelled
             attach_paths(result)
-            with self._cond:
+            with self._cond:  # sent, or cancelled: a cancel during the outlines above stops it too
+                if job.cancelled:
+                    raise Cancelled
                 self._running = None  # (from here on a cancel finds nothing to stop: the result is shown)
             self.result_ready.emit(result)
         except Cancelled:

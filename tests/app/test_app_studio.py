@@ -560,6 +560,36 @@ def test_a_step_note_sent_before_esc_keeps_the_cancelling_note(qtbot, window, mo
     assert not pill.busy and window.progress.isHidden()
 
 
+def test_a_result_finished_as_esc_lands_is_not_shown_as_cancelled(qtbot, window, model_path, samples, monkeypatch):
+    """(Review of b54267b.) Esc while the result's outlines were drawn (after the check for a cancel):
+    the result was shown anyway, under 'Cancelled — the previous result stays on screen'."""
+    import qgn_studio.workers as workers
+
+    window.start([samples[0]], str(model_path))
+    first = wait_for_result(qtbot, window)
+    inside, release = threading.Event(), threading.Event()
+    original = workers.attach_paths
+
+    def slow_paths(result):
+        inside.set()
+        release.wait(WAIT_MS / 1000)
+        return original(result)
+
+    monkeypatch.setattr(workers, "attach_paths", slow_paths)
+    asked = SchemeChoice("all", depth=1)
+    window.explore.set_setting(asked)
+    window._request()
+    qtbot.waitUntil(inside.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()
+    release.set()
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert window.canvas.result is first and window.current.result is first
+    assert "previous result stays" in window.statusBar().currentMessage()
+    assert window.explore.setting() == first.setting
+
+
 def test_a_second_cancel_says_cancelling_until_its_own_run_stopped(qtbot, window, model_path, samples, monkeypatch):
     """(Review of b54267b.) Esc, a new prediction starts, Esc again before the first run's end is
     heard: the first run's end hid the status bar's "Cancelling the prediction…" of the second."""
