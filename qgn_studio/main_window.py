@@ -122,6 +122,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         # puts the controls back to the result on screen only when none was asked for since the cancel
         self._cancelling: tuple[int, int] | None = None  # (the run cancelled last, _requests then), until it stopped
         self._cancelled_run = 0  # the run cancelled last: its step notes heard after the cancel are not shown
+        self._dropping: tuple[int, int] | None = None  # (a queued prediction dropped by Esc, _requests then)
         self.ends_process = False  # the process ends with the window (app.main): closing waits only for writers
         self.threads_stopped = False  # closed: the threads that write have finished
         self._terminating = False  # SIGTERM: close without questions (terminate)
@@ -705,18 +706,32 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
             self.statusBar().showMessage(message, 10000)
 
     def _cancelled(self, run: int) -> None:
-        """The cancelled prediction ``run`` has stopped (no result of it came, nor will)."""
+        """The cancelled prediction ``run`` has stopped, or a queued one Esc dropped (nothing running)
+        is behind what the worker did first (no result of it came, nor will)."""
+        if self._dropping is not None and self._dropping[0] == run:
+            requests, self._dropping = self._dropping[1], None
+            # said only when the controls go back: a prediction asked for since (a switched model
+            # computes the controls' setting) is what the user sees next
+            if self._show_setting_on_screen(requests):
+                self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
+            return
         if self._cancelling is not None and self._cancelling[0] == run:  # (not an earlier one, cancelled before)
             requests = self._cancelling[1]
             self._cancelling = None
             self.progress.hide_progress(PREDICTION)
-            shown = self.canvas.result
-            # the controls say what stays on screen (not the cancelled one), unless a prediction was
-            # asked for since the cancel (the user's setting, even when back on the cancelled one)
-            if (requests == self._requests and shown is not None and self.current is not None
-                    and shown.path == self.current.path):
-                self.explore.set_setting(shown.setting)
+            self._show_setting_on_screen(requests)
         self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
+
+    def _show_setting_on_screen(self, requests: int) -> bool:
+        """After a cancel: the controls say what stays on screen (not the cancelled setting), unless a
+        prediction was asked for since the cancel (``requests`` then: the user's setting, even when
+        back on the cancelled one). Whether they say it."""
+        shown = self.canvas.result
+        if (requests != self._requests or shown is None or self.current is None
+                or shown.path != self.current.path):
+            return False
+        self.explore.set_setting(shown.setting)
+        return True
 
     def _busy_changed(self, busy: bool, text: str, run: int = 0) -> None:
         if run < self._cancelled_run:  # a run before the cancelled one (its note heard late): over
@@ -813,9 +828,15 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
             return
         if self._busy:
             # a running prediction ends its current step first: said until it has stopped; none
-            # running (a model loading, a result sent and not yet shown): a queued one is dropped
-            run = self.worker.cancel()
-            if run is not None:
+            # running (a model loading, a result sent and not yet shown), a queued one is dropped:
+            # the controls go back when the worker is past what it does first (the load's end, the
+            # result sent); a model load or a device switch runs on (its note stays)
+            cancel = self.worker.cancel()
+            if cancel is not None:
+                run, running = cancel
+                if not running:
+                    self._dropping = (run, self._requests)
+                    return
                 self._cancelling, self._cancelled_run = (run, self._requests), run
                 self.progress.cancelling(PREDICTION, "the prediction")
                 self.canvas.busy.set_cancelling("Cancelling the prediction…")

@@ -175,7 +175,8 @@ class InferenceWorker(QtCore.QThread):
         self._model_job: tuple | None = None
         self._predict: _Predict | None = None
         self._running: _Predict | None = None  # the prediction under way, until it has stopped or delivered
-        self._run = 0  # the id of the run under way, or of the last one (worker thread)
+        self._dropped: list[int] = []  # queued predictions a cancel dropped (nothing running): said in turn
+        self._run = 0  # the last id given to a run (or to a dropped prediction)
         self._generation = 0
         self._stopping = False
 
@@ -215,20 +216,29 @@ class InferenceWorker(QtCore.QThread):
         """Replace the background measurements with ``tasks`` ((kind, setting) pairs) for ``doc``."""
         self.measurer.submit(doc, tasks)
 
-    def cancel(self) -> int | None:
-        """Stop the running prediction (between two levels) and drop the queued one. The running
-        one's run id: it winds down to the end of its current step, and ``cancelled(run)`` comes when
-        it has stopped (it came at once, while the level ran on for seconds), no result of it after.
-        None when none was running (a model loading, or a result already sent: it is shown), and no
-        ``cancelled`` then (it came at once, and the window put its controls back under that result)."""
+    def cancel(self) -> tuple[int, bool] | None:
+        """Stop the running prediction (between two levels) and drop the queued one: (run id, True)
+        for a running one: it winds down to the end of its current step, and ``cancelled(run)`` comes
+        when it has stopped (it came at once, while the level ran on for seconds), no result of it
+        after. None running, a queued one dropped (behind a model load or a device switch, or asked
+        for as the last run ended): (an id of its own, False), and ``cancelled(id)`` comes in turn,
+        after what the thread does first (the switch's end, the last run's result): it was dropped
+        without a word, and the controls kept naming a setting never computed. Neither: None, and no
+        ``cancelled`` (a result already sent is shown; it came at once, and the window put its
+        controls back under that result)."""
         with self._cond:
             self._generation += 1
-            self._predict = None
+            queued, self._predict = self._predict, None
             running = self._running
-            if running is None:
+            if running is not None:
+                running.cancelled = True
+                return running.run, True
+            if queued is None:
                 return None
-            running.cancelled = True
-            return running.run
+            self._run += 1  # (its id, as a run's: the runs after it count on from it)
+            self._dropped.append(self._run)
+            self._cond.notify()
+            return self._run, False
 
     def stop(self, wait: bool = True) -> None:
         """End the prediction thread and the measurements at their next step (``wait``: and wait
@@ -251,19 +261,26 @@ class InferenceWorker(QtCore.QThread):
         configure_threads()
         while True:
             with self._cond:
-                while not (self._stopping or self._model_job or self._predict):
+                while not (self._stopping or self._model_job or self._predict or self._dropped):
                     self._cond.wait()
                 if self._stopping:
                     return
-                self._run += 1
-                if self._model_job is not None:
-                    job, self._model_job = self._model_job, None
-                else:
-                    job, self._predict = self._predict, None
-                    job.run = self._run
-                    self._running = job  # (from here on a cancel stops it, even before it starts)
-            if isinstance(job, tuple):
-                self._run_model_job(job)
+                dropped, self._dropped = self._dropped, []
+                if not dropped:
+                    self._run += 1
+                    run = self._run
+                    if self._model_job is not None:
+                        job, self._model_job = self._model_job, None
+                    else:
+                        job, self._predict = self._predict, None
+                        job.run = run
+                        self._running = job  # (from here on a cancel stops it, even before it starts)
+            if dropped:  # (after the signals of the job before: a result sent, a switch's end)
+                for run in dropped:
+                    self.cancelled.emit(run)
+                self._idle(dropped[-1])
+            elif isinstance(job, tuple):
+                self._run_model_job(job, run)
             else:
                 self.measurer.set_paused(True)
                 try:
@@ -271,10 +288,10 @@ class InferenceWorker(QtCore.QThread):
                 finally:
                     self.measurer.set_paused(False)
 
-    def _run_model_job(self, job: tuple) -> None:
+    def _run_model_job(self, job: tuple, run: int) -> None:
         texts = {"load": "Loading the model", "use": "Switching to the new model",
                  "resolution": "Switching the resolution"}
-        self.busy_changed.emit(True, texts.get(job[0], f"Moving the model to {job[-1]}"), self._run)
+        self.busy_changed.emit(True, texts.get(job[0], f"Moving the model to {job[-1]}"), run)
         try:
             with self.measurer.held():
                 if job[0] == "load":
@@ -291,7 +308,7 @@ class InferenceWorker(QtCore.QThread):
         else:
             self.model_loaded.emit(info)
         finally:
-            self._idle()
+            self._idle(run)
 
     def _run_predict(self, job: _Predict) -> None:
         doc = job.doc
@@ -299,7 +316,7 @@ class InferenceWorker(QtCore.QThread):
             self.busy_changed.emit(True, "Computing", job.run)
         try:
             if not doc.loaded:
-                self._read(doc)
+                self._read(doc, job.run)
                 self.document_loaded.emit(doc)
             if doc.error is not None or self.engine.model is None:
                 return
@@ -333,15 +350,17 @@ class InferenceWorker(QtCore.QThread):
                     self._running = None
             if job.cancelled:
                 self.cancelled.emit(job.run)
-            self._idle()
+            self._idle(job.run)
 
-    def _read(self, doc: ImageDocument) -> None:
+    def _read(self, doc: ImageDocument, run: int | None = None) -> None:
         """Read ``doc``'s image, its note naming its size from the file's header ("Reading
         photo.jpg (24 MP)") and, once a file of its kind was read, its time left, measured per pixel
         (a 24 MP photo: about 0.5-0.9 s here, several under load, under a bare "Reading photo.jpg")."""
         from qgn.imagefile import open_image
 
         from qgn_studio.engine import BIG_PIXELS, megapixels
+
+        run = self._run if run is None else run  # (the prediction's run: its notes name it)
 
         try:
             with open_image(doc.path) as image:
@@ -351,19 +370,19 @@ class InferenceWorker(QtCore.QThread):
         costs, kind = self.engine.image_costs, ("read", doc.path.suffix.lower())
         head = f"Reading {doc.name}" + (f" ({megapixels(pixels)})" if pixels >= BIG_PIXELS else "")
         left = costs.seconds([(kind, pixels)]) if pixels >= BIG_PIXELS else None  # (a smaller one: milliseconds)
-        self.busy_changed.emit(True, head if left is None else str(TimedText(head, left)), self._run)
+        self.busy_changed.emit(True, head if left is None else str(TimedText(head, left)), run)
         if left is not None:
-            self.busy_counting.emit(head, left, self._run)
+            self.busy_counting.emit(head, left, run)
         started = self.engine.clock()
         doc.load()
         if pixels and doc.error is None:
             costs.record(kind, pixels, self.engine.clock() - started)
 
-    def _idle(self) -> None:
+    def _idle(self, run: int) -> None:
         with self._cond:
-            waiting = self._model_job is not None or self._predict is not None
+            waiting = self._model_job is not None or self._predict is not None or bool(self._dropped)
         if not waiting:
-            self.busy_changed.emit(False, "", self._run)
+            self.busy_changed.emit(False, "", run)
 
 
 class ThumbnailLoader(QtCore.QThread):

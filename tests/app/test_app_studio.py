@@ -638,3 +638,82 @@ def test_a_second_cancel_says_cancelling_until_its_own_run_stopped(qtbot, window
     qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
     assert window.progress.isHidden()
 
+
+def test_esc_during_a_failing_device_switch_drops_the_asked_setting_silently(
+        qtbot, window, model_path, samples, monkeypatch):
+    """(Second review of c2bcdf7; the reviewer's repro.) Esc while a device switch runs, a setting's
+    prediction queued behind it: cancel() dropped the queued prediction and returned None (the
+    window said nothing, kept the controls), counting on model_loaded's _request(). The switch
+    fails: no model_loaded, no request, no result of the asked setting ever; the controls named a
+    setting that is not on screen. Now the drop is said when the switch has ended: the controls go
+    back to the result on screen."""
+    from qgn_studio.engine import Engine
+
+    window.start([samples[0]], str(model_path))
+    first = settled_result(qtbot, window)
+    entered, release = threading.Event(), threading.Event()
+
+    def failing_switch(self, device):
+        entered.set()
+        release.wait(WAIT_MS / 1000)
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(Engine, "set_device", failing_switch)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    window.set_device("cpu")
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    asked = SchemeChoice("all", depth=1)
+    assert asked != first.setting
+    window.explore.set_setting(asked)
+    window._request()
+    window.cancel()  # Esc
+    assert window.canvas.busy.label.text().startswith("Moving the model")  # (the switch runs on)
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert window.explore.setting() == window.canvas.result.setting == first.setting, \
+        "controls name a setting not on screen"
+    assert window.current.result.setting == first.setting
+    assert "out of memory" in window.canvas.banner.label.text()
+    assert "previous result stays" in window.statusBar().currentMessage()
+
+
+def test_esc_on_a_setting_asked_for_as_the_last_run_ended_puts_the_controls_back(
+        qtbot, window, model_path, samples, monkeypatch):
+    """(Second review of c2bcdf7.) S computed and sent (its result not yet shown), T asked for
+    before the worker took it, Esc: T was dropped without a word (nothing was running), and S's
+    result showed under controls naming T, never computed. Now the drop is said after S's result:
+    the controls go back to S, on screen."""
+    window.start([samples[0]], str(model_path))
+    settled_result(qtbot, window)
+    worker = window.worker
+    ended, release = threading.Event(), threading.Event()
+    original = worker._idle
+
+    def held_idle(*run):  # S's end: its result sent, the loop not yet back for the next job
+        if not ended.is_set():
+            ended.set()
+            release.wait(WAIT_MS / 1000)
+        return original(*run)
+
+    monkeypatch.setattr(worker, "_idle", held_idle)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    sent, asked = SchemeChoice("all", depth=1), SchemeChoice("all", depth=2)
+    window.explore.set_setting(sent)
+    window._request()
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)  # S runs
+    assert ended.wait(WAIT_MS / 1000)  # (no Qt events: S's result stays queued)
+    window.explore.set_setting(asked)
+    window._request()
+    window.cancel()  # Esc: T was queued, nothing running
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert window.canvas.result.setting == window.current.result.setting == sent
+    assert window.explore.setting() == sent, "controls name a setting not on screen"
+    assert "previous result stays" in window.statusBar().currentMessage()
