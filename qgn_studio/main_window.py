@@ -122,7 +122,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         # puts the controls back to the result on screen only when none was asked for since the cancel
         self._cancelling: tuple[int, int] | None = None  # (the run cancelled last, _requests then), until it stopped
         self._cancelled_run = 0  # the run cancelled last: its step notes heard after the cancel are not shown
-        self._dropping: tuple[int, int] | None = None  # (a queued prediction dropped by Esc, _requests then)
+        self._dropping: dict[int, int] = {}  # queued predictions dropped by Esc: their ids -> _requests then
         self.ends_process = False  # the process ends with the window (app.main): closing waits only for writers
         self.threads_stopped = False  # closed: the threads that write have finished
         self._terminating = False  # SIGTERM: close without questions (terminate)
@@ -707,20 +707,23 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
 
     def _cancelled(self, run: int) -> None:
         """The cancelled prediction ``run`` has stopped, or a queued one Esc dropped (nothing running)
-        is behind what the worker did first (no result of it came, nor will)."""
-        if self._dropping is not None and self._dropping[0] == run:
-            requests, self._dropping = self._dropping[1], None
-            # said only when the controls go back: a prediction asked for since (a switched model
-            # computes the controls' setting) is what the user sees next
-            if self._show_setting_on_screen(requests):
-                self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
+        is behind what the worker did first (no result of it came, nor will). A run the window no
+        longer tracks (cancelled before another was) says nothing: the later one says its end."""
+        if run in self._dropping:
+            self._say_cancelled(self._dropping.pop(run))
             return
         if self._cancelling is not None and self._cancelling[0] == run:  # (not an earlier one, cancelled before)
             requests = self._cancelling[1]
             self._cancelling = None
             self.progress.hide_progress(PREDICTION)
-            self._show_setting_on_screen(requests)
-        self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
+            self._say_cancelled(requests)
+
+    def _say_cancelled(self, requests: int) -> None:
+        """A cancel's end: the controls go back to the result on screen, and the status bar says it
+        stays; a prediction asked for since (``requests`` then: a setting moved to, a switched
+        model's computing the controls' setting) is what the user sees next: nothing is said."""
+        if self._show_setting_on_screen(requests):
+            self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
 
     def _show_setting_on_screen(self, requests: int) -> bool:
         """After a cancel: the controls say what stays on screen (not the cancelled setting), unless a
@@ -835,7 +838,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
             if cancel is not None:
                 run, running = cancel
                 if not running:
-                    self._dropping = (run, self._requests)
+                    self._dropping[run] = self._requests
                     return
                 self._cancelling, self._cancelled_run = (run, self._requests), run
                 self.progress.cancelling(PREDICTION, "the prediction")

@@ -717,3 +717,50 @@ def test_esc_on_a_setting_asked_for_as_the_last_run_ended_puts_the_controls_back
     assert window.canvas.result.setting == window.current.result.setting == sent
     assert window.explore.setting() == sent, "controls name a setting not on screen"
     assert "previous result stays" in window.statusBar().currentMessage()
+
+
+def _blocking_failing(monkeypatch, name: str):
+    """Engine.<name> (set_device, load_model) blocks until released, then fails."""
+    from qgn_studio.engine import Engine
+
+    entered, release = threading.Event(), threading.Event()
+
+    def failing(self, *args, **kwargs):
+        entered.set()
+        release.wait(WAIT_MS / 1000)
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(Engine, name, failing)
+    return entered, release
+
+
+def test_two_drops_then_a_setting_asked_for_say_no_cancel(qtbot, window, model_path, samples, monkeypatch):
+    """(Third review of ui5; the reviewer's repro.) Two Esc drops behind a device switch, a setting
+    moved to between and after them: the window kept one dropped id, the first drop's end fell
+    through to the unconditional 'Cancelled — the previous result stays on screen' while the last
+    setting was being computed."""
+    window.start([samples[0]], str(model_path))
+    first = settled_result(qtbot, window)
+    entered, release = _blocking_failing(monkeypatch, "set_device")
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    cancelled = []
+    window.worker.cancelled.connect(cancelled.append)
+    window.set_device("cpu")
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    t1, t2, t3 = SchemeChoice("all", depth=1), SchemeChoice("all", depth=2), SchemeChoice("all", depth=3)
+    assert first.setting not in (t1, t2, t3)
+    window.explore.set_setting(t1)
+    window._request()
+    window.cancel()  # Esc: t1 dropped
+    window.explore.set_setting(t2)
+    window._request()
+    window.cancel()  # Esc: t2 dropped
+    window.explore.set_setting(t3)
+    window._request()  # asked for since: computed
+    release.set()
+    qtbot.waitUntil(lambda: len(cancelled) == 2, timeout=WAIT_MS)
+    wait_for_result(qtbot, window, lambda r: r.setting == t3)
+    assert window.explore.setting() == t3
+    assert not [m for m in messages if "Cancelled" in m]
