@@ -720,10 +720,13 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
 
     def _say_cancelled(self, requests: int) -> None:
         """A cancel's end: the controls go back to the result on screen, and the status bar says it
-        stays; a prediction asked for since (``requests`` then: a setting moved to, a switched
-        model's computing the controls' setting) is what the user sees next: nothing is said."""
+        stays; the image chosen has none (its prediction was what Esc stopped): says so; a
+        prediction asked for since (``requests`` then: a setting moved to, a switched model's
+        computing the controls' setting) is what the user sees next: nothing is said."""
         if self._show_setting_on_screen(requests):
             self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
+        elif requests == self._requests and self.current is not None and self.model_info is not None:
+            self.statusBar().showMessage(f"Cancelled — no prediction for {self.current.name}", 5000)
 
     def _show_setting_on_screen(self, requests: int) -> bool:
         """After a cancel: the controls say what stays on screen (not the cancelled setting), unless a

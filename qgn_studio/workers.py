@@ -33,7 +33,7 @@ from qgn_studio.engine import Cancelled, Engine, configure_threads
 @dataclass
 class _Predict:
     doc: ImageDocument
-    setting: SchemeChoice
+    setting: SchemeChoice | None  # None: only read the image (its prediction dropped by a cancel)
     generation: int
     cancelled: bool = False  # (cancelled while it ran: it winds down to its next step)
     run: int = 0  # its run's id, once started (InferenceWorker._run)
@@ -45,7 +45,7 @@ class _Measure:
 
     kind: str
     doc: ImageDocument
-    setting: SchemeChoice
+    setting: SchemeChoice | None  # None: only read the image (its prediction dropped by a cancel)
     generation: int
 
 
@@ -225,10 +225,16 @@ class InferenceWorker(QtCore.QThread):
         after what the thread does first (the switch's end, the last run's result): it was dropped
         without a word, and the controls kept naming a setting never computed. Neither: None, and no
         ``cancelled`` (a result already sent is shown; it came at once, and the window put its
-        controls back under that result)."""
+        controls back under that result). A queued image not read yet is still read (and shown):
+        only its prediction is dropped (a failed device switch or model load after it left the
+        chosen image unread for good, the canvas on the other one)."""
         with self._cond:
             self._generation += 1
             queued, self._predict = self._predict, None
+            if queued is not None and not queued.doc.loaded:
+                self._predict = _Predict(queued.doc, None, self._generation)
+                if queued.setting is None:  # (a read an earlier cancel kept: no prediction to drop)
+                    queued = None
             running = self._running
             if running is not None:
                 running.cancelled = True
@@ -312,13 +318,13 @@ class InferenceWorker(QtCore.QThread):
 
     def _run_predict(self, job: _Predict) -> None:
         doc = job.doc
-        if doc.loaded:  # (a read says its own note)
+        if doc.loaded and job.setting is not None:  # (a read says its own note)
             self.busy_changed.emit(True, "Computing", job.run)
         try:
             if not doc.loaded:
                 self._read(doc, job.run)
                 self.document_loaded.emit(doc)
-            if doc.error is not None or self.engine.model is None:
+            if doc.error is not None or self.engine.model is None or job.setting is None:
                 return
 
             def stop() -> bool:

@@ -764,3 +764,66 @@ def test_two_drops_then_a_setting_asked_for_say_no_cancel(qtbot, window, model_p
     wait_for_result(qtbot, window, lambda r: r.setting == t3)
     assert window.explore.setting() == t3
     assert not [m for m in messages if "Cancelled" in m]
+
+
+@pytest.mark.parametrize("failing", ["set_device", "load_model"])
+def test_esc_behind_a_failing_model_job_still_reads_the_chosen_image(
+        qtbot, window, model_path, samples, monkeypatch, failing):
+    """(Third review of ui5; the reviewer's repro, and the same behind a failing first model load.)
+    An image not read yet chosen while a device switch (the first model load) runs, Esc: the queued
+    job that would also read it was dropped; the switch failed: the image was never read, the list
+    selected it while the canvas showed the other one, and nothing was said. Now Esc drops only the
+    prediction: the image is read and shown."""
+    if failing == "set_device":
+        window.start([samples[0].parent], str(model_path))
+        settled_result(qtbot, window)
+        entered, release = _blocking_failing(monkeypatch, failing)
+        window.set_device("cpu")
+    else:
+        entered, release = _blocking_failing(monkeypatch, failing)
+        window.start([samples[0].parent], str(model_path))
+    other = next(i for i, d in enumerate(window.docs) if d is not window.current and not d.loaded)
+    cancelled = []
+    window.worker.cancelled.connect(cancelled.append)
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.images.set_current(other)
+    qtbot.waitUntil(lambda: window.current is window.docs[other], timeout=WAIT_MS)
+    window.cancel()  # Esc
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    doc = window.docs[other]
+    qtbot.waitUntil(lambda: doc.loaded and not window._busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.canvas.doc is doc, timeout=WAIT_MS)  # the chosen image is shown
+    assert doc.result is None and window.canvas.result is None  # (its prediction was dropped)
+    assert "out of memory" in window.canvas.banner.label.text()
+    if failing == "set_device":  # (the model in use stays: the drop is said)
+        assert f"no prediction for {doc.name}" in window.statusBar().currentMessage()
+
+
+def test_esc_on_a_running_prediction_still_reads_the_image_chosen_since(
+        qtbot, window, model_path, samples, monkeypatch):
+    """(Third review of ui5.) A prediction runs, an image not read yet is chosen (its read and
+    prediction queued), Esc before the running one stopped: the queued read was dropped with the
+    prediction; the image was never read, the canvas stayed on the other one under 'the previous
+    result stays'. Now the image is read and shown, and the status bar says it has no prediction."""
+    window.start([samples[0].parent], str(model_path))
+    settled_result(qtbot, window)
+    (started,), (release,), _returned = _held_predict(monkeypatch)
+    cancelled = []
+    window.worker.cancelled.connect(cancelled.append)
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    other = next(i for i, d in enumerate(window.docs) if d is not window.current and not d.loaded)
+    window.images.set_current(other)
+    qtbot.waitUntil(lambda: window.current is window.docs[other], timeout=WAIT_MS)
+    window.cancel()  # Esc: the running prediction stops
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    doc = window.docs[other]
+    qtbot.waitUntil(lambda: doc.loaded and not window._busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.canvas.doc is doc, timeout=WAIT_MS)
+    assert doc.result is None and window.canvas.result is None
+    assert window.statusBar().currentMessage() == f"Cancelled — no prediction for {doc.name}"
