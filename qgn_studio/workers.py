@@ -45,7 +45,7 @@ class _Measure:
 
     kind: str
     doc: ImageDocument
-    setting: SchemeChoice | None  # None: only read the image (its prediction dropped by a cancel)
+    setting: SchemeChoice | None
     generation: int
 
 
