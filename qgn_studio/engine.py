@@ -24,6 +24,15 @@ StopCheck = Callable[[], bool]
 Progress = Callable[[str], None]
 
 
+BIG_PIXELS = 1_000_000  # an image whose reading and preparing is said before it was ever measured
+
+
+def megapixels(pixels: float) -> str:
+    """An image's size for a note: "24 MP", "1.2 MP"."""
+    mp = pixels / 1e6
+    return f"{mp:.0f} MP" if mp >= 9.5 else f"{mp:.1f} MP"
+
+
 class Cancelled(Exception):
     """The run was stopped between two levels because newer work arrived."""
 
@@ -88,6 +97,9 @@ class Engine:
         self.reference = None  # the model's qgn.domain.DomainReference, or None (no verdicts)
         self._entries: OrderedDict[Path, _Entry] = OrderedDict()
         self.costs = StepCosts()  # the measured cost of each step of a prediction, for its time left
+        # reading an image file (by its suffix) and preparing its session (by resolution and device),
+        # per pixel: kept apart from a prediction's steps, and across models (reading does not follow one)
+        self.image_costs = StepCosts()
         self.clock = time.perf_counter  # (tests pass their own)
 
     # ------------------------------------------------------------------ model
@@ -164,15 +176,27 @@ class Engine:
         return None if self.model is None else self.model.config.classes
 
     # ------------------------------------------------------------------ sessions
-    def _entry(self, doc: ImageDocument) -> _Entry:
+    def _entry(self, doc: ImageDocument, progress: Progress | None = None) -> _Entry:
+        """``doc``'s session, made if not kept: a big photo's resize to its working size and its
+        tensors take seconds (2.5 s for 24 MP on CPU, under a note that said "Reading" all along):
+        ``progress`` says "preparing <name> (24 MP)" for an image of a megapixel or more, and its
+        time left, measured per pixel of this process's earlier images at this resolution."""
         from qgn.infer import ImageSession
 
         if self.model is None:
             raise RuntimeError("no model is loaded")
         entry = self._entries.get(doc.path)
         if entry is None:
+            pixels = float(doc.image.shape[0] * doc.image.shape[1])
+            kind = ("prepare", self.resolution, self.device)
+            left = self.image_costs.seconds([(kind, pixels)])
+            if progress is not None and pixels >= BIG_PIXELS:  # (a smaller one's takes milliseconds)
+                head = f"preparing {doc.name} ({megapixels(pixels)})"
+                progress(f"{head} · estimating the time left…" if left is None else TimedText(head, left))
+            started = self.clock()
             entry = _Entry(ImageSession(self.model, doc.image, self._truth(doc), self.device,
                                         resolution=self.resolution))
+            self.image_costs.record(kind, pixels, self.clock() - started)
             self._entries[doc.path] = entry
             while len(self._entries) > self.max_sessions:
                 self._entries.popitem(last=False)
@@ -202,8 +226,9 @@ class Engine:
         family = setting.family()
         steps = [step if step[0] == "encoder" else (*step, family)
                  for step in session.pending(replace(scheme, depth=setting.depth))]
-        if finish is not None:
-            steps.append(finish)
+        views, cells = ("views", family), self._views_to_build(entry, scheme, setting.depth)
+        if finish is not None:  # the level views still to build (per cell of their grids), then the rest
+            steps += [views, finish] if cells else [finish]
         pixels = float(np.prod(session.padded_shape))
         count, done, depth = len(steps), 0, ROOT_LEVEL
         upcoming = (ROOT_LEVEL, session.next_sites(replace(scheme, depth=ROOT_LEVEL)))  # (level, its sites)
@@ -216,12 +241,14 @@ class Engine:
                 return pixels
             if step[0] == "finish":
                 return self._image_pixels(entry)
+            if step[0] == "views":
+                return float(cells)
             return upcoming[1] if step[1] == upcoming[0] else None
 
         def say() -> None:
             if progress is None:
                 return
-            text = "finishing" if steps[done:done + 1] == [finish] else f"computing Q̂{depth}"
+            text = "finishing" if steps[done:done + 1] in ([views], [finish]) else f"computing Q̂{depth}"
             if count <= 1:  # (a cached run, or one level: no steps to count)
                 progress(text)
                 return
@@ -255,7 +282,7 @@ class Engine:
             prediction = session.run(replace(scheme, depth=depth), step_done)
         ended = self.clock()
         if finish is not None:
-            done = steps.index(finish)
+            done = steps.index(views if cells else finish)
             if count > 1:  # (after a level, "a moment left" while the views and metrics were made)
                 say()
         return prediction, scheme, ended
@@ -265,20 +292,34 @@ class Engine:
         """The pixels of the image a session predicts (the work of a prediction's finishing step)."""
         return float(np.prod(entry.session.size))
 
+    @staticmethod
+    def _view_cells(entry: _Entry, level: int) -> int:
+        """The cells of a level's view (the work of building it: its codes, probabilities, entropy)."""
+        h, w = entry.session.work_size
+        return -(-h // (1 << level)) * -(-w // (1 << level))
+
+    def _views_to_build(self, entry: _Entry, scheme, depth: int) -> int:
+        """The cells of the level views a prediction of ``scheme`` down to ``depth`` builds (those
+        not cached)."""
+        return sum(self._view_cells(entry, level) for level in range(ROOT_LEVEL, depth - 1, -1)
+                   if (scheme.key(), level) not in entry.levels)
+
     # ------------------------------------------------------------------ results
     def predict(self, doc: ImageDocument, setting: SchemeChoice, stop: StopCheck = lambda: False,
                 progress: Progress | None = None) -> RenderResult:
-        entry = self._entry(doc)
+        entry = self._entry(doc, progress)
         # after the last level: the level views (cached per scheme), the leaves, the metrics (with a
         # ground truth) and the domain verdict (once per session) - up to half a CamVid prediction on
         # CPU; measured per pixel as one more step, by setting and by whether a verdict is to come
         finish = ("finish", setting.family(), self._truth(doc) is not None,
                   entry.domain is None and self.reference is not None and doc.image is not None)
         prediction, scheme, ended = self._run(entry, setting, stop, progress, finish)
-        # a revisit finds every level view cached: its finish is cheap and not a fresh one's cost
-        # (recorded over it, the next fresh image said "about 1 s left" while finishing for 301 s)
-        built = any((scheme.key(), lv) not in entry.levels for lv in prediction.levels)
+        # the level views are measured apart, per cell of those built: a revisit finds some or all
+        # cached, and its whole finish per pixel was a rate mixing views built and views found
+        # (recorded over a fresh one's, the next fresh image said "about 1 s left" for 301 s)
+        built = sum(self._view_cells(entry, lv) for lv in prediction.levels if (scheme.key(), lv) not in entry.levels)
         levels = {lv: self._level_view(entry, scheme, prediction, lv) for lv in prediction.levels}
+        views_seconds = self.clock() - ended  # (they are built as the levels end)
         if prediction.output_sizes:  # a working scale: probabilities upsampled bilinearly, not 2×2 staircases (#21)
             from qgn.annotation.start import smooth_start
 
@@ -294,8 +335,8 @@ class Engine:
             working_size=tuple(prediction.sizes[0]), truth_note=doc.truth_problem,
             domain=self._domain(entry, doc),
         )
-        if built:
-            self.costs.record(finish, self._image_pixels(entry), self.clock() - ended)
+        self.costs.record(("views", setting.family()), float(built), views_seconds)
+        self.costs.record(finish, self._image_pixels(entry), self.clock() - (ended + views_seconds))
         return result
 
     def _domain(self, entry: _Entry, doc: ImageDocument):

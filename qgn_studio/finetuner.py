@@ -197,6 +197,7 @@ def default_model_path(original: Path, folder: Path) -> Path:
         n += 1
 
 
+FINETUNE = "fine-tune"  # its task line in the status bar (only while a cancelled run winds down)
 STOP_WAIT_S = 10.0  # SIGTERM: how long a running fine-tune is given to stop at its next step
 
 
@@ -376,6 +377,8 @@ class Finetuner(QtCore.QObject):
             comparing = self.job.result is not None and not self.job.result.cancelled
             self.panel.set_status("Cancelling the comparison; the fine-tuned model will be dropped…" if comparing
                                   else "Cancelling after the current step…")
+            self.panel.cancel.setEnabled(False)  # (heard: until the run ends, which enables Start)
+            self.workspace.cancelling(FINETUNE, "the fine-tune")  # the status bar says it too, until then
             return True
         if self._starting:
             self._starting = False  # the gathered corrections start nothing
@@ -435,6 +438,7 @@ class Finetuner(QtCore.QObject):
 
     def _job_ended(self) -> None:
         job, self.job = self.job, None
+        self.workspace.hide_progress(FINETUNE)
         self.panel.set_running(False)
         self.panel.show_comparison(self.comparison)
         if job is not None:

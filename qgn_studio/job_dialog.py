@@ -205,6 +205,8 @@ class JobDialog(QtWidgets.QDialog):
             if self._elsewhere is not None and i < n:  # closed: the status bar says it (it closed silent)
                 self._elsewhere.show_progress(text, i, n, self._cancel.set, owner=self._owner,
                                               name=self._job_name, detail=self._job_detail)
+                if self._cancel.is_set():  # (cancelled in the dialog before it closed: winding down)
+                    self._elsewhere.cancelling(self._owner)
                 self._shown_elsewhere = True
             return
         self.progress.setRange(0, n)

@@ -44,6 +44,7 @@ from qgn_studio.workspace import Workspace
 
 APP_NAME = "QGN Studio"
 RECENT_RESULTS = 8  # images whose last result stays in memory
+PREDICTION = "prediction"  # the status bar's task line of a cancelled prediction winding down
 RESOLUTION_CHOICES = (  # Model → Resolution (qgn.model.qgn.QGNConfig.resolution_for)
     ("auto", "Automatic (where the model measured best)",
      "A model with a working size (the street model) runs every photo there, where it scored best; a model "
@@ -117,6 +118,11 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         self._hover: tuple[float, float] | None = None
         self._recent: list[ImageDocument] = []
         self._busy = False
+        self._requests = 0  # predictions asked for (a setting moved to, another image): a cancel's end
+        # puts the controls back to the result on screen only when none was asked for since the cancel
+        self._cancelling: tuple[int, int] | None = None  # (the run cancelled last, _requests then), until it stopped
+        self._cancelled_run = 0  # the run cancelled last: its step notes heard after the cancel are not shown
+        self._dropping: dict[int, int] = {}  # queued predictions dropped by Esc: their ids -> _requests then
         self.ends_process = False  # the process ends with the window (app.main): closing waits only for writers
         self.threads_stopped = False  # closed: the threads that write have finished
         self._terminating = False  # SIGTERM: close without questions (terminate)
@@ -226,7 +232,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         w.failed.connect(self._failed)
         w.cancelled.connect(self._cancelled)
         w.busy_changed.connect(self._busy_changed)
-        w.busy_counting.connect(self.canvas.busy.count_down)  # (the last level's time left, counted down)
+        w.busy_counting.connect(self._busy_counting)  # (the last level's time left, counted down)
         w.measurer.curve_point.connect(self._curve_point)
         w.measurer.reference_ready.connect(self._reference_ready)
         w.measurer.measuring_changed.connect(self._measuring_changed)
@@ -265,6 +271,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         self.canvas.banner.dismissed.connect(lambda keys: [ws.message_dismissed.emit(k) for k in keys])
         ws.task_progress.connect(lambda owner, *step: self.progress.show_progress(*step, owner=owner))
         ws.task_ended.connect(self.progress.hide_progress)
+        ws.task_cancelling.connect(self.progress.cancelling)
         ws.region_requested.connect(lambda rect: self.canvas.view.setRange(rect, padding=0))
 
     def _documents_changed(self, docs: list) -> None:
@@ -635,6 +642,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         self._update_title()
 
     def _request(self) -> None:
+        self._requests += 1
         doc = self.current
         if doc is None or doc.error:
             return
@@ -697,12 +705,51 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         else:
             self.statusBar().showMessage(message, 10000)
 
-    def _cancelled(self) -> None:
-        self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
+    def _cancelled(self, run: int) -> None:
+        """The cancelled prediction ``run`` has stopped, or a queued one Esc dropped (nothing running)
+        is behind what the worker did first (no result of it came, nor will). A run the window no
+        longer tracks (cancelled before another was) says nothing: the later one says its end."""
+        if run in self._dropping:
+            self._say_cancelled(self._dropping.pop(run))
+            return
+        if self._cancelling is not None and self._cancelling[0] == run:  # (not an earlier one, cancelled before)
+            requests = self._cancelling[1]
+            self._cancelling = None
+            self.progress.hide_progress(PREDICTION)
+            self._say_cancelled(requests)
 
-    def _busy_changed(self, busy: bool, text: str) -> None:
+    def _say_cancelled(self, requests: int) -> None:
+        """A cancel's end: the controls go back to the result on screen, and the status bar says it
+        stays; the image chosen has none (its prediction was what Esc stopped): says so; a
+        prediction asked for since (``requests`` then: a setting moved to, a switched model's
+        computing the controls' setting) is what the user sees next: nothing is said."""
+        if self._show_setting_on_screen(requests):
+            self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
+        elif requests == self._requests and self.current is not None and self.model_info is not None:
+            self.statusBar().showMessage(f"Cancelled — no prediction for {self.current.name}", 5000)
+
+    def _show_setting_on_screen(self, requests: int) -> bool:
+        """After a cancel: the controls say what stays on screen (not the cancelled setting), unless a
+        prediction was asked for since the cancel (``requests`` then: the user's setting, even when
+        back on the cancelled one). Whether they say it."""
+        shown = self.canvas.result
+        if (requests != self._requests or shown is None or self.current is None
+                or shown.path != self.current.path):
+            return False
+        self.explore.set_setting(shown.setting)
+        return True
+
+    def _busy_changed(self, busy: bool, text: str, run: int = 0) -> None:
+        if run < self._cancelled_run:  # a run before the cancelled one (its note heard late): over
+            return
         self._busy = busy
+        if busy and run == self._cancelled_run:  # a step of the cancelled run sent before Esc, heard after:
+            return  # its note stays "Cancelling the prediction…", its Cancel disabled
         self.canvas.set_busy(busy, text)
+
+    def _busy_counting(self, head: str, seconds: float, run: int = 0) -> None:
+        if run > self._cancelled_run:  # (not the cancelled run's: its note says Cancelling)
+            self.canvas.busy.count_down(head, seconds)
 
     def _curve_point(self, point) -> None:
         doc = self.workspace.doc_for(point.path)
@@ -786,7 +833,19 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         if self.uncertainty_order.cancel():
             return
         if self._busy:
-            self.worker.cancel()
+            # a running prediction ends its current step first: said until it has stopped; none
+            # running (a model loading, a result sent and not yet shown), a queued one is dropped:
+            # the controls go back when the worker is past what it does first (the load's end, the
+            # result sent); a model load or a device switch runs on (its note stays)
+            cancel = self.worker.cancel()
+            if cancel is not None:
+                run, running = cancel
+                if not running:
+                    self._dropping[run] = self._requests
+                    return
+                self._cancelling, self._cancelled_run = (run, self._requests), run
+                self.progress.cancelling(PREDICTION, "the prediction")
+                self.canvas.busy.set_cancelling("Cancelling the prediction…")
         elif self.finetuner.cancel(confirm=True):  # asks first when it has run a while
             self.finetune_dock.show()
             self.finetune_dock.raise_()  # where the run says it stopped

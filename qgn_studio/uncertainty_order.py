@@ -131,10 +131,10 @@ class UncertaintyOrder(QtCore.QObject):
 
     def cancel(self) -> bool:
         """Stop a scoring run (the list keeps its order); True when one was running."""
-        if self.job is None or not self.job.isRunning():
-            return False
+        if self.job is None or not self.job.isRunning() or self.job._stop.is_set():
+            return False  # (none, or one cancelled already, winding down)
         self.job.cancel()
-        self.workspace.hide_progress(self)
+        self.workspace.cancelling(self)  # (its line says so until the job's end hides it)
         self._say("Ordering by uncertainty cancelled; the list keeps its order", 5000)
         return True
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui
 
+from qgn.progress import TimedText
 from qgn_studio.canvas.paths import (
     cell_outlines_path, cells_region_path, leaf_grid_paths, leaf_masks, mask_boundary_path,
 )
@@ -32,8 +33,10 @@ from qgn_studio.engine import Cancelled, Engine, configure_threads
 @dataclass
 class _Predict:
     doc: ImageDocument
-    setting: SchemeChoice
+    setting: SchemeChoice | None  # None: only read the image (its prediction dropped by a cancel)
     generation: int
+    cancelled: bool = False  # (cancelled while it ran: it winds down to its next step)
+    run: int = 0  # its run's id, once started (InferenceWorker._run)
 
 
 @dataclass
@@ -42,7 +45,7 @@ class _Measure:
 
     kind: str
     doc: ImageDocument
-    setting: SchemeChoice
+    setting: SchemeChoice | None
     generation: int
 
 
@@ -158,9 +161,11 @@ class InferenceWorker(QtCore.QThread):
     document_loaded = QtCore.Signal(object)  # ImageDocument (image read, or error set)
     result_ready = QtCore.Signal(object)  # RenderResult
     failed = QtCore.Signal(object, str)  # (ImageDocument or None, message)
-    cancelled = QtCore.Signal()
-    busy_changed = QtCore.Signal(bool, str)
-    busy_counting = QtCore.Signal(str, float)  # (the busy note without its time left, seconds left)
+    cancelled = QtCore.Signal(int)  # a running prediction that was cancelled has stopped (its run id)
+    # each job the thread runs (a prediction, a model load) is a run, its id counting up: a note and a
+    # cancel name their run, so a note sent just before a cancel and heard after it can be told apart
+    busy_changed = QtCore.Signal(bool, str, int)  # (busy, its note, run id)
+    busy_counting = QtCore.Signal(str, float, int)  # (the busy note without its time left, seconds left, run id)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -169,6 +174,9 @@ class InferenceWorker(QtCore.QThread):
         self._cond = threading.Condition()
         self._model_job: tuple | None = None
         self._predict: _Predict | None = None
+        self._running: _Predict | None = None  # the prediction under way, until it has stopped or delivered
+        self._dropped: list[int] = []  # queued predictions a cancel dropped (nothing running): said in turn
+        self._run = 0  # the last id given to a run (or to a dropped prediction)
         self._generation = 0
         self._stopping = False
 
@@ -208,12 +216,35 @@ class InferenceWorker(QtCore.QThread):
         """Replace the background measurements with ``tasks`` ((kind, setting) pairs) for ``doc``."""
         self.measurer.submit(doc, tasks)
 
-    def cancel(self) -> None:
-        """Stop the running prediction (between two levels) and drop the queued one."""
+    def cancel(self) -> tuple[int, bool] | None:
+        """Stop the running prediction (between two levels) and drop the queued one: (run id, True)
+        for a running one: it winds down to the end of its current step, and ``cancelled(run)`` comes
+        when it has stopped (it came at once, while the level ran on for seconds), no result of it
+        after. None running, a queued one dropped (behind a model load or a device switch, or asked
+        for as the last run ended): (an id of its own, False), and ``cancelled(id)`` comes in turn,
+        after what the thread does first (the switch's end, the last run's result): it was dropped
+        without a word, and the controls kept naming a setting never computed. Neither: None, and no
+        ``cancelled`` (a result already sent is shown; it came at once, and the window put its
+        controls back under that result). A queued image not read yet is still read (and shown):
+        only its prediction is dropped (a failed device switch or model load after it left the
+        chosen image unread for good, the canvas on the other one)."""
         with self._cond:
             self._generation += 1
-            self._predict = None
-        self.cancelled.emit()
+            queued, self._predict = self._predict, None
+            if queued is not None and not queued.doc.loaded:
+                self._predict = _Predict(queued.doc, None, self._generation)
+                if queued.setting is None:  # (a read an earlier cancel kept: no prediction to drop)
+                    queued = None
+            running = self._running
+            if running is not None:
+                running.cancelled = True
+                return running.run, True
+            if queued is None:
+                return None
+            self._run += 1  # (its id, as a run's: the runs after it count on from it)
+            self._dropped.append(self._run)
+            self._cond.notify()
+            return self._run, False
 
     def stop(self, wait: bool = True) -> None:
         """End the prediction thread and the measurements at their next step (``wait``: and wait
@@ -236,16 +267,26 @@ class InferenceWorker(QtCore.QThread):
         configure_threads()
         while True:
             with self._cond:
-                while not (self._stopping or self._model_job or self._predict):
+                while not (self._stopping or self._model_job or self._predict or self._dropped):
                     self._cond.wait()
                 if self._stopping:
                     return
-                if self._model_job is not None:
-                    job, self._model_job = self._model_job, None
-                else:
-                    job, self._predict = self._predict, None
-            if isinstance(job, tuple):
-                self._run_model_job(job)
+                dropped, self._dropped = self._dropped, []
+                if not dropped:
+                    self._run += 1
+                    run = self._run
+                    if self._model_job is not None:
+                        job, self._model_job = self._model_job, None
+                    else:
+                        job, self._predict = self._predict, None
+                        job.run = run
+                        self._running = job  # (from here on a cancel stops it, even before it starts)
+            if dropped:  # (after the signals of the job before: a result sent, a switch's end)
+                for run in dropped:
+                    self.cancelled.emit(run)
+                self._idle(dropped[-1])
+            elif isinstance(job, tuple):
+                self._run_model_job(job, run)
             else:
                 self.measurer.set_paused(True)
                 try:
@@ -253,10 +294,10 @@ class InferenceWorker(QtCore.QThread):
                 finally:
                     self.measurer.set_paused(False)
 
-    def _run_model_job(self, job: tuple) -> None:
+    def _run_model_job(self, job: tuple, run: int) -> None:
         texts = {"load": "Loading the model", "use": "Switching to the new model",
                  "resolution": "Switching the resolution"}
-        self.busy_changed.emit(True, texts.get(job[0], f"Moving the model to {job[-1]}"))
+        self.busy_changed.emit(True, texts.get(job[0], f"Moving the model to {job[-1]}"), run)
         try:
             with self.measurer.held():
                 if job[0] == "load":
@@ -273,41 +314,81 @@ class InferenceWorker(QtCore.QThread):
         else:
             self.model_loaded.emit(info)
         finally:
-            self._idle()
+            self._idle(run)
 
     def _run_predict(self, job: _Predict) -> None:
         doc = job.doc
-        self.busy_changed.emit(True, f"Reading {doc.name}" if not doc.loaded else "Computing")
+        if doc.loaded and job.setting is not None:  # (a read says its own note)
+            self.busy_changed.emit(True, "Computing", job.run)
         try:
             if not doc.loaded:
-                doc.load()
+                self._read(doc, job.run)
                 self.document_loaded.emit(doc)
-            if doc.error is not None or self.engine.model is None:
+            if doc.error is not None or self.engine.model is None or job.setting is None:
                 return
 
             def stop() -> bool:
                 return self._stopping or self._generation != job.generation
 
             def progress(text: str) -> None:
-                self.busy_changed.emit(True, text[:1].upper() + text[1:])  # (capitalize() made Q̂ q̂)
+                if job.cancelled:  # (its note says it is cancelling)
+                    return
+                self.busy_changed.emit(True, text[:1].upper() + text[1:], job.run)  # (capitalize() made Q̂ q̂)
                 if getattr(text, "left", None) is not None:  # a TimedText: the note counts it down
-                    self.busy_counting.emit(text.head[:1].upper() + text.head[1:], float(text.left))
+                    self.busy_counting.emit(text.head[:1].upper() + text.head[1:], float(text.left), job.run)
 
             result = self.engine.predict(doc, job.setting, stop, progress)
+            if job.cancelled:  # (its last step ended after the cancel: the previous result stays, as said)
+                raise Cancelled
             attach_paths(result)
+            with self._cond:  # sent, or cancelled: a cancel during the outlines above stops it too
+                if job.cancelled:
+                    raise Cancelled
+                self._running = None  # (from here on a cancel finds nothing to stop: the result is shown)
             self.result_ready.emit(result)
         except Cancelled:
             pass
         except Exception as exc:  # shown in the window
             self.failed.emit(doc, f"{doc.name}: {describe_error(exc)}")
         finally:
-            self._idle()
+            with self._cond:
+                if self._running is job:
+                    self._running = None
+            if job.cancelled:
+                self.cancelled.emit(job.run)
+            self._idle(job.run)
 
-    def _idle(self) -> None:
+    def _read(self, doc: ImageDocument, run: int | None = None) -> None:
+        """Read ``doc``'s image, its note naming its size from the file's header ("Reading
+        photo.jpg (24 MP)") and, once a file of its kind was read, its time left, measured per pixel
+        (a 24 MP photo: about 0.5-0.9 s here, several under load, under a bare "Reading photo.jpg")."""
+        from qgn.imagefile import open_image
+
+        from qgn_studio.engine import BIG_PIXELS, megapixels
+
+        run = self._run if run is None else run  # (the prediction's run: its notes name it)
+
+        try:
+            with open_image(doc.path) as image:
+                pixels = float(image.width * image.height)
+        except Exception:  # (reading it says what is wrong)
+            pixels = 0.0
+        costs, kind = self.engine.image_costs, ("read", doc.path.suffix.lower())
+        head = f"Reading {doc.name}" + (f" ({megapixels(pixels)})" if pixels >= BIG_PIXELS else "")
+        left = costs.seconds([(kind, pixels)]) if pixels >= BIG_PIXELS else None  # (a smaller one: milliseconds)
+        self.busy_changed.emit(True, head if left is None else str(TimedText(head, left)), run)
+        if left is not None:
+            self.busy_counting.emit(head, left, run)
+        started = self.engine.clock()
+        doc.load()
+        if pixels and doc.error is None:
+            costs.record(kind, pixels, self.engine.clock() - started)
+
+    def _idle(self, run: int) -> None:
         with self._cond:
-            waiting = self._model_job is not None or self._predict is not None
+            waiting = self._model_job is not None or self._predict is not None or bool(self._dropped)
         if not waiting:
-            self.busy_changed.emit(False, "")
+            self.busy_changed.emit(False, "", run)
 
 
 class ThumbnailLoader(QtCore.QThread):

@@ -42,6 +42,7 @@ class Workspace(QtCore.QObject):
     # (owner, text, done, total, cancel, name, detail, esc): as above, and TaskProgress.show_progress's
     task_progress = QtCore.Signal(object, str, int, int, object, object, str, bool)
     task_ended = QtCore.Signal(object)  # (owner): its task ended
+    task_cancelling = QtCore.Signal(object, object)  # (owner, name or None): cancelled, it winds down
     region_requested = QtCore.Signal(QtCore.QRectF)  # image pixels the view should show
 
     def __init__(self, settings: QtCore.QSettings | None = None, parent: QtCore.QObject | None = None):
@@ -143,6 +144,10 @@ class Workspace(QtCore.QObject):
         /data/out") for its Cancel; ``esc``: the window's Esc stops it (its tooltip says so)."""
         self.task_progress.emit(owner, text, done, total, on_cancel, name, detail, esc)  # (the status bar first: a
         self.progress.emit(text, done, total, on_cancel)  # listener of ``progress`` reads it shown)
+
+    def cancelling(self, owner=None, name: str | None = None) -> None:
+        """``owner``'s task was cancelled: "Cancelling <name>…" until its ``hide_progress``."""
+        self.task_cancelling.emit(owner, name)
 
     def hide_progress(self, owner=None) -> None:
         """``owner``'s task ended (the status bar shows another still running)."""

@@ -157,6 +157,7 @@ class BusyPill(QtWidgets.QFrame):
         if text or not busy:  # a new note: any count-down of the last one ends
             self._counting = None
             self._tick.stop()
+            self.button.setEnabled(True)  # (a new run, or none: no longer cancelling)
         if text:
             self.label.setText(text)
         self.busy = busy
@@ -167,6 +168,19 @@ class BusyPill(QtWidgets.QFrame):
             self.reposition()
         elif not self.isVisible():
             QtCore.QTimer.singleShot(self.SHOW_AFTER_MS, self._show_if_still_busy)
+
+    def set_cancelling(self, text: str) -> None:
+        """Its run was cancelled and ends its current step first: ``text`` ("Cancelling the
+        prediction…") and a disabled Cancel until it has stopped (its next ``set_busy``)."""
+        if not self.busy:
+            return
+        self._counting = None
+        self._tick.stop()
+        self.label.setText(text)
+        self.button.setEnabled(False)
+        if self.isVisible():
+            self.adjustSize()
+            self.reposition()
 
     def count_down(self, head: str, seconds: float) -> None:
         """The note is ``head`` and the time left, ``seconds`` from now, counted down each second

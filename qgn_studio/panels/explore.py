@@ -506,7 +506,7 @@ class ExplorePanel(QtWidgets.QWidget):
         if reference_macs:
             relative = f"<b>{100 * decoder / reference_macs:.1f} %</b> of All at this depth"
         else:
-            relative = "<span style='color:#9a9a9a'>% of All: measuring…</span>"
+            relative = "<span style='color:#9a9a9a'>… % of All (measuring)</span>"
         decoder_ms = 1000 * sum(cost.decoder_seconds.values())
         lines = [
             f"Decoder <b>{human_count(decoder)}</b> MACs = {relative}",

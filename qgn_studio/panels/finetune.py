@@ -196,6 +196,7 @@ class FinetunePanel(QtWidgets.QWidget):
                               "the sites PC visits plus the corrections' composite cells); "
                               "the model in use stays until you keep the result")
         self.start.clicked.connect(lambda: self.start_requested.emit(self.iterations.value(), self.lr.value()))
+        self.running = False  # a run under way (cancelled or not: it ends at its next step)
         self.cancel = QtWidgets.QPushButton("Cancel")
         self.cancel.setToolTip("Stop the fine-tune; the model in use stays (Esc)")
         self.cancel.setEnabled(False)
@@ -205,7 +206,7 @@ class FinetunePanel(QtWidgets.QWidget):
         self.progress.setRange(0, self.iterations.value())  # "0 / 300", as the setting says
         self.progress.setValue(0)
         self.iterations.valueChanged.connect(
-            lambda n: self.progress.setRange(0, n) if not self.cancel.isEnabled() else None)
+            lambda n: self.progress.setRange(0, n) if not self.running else None)
         self.status = QtWidgets.QLabel("")
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #9a9a9a;")
@@ -306,9 +307,10 @@ class FinetunePanel(QtWidgets.QWidget):
         self._show_learning()
         if names and self.status.text() == NOTHING_TO_TRAIN:
             self.status.setText("")  # it would contradict the count above it
-        self.start.setEnabled(bool(names) and not self.cancel.isEnabled())
+        self.start.setEnabled(bool(names) and not self.running)
 
     def set_running(self, running: bool, iterations: int = 0) -> None:
+        self.running = running
         self.start.setEnabled(not running)
         self.cancel.setEnabled(running)
         self.iterations.setEnabled(not running)

@@ -5,7 +5,7 @@ import re
 
 from PySide6 import QtWidgets
 
-from qgn.progress import TimeLeft
+from qgn.progress import TimeLeft, left_phrase
 
 
 class TaskProgress(QtWidgets.QWidget):
@@ -55,7 +55,23 @@ class TaskProgress(QtWidgets.QWidget):
         # (its time left is read at each of its steps, shown or not)
         task.text, task.done, task.total, task.on_cancel = text, done, total, on_cancel
         task.name, task.detail, task.esc = name, detail, esc
-        task.left = task.time_left.suffix(done, total)
+        seconds = task.time_left.seconds(done, total)  # (under a second "a moment left": it said "about 0 s left")
+        task.left = "" if seconds is None else f" · {left_phrase(seconds)}"
+        self._show()
+
+    def cancelling(self, owner=None, name: str | None = None) -> None:
+        """``owner``'s task was cancelled and winds down (its current step ends first): its line
+        says "Cancelling <what it does>…" until its ``hide_progress``, and its Cancel stays, disabled
+        (it hid: the last step's line stayed as if it ran on, with nothing saying the Cancel was
+        heard). A task not shown yet (a prediction, a fine-tune: shown elsewhere) starts here,
+        called ``name`` ("the prediction")."""
+        task = self._tasks.get(owner)
+        if task is None:
+            task = self._tasks[owner] = _Task()
+            task.name = name
+        elif name is not None:
+            task.name = name
+        task.cancelled = True
         self._show()
 
     def hide_progress(self, owner=None) -> None:
@@ -77,9 +93,15 @@ class TaskProgress(QtWidgets.QWidget):
                           if task.on_cancel is not None and not task.cancelled), None)
         others = len(self._tasks) - 1
         more = f" (and {others} more task{'s' if others > 1 else ''})" if others else ""
-        self.label.setText(shown.text + shown.left + more)
-        self.bar.setRange(0, max(shown.total, 1))
-        self.bar.setValue(shown.done)
+        if shown.cancelled:
+            self.label.setText(f"Cancelling {shown.what()}…{more}")
+        else:
+            self.label.setText(shown.text + shown.left + more)
+        if shown.cancelled and not shown.total:  # (winding down: no count to show)
+            self.bar.setRange(0, 0)
+        else:
+            self.bar.setRange(0, max(shown.total, 1))
+            self.bar.setValue(shown.done)
         self._stoppable = stoppable
         self._on_cancel = None if stoppable is None else stoppable.on_cancel
         if stoppable is not None:
@@ -91,7 +113,12 @@ class TaskProgress(QtWidgets.QWidget):
                 self.cancel_button.setText(f"Cancel {stoppable.called()}")
                 self.cancel_button.setToolTip(f"Stop {stoppable.what()}{esc}, still running behind this line "
                                               f"(its latest step: {stoppable.text})")
-        self.cancel_button.setVisible(stoppable is not None)
+        winding = next((task for task in reversed(self._tasks.values()) if task.cancelled), None)
+        if stoppable is None and winding is not None:  # heard: it stops at its next step
+            self.cancel_button.setText("Cancel")
+            self.cancel_button.setToolTip(f"Cancelling {winding.what()}: it stops after its current step")
+        self.cancel_button.setEnabled(stoppable is not None)
+        self.cancel_button.setVisible(stoppable is not None or winding is not None)
         self.show()
 
     def _cancel(self) -> None:

@@ -311,3 +311,22 @@ def test_a_save_round_ending_leaves_a_running_exports_line_in_the_status_bar(qtb
     assert window.batch_jobs.wait_idle()
     qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=WAIT_MS)
     assert len(list((tmp_path / "out" / "png").glob("*.png"))) < COUNT
+
+
+def test_an_export_cancelled_in_its_dialog_then_closed_says_cancelling_in_the_status_bar(
+        qtbot, window, tmp_path, model_path, held_export):
+    """Cancel pressed in the dialog, then the dialog closed while the export ends its image: its
+    next step came to the status bar as "Exporting 2/…" with an enabled Cancel, as if it ran on. It
+    says "Cancelling exporting into <folder>…", its Cancel disabled, until the export ends."""
+    steps = []
+    window.workspace.task_progress.connect(lambda *_: QtCore.QTimer.singleShot(0, lambda: steps.append(
+        (window.progress.label.text(), window.progress.cancel_button.isEnabled()))))
+    dialog = exporting(qtbot, window, tmp_path, model_path)
+    dialog.cancel_button.click()
+    dialog.close()
+    QtWidgets.QApplication.processEvents()
+    held_export.set()
+    assert window.batch_jobs.wait_idle()
+    qtbot.waitUntil(lambda: not window.progress.isVisible() and bool(steps), timeout=WAIT_MS)
+    out = tmp_path / "out"
+    assert steps and all(step == (f"Cancelling exporting into {out}…", False) for step in steps), steps

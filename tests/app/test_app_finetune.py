@@ -180,7 +180,15 @@ def test_finetune_can_be_cancelled(qtbot, window, tmp_path, demo_copy):
         job.progress.connect(lambda i, _loss: steps.append(i))
         qtbot.waitUntil(lambda: len(steps) >= 2, timeout=WAIT_MS)
         panel.cancel.click()
+        # until it stops (its end reaches this thread through the event loop): it says it cancels,
+        # in the dock and the status bar, its Cancel disabled, not gone; it said nothing in the status
+        # bar and left the Cancel enabled
+        assert window.progress.label.text() == "Cancelling the fine-tune…"
+        assert window.progress.cancel_button.isVisibleTo(window.progress)
+        assert not window.progress.cancel_button.isEnabled() and not panel.cancel.isEnabled()
+        assert not panel.start.isEnabled()
     assert ended.args == ["cancelled"]
+    assert window.progress.isHidden()
     assert "Cancelled after" in panel.status.text()
     assert window.finetuner.result is None and not panel.keep.isEnabled() and panel.start.isEnabled()
     assert panel.progress.value() < 100_000

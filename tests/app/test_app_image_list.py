@@ -74,8 +74,13 @@ def test_ordering_can_be_cancelled_and_is_remembered(qtbot, make_window, model_p
     assert win.progress.isVisible() and win.progress.cancel_button.isVisible()
     assert win.progress.cancel_button.toolTip() == "Stop it (Esc)"  # (Esc stops it)
     win.cancel()  # Esc
+    # until its job ends (its current image first) it says it cancels, its Cancel disabled, not gone:
+    # its line went at once, and an image scored after the cancel showed it again, Cancel and all
+    assert win.progress.label.text() == "Cancelling scoring uncertainty…"
+    assert win.progress.cancel_button.isVisible() and not win.progress.cancel_button.isEnabled()
     order.job.wait()
-    assert not order.scores and [d.path for d in win.docs] == paths and not win.progress.isVisible()
+    qtbot.waitUntil(lambda: not win.progress.isVisible(), timeout=WAIT_MS)
+    assert not order.scores and [d.path for d in win.docs] == paths
     order.order()
     qtbot.waitUntil(lambda: bool(order.scores), timeout=WAIT_MS)
     ranked = [d.path for d in win.docs]

@@ -201,7 +201,7 @@ def test_the_task_progress_shows_each_running_task_until_its_own_end(qtbot):
     bar.cancel_button.click()
     assert stopped == ["export"]
     bar.hide_progress("scoring")  # a task that is not running: nothing changes
-    assert bar.label.text().startswith("Exporting 2/9") and not bar.isHidden()
+    assert bar.label.text() == "Cancelling exporting…" and not bar.isHidden()  # (winding down)
     bar.hide_progress("export")
     assert bar.isHidden()
 
@@ -250,7 +250,9 @@ def test_the_task_progress_offers_the_cancel_of_the_latest_task_that_has_one(qtb
     assert bar.cancel_button.text() == "Cancel scoring uncertainty"
     bar.cancel_button.click()
     assert stopped == ["export", "scoring"]
-    assert not bar.cancel_button.isVisibleTo(bar)  # (nothing left to stop: the save has no Cancel)
+    assert not bar.cancel_button.isEnabled()  # (nothing left to stop: the save has no Cancel; scoring winds down)
+    bar.hide_progress("scoring")
+    assert not bar.cancel_button.isVisibleTo(bar)
 
 
 def test_two_tasks_of_one_name_are_told_apart_by_their_cancels_tooltip(qtbot):
@@ -455,3 +457,69 @@ def test_every_action_with_keys_names_them_in_its_tooltip(qtbot, window, model_p
     undo = window.annotator.undo_action
     undo.setText("&Undo Paint 12 px")  # as an undo step names itself
     assert undo.toolTip() == "Undo Paint 12 px (Ctrl+Z)"
+
+
+def test_a_cancelled_task_says_cancelling_until_it_has_stopped(qtbot):
+    """The only stoppable task, cancelled and winding down (its current step ends first), hid its
+    Cancel and kept its last step's line, as if it ran on: its line says "Cancelling <what>…" and
+    its Cancel stays, disabled, until its end; a task cancelled elsewhere (Esc) says so too."""
+    from qgn_studio.panels.progress import TaskProgress
+
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    stopped = []
+    bar.show_progress("Scoring uncertainty 3/10: a.png", 3, 10, lambda: stopped.append(1), owner="scoring")
+    bar.cancel_button.click()
+    assert stopped == [1]
+    assert bar.label.text() == "Cancelling scoring uncertainty…"
+    assert bar.cancel_button.isVisibleTo(bar) and not bar.cancel_button.isEnabled()
+    bar.show_progress("Scoring uncertainty 4/10: b.png", 4, 10, lambda: stopped.append(1), owner="scoring")
+    assert bar.label.text() == "Cancelling scoring uncertainty…"  # (a step still coming: still winding down)
+    assert not bar.cancel_button.isEnabled()
+    bar.hide_progress("scoring")
+    assert bar.isHidden()
+    bar.cancelling("prediction", "the prediction")  # (a prediction shows its steps on the canvas)
+    assert not bar.isHidden() and bar.label.text() == "Cancelling the prediction…"
+    assert bar.cancel_button.isVisibleTo(bar) and not bar.cancel_button.isEnabled()
+    bar.show_progress("Exporting 1/9", 1, 9, lambda: stopped.append(2), owner="export", name="Exporting")
+    assert bar.cancel_button.isEnabled()  # another still stoppable: its Cancel
+    bar.hide_progress("export")
+    bar.hide_progress("prediction")
+    assert bar.isHidden()
+
+
+def test_the_cost_summary_while_all_is_measured_reads_as_a_sentence(qtbot):
+    """Before the All scheme's MACs are measured the summary read "Decoder 58.6 M MACs = % of All:
+    measuring…" (a bare "%" after "="; seen at 1280×800): it holds the place of the number."""
+    from types import SimpleNamespace
+
+    from PySide6 import QtGui
+
+    from qgn_studio.panels.explore import ExplorePanel
+
+    cost = SimpleNamespace(total_decoder_macs=58_600_000, decoder_seconds={5: 0.01}, total_macs=201_000_000,
+                           seconds=0.084, encoder_seconds=0.042)
+    result = SimpleNamespace(cost=cost, device="cpu", activation_bytes=None, grid_size=(256, 384), size=(256, 384))
+    text = QtGui.QTextDocumentFragment.fromHtml(ExplorePanel._summary(result, None)).toPlainText()
+    first = text.splitlines()[0]
+    assert first == "Decoder 58.6 M MACs = … % of All (measuring)", first
+    measured = QtGui.QTextDocumentFragment.fromHtml(ExplorePanel._summary(result, 117_200_000)).toPlainText()
+    assert measured.splitlines()[0] == "Decoder 58.6 M MACs = 50.0 % of All at this depth"
+
+
+def test_the_status_bars_time_left_under_a_second_reads_a_moment(qtbot, monkeypatch):
+    """A 20,000-image project's open ended on "Opening the project p: 19,500 of 20,000 images ·
+    about 0 s left" (the busy note over the image says "a moment left" under a second)."""
+    import qgn.progress
+    from qgn_studio.panels.progress import TaskProgress
+
+    clock = [0.0]
+    monkeypatch.setattr(qgn.progress.time, "monotonic", lambda: clock[0])
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    bar.show_progress("Opening 0 of 20,000 images", 0, 20_000)
+    clock[0] = 1.5
+    bar.show_progress("Opening 500 of 20,000 images", 500, 20_000)
+    clock[0] = 1.8  # 0.3 s for 19,000 images: 8 ms for the last 500
+    bar.show_progress("Opening 19,500 of 20,000 images", 19_500, 20_000)
+    assert bar.label.text() == "Opening 19,500 of 20,000 images · a moment left"

@@ -32,6 +32,28 @@ def wait_for_result(qtbot, win, check=lambda r: True, timeout=WAIT_MS):
     return win.current.result
 
 
+def settled_result(qtbot, win, timeout=WAIT_MS):
+    """The result on screen once the start's predictions are all done and heard: start() can
+    compute the starting setting twice (the image read and the model's end heard both ask for it),
+    the second result coming after the first was waited for (a test then held or cancelled it)."""
+    worker = win.worker
+
+    def idle() -> int | None:  # the last run's id, when nothing is queued or running
+        with worker._cond:
+            busy = worker._predict or worker._running or worker._model_job or getattr(worker, "_dropped", None)
+            return None if busy else worker._run
+
+    def settled():
+        run = idle()
+        assert run is not None and not win._busy
+        qtbot.wait(200)  # (what the last run sent as it ended is heard)
+        assert idle() == run and not win._busy
+
+    wait_for_result(qtbot, win)
+    qtbot.waitUntil(settled, timeout=timeout)
+    return wait_for_result(qtbot, win)
+
+
 def test_open_predict_move_depth_switch_scheme(qtbot, window, model_path, samples):
     window.explore.set_setting(SchemeChoice("pc", depth=0))
     window.start([samples[0].parent], str(model_path))
@@ -335,3 +357,473 @@ def test_banner_close_button_closes_it(qtbot, window):
     close = next(b for b in banner.findChildren(QtWidgets.QToolButton) if b.text() == "✕")
     qtbot.mouseClick(close, QtCore.Qt.MouseButton.LeftButton)
     assert not banner.isVisible() and banner.messages == {}
+
+
+def test_a_cancelled_prediction_says_cancelling_until_it_has_stopped(qtbot, window, model_path, samples,
+                                                                     monkeypatch):
+    """Esc (or the canvas's Cancel) during a level that runs on for seconds said "Cancelled — the
+    previous result stays" at once and kept the level's note and an enabled Cancel while it ran on.
+    Until it stops: "Cancelling the prediction…" in the status bar and on the canvas, its Cancel
+    disabled; then "Cancelled", and the result of the step that ended after the cancel is not shown."""
+    from qgn_studio.engine import Engine
+
+    window.start([samples[0]], str(model_path))
+    first = settled_result(qtbot, window)
+    started, release = threading.Event(), threading.Event()
+    original = Engine.predict
+
+    def held_predict(self, *args, **kwargs):
+        started.set()
+        release.wait(WAIT_MS / 1000)  # a level that runs on
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "predict", held_predict)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()
+    qtbot.wait(50)
+    assert not cancelled and "Cancelled" not in window.statusBar().currentMessage()
+    assert window.progress.label.text() == "Cancelling the prediction…"
+    assert window.progress.cancel_button.isVisibleTo(window.progress)
+    assert not window.progress.cancel_button.isEnabled()
+    assert window.canvas.busy.label.text() == "Cancelling the prediction…"
+    assert not window.canvas.busy.button.isEnabled()
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.canvas.busy.busy, timeout=WAIT_MS)
+    assert window.progress.isHidden()
+    assert "Cancelled" in window.statusBar().currentMessage()
+    assert window.current.result.setting == first.setting == window.canvas.result.setting
+    # the controls say the setting on screen: they kept the cancelled one's (All, Q̂1) over the result
+    # shown, and the next arrow key stepped from it
+    assert window.explore.setting() == first.setting != SchemeChoice("all", depth=1)
+
+
+def test_a_setting_moved_while_a_cancel_winds_down_is_kept(qtbot, window, model_path, samples, monkeypatch):
+    """A cancel puts the controls back to the result on screen, when the cancelled prediction has
+    stopped; a setting the user moved to meanwhile (its prediction queued behind) is theirs: kept."""
+    from qgn_studio.engine import Engine
+
+    window.start([samples[0]], str(model_path))
+    wait_for_result(qtbot, window)
+    started, release = threading.Event(), threading.Event()
+    original = Engine.predict
+
+    def held_predict(self, *args, **kwargs):
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "predict", held_predict)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()
+    window.explore.set_setting(SchemeChoice("all", depth=2))  # moved on meanwhile
+    window._request()
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    assert window.explore.setting() == SchemeChoice("all", depth=2)
+    wait_for_result(qtbot, window, lambda r: r.setting == SchemeChoice("all", depth=2))
+
+
+def _held_predict(monkeypatch, calls: int = 1):
+    """Engine.predict held until released, per call: (started, release) events for each of the
+    first ``calls`` predictions (later ones run at once); ``returned`` is set as each one returns."""
+    from qgn_studio.engine import Engine
+
+    started = [threading.Event() for _ in range(calls)]
+    release = [threading.Event() for _ in range(calls)]
+    returned, count = threading.Event(), []
+    original = Engine.predict
+
+    def held_predict(self, *args, **kwargs):
+        index = len(count)
+        count.append(index)
+        if index < calls:
+            started[index].set()
+            release[index].wait(WAIT_MS / 1000)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(Engine, "predict", held_predict)
+    return started, release, returned
+
+
+def test_esc_just_after_a_prediction_finished_keeps_the_controls_on_its_result(
+        qtbot, window, model_path, samples, monkeypatch):
+    """(Review of b54267b/6dee532.) The worker has finished S (its result and its end queued, not
+    yet heard): Esc found no run to stop, said 'cancelled' at once, and the controls went back to the
+    old result's setting; S's result then showed under controls naming the old one."""
+    window.start([samples[0]], str(model_path))
+    first = wait_for_result(qtbot, window)
+    (started,), (release,), returned = _held_predict(monkeypatch)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    asked = SchemeChoice("all", depth=1)
+    assert asked != first.setting
+    window.explore.set_setting(asked)
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    release.set()
+    returned.wait(WAIT_MS / 1000)  # (no Qt events processed: the result and the end stay queued)
+    deadline = threading.Event()
+    while window.worker._running is not None and not deadline.wait(0.01):
+        pass
+    deadline.wait(0.2)
+    window.cancel()  # Esc, a few ms late
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert window.canvas.result.setting == asked  # the finished result is shown
+    assert window.explore.setting() == asked  # and the controls say it
+    assert not cancelled and "Cancelled" not in window.statusBar().currentMessage()
+
+
+def test_esc_during_a_model_load_keeps_the_controls(qtbot, window, model_path, samples, monkeypatch):
+    """(Review of 6dee532.) Esc while a model loads, a setting's prediction queued behind it: the
+    controls went back to the old result's setting at once, and the loaded model computed that."""
+    from qgn_studio.engine import Engine
+
+    window.start([samples[0]], str(model_path))
+    first = wait_for_result(qtbot, window)
+    entered, release = threading.Event(), threading.Event()
+    original = Engine.load_model
+
+    def held_load(self, *args, **kwargs):
+        entered.set()
+        release.wait(WAIT_MS / 1000)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "load_model", held_load)
+    window.load_model(model_path)
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    asked = SchemeChoice("all", depth=1)
+    assert asked != first.setting
+    window.explore.set_setting(asked)
+    window._request()
+    window.cancel()
+    assert window.explore.setting() == asked
+    release.set()
+    wait_for_result(qtbot, window, lambda r: r.setting == asked)
+    assert window.explore.setting() == asked
+
+
+def test_a_setting_left_and_come_back_to_while_a_cancel_winds_down_is_kept(
+        qtbot, window, model_path, samples, monkeypatch):
+    """(Review of 6dee532.) Esc on S, then the user steps to T and back to S (S's prediction queued):
+    the cancel's end found the controls on S and put them back to the old result's setting while S
+    computed; S's result then showed under the old setting's controls."""
+    window.start([samples[0]], str(model_path))
+    wait_for_result(qtbot, window)
+    (started,), (release,), _returned = _held_predict(monkeypatch)
+    asked = SchemeChoice("all", depth=1)
+    window.explore.set_setting(asked)
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()
+    window.explore.set_setting(SchemeChoice("all", depth=2))
+    window._request()
+    window.explore.set_setting(asked)  # and back
+    window._request()
+    release.set()
+    wait_for_result(qtbot, window, lambda r: r.setting == asked)
+    qtbot.wait(100)
+    assert window.explore.setting() == asked
+
+
+def test_a_step_note_sent_before_esc_keeps_the_cancelling_note(qtbot, window, model_path, samples, monkeypatch):
+    """(Review of b54267b.) A level's note sent just before Esc (queued, not yet shown) arrived after
+    the note said "Cancelling the prediction…": it said the level again, its Cancel enabled, while
+    the status bar said Cancelling. Its count-down likewise."""
+    from qgn.progress import TimedText
+    from qgn_studio.engine import Engine
+
+    window.start([samples[0]], str(model_path))
+    wait_for_result(qtbot, window)
+    go, noted, release = threading.Event(), threading.Event(), threading.Event()
+    original = Engine.predict
+
+    def predict(self, doc, setting, stop=lambda: False, progress=None):
+        go.wait(WAIT_MS / 1000)
+        progress("computing Q̂3")
+        progress(TimedText("computing Q̂2", 30.0))
+        noted.set()
+        release.wait(WAIT_MS / 1000)
+        return original(self, doc, setting, stop, progress)
+
+    monkeypatch.setattr(Engine, "predict", predict)
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    go.set()
+    noted.wait(WAIT_MS / 1000)  # the notes are queued, not yet shown
+    window.cancel()
+    qtbot.wait(100)
+    pill = window.canvas.busy
+    assert pill.label.text() == "Cancelling the prediction…" and not pill.button.isEnabled()
+    assert window.progress.label.text() == "Cancelling the prediction…"
+    qtbot.wait(1100)  # (a count-down would have ticked)
+    assert pill.label.text() == "Cancelling the prediction…"
+    release.set()
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    assert not pill.busy and window.progress.isHidden()
+
+
+def test_a_result_finished_as_esc_lands_is_not_shown_as_cancelled(qtbot, window, model_path, samples, monkeypatch):
+    """(Review of b54267b.) Esc while the result's outlines were drawn (after the check for a cancel):
+    the result was shown anyway, under 'Cancelled — the previous result stays on screen'."""
+    import qgn_studio.workers as workers
+
+    window.start([samples[0]], str(model_path))
+    first = settled_result(qtbot, window)
+    inside, release = threading.Event(), threading.Event()
+    original = workers.attach_paths
+
+    def slow_paths(result):
+        inside.set()
+        release.wait(WAIT_MS / 1000)
+        return original(result)
+
+    monkeypatch.setattr(workers, "attach_paths", slow_paths)
+    asked = SchemeChoice("all", depth=1)
+    window.explore.set_setting(asked)
+    window._request()
+    qtbot.waitUntil(inside.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()
+    release.set()
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert window.canvas.result.setting == first.setting == window.current.result.setting != asked
+    assert "previous result stays" in window.statusBar().currentMessage()
+    assert window.explore.setting() == first.setting
+
+
+def test_a_second_cancel_says_cancelling_until_its_own_run_stopped(qtbot, window, model_path, samples, monkeypatch):
+    """(Review of b54267b.) Esc, a new prediction starts, Esc again before the first run's end is
+    heard: the first run's end hid the status bar's "Cancelling the prediction…" of the second."""
+    window.start([samples[0]], str(model_path))
+    wait_for_result(qtbot, window)
+    started, release, _returned = _held_predict(monkeypatch, calls=2)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(started[0].is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()
+    window.explore.set_setting(SchemeChoice("all", depth=2))
+    window._request()
+    release[0].set()
+    assert started[1].wait(WAIT_MS / 1000)  # (no Qt events: the first run's end stays queued)
+    window.cancel()
+    qtbot.waitUntil(lambda: len(cancelled) == 1, timeout=WAIT_MS)
+    qtbot.wait(50)
+    assert window.progress.isVisible() and window.progress.label.text() == "Cancelling the prediction…"
+    assert window.canvas.busy.label.text() == "Cancelling the prediction…"
+    release[1].set()
+    qtbot.waitUntil(lambda: len(cancelled) == 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    assert window.progress.isHidden()
+
+
+def test_esc_during_a_failing_device_switch_drops_the_asked_setting_silently(
+        qtbot, window, model_path, samples, monkeypatch):
+    """(Second review of c2bcdf7; the reviewer's repro.) Esc while a device switch runs, a setting's
+    prediction queued behind it: cancel() dropped the queued prediction and returned None (the
+    window said nothing, kept the controls), counting on model_loaded's _request(). The switch
+    fails: no model_loaded, no request, no result of the asked setting ever; the controls named a
+    setting that is not on screen. Now the drop is said when the switch has ended: the controls go
+    back to the result on screen."""
+    from qgn_studio.engine import Engine
+
+    window.start([samples[0]], str(model_path))
+    first = settled_result(qtbot, window)
+    entered, release = threading.Event(), threading.Event()
+
+    def failing_switch(self, device):
+        entered.set()
+        release.wait(WAIT_MS / 1000)
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(Engine, "set_device", failing_switch)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    window.set_device("cpu")
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    asked = SchemeChoice("all", depth=1)
+    assert asked != first.setting
+    window.explore.set_setting(asked)
+    window._request()
+    window.cancel()  # Esc
+    assert window.canvas.busy.label.text().startswith("Moving the model")  # (the switch runs on)
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert window.explore.setting() == window.canvas.result.setting == first.setting, \
+        "controls name a setting not on screen"
+    assert window.current.result.setting == first.setting
+    assert "out of memory" in window.canvas.banner.label.text()
+    assert "previous result stays" in window.statusBar().currentMessage()
+
+
+def test_esc_on_a_setting_asked_for_as_the_last_run_ended_puts_the_controls_back(
+        qtbot, window, model_path, samples, monkeypatch):
+    """(Second review of c2bcdf7.) S computed and sent (its result not yet shown), T asked for
+    before the worker took it, Esc: T was dropped without a word (nothing was running), and S's
+    result showed under controls naming T, never computed. Now the drop is said after S's result:
+    the controls go back to S, on screen."""
+    window.start([samples[0]], str(model_path))
+    settled_result(qtbot, window)
+    worker = window.worker
+    ended, release = threading.Event(), threading.Event()
+    original = worker._idle
+
+    def held_idle(*run):  # S's end: its result sent, the loop not yet back for the next job
+        if not ended.is_set():
+            ended.set()
+            release.wait(WAIT_MS / 1000)
+        return original(*run)
+
+    monkeypatch.setattr(worker, "_idle", held_idle)
+    cancelled = []
+    window.worker.cancelled.connect(lambda: cancelled.append(True))
+    sent, asked = SchemeChoice("all", depth=1), SchemeChoice("all", depth=2)
+    window.explore.set_setting(sent)
+    window._request()
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)  # S runs
+    assert ended.wait(WAIT_MS / 1000)  # (no Qt events: S's result stays queued)
+    window.explore.set_setting(asked)
+    window._request()
+    window.cancel()  # Esc: T was queued, nothing running
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window._busy, timeout=WAIT_MS)
+    qtbot.wait(100)
+    assert window.canvas.result.setting == window.current.result.setting == sent
+    assert window.explore.setting() == sent, "controls name a setting not on screen"
+    assert "previous result stays" in window.statusBar().currentMessage()
+
+
+def _blocking_failing(monkeypatch, name: str):
+    """Engine.<name> (set_device, load_model) blocks until released, then fails."""
+    from qgn_studio.engine import Engine
+
+    entered, release = threading.Event(), threading.Event()
+
+    def failing(self, *args, **kwargs):
+        entered.set()
+        release.wait(WAIT_MS / 1000)
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(Engine, name, failing)
+    return entered, release
+
+
+def test_two_drops_then_a_setting_asked_for_say_no_cancel(qtbot, window, model_path, samples, monkeypatch):
+    """(Third review of ui5; the reviewer's repro.) Two Esc drops behind a device switch, a setting
+    moved to between and after them: the window kept one dropped id, the first drop's end fell
+    through to the unconditional 'Cancelled — the previous result stays on screen' while the last
+    setting was being computed."""
+    window.start([samples[0]], str(model_path))
+    first = settled_result(qtbot, window)
+    entered, release = _blocking_failing(monkeypatch, "set_device")
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    cancelled = []
+    window.worker.cancelled.connect(cancelled.append)
+    window.set_device("cpu")
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    t1, t2, t3 = SchemeChoice("all", depth=1), SchemeChoice("all", depth=2), SchemeChoice("all", depth=3)
+    assert first.setting not in (t1, t2, t3)
+    window.explore.set_setting(t1)
+    window._request()
+    window.cancel()  # Esc: t1 dropped
+    window.explore.set_setting(t2)
+    window._request()
+    window.cancel()  # Esc: t2 dropped
+    window.explore.set_setting(t3)
+    window._request()  # asked for since: computed
+    release.set()
+    qtbot.waitUntil(lambda: len(cancelled) == 2, timeout=WAIT_MS)
+    wait_for_result(qtbot, window, lambda r: r.setting == t3)
+    assert window.explore.setting() == t3
+    assert not [m for m in messages if "Cancelled" in m]
+
+
+@pytest.mark.parametrize("failing", ["set_device", "load_model"])
+def test_esc_behind_a_failing_model_job_still_reads_the_chosen_image(
+        qtbot, window, model_path, samples, monkeypatch, failing):
+    """(Third review of ui5; the reviewer's repro, and the same behind a failing first model load.)
+    An image not read yet chosen while a device switch (the first model load) runs, Esc: the queued
+    job that would also read it was dropped; the switch failed: the image was never read, the list
+    selected it while the canvas showed the other one, and nothing was said. Now Esc drops only the
+    prediction: the image is read and shown."""
+    if failing == "set_device":
+        window.start([samples[0].parent], str(model_path))
+        settled_result(qtbot, window)
+        entered, release = _blocking_failing(monkeypatch, failing)
+        window.set_device("cpu")
+    else:
+        entered, release = _blocking_failing(monkeypatch, failing)
+        window.start([samples[0].parent], str(model_path))
+    other = next(i for i, d in enumerate(window.docs) if d is not window.current and not d.loaded)
+    cancelled = []
+    window.worker.cancelled.connect(cancelled.append)
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.images.set_current(other)
+    qtbot.waitUntil(lambda: window.current is window.docs[other], timeout=WAIT_MS)
+    window.cancel()  # Esc
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    doc = window.docs[other]
+    qtbot.waitUntil(lambda: doc.loaded and not window._busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.canvas.doc is doc, timeout=WAIT_MS)  # the chosen image is shown
+    assert doc.result is None and window.canvas.result is None  # (its prediction was dropped)
+    assert "out of memory" in window.canvas.banner.label.text()
+    if failing == "set_device":  # (the model in use stays: the drop is said)
+        assert f"no prediction for {doc.name}" in window.statusBar().currentMessage()
+
+
+def test_esc_on_a_running_prediction_still_reads_the_image_chosen_since(
+        qtbot, window, model_path, samples, monkeypatch):
+    """(Third review of ui5.) A prediction runs, an image not read yet is chosen (its read and
+    prediction queued), Esc before the running one stopped: the queued read was dropped with the
+    prediction; the image was never read, the canvas stayed on the other one under 'the previous
+    result stays'. Now the image is read and shown, and the status bar says it has no prediction."""
+    window.start([samples[0].parent], str(model_path))
+    settled_result(qtbot, window)
+    (started,), (release,), _returned = _held_predict(monkeypatch)
+    cancelled = []
+    window.worker.cancelled.connect(cancelled.append)
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    other = next(i for i, d in enumerate(window.docs) if d is not window.current and not d.loaded)
+    window.images.set_current(other)
+    qtbot.waitUntil(lambda: window.current is window.docs[other], timeout=WAIT_MS)
+    window.cancel()  # Esc: the running prediction stops
+    release.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=WAIT_MS)
+    doc = window.docs[other]
+    qtbot.waitUntil(lambda: doc.loaded and not window._busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.canvas.doc is doc, timeout=WAIT_MS)
+    assert doc.result is None and window.canvas.result is None
+    assert window.statusBar().currentMessage() == f"Cancelled — no prediction for {doc.name}"
