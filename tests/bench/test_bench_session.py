@@ -170,9 +170,36 @@ def test_a_model_change_forgets_the_records_and_refits_the_head_with_the_new_mod
     (["--learns", "train", "--scenarios", "session_none,session_empty"], "--learns train: only the scenarios session"),
     (["--every", "4", "--learns", "frozen", "--scenarios", "session_none"], "--learns frozen: only the scenarios se"),
     (["--domain-model", "demo", "--scenarios", "app_domain,session"], "the session walks judge each image with"),
+    # --annotate-iters 0 was silently the default (40 / 300 iterations); a negative count too
+    (["--annotate-iters", "0", "--scenarios", "session"], "--annotate-iters must be at least 1 fine-tune iteration; got 0"),
+    (["--annotate-iters", "-3", "--scenarios", "session"], "--annotate-iters must be at least 1 fine-tune iteration; got -3"),
 ])
 def test_bad_session_options_are_said(argv, message, capsys) -> None:
     code = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
                  "--images", "1", *argv])
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
+
+
+def test_annotate_iters_outside_the_annotate_section_is_said(capsys) -> None:
+    code = main(["bench", "--only", "memory", "--annotate-iters", "5", "--quick"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--annotate-iters 5: only the annotate section uses it" in err, err
+
+
+@pytest.mark.parametrize("argv, iterations, every", [
+    (["--quick"], 2, 2),  # the session's fine-tunes were 300 iterations every 16 images under --quick
+    (["--quick", "--annotate-iters", "7", "--every", "3"], 7, 3),
+    ([], 300, 16),
+    (["--annotate-iters", "1"], 1, 16),
+])
+def test_quick_shortens_the_session_fine_tunes_and_annotate_iters_sets_them(argv, iterations, every, monkeypatch,
+                                                                             capsys) -> None:
+    import qgn.bench.session as S
+
+    given = []
+    monkeypatch.setattr(S, "run_sessions", lambda model, samples, classes, config, *a, **k: given.append(config) or [])
+    code = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+                 "--images", "1", "--scenarios", "session_none", *argv])
+    assert code == 0, capsys.readouterr().err
+    assert [(c.session_iterations, c.session_every) for c in given] == [(iterations, every)]
