@@ -6,8 +6,9 @@ whose predecessor in the project's order (frames of a video, named in order) has
 message). It becomes the start of new images by default only once it has beaten the app's other
 starts on saved images, and only for an image whose predecessor has its size: every image saved
 for the first time whose predecessor was saved is judged — the carried start's pixel accuracy
-against the saved annotation, and the best of the other starts offered (the prediction; the head,
-unless it was trained on that image) (``qgn.project_head.judge_start``) — and
+against the saved annotation, and the start it would replace's: the empty map's (none right) where
+the domain check flags the image, else the best of the other starts offered (the prediction; the
+head, unless it was trained on that image) (``qgn.annotation.carry.judge_carried``) — and
 ``qgn.annotation.carry.prefer_carried`` reads the last three. The record lives for the session of
 one project and model. A default start that fails falls back to the prediction (the annotator).
 """
@@ -131,25 +132,28 @@ class CarryController(QtCore.QObject):
         head = None
         if self.head is not None and self.head.available(doc) and key not in self.head.head.trained:
             head = self.head.head
+        # the start the carried one would replace: empty where the domain check flags the image
+        # (HeadController.default_source), judged as such rather than against a prediction it is not offered
+        flagged = self._other_default(doc) == "empty"
         generation, stop = self._generation, self._stop
 
         def run():
-            from qgn.project_head import judge_start
+            from qgn.annotation.carry import judge_carried
 
             if stop.is_set():
                 return None
             carried = self.predict(doc)
-            try:  # the prediction may be dropped meanwhile (the UI thread keeps a recent few)
-                others = [self.annotator.start_label(doc, "prediction")]
-            except ValueError:
-                others = []
-            image = doc.image
-            if head is not None and image is not None:
-                others.append(head.predict(self.head.features_model(), image))
-            judged = [judge_start(carried, other, label, self.workspace.classes.ignore_index)
-                      for other in others if other.shape == label.shape == carried.shape]
-            judged = [j for j in judged if j is not None]
-            return (key, max(judged, key=lambda j: j[1])) if judged else None
+            others = []
+            if not flagged:
+                try:  # the prediction may be dropped meanwhile (the UI thread keeps a recent few)
+                    others.append(self.annotator.start_label(doc, "prediction"))
+                except ValueError:
+                    pass
+                image = doc.image
+                if head is not None and image is not None:
+                    others.append(head.predict(self.head.features_model(), image))
+            judged = judge_carried(carried, others, label, self.workspace.classes.ignore_index, flagged)
+            return (key, judged) if judged is not None else None
 
         self.runner.submit(run, lambda result: self.judged.emit(generation, result), None)
 

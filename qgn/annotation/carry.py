@@ -121,3 +121,29 @@ def prefer_carried(record, window: int | None = None) -> bool:
     from qgn.project_head import HEAD_WINDOW, prefer_head
 
     return prefer_head(record, HEAD_WINDOW if window is None else window)
+
+
+def judge_carried(carried: np.ndarray, others, label: np.ndarray, ignore_index: int | None,
+                  flagged: bool = False):
+    """The carried start's record entry for a saved image (``prefer_carried``): (carried start's, the
+    start it would replace's) pixel accuracy on the labelled pixels of ``label``, the image's saved
+    annotation (``qgn.project_head.judge_start``); None when nothing is labelled or nothing to judge
+    against.
+
+    The start it would replace is the one the image gets when the carried start is refused. Where the
+    model's domain check flags the image (``flagged``) and the classes have an ignore value, that is
+    the empty map (``HeadController.default_source``; the bench's ``app_domain``): every pixel
+    ``ignore_index``, none of the labelled ones right, so the carried start is judged against 0.
+    Elsewhere it is the best of ``others`` (the prediction; the head, where it had not trained on the
+    image). Judging a flagged image's carried start against the model's start, which it is not even
+    offered, let a more accurate fine-tuned start (a frozen encoder keeps every frame flagged) make
+    the carried start lose its place to empty (benchmarks/RESULTS.md, "A whole session")."""
+    from qgn.project_head import judge_start
+
+    label = np.asarray(label)
+    if flagged and ignore_index is not None:
+        others = [np.full(label.shape, ignore_index, dtype=label.dtype)]
+    judged = [judge_start(carried, other, label, ignore_index) for other in others
+              if np.shape(other) == label.shape == np.shape(carried)]
+    judged = [j for j in judged if j is not None]
+    return max(judged, key=lambda j: j[1]) if judged else None

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from qgn.annotation.carry import carried_start, prefer_carried
+from qgn.annotation.carry import carried_start, judge_carried, prefer_carried
 
 IGNORE = 255
 
@@ -185,3 +185,19 @@ def test_small_and_thin_images_are_carried_and_never_crash():
 def test_an_empty_image_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="no pixels"):
         carried_start(np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.uint8), np.zeros((0, 0, 3), np.uint8), IGNORE)
+
+
+def test_judge_carried_takes_the_start_it_would_replace():
+    """(carried's, the other start's) pixel accuracy on the labelled pixels of the saved map: the best
+    of the other starts offered; on a flagged image (with an ignore value) the empty map, which gets
+    none right, whatever the others; None with nothing labelled or nothing to judge against."""
+    label = np.array([[0, 1], [2, 255]])
+    carried = np.array([[0, 1], [0, 0]])  # 2 of the 3 labelled pixels right
+    model, head = np.array([[0, 1], [2, 2]]), np.array([[1, 1], [1, 1]])
+    assert judge_carried(carried, [head, model], label, 255) == (2 / 3, 1.0)
+    assert judge_carried(carried, [head, model], label, 255, flagged=True) == (2 / 3, 0.0)
+    assert judge_carried(carried, [], label, 255, flagged=True) == (2 / 3, 0.0)
+    assert judge_carried(carried, [head], label, None, flagged=True) == (0.5, 0.25)  # no empty map without ignore
+    assert judge_carried(carried, [], label, 255) is None
+    assert judge_carried(carried, [model], np.full((2, 2), 255), 255, flagged=True) is None
+    assert judge_carried(carried, [np.zeros((3, 3), int)], label, 255) is None  # another size: not judged

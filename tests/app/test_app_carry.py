@@ -74,6 +74,31 @@ def test_previous_frames_labels_are_offered_then_taken_once_they_beat_the_predic
     assert messages[-1].startswith("New images start from the image before's labels")
 
 
+def test_on_a_flagged_frame_the_carried_start_is_judged_against_the_empty_start_it_replaces(
+        qtbot, windows, model_path, tmp_path, monkeypatch):
+    """Where the domain check flags a frame, the carried start's alternative is the empty map
+    (HeadController.default_source), not the prediction; it was judged against the prediction's
+    pixel accuracy all the same, so a more accurate model (a frozen fine-tune keeps every frame
+    flagged) could make the carried start lose its place to empty on frames where the prediction is
+    not even offered (benchmarks/RESULTS.md, "A whole session"). It is now judged against the empty
+    map's: no labelled pixel right."""
+    frames = video_frames(tmp_path / "video")
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, frames, model_path)
+    _corrected_and_saved(qtbot, win)
+    monkeypatch.setattr(win.head, "outside", lambda doc: True)  # every frame from here on flagged
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == "empty"  # flagged, nothing judged yet: the empty start
+    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
+        _corrected_and_saved(qtbot, win)
+    carried, other = win.carry.record[win.annotator.file_key(win.current)]
+    assert carried > 0.95 and other == 0.0  # the empty map it would replace gets nothing right
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == "previous"
+
+
 def test_no_previous_start_when_the_frame_before_is_not_saved(qtbot, windows, model_path, tmp_path):
     """Frame 2 saved, frame 0 not: frame 1 has no previous start."""
     frames = video_frames(tmp_path / "video")

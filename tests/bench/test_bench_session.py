@@ -134,6 +134,17 @@ def test_without_fine_tunes_the_walk_keeps_one_model_and_the_same_empty_starts(w
     assert empty.actions == empty_tuned.actions  # the empty start does not depend on the model
 
 
+def test_on_flagged_images_the_carried_start_is_judged_against_the_empty_start_it_replaces(walks) -> None:
+    """Every image is flagged here: the start the carried one replaces is empty, and it is judged
+    against that (no pixel right), not against the model's and the head's starts, which are not
+    offered (a more accurate frozen fine-tune made it lose its place to empty: RESULTS, "A whole
+    session"). So once judged it is taken on every flagged image that has one (images 2, 3 and 5)."""
+    _, _, seq, _, _, _, kept = walks[False]
+    record = kept[-1]["carry_record"]  # images 1, 2, 3 and 5 judged
+    assert len(record) == 4 and all(other == 0.0 and carried > 0 for carried, other in record)
+    assert [seq.starts[i] for i in (2, 3, 5)] == ["previous"] * 3
+
+
 def test_a_model_change_forgets_the_records_and_refits_the_head_with_the_new_model(walks) -> None:
     from qgn.project_head import HeadTrainer
 
