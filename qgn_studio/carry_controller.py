@@ -10,7 +10,11 @@ against the saved annotation, and the start it would replace's: the empty map's 
 the domain check flags the image, else the best of the other starts offered (the prediction; the
 head, unless it was trained on that image) (``qgn.annotation.carry.judge_carried``) — and
 ``qgn.annotation.carry.prefer_carried`` reads the last three. The record lives for the session of
-one project and model. A default start that fails falls back to the prediction (the annotator).
+one project and class set; a model change keeps it (the carried start does not read the model: its
+entries say how it did against the starts those images were offered, and the images saved after the
+change judge it against the new model's — forgetting it made the image after every fine-tune start
+without it, benchmarks/RESULTS.md, "The carried start's record kept across a model change"). A
+default start that fails falls back to the prediction (the annotator).
 """
 from __future__ import annotations
 
@@ -42,7 +46,6 @@ class CarryController(QtCore.QObject):
         annotator.default_source = self.default_source
         projects.image_saved.connect(self.judge)
         workspace.project_changed.connect(self._forget)
-        workspace.model_changed.connect(self._forget)
         annotator.class_set_edited.connect(self._forget)
         self.judged.connect(self._judged)
         if head is not None:  # after the head's own message, which would name the head or the prediction

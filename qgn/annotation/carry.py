@@ -117,7 +117,11 @@ def prefer_carried(record, window: int | None = None) -> bool:
     (carried start's, the best other start's) pixel accuracy against its saved annotation
     (``qgn.project_head.judge_start``); preferred when over the last ``window`` such images the
     carried start got at least as many pixels right (``window`` None: the head's, 3). Nothing judged
-    yet: not preferred."""
+    yet: not preferred. A model change keeps the record (the app's ``CarryController``, the bench's
+    session walk): the carried start does not read the model, its entries say how it did against
+    the starts those images were offered, and the last ``window`` images judge it against the new
+    model's start; forgetting it made the image after every fine-tune lose the carried start
+    (benchmarks/RESULTS.md, "The carried start's record kept across a model change")."""
     from qgn.project_head import HEAD_WINDOW, prefer_head
 
     return prefer_head(record, HEAD_WINDOW if window is None else window)

@@ -27,7 +27,9 @@ The person keeps every fine-tuned model, and the app then does what a model chan
 - the domain reference is carried where the encoder did not learn (``qgn.domain.carry_reference``:
   the same reference, its verdicts unchanged) and dropped where it learnt (no verdict: the
   prediction, the head or the carried start by their records);
-- the carried start's record is forgotten (``CarryController._forget`` on ``model_changed``);
+- the carried start's record is kept (``CarryController``: a model change does not forget it; the
+  carried start does not read the model, and the images after judge it against the new model's
+  starts);
 - the head's trainer and record are forgotten and the head refits on every saved annotation with
   the new model's features (``HeadController._reset`` → ``refit``: the head read from the project
   names the old model file, so it is not taken).
@@ -193,9 +195,9 @@ def _dock_finetune(state: SessionState, classes, config, learns, tune, iteration
     state.generation += 1
     if encoder != "frozen":  # carry_reference: only for an encoder unchanged, tensor for tensor
         state.reference = None
-    # the app's model change: the carried start's record and the head's trainer and record are
-    # forgotten; the head refits on every saved annotation with the new model's features
-    state.carry_record = []
+    # the app's model change: the head's trainer and record are forgotten and the head refits on every
+    # saved annotation with the new model's features; the carried start's record is kept (the carried
+    # start does not read the model; the images after judge it against the new model's starts)
     state.trainer = HeadTrainer(classes)
     step("head features of the saved images, new model")
     for image, saved, name in zip(state.images, state.saved, state.names):

@@ -99,6 +99,29 @@ def test_on_a_flagged_frame_the_carried_start_is_judged_against_the_empty_start_
     assert win.current.annotation.origin == "previous"
 
 
+def test_a_model_change_keeps_the_carried_starts_record(qtbot, windows, model_path, tmp_path):
+    """The carried start does not read the model: a model change (a fine-tune kept, another model, the
+    same moved to another device) keeps its record, and the next frame still starts from it. The record
+    was forgotten, so the frame after every fine-tune lost the carried start (benchmarks/RESULTS.md,
+    "The carried start's record kept across a model change")."""
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, frames, model_path)
+    _corrected_and_saved(qtbot, win)
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
+        _corrected_and_saved(qtbot, win)
+    record = dict(win.carry.record)
+    assert len(record) == 1
+    win.workspace.set_model(win.workspace.model_info)  # the app's model change
+    win.jobs.wait_idle()
+    assert win.carry.record == record
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    assert win.current.annotation.origin == "previous"
+
+
 def test_no_previous_start_when_the_frame_before_is_not_saved(qtbot, windows, model_path, tmp_path):
     """Frame 2 saved, frame 0 not: frame 1 has no previous start."""
     frames = video_frames(tmp_path / "video")
