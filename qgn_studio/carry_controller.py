@@ -9,7 +9,9 @@ for the first time whose predecessor was saved is judged — the carried start's
 against the saved annotation, and the start it would replace's: the empty map's (none right) where
 the domain check flags the image, else the best of the other starts offered (the prediction; the
 head, unless it was trained on that image) (``qgn.annotation.carry.judge_carried``) — and
-``qgn.annotation.carry.prefer_carried`` reads the last three. The record lives for the session of
+``qgn.annotation.carry.prefer_carried`` reads the last three, whatever each was judged against (a
+flagged image's entry counts for the unflagged images after it too; the status line names the
+starts compared against). The record lives for the session of
 one project and class set; a model change keeps it (the carried start does not read the model: its
 entries say how it did against the starts those images were offered, and the images saved after the
 change judge it against the new model's — forgetting it made the image after every fine-tune start
@@ -29,7 +31,8 @@ class CarryController(QtCore.QObject):
     ``projects``: its ``image_saved`` signal, after which a saved image is judged; ``head``: the
     ``HeadController`` whose head is one of the other starts (None: the prediction alone)."""
 
-    judged = QtCore.Signal(object, object)  # (generation, (key, (carried's, other's) accuracy) or None)
+    # (generation, (key, (carried's, other's) accuracy, whether judged against the empty start) or None)
+    judged = QtCore.Signal(object, object)
 
     def __init__(self, workspace, annotator, projects, head=None, parent=None):
         super().__init__(parent)
@@ -38,6 +41,7 @@ class CarryController(QtCore.QObject):
         self.workspace, self.annotator, self.projects, self.head = workspace, annotator, projects, head
         self.runner = JobRunner(self)
         self.record: dict[str, tuple[float, float]] = {}  # image key → (carried's, best other's) pixel accuracy
+        self.flagged: set[str] = set()  # the record's keys judged against the empty start (flagged images)
         self._generation = 0
         self._stop = threading.Event()  # set at shutdown: judges not started yet do nothing
         self._positions = (None, 0, {})  # (the project's image list, its length, key → position)
@@ -54,6 +58,7 @@ class CarryController(QtCore.QObject):
     def _forget(self, _changed=None) -> None:
         self._generation += 1
         self.record = {}
+        self.flagged = set()
 
     # ------------------------------------------------------------------ the start
     def predecessor(self, doc):
@@ -156,33 +161,53 @@ class CarryController(QtCore.QObject):
                 if head is not None and image is not None:
                     others.append(head.predict(self.head.features_model(), image))
             judged = judge_carried(carried, others, label, self.workspace.classes.ignore_index, flagged)
-            return (key, judged) if judged is not None else None
+            return (key, judged, flagged) if judged is not None else None
 
         self.runner.submit(run, lambda result: self.judged.emit(generation, result), None)
 
     def _judged(self, generation: int, result) -> None:
         from qgn.annotation.carry import prefer_carried
-        from qgn.project_head import recent_accuracy
 
         if generation != self._generation or result is None:
             return
-        key, judged = result
+        key, judged, flagged = result
         self.record[key] = judged
-        images, carried, other = recent_accuracy(self.record.values())
+        if flagged:
+            self.flagged.add(key)
+        images, carried, against = self.recent()
         verdict = ("new images start from the image before's labels" if prefer_carried(self.record.values())
                    else "new images keep their other start")
         over = "the last image" if images == 1 else f"the last {images} images"
         self.workspace.show_status(f"Labels carried from the image before: {100 * carried:.1f} % right over {over}, "
-                                   f"the best other start {100 * other:.1f} %: {verdict}", 6000)
+                                   f"{against}: {verdict}", 6000)
+
+    def recent(self):
+        """(images, the carried start's mean pixel accuracy, what it was judged against and its mean, in
+        words) over the record's last entries ``prefer_carried`` reads; None when nothing was judged.
+        Names the start compared against: the empty start (0 %: none right) for images the domain check
+        flagged, the best other start offered for the others, both when the entries mix them."""
+        from qgn.project_head import HEAD_WINDOW, recent_accuracy
+
+        recent = recent_accuracy(self.record.values())
+        if recent is None:
+            return None
+        images, carried, other = recent
+        empty = sum(key in self.flagged for key in list(self.record)[-HEAD_WINDOW:])
+        if empty == images:
+            against = "the empty start it replaces"
+        elif empty:
+            against = f"the starts it replaces (the empty start on {empty} of the {images}, the best other start on the rest)"
+        else:
+            against = "the best other start"
+        return images, carried, f"{against} {100 * other:.1f} %"
 
     def _say_if_preferred(self) -> None:
         from qgn.annotation.carry import prefer_carried
-        from qgn.project_head import recent_accuracy
 
         if prefer_carried(self.record.values()):
-            images, carried, other = recent_accuracy(self.record.values())
+            images, carried, against = self.recent()
             self.workspace.show_status(f"New images start from the image before's labels: {100 * carried:.1f} % right "
-                                       f"over the last {images} saved, the best other start {100 * other:.1f} %", 6000)
+                                       f"over the last {images} saved, {against}", 6000)
 
     def shutdown(self, wait: bool = True) -> None:
         """The window closes: a judge under way finishes, the queued ones do nothing (they only

@@ -99,6 +99,36 @@ def test_on_a_flagged_frame_the_carried_start_is_judged_against_the_empty_start_
     assert win.current.annotation.origin == "previous"
 
 
+def test_the_status_line_names_the_start_the_carried_one_was_judged_against(qtbot, windows, model_path, tmp_path,
+                                                                          monkeypatch):
+    """On a flagged frame the carried start is judged against the empty start it replaces (none
+    right); the status line said "the best other start 0.0 %", which reads as the model's start
+    getting nothing right. It names the empty start, and says so when the last entries mix both
+    kinds (review repro: test_zz_review_msg.py)."""
+    frames = video_frames(tmp_path / "video")
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, frames, model_path)
+    _corrected_and_saved(qtbot, win)
+    said = []
+    monkeypatch.setattr(win.carry.workspace, "show_status", lambda text, *_: said.append(text))
+    monkeypatch.setattr(win.head, "outside", lambda doc: True)  # every frame from here on flagged
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
+        _corrected_and_saved(qtbot, win)
+    qtbot.waitUntil(lambda: any(text.startswith("Labels carried") for text in said), timeout=WAIT_MS)
+    line = [text for text in said if text.startswith("Labels carried")][-1]
+    assert "the empty start it replaces 0.0 %" in line and "best other start" not in line
+    assert win.carry.flagged == {win.annotator.file_key(win.current)}
+    # a record mixing both kinds of entry says so; one of unflagged entries names the best other start
+    win.carry.record = {"a": (0.8, 0.97), "b": (0.8, 0.97), "c": (0.8, 0.0)}
+    win.carry.flagged = {"c"}
+    assert win.carry.recent()[2] == ("the starts it replaces (the empty start on 1 of the 3, "
+                                     "the best other start on the rest) 64.7 %")
+    win.carry.flagged = set()
+    assert win.carry.recent()[2] == "the best other start 64.7 %"
+
+
 def test_a_model_change_keeps_the_carried_starts_record(qtbot, windows, model_path, tmp_path):
     """The carried start does not read the model: a model change (a fine-tune kept, another model, the
     same moved to another device) keeps its record, and the next frame still starts from it. The record
