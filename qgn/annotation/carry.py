@@ -121,7 +121,19 @@ def prefer_carried(record, window: int | None = None) -> bool:
     session walk): the carried start does not read the model, its entries say how it did against
     the starts those images were offered, and the last ``window`` images judge it against the new
     model's start; forgetting it made the image after every fine-tune lose the carried start
-    (benchmarks/RESULTS.md, "The carried start's record kept across a model change")."""
+    (benchmarks/RESULTS.md, "The carried start's record kept across a model change").
+
+    One record for all images, whatever each was judged against: an entry judged against the empty
+    start (a frame the domain check flagged: the carried start against 0, ``judge_carried``) counts
+    for the following images whether or not they are flagged, so it can make the carried start the
+    default of an unflagged image where it lost to the model's start on every unflagged image judged.
+    Measured on one sequence only, where it helped: after the encoder's fine-tune (no frame flagged
+    from then on) frames 49–51 of 0001TP took the carried start because their last three entries held
+    one to three of flagged frames 46–48 (against 0) — 10, 11 and 16 actions against 22, 21 and 26
+    from the model's start, while pixel accuracy ranked the model's start higher (0.84–0.88 against
+    0.93–0.94; benchmarks/RESULTS.md, "The carried start's record kept across a model change").
+    Sequences whose verdict flips from frame to frame are
+    untested; ``tests/annotation/test_carry.py`` pins this rule so that a change to it is deliberate."""
     from qgn.project_head import HEAD_WINDOW, prefer_head
 
     return prefer_head(record, HEAD_WINDOW if window is None else window)

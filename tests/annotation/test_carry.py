@@ -201,3 +201,32 @@ def test_judge_carried_takes_the_start_it_would_replace():
     assert judge_carried(carried, [], label, 255) is None
     assert judge_carried(carried, [model], np.full((2, 2), 255), 255, flagged=True) is None
     assert judge_carried(carried, [np.zeros((3, 3), int)], label, 255) is None  # another size: not judged
+
+
+def test_a_flagged_frames_entry_counts_for_the_unflagged_frames_after_it():
+    """The rule as it stands, pinned so that changing it is deliberate: one record whatever each entry
+    was judged against. An entry of a frame the domain check flagged (the carried start against the
+    empty start it replaced: 0) counts for the next frames whether or not they are flagged, so it
+    makes the carried start the default of an unflagged frame where it lost to the model's start on
+    every unflagged frame judged (the gain on 0001TP's frames 49–51, benchmarks/RESULTS.md, "The
+    carried start's record kept across a model change"); the bench's app_domain follows the same
+    record (review repro: mixed_record.py)."""
+    from types import SimpleNamespace as Run
+
+    from qgn.bench.annotate import _scenario_choices
+
+    truth = np.zeros((10, 10), np.int64)
+    truth[:, 5:] = 1
+    carried, model = truth.copy(), truth.copy()
+    carried[:2, :] = 2  # 80 % right
+    model[:1, :3] = 2  # 97 % right
+    unflagged = [judge_carried(carried, [model], truth, IGNORE) for _ in range(2)]
+    flagged = judge_carried(carried, [model], truth, IGNORE, flagged=True)
+    assert unflagged == [(0.8, 0.97)] * 2 and flagged == (0.8, 0.0)
+    assert not prefer_carried(unflagged)  # the unflagged frames alone: the model's start
+    assert prefer_carried(unflagged + [flagged])  # one flagged frame among the last three: carried
+    assert prefer_carried([flagged] + unflagged)  # wherever it is among them
+    assert not prefer_carried([flagged] + unflagged * 2)  # out of the last three: no longer counts
+    runs = {"assist_carried": Run(actions=10), "assist_model_start": Run(actions=22), "assist_empty": Run(actions=30)}
+    choices = _scenario_choices(runs, [], unflagged, inside=True, domain_carry_record=unflagged + [flagged])
+    assert list(choices["app_domain"][0]) == ["previous"] and list(choices["app_carry"][0]) == ["model"]
