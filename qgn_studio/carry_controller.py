@@ -15,8 +15,13 @@ starts compared against). The record lives for the session of
 one project and class set; a model change keeps it (the carried start does not read the model: its
 entries say how it did against the starts those images were offered, and the images saved after the
 change judge it against the new model's — forgetting it made the image after every fine-tune start
-without it, benchmarks/RESULTS.md, "The carried start's record kept across a model change"). A
-default start that fails falls back to the prediction (the annotator).
+without it, benchmarks/RESULTS.md, "The carried start's record kept across a model change"; for up
+to three judged images after it the kept entries, not the new model, decide: ``prefer_carried``). A
+judge under way when the model changes is dropped (it took the old model's starts and head, and would
+read the new model's features). An image taken out of the project leaves the record
+(``ProjectController.images_removed``): it no longer counts among the last three, and an image added
+again under its key is judged again. A default start that fails falls back to the prediction (the
+annotator).
 """
 from __future__ import annotations
 
@@ -31,7 +36,8 @@ class CarryController(QtCore.QObject):
     ``projects``: its ``image_saved`` signal, after which a saved image is judged; ``head``: the
     ``HeadController`` whose head is one of the other starts (None: the prediction alone)."""
 
-    # (generation, (key, (carried's, other's) accuracy, whether judged against the empty start) or None)
+    # ((generation, model changes), (key, (carried's, other's) accuracy, whether judged against the empty start)
+    # or None)
     judged = QtCore.Signal(object, object)
 
     def __init__(self, workspace, annotator, projects, head=None, parent=None):
@@ -43,6 +49,7 @@ class CarryController(QtCore.QObject):
         self.record: dict[str, tuple[float, float]] = {}  # image key → (carried's, best other's) pixel accuracy
         self.flagged: set[str] = set()  # the record's keys judged against the empty start (flagged images)
         self._generation = 0
+        self._models = 0  # model changes: a judge that ran across one is dropped (its starts mix two models)
         self._stop = threading.Event()  # set at shutdown: judges not started yet do nothing
         self._positions = (None, 0, {})  # (the project's image list, its length, key → position)
         self._other_default = annotator.default_source
@@ -50,6 +57,8 @@ class CarryController(QtCore.QObject):
         annotator.default_source = self.default_source
         projects.image_saved.connect(self.judge)
         workspace.project_changed.connect(self._forget)
+        workspace.model_changed.connect(self._model_changed)
+        projects.images_removed.connect(self.forget_images)
         annotator.class_set_edited.connect(self._forget)
         self.judged.connect(self._judged)
         if head is not None:  # after the head's own message, which would name the head or the prediction
@@ -59,6 +68,18 @@ class CarryController(QtCore.QObject):
         self._generation += 1
         self.record = {}
         self.flagged = set()
+
+    def _model_changed(self, _info=None) -> None:
+        """The record is kept (module docstring); a judge under way is dropped: it was submitted with
+        the old model's start and head and would read the new model's features."""
+        self._models += 1
+
+    def forget_images(self, keys) -> None:
+        """``keys`` left the project: their entries leave the record (a removed image no longer counts
+        among the last ones, and an image added again under its key is judged again)."""
+        for key in keys:
+            self.record.pop(key, None)
+            self.flagged.discard(key)
 
     # ------------------------------------------------------------------ the start
     def predecessor(self, doc):
@@ -143,7 +164,7 @@ class CarryController(QtCore.QObject):
         # the start the carried one would replace: empty where the domain check flags the image
         # (HeadController.default_source), judged as such rather than against a prediction it is not offered
         flagged = self._other_default(doc) == "empty"
-        generation, stop = self._generation, self._stop
+        generation, stop = (self._generation, self._models), self._stop
 
         def run():
             from qgn.annotation.carry import judge_carried
@@ -165,11 +186,11 @@ class CarryController(QtCore.QObject):
 
         self.runner.submit(run, lambda result: self.judged.emit(generation, result), None)
 
-    def _judged(self, generation: int, result) -> None:
+    def _judged(self, generation, result) -> None:
         from qgn.annotation.carry import prefer_carried
 
-        if generation != self._generation or result is None:
-            return
+        if generation != (self._generation, self._models) or result is None:
+            return  # another project or class set, or a model change while it ran
         key, judged, flagged = result
         self.record[key] = judged
         if flagged:

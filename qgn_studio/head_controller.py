@@ -226,7 +226,12 @@ class HeadController(QtCore.QObject):
             if last is not None and last.fits(classes):
                 self._trainer.record.update(last.record)  # a head read from the project: its record
         model = self._load_model()
-        for image in project.annotated():
+        annotated = project.annotated()
+        present = {image.key for image in annotated}
+        for key in [key for key in self._trainer.samples if key not in present]:
+            self._trainer.remove(key)  # removed from the project (or its annotation gone): not learnt any more
+            self._learnt.pop(key, None)
+        for image in annotated:
             if self._stop.is_set():
                 return None
             path = project.annotation_path(image)

@@ -238,3 +238,83 @@ def test_the_image_before_is_found_again_after_the_list_changes_in_place(tmp_pat
     project.images.remove(project.image_for(frames[1]))  # in place, then one appended: same length
     project.images.append(project.images[0].__class__(frames[1], "again"))
     assert carry.predecessor(doc)[1].path == frames[0]
+
+
+def test_a_judge_running_when_the_model_changes_is_dropped(qtbot, windows, model_path, tmp_path):
+    """A judge takes the other starts (the prediction, the head) when the image is saved and read the
+    head's features at run time: across a model change it scored the old head on the new model's
+    features and stored that as an entry. It is dropped; the record kept otherwise (review repro)."""
+    import threading
+
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, frames, model_path)
+    _corrected_and_saved(qtbot, win)
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    release, started, predict = threading.Event(), threading.Event(), win.carry.predict
+
+    def held(doc):  # the judge's run, held until the model has changed
+        started.set()
+        release.wait(WAIT_MS / 1000)
+        return predict(doc)
+
+    win.carry.predict = held
+    corrected_to_truth(qtbot, win)
+    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
+        assert win.projects.save()
+        qtbot.waitUntil(started.is_set, timeout=WAIT_MS)  # the save done, its judge under way
+        win.workspace.set_model(win.workspace.model_info)  # the app's model change, while it runs
+        release.set()
+    win.jobs.wait_idle()
+    assert win.carry.record == {}
+
+
+def test_a_removed_images_entry_leaves_the_record(qtbot, windows, model_path, tmp_path):
+    """An image taken out of the project leaves the carried start's record: it counted among the last
+    three after a model change kept the record, and an image added again under its key was never judged
+    again (review repro test_removed_image_keeps_its_record_entry_across_model_change)."""
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, frames, model_path)
+    _corrected_and_saved(qtbot, win)
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
+        _corrected_and_saved(qtbot, win)
+    key = win.annotator.file_key(win.current)
+    assert list(win.carry.record) == [key]
+    win.projects.ask_remove = lambda *a: True
+    win.projects.confirm_discard = lambda *a, **k: True
+    assert win.projects.remove_images([win.current])
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: key not in win.carry.record, timeout=WAIT_MS)  # once out of the project
+    assert key not in [im.key for im in win.projects.project.images]
+    win.workspace.set_model(win.workspace.model_info)
+    assert win.carry.record == {} and win.carry.flagged == set()
+
+
+def test_the_head_forgets_a_removed_image_at_its_next_fit(qtbot, windows, model_path, tmp_path):
+    """The head's trainer kept the samples of an image taken out of the project (``ProjectHead.remove``
+    was never called): every later fit still learnt it. The next fit leaves it out."""
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, frames, model_path)
+    _corrected_and_saved(qtbot, win)
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    _corrected_and_saved(qtbot, win)
+    key = win.annotator.file_key(win.current)
+    qtbot.waitUntil(lambda: win.head.head is not None and key in win.head.head.trained, timeout=WAIT_MS)
+    win.projects.ask_remove = lambda *a: True
+    win.projects.confirm_discard = lambda *a, **k: True
+    assert win.projects.remove_images([win.current])
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: key not in win.carry.record, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.current is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    other = win.annotator.file_key(win.current)
+    assert other != key
+    _corrected_and_saved(qtbot, win)
+    qtbot.waitUntil(lambda: win.head.head is not None and other in win.head.head.trained, timeout=WAIT_MS)
+    assert key not in win.head.head.trained and len(win.head.head.trained) == 2
