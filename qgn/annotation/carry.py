@@ -121,7 +121,13 @@ def prefer_carried(record, window: int | None = None) -> bool:
     session walk): the carried start does not read the model, its entries say how it did against
     the starts those images were offered, and the last ``window`` images judge it against the new
     model's start; forgetting it made the image after every fine-tune lose the carried start
-    (benchmarks/RESULTS.md, "The carried start's record kept across a model change").
+    (benchmarks/RESULTS.md, "The carried start's record kept across a model change"). Its cost is
+    inertia: until ``window`` images have been judged against the new model's starts the entries
+    from before the change count with them, so for up to ``window`` (3) judged images the kept
+    record, not the new model, decides — entries judged against the empty start (the other side 0)
+    say nothing of the new model and keep the carried start the default whatever the new model's
+    start is like. The gain was measured for fine-tunes of one model only; for a switch to another
+    model the rule is argued (the carried start does not read the model), not measured.
 
     One record for all images, whatever each was judged against: an entry judged against the empty
     start (a frame the domain check flagged: the carried start against 0, ``judge_carried``) counts

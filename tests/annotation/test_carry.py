@@ -230,3 +230,16 @@ def test_a_flagged_frames_entry_counts_for_the_unflagged_frames_after_it():
     runs = {"assist_carried": Run(actions=10), "assist_model_start": Run(actions=22), "assist_empty": Run(actions=30)}
     choices = _scenario_choices(runs, [], unflagged, inside=True, domain_carry_record=unflagged + [flagged])
     assert list(choices["app_domain"][0]) == ["previous"] and list(choices["app_carry"][0]) == ["model"]
+
+
+def test_after_a_model_change_the_kept_entries_decide_for_up_to_three_judged_frames():
+    """The rule as it stands, pinned so that changing it is deliberate: the record kept across a model
+    change is read whatever model each entry was judged with, so the entries from before the change
+    count until three frames have been judged against the new model's starts; flagged frames' entries
+    (against the empty start: 0) keep the carried start the default even where the new model's start
+    is far more accurate (prefer_carried's docstring; benchmarks/RESULTS.md, "The carried start's record
+    kept across a model change"; review repro test_inertia_after_flagged_entries)."""
+    old = [(0.85, 0.0)] * 3  # flagged frames before the change: judged against the empty start
+    new = [(0.80, 0.99)] * 3  # the new model's start 19 points more accurate on every frame since
+    assert prefer_carried(old + new[:1]) and prefer_carried(old + new[:2])  # still the carried start
+    assert not prefer_carried(old + new)  # three frames judged against the new model: they alone decide
