@@ -20,8 +20,9 @@ to three judged images after it the kept entries, not the new model, decide: ``p
 judge under way when the model changes is dropped (it took the old model's starts and head, and would
 read the new model's features). An image taken out of the project leaves the record
 (``ProjectController.images_removed``): it no longer counts among the last three, and an image added
-again under its key is judged again. A default start that fails falls back to the prediction (the
-annotator).
+again under its key is judged again; so does one another writer (a second window, ``qgn``) took out,
+once the window shows that writer's change (``ProjectController.merged``). A default start that fails
+falls back to the prediction (the annotator).
 """
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ class CarryController(QtCore.QObject):
         workspace.project_changed.connect(self._forget)
         workspace.model_changed.connect(self._model_changed)
         projects.images_removed.connect(self.forget_images)
+        projects.merged.connect(self.forget_absent)  # another writer's change, removals included
         annotator.class_set_edited.connect(self._forget)
         self.judged.connect(self._judged)
         if head is not None:  # after the head's own message, which would name the head or the prediction
@@ -80,6 +82,15 @@ class CarryController(QtCore.QObject):
         for key in keys:
             self.record.pop(key, None)
             self.flagged.discard(key)
+
+    def forget_absent(self, project) -> None:
+        """Another writer's change was merged into ``project``: the entries of images no longer in it
+        leave the record (``forget_images``; ``images_removed`` names this window's removals only). A
+        set of the project's keys, only while the record holds something (~5 ms at 100,000 images)."""
+        if project is not self.workspace.project or not self.record:
+            return
+        present = {image.key for image in project.images}
+        self.forget_images([key for key in self.record if key not in present])
 
     # ------------------------------------------------------------------ the start
     def predecessor(self, doc):

@@ -119,6 +119,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
     image_saved = QtCore.Signal(object, object)  # (document, the (H, W) label map written) per annotation saved
     autosaved = QtCore.Signal(int)  # annotations written by one autosave (none written: not emitted)
     images_removed = QtCore.Signal(object)  # [project keys] of the images this window took out of the project
+    merged = QtCore.Signal(object)  # the project, once another writer's change merged into it is shown
 
     def __init__(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None, parent=None):
         super().__init__(parent)

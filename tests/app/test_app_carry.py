@@ -384,3 +384,19 @@ def test_the_heads_record_stays_when_the_annotation_folder_cannot_be_listed(qtbo
         win.head.refit()
     assert key in win.head.head.record and key in win.head.head.trained
 
+
+def test_another_writers_removal_leaves_the_carried_starts_record(qtbot, windows, model_path, tmp_path):
+    """An image another writer (a second window, the qgn CLI) takes out of the project leaves the
+    carried start's record once this window shows that change (``images_removed`` names this window's
+    removals only) (review repro test_another_writers_removal_leaves_carry_record; fails before:
+    'frame_001' still in the record)."""
+    from qgn.project import Project
+
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    key = _two_saved(qtbot, win, frames, model_path)
+    other = Project.open(win.projects.project.root)  # another writer
+    other.remove_image(other.image_for(frames[1]))
+    qtbot.waitUntil(lambda: not any(im.key == key for im in win.projects.project.images), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: key not in win.carry.record, timeout=WAIT_MS)
+    assert win.carry.flagged == set()
