@@ -198,20 +198,29 @@ class CarryController(QtCore.QObject):
         self.runner.submit(run, lambda result: self.judged.emit(generation, result), None)
 
     def _judged(self, generation, result) -> None:
-        from qgn.annotation.carry import prefer_carried
-
         if generation != (self._generation, self._models) or result is None:
             return  # another project or class set, or a model change while it ran
         key, judged, flagged = result
         self.record[key] = judged
         if flagged:
             self.flagged.add(key)
-        images, carried, against = self.recent()
-        verdict = ("new images start from the image before's labels" if prefer_carried(self.record.values())
-                   else "new images keep their other start")
-        over = "the last image" if images == 1 else f"the last {images} images"
-        self.workspace.show_status(f"Labels carried from the image before: {100 * carried:.1f} % right over {over}, "
-                                   f"{against}: {verdict}", 6000)
+        self.workspace.show_status(self.said(), 6000)
+
+    def said(self) -> str | None:
+        """The status line of the record: the verdict first (the status bar cuts a line wider than the
+        window at its end), then the carried start's mean over the last entries and the starts it is
+        judged against (``recent``); the longest, a record mixing both kinds, is ~1000 px in the app's
+        9-pt font (it was ~1300, cut before the verdict in a 1280-px window). None when nothing was judged."""
+        from qgn.annotation.carry import prefer_carried
+
+        recent = self.recent()
+        if recent is None:
+            return None
+        images, carried, against = recent
+        verdict = ("New images start from the image before's labels: they were" if prefer_carried(self.record.values())
+                   else "New images keep their other start: the image before's labels were")
+        over = "the last saved image" if images == 1 else f"the last {images} saved"
+        return f"{verdict} {100 * carried:.1f} % right over {over}, {against}"
 
     def recent(self):
         """(images, the carried start's mean pixel accuracy, what it was judged against and its mean, in
@@ -226,20 +235,17 @@ class CarryController(QtCore.QObject):
         images, carried, other = recent
         empty = sum(key in self.flagged for key in list(self.record)[-HEAD_WINDOW:])
         if empty == images:
-            against = "the empty start it replaces"
-        elif empty:
-            against = f"the starts it replaces (the empty start on {empty} of the {images}, the best other start on the rest)"
-        else:
-            against = "the best other start"
-        return images, carried, f"{against} {100 * other:.1f} %"
+            return images, carried, f"the empty start they replace {100 * other:.1f} %"
+        if empty:
+            return images, carried, (f"the starts they replace {100 * other:.1f} % (the empty start on {empty}, "
+                                     f"the best other on {images - empty})")
+        return images, carried, f"the best other start {100 * other:.1f} %"
 
     def _say_if_preferred(self) -> None:
         from qgn.annotation.carry import prefer_carried
 
         if prefer_carried(self.record.values()):
-            images, carried, against = self.recent()
-            self.workspace.show_status(f"New images start from the image before's labels: {100 * carried:.1f} % right "
-                                       f"over the last {images} saved, {against}", 6000)
+            self.workspace.show_status(self.said(), 6000)
 
     def shutdown(self, wait: bool = True) -> None:
         """The window closes: a judge under way finishes, the queued ones do nothing (they only

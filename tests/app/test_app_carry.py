@@ -116,17 +116,47 @@ def test_the_status_line_names_the_start_the_carried_one_was_judged_against(qtbo
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
     with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
         _corrected_and_saved(qtbot, win)
-    qtbot.waitUntil(lambda: any(text.startswith("Labels carried") for text in said), timeout=WAIT_MS)
-    line = [text for text in said if text.startswith("Labels carried")][-1]
-    assert "the empty start it replaces 0.0 %" in line and "best other start" not in line
+    qtbot.waitUntil(lambda: any(text.startswith("New images") for text in said), timeout=WAIT_MS)
+    line = [text for text in said if text.startswith("New images")][-1]
+    assert "the empty start they replace 0.0 %" in line and "best other" not in line
     assert win.carry.flagged == {win.annotator.file_key(win.current)}
     # a record mixing both kinds of entry says so; one of unflagged entries names the best other start
     win.carry.record = {"a": (0.8, 0.97), "b": (0.8, 0.97), "c": (0.8, 0.0)}
     win.carry.flagged = {"c"}
-    assert win.carry.recent()[2] == ("the starts it replaces (the empty start on 1 of the 3, "
-                                     "the best other start on the rest) 64.7 %")
+    assert win.carry.recent()[2] == "the starts they replace 64.7 % (the empty start on 1, the best other on 2)"
     win.carry.flagged = set()
     assert win.carry.recent()[2] == "the best other start 64.7 %"
+
+
+def test_the_status_line_says_its_verdict_first_and_fits_a_1280_px_window(qtbot, windows, model_path, tmp_path):
+    """The line of a record mixing both kinds of entry was ~1300 px, its verdict last: a 1280-px window
+    cut it before the verdict (review screenshot status_mixed.png). Each line starts with the verdict
+    and fits the status bar's room beside its permanent widgets at 1280 px, in the app's font."""
+    frames = video_frames(tmp_path / "video")
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, frames, model_path)
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitUntil(lambda: win.statusBar().width() == 1280, timeout=WAIT_MS)
+    bar = win.statusBar()
+    room = bar.width() - sum(w.width() for w in (win.progress, win.device_label) if w.isVisible()) - 20
+    cases = {  # (record, flagged) → the verdict the line starts with
+        "mixed, preferred": ({"a": (1.0, 0.999), "b": (1.0, 0.999), "c": (1.0, 0.0)}, {"c"}, "New images start"),
+        "mixed, not preferred": ({"a": (0.333, 1.0), "b": (0.333, 1.0), "c": (0.333, 0.0)}, {"c"}, "New images keep"),
+        "unflagged, not preferred": ({"a": (0.999, 1.0), "b": (0.999, 1.0), "c": (0.999, 1.0)}, set(), "New images keep"),
+        "flagged, preferred": ({"a": (1.0, 0.0), "b": (1.0, 0.0), "c": (1.0, 0.0)}, {"a", "b", "c"}, "New images start"),
+    }
+    for name, (record, flagged, verdict) in cases.items():
+        win.carry.record, win.carry.flagged = record, flagged
+        line = win.carry.said()
+        assert line.startswith(verdict), name
+        assert bar.fontMetrics().horizontalAdvance(line) <= room, (name, line)
+    win.carry.record = {"a": (0.8, 0.97), "b": (0.8, 0.97), "c": (0.8, 0.0)}
+    win.carry.flagged = {"c"}
+    win.carry._judged((win.carry._generation, win.carry._models), ("c", (0.8, 0.0), True))
+    assert bar.currentMessage() == win.carry.said()
+    assert bar.currentMessage().startswith("New images start from the image before's labels: they were 80.0 %")
+    bar.grab().save(str(tmp_path / "status_mixed.png"))
 
 
 def test_a_model_change_keeps_the_carried_starts_record(qtbot, windows, model_path, tmp_path):
