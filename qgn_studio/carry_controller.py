@@ -6,10 +6,23 @@ whose predecessor in the project's order (frames of a video, named in order) has
 message). It becomes the start of new images by default only once it has beaten the app's other
 starts on saved images, and only for an image whose predecessor has its size: every image saved
 for the first time whose predecessor was saved is judged — the carried start's pixel accuracy
-against the saved annotation, and the best of the other starts offered (the prediction; the head,
-unless it was trained on that image) (``qgn.project_head.judge_start``) — and
-``qgn.annotation.carry.prefer_carried`` reads the last three. The record lives for the session of
-one project and model. A default start that fails falls back to the prediction (the annotator).
+against the saved annotation, and the start it would replace's: the empty map's (none right) where
+the domain check flags the image, else the best of the other starts offered (the prediction; the
+head, unless it was trained on that image) (``qgn.annotation.carry.judge_carried``) — and
+``qgn.annotation.carry.prefer_carried`` reads the last three, whatever each was judged against (a
+flagged image's entry counts for the unflagged images after it too; the status line names the
+starts compared against). The record lives for the session of
+one project and class set; a model change keeps it (the carried start does not read the model: its
+entries say how it did against the starts those images were offered, and the images saved after the
+change judge it against the new model's — forgetting it made the image after every fine-tune start
+without it, benchmarks/RESULTS.md, "The carried start's record kept across a model change"; for up
+to three judged images after it the kept entries, not the new model, decide: ``prefer_carried``). A
+judge under way when the model changes is dropped (it took the old model's starts and head, and would
+read the new model's features). An image taken out of the project leaves the record
+(``ProjectController.images_removed``): it no longer counts among the last three, and an image added
+again under its key is judged again; so does one another writer (a second window, ``qgn``) took out,
+once the window shows that writer's change (``ProjectController.merged``). A default start that fails
+falls back to the prediction (the annotator).
 """
 from __future__ import annotations
 
@@ -24,7 +37,9 @@ class CarryController(QtCore.QObject):
     ``projects``: its ``image_saved`` signal, after which a saved image is judged; ``head``: the
     ``HeadController`` whose head is one of the other starts (None: the prediction alone)."""
 
-    judged = QtCore.Signal(object, object)  # (generation, (key, (carried's, other's) accuracy) or None)
+    # ((generation, model changes), (key, (carried's, other's) accuracy, whether judged against the empty start)
+    # or None)
+    judged = QtCore.Signal(object, object)
 
     def __init__(self, workspace, annotator, projects, head=None, parent=None):
         super().__init__(parent)
@@ -33,7 +48,9 @@ class CarryController(QtCore.QObject):
         self.workspace, self.annotator, self.projects, self.head = workspace, annotator, projects, head
         self.runner = JobRunner(self)
         self.record: dict[str, tuple[float, float]] = {}  # image key → (carried's, best other's) pixel accuracy
+        self.flagged: set[str] = set()  # the record's keys judged against the empty start (flagged images)
         self._generation = 0
+        self._models = 0  # model changes: a judge that ran across one is dropped (its starts mix two models)
         self._stop = threading.Event()  # set at shutdown: judges not started yet do nothing
         self._positions = (None, 0, {})  # (the project's image list, its length, key → position)
         self._other_default = annotator.default_source
@@ -41,7 +58,9 @@ class CarryController(QtCore.QObject):
         annotator.default_source = self.default_source
         projects.image_saved.connect(self.judge)
         workspace.project_changed.connect(self._forget)
-        workspace.model_changed.connect(self._forget)
+        workspace.model_changed.connect(self._model_changed)
+        projects.images_removed.connect(self.forget_images)
+        projects.merged.connect(self.forget_absent)  # another writer's change, removals included
         annotator.class_set_edited.connect(self._forget)
         self.judged.connect(self._judged)
         if head is not None:  # after the head's own message, which would name the head or the prediction
@@ -50,6 +69,28 @@ class CarryController(QtCore.QObject):
     def _forget(self, _changed=None) -> None:
         self._generation += 1
         self.record = {}
+        self.flagged = set()
+
+    def _model_changed(self, _info=None) -> None:
+        """The record is kept (module docstring); a judge under way is dropped: it was submitted with
+        the old model's start and head and would read the new model's features."""
+        self._models += 1
+
+    def forget_images(self, keys) -> None:
+        """``keys`` left the project: their entries leave the record (a removed image no longer counts
+        among the last ones, and an image added again under its key is judged again)."""
+        for key in keys:
+            self.record.pop(key, None)
+            self.flagged.discard(key)
+
+    def forget_absent(self, project) -> None:
+        """Another writer's change was merged into ``project``: the entries of images no longer in it
+        leave the record (``forget_images``; ``images_removed`` names this window's removals only). A
+        set of the project's keys, only while the record holds something (~5-12 ms at 100,000 images, once per change another writer made)."""
+        if project is not self.workspace.project or not self.record:
+            return
+        present = {image.key for image in project.images}
+        self.forget_images([key for key in self.record if key not in present])
 
     # ------------------------------------------------------------------ the start
     def predecessor(self, doc):
@@ -131,51 +172,80 @@ class CarryController(QtCore.QObject):
         head = None
         if self.head is not None and self.head.available(doc) and key not in self.head.head.trained:
             head = self.head.head
-        generation, stop = self._generation, self._stop
+        # the start the carried one would replace: empty where the domain check flags the image
+        # (HeadController.default_source), judged as such rather than against a prediction it is not offered
+        flagged = self._other_default(doc) == "empty"
+        generation, stop = (self._generation, self._models), self._stop
 
         def run():
-            from qgn.project_head import judge_start
+            from qgn.annotation.carry import judge_carried
 
             if stop.is_set():
                 return None
             carried = self.predict(doc)
-            try:  # the prediction may be dropped meanwhile (the UI thread keeps a recent few)
-                others = [self.annotator.start_label(doc, "prediction")]
-            except ValueError:
-                others = []
-            image = doc.image
-            if head is not None and image is not None:
-                others.append(head.predict(self.head.features_model(), image))
-            judged = [judge_start(carried, other, label, self.workspace.classes.ignore_index)
-                      for other in others if other.shape == label.shape == carried.shape]
-            judged = [j for j in judged if j is not None]
-            return (key, max(judged, key=lambda j: j[1])) if judged else None
+            others = []
+            if not flagged:
+                try:  # the prediction may be dropped meanwhile (the UI thread keeps a recent few)
+                    others.append(self.annotator.start_label(doc, "prediction"))
+                except ValueError:
+                    pass
+                image = doc.image
+                if head is not None and image is not None:
+                    others.append(head.predict(self.head.features_model(), image))
+            judged = judge_carried(carried, others, label, self.workspace.classes.ignore_index, flagged)
+            return (key, judged, flagged) if judged is not None else None
 
         self.runner.submit(run, lambda result: self.judged.emit(generation, result), None)
 
-    def _judged(self, generation: int, result) -> None:
-        from qgn.annotation.carry import prefer_carried
-        from qgn.project_head import recent_accuracy
-
-        if generation != self._generation or result is None:
-            return
-        key, judged = result
+    def _judged(self, generation, result) -> None:
+        if generation != (self._generation, self._models) or result is None:
+            return  # another project or class set, or a model change while it ran
+        key, judged, flagged = result
         self.record[key] = judged
-        images, carried, other = recent_accuracy(self.record.values())
-        verdict = ("new images start from the image before's labels" if prefer_carried(self.record.values())
-                   else "new images keep their other start")
-        over = "the last image" if images == 1 else f"the last {images} images"
-        self.workspace.show_status(f"Labels carried from the image before: {100 * carried:.1f} % right over {over}, "
-                                   f"the best other start {100 * other:.1f} %: {verdict}", 6000)
+        if flagged:
+            self.flagged.add(key)
+        self.workspace.show_status(self.said(), 6000)
+
+    def said(self) -> str | None:
+        """The status line of the record: the verdict first (the status bar cuts a line wider than the
+        window at its end), then the carried start's mean over the last entries and the starts it is
+        judged against (``recent``); the longest, a record mixing both kinds, is ~1000 px in the app's
+        9-pt font (it was ~1300, cut before the verdict in a 1280-px window). None when nothing was judged."""
+        from qgn.annotation.carry import prefer_carried
+
+        recent = self.recent()
+        if recent is None:
+            return None
+        images, carried, against = recent
+        verdict = ("New images start from the image before's labels: they were" if prefer_carried(self.record.values())
+                   else "New images keep their other start: the image before's labels were")
+        over = "the last saved image" if images == 1 else f"the last {images} saved"
+        return f"{verdict} {100 * carried:.1f} % right over {over}, {against}"
+
+    def recent(self):
+        """(images, the carried start's mean pixel accuracy, what it was judged against and its mean, in
+        words) over the record's last entries ``prefer_carried`` reads; None when nothing was judged.
+        Names the start compared against: the empty start (0 %: none right) for images the domain check
+        flagged, the best other start offered for the others, both when the entries mix them."""
+        from qgn.project_head import HEAD_WINDOW, recent_accuracy
+
+        recent = recent_accuracy(self.record.values())
+        if recent is None:
+            return None
+        images, carried, other = recent
+        empty = sum(key in self.flagged for key in list(self.record)[-HEAD_WINDOW:])
+        if empty == images:
+            return images, carried, f"the empty start they replace {100 * other:.1f} %"
+        if empty:
+            return images, carried, (f"the starts they replace {100 * other:.1f} % (the empty start on {empty}, "
+                                     f"the best other on {images - empty})")
+        return images, carried, f"the best other start {100 * other:.1f} %"
 
     def _say_if_preferred(self) -> None:
         from qgn.annotation.carry import prefer_carried
-        from qgn.project_head import recent_accuracy
 
         if prefer_carried(self.record.values()):
-            images, carried, other = recent_accuracy(self.record.values())
-            self.workspace.show_status(f"New images start from the image before's labels: {100 * carried:.1f} % right "
-                                       f"over the last {images} saved, the best other start {100 * other:.1f} %", 6000)
+            self.workspace.show_status(self.said(), 6000)
 
     def shutdown(self, wait: bool = True) -> None:
         """The window closes: a judge under way finishes, the queued ones do nothing (they only

@@ -394,7 +394,7 @@ class Finetuner(QtCore.QObject):
             return
         images = f"{trained} image{'s' if trained != 1 else ''}"
         self.panel.set_status(f"Fine-tuning the decoder and encoder on {images} (every step trains the encoder "
-                              "too: no feature pass first, about 1.5–2× the time)…" if encoder == "train" else
+                              "too: no feature pass first; about 1.5–2× the time on whole 240×180 frames)…" if encoder == "train" else
                               f"Fine-tuning the decoder on {images} (the encoder's features are computed once "
                               "first)…")
 

@@ -226,7 +226,15 @@ class HeadController(QtCore.QObject):
             if last is not None and last.fits(classes):
                 self._trainer.record.update(last.record)  # a head read from the project: its record
         model = self._load_model()
-        for image in project.annotated():
+        listed = (project.root / project.annotation_dir).is_dir()  # annotated() lists an absent folder as empty
+        annotated = project.annotated()
+        present = {image.key for image in annotated}
+        if listed:  # else nothing is known gone: the record, which no fit makes again, is not dropped on it
+            known = set(self._trainer.samples) | set(self._trainer.record)  # the record: a head file's too
+            for key in [key for key in known if key not in present]:
+                self._trainer.remove(key)  # removed from the project (or its annotation gone): not learnt or
+                self._learnt.pop(key, None)  # counted any more (an image added again is judged again)
+        for image in annotated:
             if self._stop.is_set():
                 return None
             path = project.annotation_path(image)

@@ -118,6 +118,8 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
     saved = QtCore.Signal(int)  # annotations saved by one save
     image_saved = QtCore.Signal(object, object)  # (document, the (H, W) label map written) per annotation saved
     autosaved = QtCore.Signal(int)  # annotations written by one autosave (none written: not emitted)
+    images_removed = QtCore.Signal(object)  # [project keys] of the images this window took out of the project
+    merged = QtCore.Signal(object)  # the project, once another writer's change merged into it is shown
 
     def __init__(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None, parent=None):
         super().__init__(parent)
@@ -1068,12 +1070,13 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             self.shell.close_documents(docs)
             self._statistics = None
             return True
-        images = []
+        images, keys = [], {}
         for doc in docs:
             try:
                 images.append(project.image_for(doc.path))
             except KeyError:
-                pass
+                continue
+            keys[id(doc)] = images[-1].key
         rows = {id(d): i for i, d in enumerate(self.workspace.docs)}
         marks = later.get("marks", {})
 
@@ -1097,6 +1100,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
 
         def removed(moved: list) -> None:
             forget(docs)
+            self.images_removed.emit([image.key for image in images])
             kept = f"; their annotations are kept in {project.root / 'removed'}" if moved else ""
             self.workspace.show_status(f"Removed {len(images)} image{'s' if len(images) != 1 else ''} "
                                        f"from {project.root.name}{kept}", 8000)
@@ -1109,6 +1113,8 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             kept = [doc for doc in docs if mine and self._in_project(project, doc.path)]
             gone = [doc for doc in docs if doc not in kept]
             forget(gone)  # their autosaves were discarded before the removal
+            if gone:
+                self.images_removed.emit([keys[id(doc)] for doc in gone if id(doc) in keys])
             self._pend_marks({key: done for key, done in marks.items() if any(d.path == key[1] for d in kept)})
             # each at its row less the removed ones above it (out of the list for good)
             above = sorted(rows.get(id(d), len(self.workspace.docs)) for d in gone)

@@ -228,6 +228,7 @@ class DiskWatchMixin:
         self.workspace.show_status(
             "The project was changed by another window or command: reloaded"
             + (f" ({len(new)} new image{'s' if len(new) != 1 else ''})" if new else ""), 8000)
+        self.merged.emit(project)  # (an image it removed: what keeps a record of it forgets it)
 
 
 def merged_view(project, known: set) -> tuple[dict, list, list]:

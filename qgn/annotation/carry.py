@@ -117,7 +117,55 @@ def prefer_carried(record, window: int | None = None) -> bool:
     (carried start's, the best other start's) pixel accuracy against its saved annotation
     (``qgn.project_head.judge_start``); preferred when over the last ``window`` such images the
     carried start got at least as many pixels right (``window`` None: the head's, 3). Nothing judged
-    yet: not preferred."""
+    yet: not preferred. A model change keeps the record (the app's ``CarryController``, the bench's
+    session walk): the carried start does not read the model, its entries say how it did against
+    the starts those images were offered, and the last ``window`` images judge it against the new
+    model's start; forgetting it made the image after every fine-tune lose the carried start
+    (benchmarks/RESULTS.md, "The carried start's record kept across a model change"). Its cost is
+    inertia: until ``window`` images have been judged against the new model's starts the entries
+    from before the change count with them, so for up to ``window`` (3) judged images the kept
+    record, not the new model, decides — entries judged against the empty start (the other side 0)
+    say nothing of the new model and keep the carried start the default whatever the new model's
+    start is like. The gain was measured for fine-tunes of one model only; for a switch to another
+    model the rule is argued (the carried start does not read the model), not measured.
+
+    One record for all images, whatever each was judged against: an entry judged against the empty
+    start (a frame the domain check flagged: the carried start against 0, ``judge_carried``) counts
+    for the following images whether or not they are flagged, so it can make the carried start the
+    default of an unflagged image where it lost to the model's start on every unflagged image judged.
+    Measured on one sequence only, where it helped: after the encoder's fine-tune (no frame flagged
+    from then on) frames 49–51 of 0001TP took the carried start because their last three entries held
+    one to three of flagged frames 46–48 (against 0) — 10, 11 and 16 actions against 22, 21 and 26
+    from the model's start, while pixel accuracy ranked the model's start higher (0.84–0.88 against
+    0.93–0.94; benchmarks/RESULTS.md, "The carried start's record kept across a model change").
+    Sequences whose verdict flips from frame to frame are
+    untested; ``tests/annotation/test_carry.py`` pins this rule so that a change to it is deliberate."""
     from qgn.project_head import HEAD_WINDOW, prefer_head
 
     return prefer_head(record, HEAD_WINDOW if window is None else window)
+
+
+def judge_carried(carried: np.ndarray, others, label: np.ndarray, ignore_index: int | None,
+                  flagged: bool = False):
+    """The carried start's record entry for a saved image (``prefer_carried``): (carried start's, the
+    start it would replace's) pixel accuracy on the labelled pixels of ``label``, the image's saved
+    annotation (``qgn.project_head.judge_start``); None when nothing is labelled or nothing to judge
+    against.
+
+    The start it would replace is the one the image gets when the carried start is refused. Where the
+    model's domain check flags the image (``flagged``) and the classes have an ignore value, that is
+    the empty map (``HeadController.default_source``; the bench's ``app_domain``): every pixel
+    ``ignore_index``, none of the labelled ones right, so the carried start is judged against 0.
+    Elsewhere it is the best of ``others`` (the prediction; the head, where it had not trained on the
+    image). Judging a flagged image's carried start against the model's start, which it is not even
+    offered, let a more accurate fine-tuned start (a frozen encoder keeps every frame flagged) make
+    the carried start lose its place to empty (benchmarks/RESULTS.md, "A whole session")."""
+    from qgn.project_head import judge_start
+
+    label = np.asarray(label)
+    if flagged and ignore_index is not None:
+        others = [np.full(label.shape, ignore_index, dtype=label.dtype)]
+    judged = [judge_start(carried, other, label, ignore_index) for other in others
+              if np.shape(other) == label.shape == np.shape(carried)]
+    judged = [j for j in judged if j is not None]
+    return max(judged, key=lambda j: j[1]) if judged else None

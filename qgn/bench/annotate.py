@@ -39,7 +39,8 @@ the image and the start map (the model's or the head's; ``--model-snap``, the pr
   check (``qgn.domain``, the reference beside the model) calls unlike its training images starts
   empty where ``app_carry`` would take the model's or the head's start (the head reads the model's
   features; its record only says it beat the model's start). The carried start, the person's own
-  labels, still comes first when its record prefers it;
+  labels, still comes first when its record prefers it — its record judged against the start it
+  would replace: empty's (no pixel right) on a flagged image (``qgn.annotation.carry.judge_carried``);
 - ``assist_confident``: (opt-in) the image-aware tools from the model's start kept only where the
   model is sure of it: its bilinear probability of the class shown at least ``confidence`` (τ),
   unlabelled elsewhere (``qgn.annotation.start.confident_start``); no empty alternative;
@@ -293,6 +294,7 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
     head_seconds = []
     previous = None  # (image, corrected map) of the image before, for the carried start
     carry_record = []  # (carried start's, app_guarded start's) pixel accuracy per judged image
+    domain_carry_record = []  # (carried start's, app_domain's other start's): empty's (0) on a flagged image
     records = {n: [] for n in JUDGES if n in wanted}  # per image, {start: its judge's actions}: what each rule has seen
     time_left = TimeLeft()
     for i, s in enumerate(samples):
@@ -320,19 +322,19 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
             step("domain check")
             judge_model = model if config.domain_model is None else config.domain_model
             inside = judge_domain(judge_model, s.image, config.domain).inside
-        choices = _scenario_choices(runs, record, carry_record, inside, seen)
+        choices = _scenario_choices(runs, record, carry_record, inside, seen, domain_carry_record)
         as_saved = {}  # given start -> its as-saved record: the rules that share it measure it once
         for name, kept in records.items():
             step(f"{name}'s record")
             kept.append(_judged(JUDGES[name], s, labels, runs, next(iter(choices[name][0])), classes, config, as_saved))
         if "carried_map" in labels:  # judged after its use, as the app judges a saved image: against the
-            from qgn.project_head import judge_start  # best of the other starts offered
+            from qgn.annotation.carry import judge_carried  # best of the other starts offered (app_carry),
 
-            judged = [judge_start(labels["carried_map"], labels[m], s.label, classes.ignore_index)
-                      for m in ("model_map", "head_map") if m in labels]
-            judged = [j for j in judged if j is not None]
-            if judged:
-                carry_record.append(max(judged, key=lambda j: j[1]))
+            others = [labels[m] for m in ("model_map", "head_map") if m in labels]
+            for kept, flagged in ((carry_record, False), (domain_carry_record, inside is False)):
+                judged = judge_carried(labels["carried_map"], others, s.label, classes.ignore_index, flagged)
+                if judged is not None:  # and against the start it would replace (app_domain: empty if flagged)
+                    kept.append(judged)
         if "assist_empty" in labels:
             previous = (s.image, labels["assist_empty"])
         for name in wanted:
@@ -591,13 +593,15 @@ def _effort_choice(runs: dict, effort_record: list, inside: bool | None = None) 
 
 
 def _scenario_choices(runs: dict, record: list, carry_record: list = (), inside: bool | None = None,
-                      records: dict | None = None) -> dict:
+                      records: dict | None = None, domain_carry_record: list | None = None) -> dict:
     """Scenario → (the efforts it may choose between by start, the extra actions each start costs),
     from the runs of ``_simulate_starts`` (a run not made is None); ``record``: the head's record
     before this image (``qgn.project_head.prefer_head``); ``carry_record``: the carried start's
     (``qgn.annotation.carry.prefer_carried``); ``inside``: the domain check's verdict on this image
     (False: outside the model's domain; None: not asked); ``records``: {scenario of ``JUDGES``: its
-    record of the images before} (one not given: nothing judged yet)."""
+    record of the images before} (one not given: nothing judged yet); ``domain_carry_record``: the
+    carried start's record as ``app_domain`` keeps it, against the start it would replace — empty's on
+    a flagged image (``qgn.annotation.carry.judge_carried``; None: ``carry_record``)."""
     from qgn.annotation.carry import prefer_carried
     from qgn.project_head import prefer_head
 
@@ -607,7 +611,8 @@ def _scenario_choices(runs: dict, record: list, carry_record: list = (), inside:
     carried = runs.get("assist_carried")
     carry = {"previous": carried} if carried is not None and prefer_carried(carry_record) else guarded
     outside = {"empty": runs.get("assist_empty")} if inside is False else guarded  # app_domain: no model or head
-    domain = {"previous": carried} if carried is not None and prefer_carried(carry_record) else outside
+    domain_record = carry_record if domain_carry_record is None else domain_carry_record
+    domain = {"previous": carried} if carried is not None and prefer_carried(domain_record) else outside
     confident = {"confident": runs.get("assist_confident_start")}
     doubt = confident if inside is False else guarded  # app_confident: the confident start on a flagged image
     trusted = {"previous": carried} if carried is not None and prefer_carried(carry_record) else doubt

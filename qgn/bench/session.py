@@ -12,7 +12,9 @@ image, the Fine-tune dock every ``every`` saved images, and the model it keeps i
   configured tolerance and target) from that start, and its corrected map is the saved annotation:
   the next image's carried start, the head's training sample, a fine-tune's correction;
 - the head's record (``HeadTrainer.judge``) and the carried start's record are kept as
-  ``run_per_image`` keeps them (each image judged against its truth after its start was chosen).
+  ``run_per_image`` keeps ``app_domain``'s (each image judged against its truth after its start was
+  chosen; the carried start against the start it would replace, ``judge_carried``: empty on a
+  flagged image).
 
 Every ``every`` saved images (and while images are left) the model in use is fine-tuned as the
 app's Fine-tune dock runs it (``qgn_studio.finetuner``): on all the images saved so far, with one
@@ -25,7 +27,9 @@ The person keeps every fine-tuned model, and the app then does what a model chan
 - the domain reference is carried where the encoder did not learn (``qgn.domain.carry_reference``:
   the same reference, its verdicts unchanged) and dropped where it learnt (no verdict: the
   prediction, the head or the carried start by their records);
-- the carried start's record is forgotten (``CarryController._forget`` on ``model_changed``);
+- the carried start's record is kept (``CarryController``: a model change does not forget it; the
+  carried start does not read the model, and the images after judge it against the new model's
+  starts);
 - the head's trainer and record are forgotten and the head refits on every saved annotation with
   the new model's features (``HeadController._reset`` → ``refit``: the head read from the project
   names the old model file, so it is not taken).
@@ -110,7 +114,8 @@ def session_walk(model, samples, classes, config, every: int = 16, learns: str =
     docstring. ``progress(done, total, what)`` as ``run_per_image``'s."""
     from qgn.bench.annotate import Sequence, _choose, _predict, _saved_map, _scenario_choices, _simulate_starts
     from qgn.progress import TimeLeft
-    from qgn.project_head import HeadTrainer, judge_start
+    from qgn.annotation.carry import judge_carried
+    from qgn.project_head import HeadTrainer
     from qgn.train.finetune import auto_encoder, comparison_split
 
     if learns not in ("auto", "frozen", "train"):
@@ -138,12 +143,11 @@ def session_walk(model, samples, classes, config, every: int = 16, learns: str =
         efforts, costs = _scenario_choices(runs, record, state.carry_record, inside)["app_domain"]
         chosen, effort = _choose({k: v for k, v in efforts.items() if v is not None}, costs)
         saved = _saved_map(labels, chosen)
-        if "carried_map" in labels:  # the carried start's record, as run_per_image keeps it
-            judged = [judge_start(labels["carried_map"], labels[m], s.label, classes.ignore_index)
-                      for m in ("model_map", "head_map") if m in labels]
-            judged = [j for j in judged if j is not None]
-            if judged:
-                state.carry_record.append(max(judged, key=lambda j: j[1]))
+        if "carried_map" in labels:  # the carried start's record, as run_per_image keeps app_domain's:
+            judged = judge_carried(labels["carried_map"], [labels[m] for m in ("model_map", "head_map") if m in labels],
+                                   s.label, classes.ignore_index, flagged=inside is False)  # against what it replaces
+            if judged is not None:
+                state.carry_record.append(judged)
         if head is not None:  # the head's record: an image it did not train on
             state.trainer.judge(s.name, labels["head_map"], labels["model_map"], s.label)
         step("head features")
@@ -191,9 +195,9 @@ def _dock_finetune(state: SessionState, classes, config, learns, tune, iteration
     state.generation += 1
     if encoder != "frozen":  # carry_reference: only for an encoder unchanged, tensor for tensor
         state.reference = None
-    # the app's model change: the carried start's record and the head's trainer and record are
-    # forgotten; the head refits on every saved annotation with the new model's features
-    state.carry_record = []
+    # the app's model change: the head's trainer and record are forgotten and the head refits on every
+    # saved annotation with the new model's features; the carried start's record is kept (the carried
+    # start does not read the model; the images after judge it against the new model's starts)
     state.trainer = HeadTrainer(classes)
     step("head features of the saved images, new model")
     for image, saved, name in zip(state.images, state.saved, state.names):

@@ -70,9 +70,10 @@ def add_arguments(p) -> None:
     p.add_argument("--channels", help="sparse_conv: channel counts (default 16,32,64,128,256,512)")
     p.add_argument("--densities", help="sparse_conv: shares of active sites (default 0.01,0.03,0.1,0.3,0.5,0.75)")
     p.add_argument("--annotate-iters", type=int, help="annotate: fine-tune iterations of each loop step (default 40) "
-                                                      "and of each session fine-tune (default 300, the dock's)")
+                                                      "and of each session fine-tune (default 300, the dock's; "
+                                                      "--quick: 2), at least 1")
     p.add_argument("--every", type=int, help="annotate: session (and loop): the dock's fine-tune every K saved "
-                                             "images (default 16; loop 5)")
+                                             "images (default 16; loop 5; --quick: 2)")
     p.add_argument("--learns", choices=("auto", "frozen", "train"),
                    help="annotate: session: what the dock's fine-tunes let learn (default auto: the encoder once a "
                         "fine-tune trains on 32 images, qgn.train.finetune.auto_encoder)")
@@ -245,7 +246,7 @@ def run(args) -> int:
     if args.model is None:
         args.model = DEFAULT_MODEL
     check_options(args)
-    for option in ("domain_model", "record_lag", "every", "learns"):  # the annotate section's alone: they were silently ignored
+    for option in ("domain_model", "record_lag", "every", "learns", "annotate_iters"):  # the annotate section's alone: they were silently ignored
         if getattr(args, option, None) is not None and "annotate" not in sections:
             name = "--" + option.replace("_", "-")
             raise ValueError(f"{name} {getattr(args, option)}: only the annotate section uses it, and --only "

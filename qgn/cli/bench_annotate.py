@@ -14,7 +14,8 @@ the split (CamVid val frames are 2 video frames apart; its labelled train frames
 ``--model`` defaults to the bundled street model (``camvid``) and takes a bundled name (``demo``), a file or a run folder; ``--data`` defaults to CamVid (found
 in ../shared/data or ``QGN_DATA``); a model with other classes than the data's is transferred to
 them first. ``--tolerance 1``: a pixel counts as right when its label is the truth of a pixel at
-most 1 px away. ``--quick``: 3 images at half size, 2 fine-tune iterations every 2 images.
+most 1 px away. ``--quick``: 3 images at half size, 2 fine-tune iterations every 2 images (the loops'
+and the session's).
 """
 from __future__ import annotations
 
@@ -119,6 +120,9 @@ def annotate_options(args):
         evidence = "oracle"
     if args.images is not None and args.images < 1:
         raise ValueError(f"--images must be at least 1; got {args.images}")
+    iterations = getattr(args, "annotate_iters", None)
+    if iterations is not None and iterations < 1:  # 0 was silently the default (40 / 300)
+        raise ValueError(f"--annotate-iters must be at least 1 fine-tune iteration; got {iterations}")
     every = getattr(args, "every", None)
     if every is not None and every < 1:
         raise ValueError(f"--every must be at least 1 image; got {every}")
@@ -157,8 +161,8 @@ def annotate_section(args, log, progress=None):
     config = AnnotateConfig()
     if args.quick:
         samples = [_Resized(s, 0.5) for s in samples]
-        config = AnnotateConfig(every=2, iterations=2, batch_size=1)
-    if getattr(args, "annotate_iters", None):
+        config = AnnotateConfig(every=2, iterations=2, batch_size=1, session_every=2, session_iterations=2)
+    if getattr(args, "annotate_iters", None) is not None:
         config.iterations = config.session_iterations = args.annotate_iters
     if getattr(args, "every", None) is not None:
         config.every = config.session_every = args.every

@@ -6,6 +6,8 @@ without a label are skipped (and counted). Progress goes to stderr; stdout gets 
 table on the fine-tuned images (pixel accuracy, mIoU, cell agreement, changed cells), or with
 ``--json`` one JSON object. ``--out`` must be new unless ``--force``, and is never the input model.
 Ctrl-C stops the run and saves nothing: the original model is untouched and no --out is written.
+What learns is ``--encoder``: ``auto`` (the default, as the Fine-tune dock's Automatic) lets the
+encoder learn once there are ``ENCODER_LEARNS_FROM`` (32) images to train on, else the decoder alone.
 
 The labels' class set comes from ``--classes`` (a ``classes.txt`` / palette file, or a project
 folder or its project.json), else from a ``classes.txt`` beside the labels (in the labels folder
@@ -50,12 +52,16 @@ def add_arguments(p) -> None:
     p.add_argument("--scheme", default=d.scheme, choices=["pc+gtc", "gtc", "all", "all+gtc"],
                    help=f"training propagation (default {d.scheme}: the sites PC visits plus the labels' composite "
                         f"cells; all+gtc alternates the dense decoder and GTC, ~5x slower, and keeps eval-All good too)")
-    p.add_argument("--encoder", default=d.encoder, choices=["frozen", "train"],
-                   help="frozen (default): only the decoder learns, on encoder features computed once; train: "
-                        "the whole network; images larger than 512x512 are cut to random crops of at most that size "
-                        "(a memory bound), and no domain reference is kept (measured on whole 240x180 CamVid frames: "
-                        "about 1.5-2x slower, and on a scene the model never saw its start paid from 32 corrected "
-                        "images)")
+    from qgn.train.finetune import ENCODER_LEARNS_FROM
+
+    p.add_argument("--encoder", default="auto", choices=["auto", "frozen", "train"],
+                   help=f"what learns. auto (default, the Fine-tune dock's Automatic): the encoder too once the "
+                        f"fine-tune trains on {ENCODER_LEARNS_FROM} images or more, else the decoder alone "
+                        "(qgn.train.finetune.auto_encoder); frozen: only the decoder learns, on encoder features "
+                        "computed once, and the model keeps its domain check; train: the whole network; images "
+                        "larger than 512x512 are cut to random crops of at most that size (a memory bound), and no "
+                        "domain reference is kept (measured on whole 240x180 CamVid frames: about 1.5-2x slower, and "
+                        "on a scene the model never saw its start paid from 32 corrected images)")
     p.add_argument("--eval-scheme", default="pc", choices=["pc", "all", "gtc"],
                    help="propagation for the before/after comparison (default pc)")
     p.add_argument("--train-norm", action="store_true", help="update BatchNorm statistics too (default: frozen)")
@@ -227,6 +233,8 @@ def run(args) -> int:
                                lambda m: print(f"qgn finetune: {m}", file=sys.stderr))
     pairs, images, labels = load_corrections(args, model)
     names = [str(label) for _, label in pairs]
+    config.encoder = learns(args.encoder, len(images))
+    config.validate()
     progress = FinetuneProgress(config.iterations)
     print(f"qgn finetune: {len(pairs)} image(s), {config.iterations} iterations from {model_path}", file=sys.stderr)
     try:
@@ -255,14 +263,29 @@ def run(args) -> int:
 
 
 def finetune_config(args):
-    """The ``FinetuneConfig`` of the command line, validated (a bad value raises ValueError naming it)."""
+    """The ``FinetuneConfig`` of the command line, validated (a bad value raises ValueError naming it).
+    ``--encoder auto`` is decided once the images are counted (``learns``); validated here as frozen."""
     from qgn.train.finetune import FinetuneConfig
 
     config = FinetuneConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                             scheme=args.scheme, seed=args.seed, freeze_norm=not args.train_norm,
-                            encoder=args.encoder)
+                            encoder="frozen" if args.encoder == "auto" else args.encoder)
     config.validate()
     return config
+
+
+def learns(encoder: str, images: int) -> str:
+    """What learns for ``--encoder`` on ``images`` corrected images (it trains on all of them):
+    ``auto`` is the Fine-tune dock's Automatic (``qgn.train.finetune.auto_encoder``), said on stderr."""
+    from qgn.train.finetune import ENCODER_LEARNS_FROM, auto_encoder
+
+    if encoder != "auto":
+        return encoder
+    decided = auto_encoder(images)
+    what = ("the encoder learns too" if decided == "train" else "the decoder alone learns (the encoder from "
+            f"{ENCODER_LEARNS_FROM} images)")
+    print(f"qgn finetune: --encoder auto: {images} image(s): {what}", file=sys.stderr)
+    return decided
 
 
 def load_corrections(args, model):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from qgn.annotation.carry import carried_start, prefer_carried
+from qgn.annotation.carry import carried_start, judge_carried, prefer_carried
 
 IGNORE = 255
 
@@ -185,3 +185,61 @@ def test_small_and_thin_images_are_carried_and_never_crash():
 def test_an_empty_image_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="no pixels"):
         carried_start(np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.uint8), np.zeros((0, 0, 3), np.uint8), IGNORE)
+
+
+def test_judge_carried_takes_the_start_it_would_replace():
+    """(carried's, the other start's) pixel accuracy on the labelled pixels of the saved map: the best
+    of the other starts offered; on a flagged image (with an ignore value) the empty map, which gets
+    none right, whatever the others; None with nothing labelled or nothing to judge against."""
+    label = np.array([[0, 1], [2, 255]])
+    carried = np.array([[0, 1], [0, 0]])  # 2 of the 3 labelled pixels right
+    model, head = np.array([[0, 1], [2, 2]]), np.array([[1, 1], [1, 1]])
+    assert judge_carried(carried, [head, model], label, 255) == (2 / 3, 1.0)
+    assert judge_carried(carried, [head, model], label, 255, flagged=True) == (2 / 3, 0.0)
+    assert judge_carried(carried, [], label, 255, flagged=True) == (2 / 3, 0.0)
+    assert judge_carried(carried, [head], label, None, flagged=True) == (0.5, 0.25)  # no empty map without ignore
+    assert judge_carried(carried, [], label, 255) is None
+    assert judge_carried(carried, [model], np.full((2, 2), 255), 255, flagged=True) is None
+    assert judge_carried(carried, [np.zeros((3, 3), int)], label, 255) is None  # another size: not judged
+
+
+def test_a_flagged_frames_entry_counts_for_the_unflagged_frames_after_it():
+    """The rule as it stands, pinned so that changing it is deliberate: one record whatever each entry
+    was judged against. An entry of a frame the domain check flagged (the carried start against the
+    empty start it replaced: 0) counts for the next frames whether or not they are flagged, so it
+    makes the carried start the default of an unflagged frame where it lost to the model's start on
+    every unflagged frame judged (the gain on 0001TP's frames 49–51, benchmarks/RESULTS.md, "The
+    carried start's record kept across a model change"); the bench's app_domain follows the same
+    record (review repro: mixed_record.py)."""
+    from types import SimpleNamespace as Run
+
+    from qgn.bench.annotate import _scenario_choices
+
+    truth = np.zeros((10, 10), np.int64)
+    truth[:, 5:] = 1
+    carried, model = truth.copy(), truth.copy()
+    carried[:2, :] = 2  # 80 % right
+    model[:1, :3] = 2  # 97 % right
+    unflagged = [judge_carried(carried, [model], truth, IGNORE) for _ in range(2)]
+    flagged = judge_carried(carried, [model], truth, IGNORE, flagged=True)
+    assert unflagged == [(0.8, 0.97)] * 2 and flagged == (0.8, 0.0)
+    assert not prefer_carried(unflagged)  # the unflagged frames alone: the model's start
+    assert prefer_carried(unflagged + [flagged])  # one flagged frame among the last three: carried
+    assert prefer_carried([flagged] + unflagged)  # wherever it is among them
+    assert not prefer_carried([flagged] + unflagged * 2)  # out of the last three: no longer counts
+    runs = {"assist_carried": Run(actions=10), "assist_model_start": Run(actions=22), "assist_empty": Run(actions=30)}
+    choices = _scenario_choices(runs, [], unflagged, inside=True, domain_carry_record=unflagged + [flagged])
+    assert list(choices["app_domain"][0]) == ["previous"] and list(choices["app_carry"][0]) == ["model"]
+
+
+def test_after_a_model_change_the_kept_entries_decide_for_up_to_three_judged_frames():
+    """The rule as it stands, pinned so that changing it is deliberate: the record kept across a model
+    change is read whatever model each entry was judged with, so the entries from before the change
+    count until three frames have been judged against the new model's starts; flagged frames' entries
+    (against the empty start: 0) keep the carried start the default even where the new model's start
+    is far more accurate (prefer_carried's docstring; benchmarks/RESULTS.md, "The carried start's record
+    kept across a model change"; review repro test_inertia_after_flagged_entries)."""
+    old = [(0.85, 0.0)] * 3  # flagged frames before the change: judged against the empty start
+    new = [(0.80, 0.99)] * 3  # the new model's start 19 points more accurate on every frame since
+    assert prefer_carried(old + new[:1]) and prefer_carried(old + new[:2])  # still the carried start
+    assert not prefer_carried(old + new)  # three frames judged against the new model: they alone decide

@@ -124,6 +124,8 @@ def test_a_fine_tune_whose_encoder_learns_is_kept_with_its_record_and_no_domain_
         panel.start.click()
     assert ended.args == ["compared"]
     assert said and said[0].startswith("Fine-tuning the decoder and encoder on 1 image")
+    # the factor was measured on whole 240×180 CamVid frames, not on larger photos cut to crops: said so
+    assert "about 1.5–2× the time on whole 240×180 frames" in said[0]
     assert "(decoder and encoder learnt)" in panel.status.text()
     window.finetuner.ask_save_path = lambda default: (default, False)
     with qtbot.waitSignal(window.worker.model_loaded, timeout=WAIT_MS) as loaded:

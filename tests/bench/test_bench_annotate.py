@@ -222,9 +222,9 @@ def test_record_lag_hides_the_last_images_records(capsys, monkeypatch, lag):
 
     seen, choose = [], A._scenario_choices
 
-    def spy(runs, record, carry_record=(), inside=None, records=None):
+    def spy(runs, record, carry_record=(), inside=None, records=None, *more):
         seen.append(len(records["app_own"]))
-        return choose(runs, record, carry_record, inside, records)
+        return choose(runs, record, carry_record, inside, records, *more)
 
     monkeypatch.setattr(A, "_scenario_choices", spy)
     rc = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
@@ -448,6 +448,40 @@ def test_app_domain_starts_empty_where_the_domain_check_flags_the_image():
     assert starts(False, carry_loses) == (["empty"], ["model"])
     assert starts(False, carry_loses, head_wins) == (["empty"], ["head"])
     assert starts(False, carry_wins) == (["previous"], ["previous"])
+    # app_domain's own record of the carried start (judged against the start it would replace: empty's
+    # on a flagged image) decides app_domain's; app_carry keeps the record against the model and the head
+    choices = _scenario_choices(runs, [], carry_loses, inside=False, domain_carry_record=[(0.5, 0.0)] * 3)
+    assert list(choices["app_domain"][0]) == ["previous"] and list(choices["app_carry"][0]) == ["model"]
+    choices = _scenario_choices(runs, [], carry_wins, inside=False, domain_carry_record=carry_loses)
+    assert list(choices["app_domain"][0]) == ["empty"] and list(choices["app_carry"][0]) == ["previous"]
+
+
+def test_run_per_image_judges_app_domains_carried_start_against_the_start_it_replaces(monkeypatch):
+    """On a flagged image app_domain's carried start was judged against the model's and the head's
+    starts, which it is not offered there (empty is); run_per_image now keeps app_domain's record
+    against empty's (0) on flagged images, and app_carry's against the model's and the head's."""
+    import qgn.bench.annotate as A
+    import qgn.domain
+
+    seen = []
+    choose = A._scenario_choices
+
+    def spy(runs, record, carry_record=(), inside=None, records=None, domain_carry_record=None):
+        seen.append((list(carry_record), list(domain_carry_record or ())))
+        return choose(runs, record, carry_record, inside, records, domain_carry_record)
+
+    monkeypatch.setattr(A, "_scenario_choices", spy)
+    monkeypatch.setattr(qgn.domain, "judge", lambda model, image, reference: type("V", (), {"inside": False})())
+    from qgn.data.registry import open_dataset
+    from qgn.model.checkpoint import load_model
+
+    data = open_dataset("synthetic", "val", n=3, size=48)
+    samples, classes = [data[i] for i in range(3)], data.classes
+    config = A.AnnotateConfig(scenarios=["app_carry", "app_domain"], tolerance=1, domain=object())
+    A.run_per_image(load_model(demo_model_path()), samples, classes, config, lambda m: None)
+    carry, domain = seen[-1]  # the records given to the third image: images 1's judged
+    assert len(carry) == len(domain) == 1
+    assert carry[0][1] > 0 and domain[0] == (carry[0][0], 0.0)
 
 
 def test_app_confident_takes_the_confident_start_where_app_domain_takes_empty():

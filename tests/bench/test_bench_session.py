@@ -114,9 +114,10 @@ def test_the_walk_starts_each_image_with_the_model_in_use_and_fine_tunes_on_what
     assert [r for _, _, r in judged] == [reference] * 6 + [None] * 2
     assert info["verdicts"] == [False] * 6 + [None] * 2
     # the starts: image 0 has nothing before it; image 3 (first after the model changed) has a carried
-    # map (64 after 64) but the carried start's record was forgotten, so the flagged image starts empty;
-    # image 6 (no reference: no verdict; records forgotten) from the model; image 7 the model's or the head's
-    assert seq.starts[0] == "empty" and seq.starts[3] == "empty" and seq.starts[6] == "model"
+    # map (64 after 64) and the carried start's record, kept across the model change, prefers it (images 1
+    # and 2 judged against the empty start they would replace); image 6 (no reference: no verdict; no
+    # carried map, 16 after 32) from the model (the head's record was forgotten); image 7 the model's or the head's
+    assert seq.starts[0] == "empty" and seq.starts[3] == "previous" and seq.starts[6] == "model"
     assert seq.starts[7] in ("model", "head")
     assert all(s in ("empty", "previous") for s in seq.starts[:6])
     assert seq.finetune_seconds == [f["seconds"] for f in info["finetunes"]] and len(seq.finetune_seconds) == 2
@@ -134,7 +135,18 @@ def test_without_fine_tunes_the_walk_keeps_one_model_and_the_same_empty_starts(w
     assert empty.actions == empty_tuned.actions  # the empty start does not depend on the model
 
 
-def test_a_model_change_forgets_the_records_and_refits_the_head_with_the_new_model(walks) -> None:
+def test_on_flagged_images_the_carried_start_is_judged_against_the_empty_start_it_replaces(walks) -> None:
+    """Every image is flagged here: the start the carried one replaces is empty, and it is judged
+    against that (no pixel right), not against the model's and the head's starts, which are not
+    offered (a more accurate frozen fine-tune made it lose its place to empty: RESULTS, "A whole
+    session"). So once judged it is taken on every flagged image that has one (images 2, 3 and 5)."""
+    _, _, seq, _, _, _, kept = walks[False]
+    record = kept[-1]["carry_record"]  # images 1, 2, 3 and 5 judged
+    assert len(record) == 4 and all(other == 0.0 and carried > 0 for carried, other in record)
+    assert [seq.starts[i] for i in (2, 3, 5)] == ["previous"] * 3
+
+
+def test_a_model_change_keeps_the_carried_record_forgets_the_heads_and_refits_the_head(walks) -> None:
     from qgn.project_head import HeadTrainer
 
     _, _, seq, _, tuned, _, given = walks[True]
@@ -143,9 +155,11 @@ def test_a_model_change_forgets_the_records_and_refits_the_head_with_the_new_mod
     saved = seq.extra["saved_maps"]
     assert [g["name"] for g in given] == [f"img{i}" for i in range(8)]
     # the carried start is judged on each image that had a carried map (the same size as the one before:
-    # images 1, 2, 3 and 5); its record holds those since the last model change (fine-tunes after 3 and 6)
-    assert [len(g["carry_record"]) for g in given] == [0, 0, 1, 0, 1, 1, 0, 0]
-    assert [len(g["carry_record"]) for g in kept] == [0, 0, 1, 2, 3, 3, 4, 4]  # never forgotten without one
+    # images 1, 2, 3 and 5); its record holds them all, a model change (fine-tunes after 3 and 6) or none:
+    # the carried start does not read the model (it was forgotten: image 3 then started empty)
+    assert [len(g["carry_record"]) for g in given] == [0, 0, 1, 2, 3, 3, 4, 4]
+    assert [len(g["carry_record"]) for g in kept] == [0, 0, 1, 2, 3, 3, 4, 4]
+    assert given[-1]["carry_record"][:2] == kept[-1]["carry_record"][:2]  # the same images 1, 2 before the change
     # the head's record: the images it did not train on, judged since the last model change
     assert [sorted(g["head_record"]) for g in given] == [
         [], [], ["img1"], [], ["img3"], ["img3", "img4"], [], ["img6"]]
@@ -170,9 +184,36 @@ def test_a_model_change_forgets_the_records_and_refits_the_head_with_the_new_mod
     (["--learns", "train", "--scenarios", "session_none,session_empty"], "--learns train: only the scenarios session"),
     (["--every", "4", "--learns", "frozen", "--scenarios", "session_none"], "--learns frozen: only the scenarios se"),
     (["--domain-model", "demo", "--scenarios", "app_domain,session"], "the session walks judge each image with"),
+    # --annotate-iters 0 was silently the default (40 / 300 iterations); a negative count too
+    (["--annotate-iters", "0", "--scenarios", "session"], "--annotate-iters must be at least 1 fine-tune iteration; got 0"),
+    (["--annotate-iters", "-3", "--scenarios", "session"], "--annotate-iters must be at least 1 fine-tune iteration; got -3"),
 ])
 def test_bad_session_options_are_said(argv, message, capsys) -> None:
     code = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
                  "--images", "1", *argv])
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
+
+
+def test_annotate_iters_outside_the_annotate_section_is_said(capsys) -> None:
+    code = main(["bench", "--only", "memory", "--annotate-iters", "5", "--quick"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--annotate-iters 5: only the annotate section uses it" in err, err
+
+
+@pytest.mark.parametrize("argv, iterations, every", [
+    (["--quick"], 2, 2),  # the session's fine-tunes were 300 iterations every 16 images under --quick
+    (["--quick", "--annotate-iters", "7", "--every", "3"], 7, 3),
+    ([], 300, 16),
+    (["--annotate-iters", "1"], 1, 16),
+])
+def test_quick_shortens_the_session_fine_tunes_and_annotate_iters_sets_them(argv, iterations, every, monkeypatch,
+                                                                             capsys) -> None:
+    import qgn.bench.session as S
+
+    given = []
+    monkeypatch.setattr(S, "run_sessions", lambda model, samples, classes, config, *a, **k: given.append(config) or [])
+    code = main(["bench", "--only", "annotate", "--model", str(demo_model_path()), "--data", "synthetic",
+                 "--images", "1", "--scenarios", "session_none", *argv])
+    assert code == 0, capsys.readouterr().err
+    assert [(c.session_iterations, c.session_every) for c in given] == [(iterations, every)]

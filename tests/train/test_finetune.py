@@ -307,6 +307,32 @@ def test_cli_shows_the_encoding_and_the_comparison_on_a_terminal(finetune_data, 
     assert "encoding" not in capsys.readouterr().err, "off a terminal: no \\r lines of these passes"
 
 
+def test_cli_encoder_auto_is_the_docks_automatic_and_the_default(finetune_data, capsys, tmp_path, monkeypatch):
+    """`qgn finetune` had no Automatic (``--encoder frozen`` by default, ``auto`` refused) where the
+    Fine-tune dock's default is Automatic: now ``--encoder auto`` (the default) is
+    ``auto_encoder`` on the images it trains on — the decoder alone under ENCODER_LEARNS_FROM
+    images, the encoder too from there — and frozen / train still force either."""
+    model = save_model(tmp_path / "m.safetensors", tiny_model())
+    base = ["finetune", "--model", str(model), "--images", str(finetune_data / "s" / "images"),
+            "--labels", str(finetune_data / "s" / "labels"), "--iters", "1", "--batch-size", "2", "--json"]
+
+    def learnt(*more, name):
+        out = tmp_path / f"{name}.safetensors"
+        assert main([*base, "--out", str(out), *more]) == 0
+        err = capsys.readouterr().err
+        return load_model(out).config.extra["finetune"]["config"]["encoder"], err
+
+    encoder, err = learnt(name="default")  # 2 images, under 32: the decoder alone, and it says so
+    assert encoder == "frozen" and "--encoder auto: 2 image(s): the decoder alone learns" in err
+    assert learnt("--encoder", "auto", name="auto")[0] == "frozen"
+    monkeypatch.setattr(ft, "ENCODER_LEARNS_FROM", 2)  # the same rule as the dock's: 2 images are now enough
+    encoder, err = learnt(name="auto2")
+    assert encoder == "train" and "the encoder learns too" in err
+    assert learnt("--encoder", "frozen", name="frozen")[0] == "frozen"  # forced either way
+    monkeypatch.setattr(ft, "ENCODER_LEARNS_FROM", 32)
+    assert learnt("--encoder", "train", name="train")[0] == "train"
+
+
 def test_cli_refuses_to_write_over_the_model_even_with_force(finetune_data, capsys, tmp_path):
     model = save_model(tmp_path / "m.safetensors", tiny_model())
     model_digest = digest(model)
