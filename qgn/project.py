@@ -103,6 +103,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +131,7 @@ from .project_file import (
     PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, RESTORE_ADVICE, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_file,
 )
-from .project_kept import keep_aside, keep_undone, kept_folder
+from .project_kept import _cut, _put_back, keep_undone, kept_folder, move_aside, name_aside
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -792,10 +793,10 @@ class Project:
                 for kind, source in sources:
                     if source.is_file():
                         _check_removable(source)
-                        target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")
-                        write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
+                        # named first, never over another writer's file of the same second; its record then
+                        target = name_aside(source, kept_folder(self.root, REMOVED_DIR), f"{own.key}.{kind}")
                         kept.append((source, target))
-                        _link_or_copy(source, target)
+                        write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
                 self._replace_images([im for im in images if im.key != own.key], without=own)
                 self._commit(change=f"removing {own.path.name}")
             except BaseException:
@@ -1121,10 +1122,7 @@ class Project:
             return self._write(folder, image, label)
         except BaseException:
             if parked is not None and not path.exists():
-                try:
-                    os.replace(parked, path)
-                except OSError:
-                    pass  # it stays in conflicts/, still a file of the project
+                _put_back(parked, path)  # never over a file there: else it stays in conflicts/, kept
             raise
 
     def _park_unless(self, path: Path, expected, stem: str) -> Path | None:
@@ -1135,9 +1133,13 @@ class Project:
         current = file_version(path)
         if current is None or current == expected:
             return None
-        parked = keep_aside(self.root, CONFLICTS_DIR, stem)
-        os.replace(path, parked)
-        return parked
+        folder = kept_folder(self.root, CONFLICTS_DIR)
+        for _ in range(100):  # never over a file kept there (``move_aside``); None: replaced meanwhile, again
+            parked = move_aside(path, folder, stem)
+            current = file_version(path)
+            if parked is not None or current is None or current == expected:
+                return parked
+        raise ProjectChangedError(f"{path} keeps being replaced by another writer; nothing was written")
 
     def _drop_autosave(self, image: ProjectImage, ours) -> bool:
         """Under the lock: remove the autosave when it is ``ours`` (the version this writer wrote or
@@ -1167,12 +1169,13 @@ class Project:
             source = self.annotation_path(own)
             kept = None
             if source.is_file():
-                kept = keep_aside(self.root, REPLACED_DIR, own.key)
+                # a copy created only where no file is (never over another writer's of the same second);
+                # one cut short (a full disk) is removed by it: the saved file is untouched
+                kept = name_aside(source, kept_folder(self.root, REPLACED_DIR), own.key, copy=True)
                 try:
-                    shutil.copy2(source, kept)
-                except BaseException:  # (a full disk) a copy cut short, ours: the saved file is untouched
-                    unlink_quietly(kept)
-                    raise
+                    shutil.copystat(source, kept)
+                except OSError:
+                    pass  # its times only
             try:
                 self._write(self.annotation_dir, own, label)
             except BaseException:  # nothing was replaced: the copy would be named as a replaced annotation
@@ -1185,10 +1188,21 @@ class Project:
         """Keep ``label`` (in its own ``classes``) as ``conflicts/<stem>.<time>.qgt``: an unsaved map
         the project cannot take (a class edit elsewhere removed a class it uses). Under the write lock,
         as every file kept aside: two windows keeping a map of one image in one second would otherwise
-        both take the same free name, the second write replacing the first."""
+        both take the same free name, the second write replacing the first - and where the lock keeps no
+        two processes apart, it is written under a private name and only then given its kept name, never
+        over a file there (``name_aside``). A writer killed between leaves the map under the private name
+        ``.<stem>.<pid>-<ns>.writing.qgt`` in ``conflicts/``: kept, never deleted."""
         with self.writing():
-            target = keep_aside(self.root, CONFLICTS_DIR, stem)
-            return FORMATS["qgt"].write(label, classes, target.parent, target.stem, levels=self.levels)[0]
+            folder = kept_folder(self.root, CONFLICTS_DIR)
+            private = FORMATS["qgt"].write(label, classes, folder, f".{_cut(stem)}.{os.getpid()}-{time.monotonic_ns()}"
+                                           ".writing", levels=self.levels)[0]
+            try:
+                target = name_aside(private, folder, stem)
+            except BaseException:
+                unlink_quietly(private)
+                raise
+            unlink_quietly(private)  # it has its kept name
+            return target
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""
@@ -1279,9 +1293,7 @@ class Project:
             key = self._own(image).key
             if undone:
                 return keep_undone(path, kept_folder(self.root, DISCARDED_DIR), key, current)
-            target = keep_aside(self.root, DISCARDED_DIR, key)
-            os.replace(path, target)
-            return target
+            return move_aside(path, kept_folder(self.root, DISCARDED_DIR), key)  # never over a file there
 
     def annotated(self, images: list[ProjectImage] | None = None) -> list[ProjectImage]:
         """Of ``images`` (default: all), those with a saved annotation; KeyError as ``annotation_path``.
@@ -1349,17 +1361,6 @@ def _exists(path: Path) -> bool:
         return path.exists()
     except OSError:
         return False
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """A second name ``target`` for the file ``source`` (a hard link: no bytes copied), or a copy
-    where the file system has no hard links."""
-    try:
-        os.link(source, target)
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
-            raise
-        shutil.copy2(source, target)
 
 
 def _check_removable(path: Path) -> None:

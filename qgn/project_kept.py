@@ -79,6 +79,54 @@ def keep_undone(path: Path, folder: Path, stem: str, version=None) -> Path | Non
     return target
 
 
+def move_aside(path: Path, folder: Path, stem: str, suffix: str = ".qgt") -> Path | None:
+    """Move the file ``path`` into ``folder`` under ``kept_path``'s name, never over a file there:
+    given the new name first (``_new_name``: a hard link, or a copy created only where no file is),
+    the folder fsynced, and only then ``path`` removed (``_remove_if_same``: another writer's file
+    landing at ``path`` meanwhile is kept beside it, never deleted). A rename (``os.replace``) would
+    replace a file another writer gave the same name in the same second where the project lock keeps
+    no two processes apart. Where it went; None when ``path`` was not there, or another writer's file
+    replaced it before it was named (left in place)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        was = os.fstat(fd)
+        while True:
+            target = kept_path(folder, stem, suffix)
+            made = _new_name(path, target, fd, was)
+            if made is None:
+                return None
+            if made:
+                break
+    finally:
+        os.close(fd)
+    sync_folder(folder)
+    _remove_if_same(path, was, folder, stem)
+    return target
+
+
+def name_aside(source: Path, folder: Path, stem: str, suffix: str = ".qgt", copy: bool = False) -> Path:
+    """A second name for the file ``source`` in ``folder``, under ``kept_path``'s name, never over a
+    file there (one taken meanwhile by another writer: the next name): a hard link (``copy``: never;
+    where the file system has none) or a copy into a file created only where none is, fsynced."""
+    while True:
+        target = kept_path(folder, stem, suffix)
+        try:
+            if copy:
+                fd = os.open(source, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
+                try:
+                    _copy_into_new(fd, target)
+                finally:
+                    os.close(fd)
+            else:
+                _second_name(source, target)
+        except FileExistsError:
+            continue
+        return target
+
+
 def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) -> None:
     """Remove ``path`` if it is still the file ``was`` describes (its bytes are kept). Taken first
     under a private name, so another writer's autosave landing at ``path`` between a check and an

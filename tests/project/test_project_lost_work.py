@@ -370,7 +370,7 @@ KEEPER = textwrap.dedent('''
 
     classes = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
     qgn.project_kept.time.strftime = lambda fmt, *a: "20261206-050000"  # one second for both writers
-    real = qgn.project_kept.keep_aside
+    real = qgn.project_kept.kept_path
 
     def slow(*args, **kwargs):
         path = real(*args, **kwargs)
@@ -378,7 +378,7 @@ KEEPER = textwrap.dedent('''
         time.sleep(1.5)  # the name is chosen, the file not yet written
         return path
 
-    qgn.project.keep_aside = slow  # where Project.keep_conflict looks it up
+    qgn.project_kept.kept_path = slow  # where Project.keep_conflict's name_aside looks it up
     Project.open(sys.argv[1]).keep_conflict("frame_0", np.full((40, 48), 1), classes)
 ''')
 
@@ -569,28 +569,27 @@ def test_a_replacement_that_a_full_disk_refuses_leaves_no_copy_in_replaced(tmp_p
     writing the new one. When the disk was full, the copy (cut short by the full disk too: a damaged
     file) stayed in replaced/, named as an annotation the import had replaced - it replaced none.
     The saved annotation stays as it was, and replaced/ as it was."""
-    import shutil
-
     import qgn.project
+    import qgn.project_kept
 
     project = project_with_work(tmp_path / "p")
-    real_copy, real_write = shutil.copy2, qgn.project.Project._write
+    real_copy, real_write = os.write, qgn.project.Project._write
 
-    def full_copy(source, target):
-        Path(target).write_bytes(Path(source).read_bytes()[:5])  # as far as it got
-        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+    def full_copy(fd, data):  # the copy into replaced/ (os.write: project_kept's copy into a new file)
+        real_copy(fd, bytes(data)[:5])  # as far as it got
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     def full_write(self, folder, image, label):
         raise OSError(errno.ENOSPC, "No space left on device", str(self.root / folder))
 
     if fails == "the copy":
-        monkeypatch.setattr(qgn.project.shutil, "copy2", full_copy)
+        monkeypatch.setattr(qgn.project_kept.os, "write", full_copy)
     else:
         monkeypatch.setattr(qgn.project.Project, "_write", full_write)
     with pytest.raises(OSError, match="No space"):
         project.replace_annotation(project.images[1], label_for(7))
     monkeypatch.undo()
-    assert real_copy is shutil.copy2 and real_write is qgn.project.Project._write
+    assert real_copy is os.write and real_write is qgn.project.Project._write
     assert_work_intact(project.root)
     assert not (project.root / "replaced").exists() or list((project.root / "replaced").iterdir()) == []
     assert project.replace_annotation(project.images[1], label_for(7)) is not None  # the disk has room again
@@ -819,3 +818,43 @@ def test_a_copy_cut_short_removes_only_itself_never_a_file_another_writer_put_at
     monkeypatch.undo()
     assert path.read_bytes() == b"NEWER autosave"
     assert private.read_bytes() == b"taken (older)"
+
+
+# --------------------------------------------------------------------------- files kept aside never replace another
+@pytest.mark.parametrize("what", ["discard", "park", "remove", "replace", "conflict"])
+def test_a_file_kept_aside_never_replaces_one_another_writer_named_meanwhile(tmp_path, monkeypatch, what):
+    """Where the project lock keeps no two processes apart, another writer keeping a file of the same
+    key aside in the same second takes the same ``kept_path`` name between its check and the move:
+    the move (``os.replace``), the copy (``shutil.copy2``) or the write replaced that writer's file, and a
+    removal's clean-up deleted it. Each keeps its file under the next name instead. Fails before."""
+    import qgn.project_kept
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    real, taken = qgn.project_kept.kept_path, []
+
+    def racing(folder, stem, suffix=".qgt"):  # the other writer names its file just after the check
+        path = real(folder, stem, suffix)
+        if not taken:
+            path.write_bytes(b"another writer's kept file")
+            taken.append(path)
+        return path
+
+    monkeypatch.setattr(qgn.project_kept, "kept_path", racing)
+    expected = label_for(100)
+    if what == "discard":
+        kept = project.discard_autosave(image)
+    elif what == "park":
+        kept = project.autosave(image, label_for(5), over=None).parked
+    elif what == "remove":
+        kept = project.remove_image(image)[0]
+        expected = label_for(0)
+    elif what == "replace":
+        kept = project.replace_annotation(image, label_for(5))
+        expected = label_for(0)
+    else:
+        kept = project.keep_conflict("frame_0", label_for(100), CLASSES)
+    monkeypatch.undo()
+    assert taken and taken[0].read_bytes() == b"another writer's kept file", "the other writer's file was replaced"
+    assert kept is not None and kept != taken[0] and kept.parent == taken[0].parent
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), expected)
