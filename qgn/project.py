@@ -1208,13 +1208,19 @@ class Project:
         """The autosave's identity on disk (``file_version``), None when there is none."""
         return file_version(self.autosave_path(image))
 
-    def autosave(self, image: ProjectImage, label: np.ndarray, over=ANY) -> SavedAnnotation:
+    def autosave(self, image: ProjectImage, label: np.ndarray, over=ANY, undone: bool = False) -> SavedAnnotation:
         """Store unsaved edits atomically in the autosave folder (the saved annotation is untouched).
         ``over``: the version of the autosave this writer wrote last (None: none). Another writer's
         autosave in its place (a second window's unsaved edits of the image) is moved to
-        ``conflicts/<key>.autosave.<time>.qgt`` first and named in the result: nothing is lost."""
+        ``conflicts/<key>.autosave.<time>.qgt`` first and named in the result: nothing is lost.
+        ``undone``: ``label`` lacks edits the autosave ``over`` holds (undone since: redo has them, in
+        memory only; or dropped from redo by a new edit): that autosave is kept first, as
+        ``discarded/<key>.undone-<sha256, 12 hex>.qgt`` (``keep_undone``: a second name, no bytes
+        copied; a state kept already adds nothing), so a crash leaves the edits on disk."""
         with self.writing():
             path = self.autosave_path(image)
+            if undone and over is not ANY and over is not None and file_version(path) == over:
+                keep_undone(path, kept_folder(self.root, DISCARDED_DIR), self._own(image).key, over, remove=False)
             parked = self._park_unless(path, over, f"{self._own(image).key}.autosave")
             written = self._write_or_unpark(self.autosave_dir, image, label, path, parked)
             return SavedAnnotation(file_version(written), parked)

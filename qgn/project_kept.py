@@ -40,7 +40,7 @@ def undone_path(folder: Path, stem: str, digest: str) -> Path:
     return folder / f"{_cut(stem)}.undone-{digest[:12]}.qgt"
 
 
-def keep_undone(path: Path, folder: Path, stem: str, version=None) -> Path | None:
+def keep_undone(path: Path, folder: Path, stem: str, version=None, remove: bool = True) -> Path | None:
     """Move the autosave ``path`` (edits undone back to the saved map) into ``folder`` under its
     content's name (``undone_path``), never over a file there: given a second name (a hard link; where
     the file system has none, copied into a file created only where none is, and fsynced), the folder
@@ -51,7 +51,8 @@ def keep_undone(path: Path, folder: Path, stem: str, version=None) -> Path | Non
     not there, or is not the ``version`` (inode, mtime_ns, size) the caller judged, or was replaced
     meanwhile by another writer (left in place; one landing just as ``path`` is removed is kept in
     ``folder`` too: ``_remove_if_same``). OSError (``path`` left as it is) when it cannot be kept or
-    removed; a copy already made stays (the same bytes: a later try finds them kept)."""
+    removed; a copy already made stays (the same bytes: a later try finds them kept). ``remove``
+    False: ``path`` stays where it is (an autosave about to be written over by a state undo shortened)."""
     try:
         fd = os.open(path, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
     except (FileNotFoundError, NotADirectoryError):
@@ -75,7 +76,8 @@ def keep_undone(path: Path, folder: Path, stem: str, version=None) -> Path | Non
     finally:
         os.close(fd)
     sync_folder(folder)
-    _remove_if_same(path, was, folder, stem)
+    if remove:
+        _remove_if_same(path, was, folder, stem)
     return target
 
 

@@ -454,6 +454,24 @@ class AnnotationSession(QtCore.QObject):
     def mark_autosaved(self, version: int) -> None:
         self.autosaved_version = version
 
+    def holds(self, state) -> bool:
+        """Whether the map now is ``state`` (a ``state()``) or it with edits applied on top: the undo
+        log's applied steps pass through it. False when undo took it back (redo has it), a new edit
+        dropped it from redo, the map was replaced since, or it cannot be told (None, a step gone)."""
+        if state is None or state[0] != self._epoch:
+            return False
+        stack = self.undo
+        serials = (int(getattr(stack.command(i), "serial", id(stack.command(i)))) for i in range(stack.index()))
+        return state[1] == self._floor or state[1] in serials
+
+    def autosave_undone(self) -> bool:
+        """Whether the map autosaved last has edits the map now lacks (``holds`` it not): undone since,
+        redo holding them in memory only (``Project.autosave(undone=)`` keeps that autosave first)."""
+        version = self.autosaved_version
+        if version <= 0 or version == self.version:
+            return False
+        return not self.holds(self._states.get(version))
+
 
 def edit_between(current: np.ndarray, target: np.ndarray):
     """The ``LabelEdit`` that turns ``current`` into ``target`` (both (H, W), same dtype): the

@@ -63,21 +63,25 @@ class AutosaveMixin:
             # a scratch project holds maps of its own class set only (a project's: check_same_classes)
             classes = self.workspace.classes if into_project else session.classes
             label, version, path = self._copy_of(session.label), session.version, doc.path
+            # the map autosaved last has edits this one lacks (undone: redo has them in memory only):
+            # that autosave is kept in discarded/ by its bytes before it is written over
+            undone = session.autosave_undone()
 
             def write(resolve=resolve, path=path, label=label, classes=classes, autosaved=self._autosaved,
-                      project=self.project, version=version):
+                      project=self.project, version=version, undone=undone):
                 target = resolve()
                 check_same_classes(target, classes)
                 key = (str(target.root), path)
                 try:
                     saved, added = self._write_image(
-                        target, path, lambda image: target.autosave(image, label, over=autosaved.get(key)))
+                        target, path, lambda image: target.autosave(image, label, over=autosaved.get(key),
+                                                                    undone=undone))
                 except Exception as exc:
                     from qgn.project import ProjectBusyError
 
                     if target is not project or isinstance(exc, ProjectBusyError):  # busy: the retry will do
                         raise
-                    raise RuntimeError(self._autosave_beside(project, path, label, exc, version)) from None
+                    raise RuntimeError(self._autosave_beside(project, path, label, exc, version, undone)) from None
                 autosaved[key] = saved.version
                 if target is project:
                     self._drop_spare(project, path)
@@ -220,11 +224,11 @@ class AutosaveMixin:
         spare[...] = label
         return spare
 
-    def _autosave_beside(self, project, path: Path, label, exc: Exception, version: int) -> str:
+    def _autosave_beside(self, project, path: Path, label, exc: Exception, version: int, undone: bool = False) -> str:
         """Job thread: ``project`` refused the autosave of ``path`` (project.json unreadable or removed,
         a full disk, a folder in the way): the edits (of edit ``version``) go to the project's stand-in in
         the scratch folder (``qgn_studio.scratch.stand_in``), offered when the project is opened again,
-        until the project takes them. What to tell the user."""
+        until the project takes them (``undone``: as ``Project.autosave``'s, there too). What to tell the user."""
         from qgn_studio.scratch import stand_in
 
         why = describe_error(exc)
@@ -237,7 +241,7 @@ class AutosaveMixin:
             check_same_classes(spare, project.classes)  # one kept from before a class edit: not these maps
             key = (str(spare.root), path)
             saved, _ = self._write_image(
-                spare, path, lambda image: spare.autosave(image, label, over=self._autosaved.get(key)))
+                spare, path, lambda image: spare.autosave(image, label, over=self._autosaved.get(key), undone=undone))
         except Exception as second:
             return f"{why}; nor could the edits be kept in the scratch folder ({describe_error(second)})"
         self._autosaved[key] = saved.version
