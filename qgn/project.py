@@ -131,7 +131,7 @@ from .project_file import (
     PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, RESTORE_ADVICE, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_file,
 )
-from .project_kept import _cut, _put_back, keep_undone, kept_folder, move_aside, name_aside
+from .project_kept import _cut, _put_back, bring_back_taken, keep_undone, kept_folder, move_aside, name_aside
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -1234,7 +1234,14 @@ class Project:
 
         The autosave folder is listed once and its names matched to the keys, so a project of many
         images with few autosaves costs one listing, not a resolved path per image; a name that
-        matches still goes through ``path_inside``."""
+        matches still goes through ``path_inside``. An autosave a crashed writer left under its private
+        ``.taking`` name is put back first (``bring_back_taken``), so that it is offered too."""
+        try:
+            autosaves = path_inside(self.root, self.autosave_dir)
+        except OutsideRootError:
+            autosaves = None
+        if autosaves is not None:
+            bring_back_taken(autosaves)
         try:
             with os.scandir(self.root / self.autosave_dir) as entries:
                 names = {entry.name for entry in entries if entry.name.endswith(".qgt")}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import time
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from .fileio import OutsideRootError, file_sha256, make_folder, sync_folder
 
 
 MAX_KEPT_STEM = 170  # bytes
+# a file under its private ``.taking`` name (``_remove_if_same``) this long after the taking (its
+# ctime) is a crashed writer's: a live one holds it for microseconds
+TAKEN_STALE_SECONDS = 60.0
+_TAKEN = re.compile(r"\.(?P<name>.+\.qgt)\.\d+-\d+\.taking")
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: os.open is in text mode without it (CRLF, 0x1A)
 # os.link's errors that mean "this file system gives no second name": Linux vfat/exfat EPERM, macOS
 # ENOTSUP, Windows exFAT/FAT and SMB shares EINVAL (ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED), FUSE ENOSYS
@@ -148,6 +153,42 @@ def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) ->
     except OSError:
         _put_back(private, path)
         raise
+
+
+def bring_back_taken(folder: Path) -> list[Path]:
+    """Put the autosaves a crashed writer left in the autosave ``folder`` under their private
+    ``.taking`` names (killed between ``_remove_if_same``'s taking and its removal or keeping: maybe
+    another writer's edits) back under their own names, where an open offers them - never over a file
+    there (a newer autosave: the leftover stays, put back at a later open), never deleted. As far as
+    the folder lets (read-only: left as they are). The paths put back."""
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries if entry.name.endswith(".taking")]
+    except OSError:
+        return []
+    back, now = [], time.time()
+    for name in names:
+        match = _TAKEN.fullmatch(name)
+        private = Path(folder) / name
+        try:
+            st = os.lstat(private)
+        except OSError:
+            continue
+        if match is None or not os.path.isfile(private) or os.path.islink(private):
+            continue
+        if now - max(st.st_mtime, st.st_ctime) <= TAKEN_STALE_SECONDS:
+            continue  # a live writer's, or too recent to tell
+        path = Path(folder) / match["name"]
+        try:
+            _second_name(private, path)
+        except OSError:  # taken by a newer autosave (or a read-only folder): left where it is
+            continue
+        try:
+            private.unlink()
+        except OSError:
+            pass  # both names of one file: the next open finds the name taken
+        back.append(path)
+    return back
 
 
 def _keep_beside(private: Path, folder: Path, stem: str) -> None:

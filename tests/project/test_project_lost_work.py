@@ -858,3 +858,29 @@ def test_a_file_kept_aside_never_replaces_one_another_writer_named_meanwhile(tmp
     assert taken and taken[0].read_bytes() == b"another writer's kept file", "the other writer's file was replaced"
     assert kept is not None and kept != taken[0] and kept.parent == taken[0].parent
     np.testing.assert_array_equal(read_label_file(kept, CLASSES), expected)
+
+
+def test_an_autosave_left_under_its_private_taking_name_by_a_crash_is_offered_again(tmp_path, monkeypatch):
+    """A writer killed between taking an autosave under its private ``.taking`` name (to remove an undone
+    one, or keep another writer's that landed) and removing or keeping it left that name in .autosave/,
+    which no open offered: another writer's edits stranded there. Fails before: not recoverable. An open
+    puts it back where autosaves are offered (never over one there, never deleted)."""
+    import qgn.project_kept
+
+    monkeypatch.setattr(qgn.project_kept, "TAKEN_STALE_SECONDS", -1.0, raising=False)  # the crash was long ago
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = project.autosave_path(image)
+    taken = path.with_name(f".{path.name}.4242-123456789.taking")
+    os.rename(path, taken)
+    assert Project.open(project.root).recoverable() == [image]  # what an open offers
+    assert_work_intact(project.root)
+    assert not taken.exists()
+
+    # the name taken by a newer autosave meanwhile: the leftover stays where it is, both kept
+    os.rename(path, taken)
+    project.autosave(image, label_for(50), over=None)
+    assert project.recoverable() == [image]
+    np.testing.assert_array_equal(project.recover(image), label_for(50))
+    (tmp_path / "left.qgt").write_bytes(taken.read_bytes())  # read as the .qgt it is
+    np.testing.assert_array_equal(read_label_file(tmp_path / "left.qgt", CLASSES), label_for(100))
