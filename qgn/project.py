@@ -131,7 +131,8 @@ from .project_file import (
     PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, RESTORE_ADVICE, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_file,
 )
-from .project_kept import _cut, _put_back, bring_back_taken, keep_undone, kept_folder, move_aside, name_aside
+from .project_kept import (_cut, _put_back, bring_back_taken, keep_undone, kept_folder, move_aside, name_aside,
+                           remove_if_version)
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -1150,10 +1151,14 @@ class Project:
             path = self.autosave_path(image)
         except OutsideRootError:
             return True
-        if ours is not ANY and file_version(path) not in (None, ours):
+        current = file_version(path)
+        if ours is not ANY and current not in (None, ours):
             return False
         try:
-            path.unlink(missing_ok=True)
+            if ours is ANY or current is None:
+                path.unlink(missing_ok=True)
+            else:  # never another writer's landing meanwhile (the lock may keep no two processes apart)
+                return remove_if_version(path, ours)
         except NotADirectoryError:  # a plain file where the autosave folder belongs: no autosave to drop
             pass
         except OSError:  # (an I/O error) the save is written all the same: it must not be reported as failed
@@ -1236,11 +1241,8 @@ class Project:
         images with few autosaves costs one listing, not a resolved path per image; a name that
         matches still goes through ``path_inside``. An autosave a crashed writer left under its private
         ``.taking`` name is put back first (``bring_back_taken``), so that it is offered too."""
-        try:
-            autosaves = path_inside(self.root, self.autosave_dir)
-        except OutsideRootError:
-            autosaves = None
-        if autosaves is not None:
+        autosaves = self.root / self.autosave_dir
+        if not autosaves.is_symlink():  # a folder linked out of the project: neither read nor written
             bring_back_taken(autosaves)
         try:
             with os.scandir(self.root / self.autosave_dir) as entries:
@@ -1301,7 +1303,10 @@ class Project:
             if current is None or (ours is not ANY and current != ours):
                 return None
             if not keep:
-                path.unlink(missing_ok=True)
+                if ours is ANY:
+                    path.unlink(missing_ok=True)
+                else:  # never another writer's landing meanwhile
+                    remove_if_version(path, ours)
                 return None
             key = self._own(image).key
             if undone:

@@ -155,6 +155,29 @@ def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) ->
         raise
 
 
+def remove_if_version(path: Path, version) -> bool:
+    """Remove the file ``path`` if it is ``version`` (inode, mtime_ns, size): this writer's own. Taken
+    first under a private name, so another writer's file landing at ``path`` between a check and an
+    unlink is never what is removed: a file taken that is not ``version`` goes back to ``path`` (never
+    over a newer one there; else left under the private name, which an open puts back:
+    ``bring_back_taken``). True when removed or none was there; False when another's was kept."""
+    private = path.with_name(f".{path.name}.{os.getpid()}-{time.monotonic_ns()}.taking")
+    try:
+        os.rename(path, private)  # what stands at path now, whoever wrote it
+    except FileNotFoundError:
+        return True
+    try:
+        now = os.lstat(private)
+        ours = (now.st_ino, now.st_mtime_ns, now.st_size) == tuple(version)
+    except OSError:
+        ours = False
+    if ours:
+        private.unlink()
+        return True
+    _put_back(private, path)
+    return False
+
+
 def bring_back_taken(folder: Path) -> list[Path]:
     """Put the autosaves a crashed writer left in the autosave ``folder`` under their private
     ``.taking`` names (killed between ``_remove_if_same``'s taking and its removal or keeping: maybe

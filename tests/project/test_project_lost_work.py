@@ -884,3 +884,42 @@ def test_an_autosave_left_under_its_private_taking_name_by_a_crash_is_offered_ag
     np.testing.assert_array_equal(project.recover(image), label_for(50))
     (tmp_path / "left.qgt").write_bytes(taken.read_bytes())  # read as the .qgt it is
     np.testing.assert_array_equal(read_label_file(tmp_path / "left.qgt", CLASSES), label_for(100))
+
+
+@pytest.mark.parametrize("how", ["save", "stand-in taken"])
+def test_another_writers_autosave_landing_as_a_save_drops_this_ones_is_kept(tmp_path, monkeypatch, how):
+    """A save removes this writer's autosave (``_drop_autosave``; a stand-in's once the project took its
+    edits, ``discard_autosave(keep=False)``) after checking it is its own; where the lock keeps no two
+    processes apart, another writer's autosave landing between the check and the unlink was deleted.
+    Fails before: the other writer's edits were gone. Now it stays where it landed, offered."""
+    import qgn.project_kept
+
+    project, image, path, other = with_another_writers_autosave(tmp_path / "p")
+    ours = project.autosave_version(image)
+    real_rename, real_unlink, landed = os.rename, Path.unlink, []
+
+    def land():
+        if not landed:
+            landed.append(os.replace(other, path))
+
+    def land_then_unlink(self, *args, **kwargs):
+        if Path(self) == path:
+            land()
+        return real_unlink(self, *args, **kwargs)
+
+    def land_then_rename(src, dst, *args, **kwargs):
+        if Path(src) == path:
+            land()
+        return real_rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", land_then_unlink)
+    monkeypatch.setattr(qgn.project_kept.os, "rename", land_then_rename)
+    if how == "save":
+        project.save_annotation(image, label_for(1), over=project.annotation_version(image), autosave=ours)
+    else:
+        project.discard_autosave(image, ours=ours, keep=False)
+    monkeypatch.undo()
+    assert landed
+    np.testing.assert_array_equal(project.recover(image), label_for(7))
+    assert project.recoverable() == [image]
+    assert not [f for f in path.parent.iterdir() if f.name.endswith(".taking")]
