@@ -114,6 +114,28 @@ def move_aside(path: Path, folder: Path, stem: str, suffix: str = ".qgt") -> Pat
     return target
 
 
+def move_into_place(source: Path, target: Path) -> None:
+    """Move the file ``source`` to ``target``, never over a file there (FileExistsError, ``source``
+    left as it is): a hard link, then ``source``'s name removed - the very file, its times kept.
+    Where the file system has no hard links, a rename after a check (a file landing between the two
+    is replaced: the lock keeps writers apart there)."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINK:
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target)) from None
+        os.replace(source, target)
+        return
+    try:
+        os.unlink(source)
+    except OSError:
+        pass  # both names of one file: the one in place counts, the other is a spare
+
+
 def name_aside(source: Path, folder: Path, stem: str, suffix: str = ".qgt", copy: bool = False) -> Path:
     """A second name for the file ``source`` in ``folder``, under ``kept_path``'s name, never over a
     file there (one taken meanwhile by another writer: the next name): a hard link (``copy``: never;

@@ -923,3 +923,47 @@ def test_another_writers_autosave_landing_as_a_save_drops_this_ones_is_kept(tmp_
     np.testing.assert_array_equal(project.recover(image), label_for(7))
     assert project.recoverable() == [image]
     assert not [f for f in path.parent.iterdir() if f.name.endswith(".taking")]
+
+
+@pytest.mark.parametrize("which", ["annotation", "autosave"])
+def test_an_added_back_image_never_moves_its_removed_file_over_one_landing_meanwhile(tmp_path, monkeypatch, which):
+    """Adding a removed image back moves its annotation and autosave back from removed/ after checking
+    the image has none: where the lock keeps no two processes apart, another writer's file landing at
+    that path between the check and the move (``os.replace``) was replaced - its edits lost. Fails
+    before. Now the move never replaces a file: the one that landed stays, the removed one in removed/."""
+    import qgn.project_bring_back
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = image.path
+    project.remove_image(image)
+    other = project.root / "other.tmp"
+    other.write_bytes(b"another writer's file")
+    target = project.root / ("annotations" if which == "annotation" else ".autosave") / "frame_0.qgt"
+    real_mkdir, real_make, landed = Path.mkdir, qgn.project_bring_back.make_folder, []
+
+    def land():
+        if not landed:
+            real_mkdir(target.parent, parents=True, exist_ok=True)
+            landed.append(os.replace(other, target))
+
+    def mkdir_then_land(self, *args, **kwargs):
+        result = real_mkdir(self, *args, **kwargs)
+        if Path(self) == target.parent:
+            land()
+        return result
+
+    def make_then_land(folder, *args, **kwargs):
+        result = real_make(folder, *args, **kwargs)
+        if Path(folder) == target.parent:
+            land()
+        return result
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_land)
+    monkeypatch.setattr(qgn.project_bring_back, "make_folder", make_then_land)
+    project.add_images([path])
+    monkeypatch.undo()
+    assert landed and target.read_bytes() == b"another writer's file", "the other writer's file was replaced"
+    kind = "annotation" if which == "annotation" else "autosave"
+    (kept,) = (project.root / REMOVED_DIR).glob(f"frame_0.{kind}.*.qgt")
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(0 if which == "annotation" else 100))
