@@ -274,8 +274,13 @@ def _second_name(source: Path, target: Path) -> None:
     fd = os.open(source, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
     try:
         _copy_into_new(fd, target)
+        was = os.fstat(fd)
     finally:
         os.close(fd)
+    try:  # its times, as a link keeps them (an autosave's is compared with its saved annotation's)
+        os.utime(target, ns=(was.st_atime_ns, was.st_mtime_ns), follow_symlinks=False)
+    except (OSError, NotImplementedError):
+        pass
 
 
 def _same_file(path: Path, was: os.stat_result) -> bool:

@@ -967,3 +967,21 @@ def test_an_added_back_image_never_moves_its_removed_file_over_one_landing_meanw
     kind = "annotation" if which == "annotation" else "autosave"
     (kept,) = (project.root / REMOVED_DIR).glob(f"frame_0.{kind}.*.qgt")
     np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(0 if which == "annotation" else 100))
+
+
+def test_a_removal_without_hard_links_keeps_the_files_times(tmp_path, monkeypatch):
+    """Where the file system takes no hard links (FAT, some shares) a removal copies the files into
+    removed/: the copy kept their times (shutil.copy2) until they were named with an O_EXCL copy, whose
+    time was now - an autosave brought back then looked newer than the annotation saved after it. Fails
+    before (this round's name_aside). The times are the file's, as a link keeps them."""
+    import qgn.project_kept
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    old = 1_600_000_000_000_000_000
+    for path in (project.annotation_path(image), project.autosave_path(image)):
+        os.utime(path, ns=(old, old))
+    monkeypatch.setattr(qgn.project_kept.os, "link", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EPERM, "no")))
+    kept = project.remove_image(image)
+    monkeypatch.undo()
+    assert len(kept) == 2 and all(os.stat(path).st_mtime_ns == old for path in kept)
