@@ -1146,7 +1146,8 @@ class Project:
         """Under the lock: remove the autosave when it is ``ours`` (the version this writer wrote or
         restored; ANY: whatever is there). Another writer's (a second window's unsaved edits of the
         image) is kept. True when removed (or there was none: an autosave folder linked out of the
-        project, where no autosave is written)."""
+        project, where no autosave is written). ``ours`` None (this writer wrote none) or none there: nothing
+        is unlinked - an autosave another writer puts there meanwhile is theirs."""
         try:
             path = self.autosave_path(image)
         except OutsideRootError:
@@ -1154,8 +1155,10 @@ class Project:
         current = file_version(path)
         if ours is not ANY and current not in (None, ours):
             return False
+        if ours is not ANY and (current is None or ours is None):
+            return True  # nothing of ours there: nothing is removed (one landing meanwhile is another's)
         try:
-            if ours is ANY or current is None:
+            if ours is ANY:
                 path.unlink(missing_ok=True)
             else:  # never another writer's landing meanwhile (the lock may keep no two processes apart)
                 return remove_if_version(path, ours)
