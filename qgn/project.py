@@ -1242,11 +1242,10 @@ class Project:
 
         The autosave folder is listed once and its names matched to the keys, so a project of many
         images with few autosaves costs one listing, not a resolved path per image; a name that
-        matches still goes through ``path_inside``. An autosave a crashed writer left under its private
-        ``.taking`` name is put back first (``bring_back_taken``), so that it is offered too."""
-        autosaves = self.root / self.autosave_dir
-        if not autosaves.is_symlink():  # a folder linked out of the project: neither read nor written
-            bring_back_taken(autosaves)
+        matches still goes through ``path_inside``. An autosave (or saved annotation) a crashed writer
+        left under its private ``.taking`` name is put back first (``bring_back_taken``), so that it is
+        offered (and compared with) too."""
+        self._bring_back_taken()
         try:
             with os.scandir(self.root / self.autosave_dir) as entries:
                 names = {entry.name for entry in entries if entry.name.endswith(".qgt")}
@@ -1267,6 +1266,15 @@ class Project:
             if not _older(auto, saved) or not same_bytes(auto, saved):
                 found.append(im)
         return found
+
+    def _bring_back_taken(self) -> None:
+        """``bring_back_taken`` in the autosave and annotation folders (a save's ``_park_unless`` takes
+        another writer's annotation under a private name too), not through a folder linked out of the
+        project (neither read nor written)."""
+        for name in (self.autosave_dir, self.annotation_dir):
+            folder = self.root / name
+            if not folder.is_symlink():
+                bring_back_taken(folder)
 
     def autosave_is_older(self, image: ProjectImage) -> bool:
         """True when ``image`` has an autosave and a saved annotation written after it (by another
@@ -1346,6 +1354,7 @@ class Project:
                 finish_class_edit(self.root, journal["from_generation"], journal["to_generation"])
         restore_copied_link(self.root, self.generation)
         self._finish_bring_back()
+        self._bring_back_taken()  # what a writer killed mid-take left hidden: put back, never deleted
         for folder in (self.root / self.annotation_dir, self.root / self.autosave_dir, self.root):
             remove_stale_temporaries(folder, STALE_TEMP_SECONDS)
 

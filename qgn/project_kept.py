@@ -21,10 +21,14 @@ from .fileio import OutsideRootError, file_sha256, make_folder, sync_folder
 
 
 MAX_KEPT_STEM = 170  # bytes
-# a file under its private ``.taking`` name (``_remove_if_same``) this long after the taking (its
-# ctime) is a crashed writer's: a live one holds it for microseconds
+# a file under its private ``.taking`` name (``taking_name``: ``.<name>.<pid>-<wall clock ns>.taking``) is
+# a crashed writer's once its taker's process is gone and the clock in its name is this far behind (a
+# live writer holds it for microseconds); or, whatever the pid says (reused; a writer on another host
+# of a shared folder), once that clock is ``TAKEN_ABANDONED_SECONDS`` behind. Never by the file's times:
+# on Windows st_ctime is the creation time, which a rename keeps (a live take looked stale at once)
 TAKEN_STALE_SECONDS = 60.0
-_TAKEN = re.compile(r"\.(?P<name>.+\.qgt)\.\d+-\d+\.taking")
+TAKEN_ABANDONED_SECONDS = 24 * 3600.0
+_TAKEN = re.compile(r"\.(?P<name>.+\.qgt)\.(?P<pid>\d+)-(?P<ns>\d+)\.taking")
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: os.open is in text mode without it (CRLF, 0x1A)
 # os.link's errors that mean "this file system gives no second name": Linux vfat/exfat EPERM, macOS
 # ENOTSUP, Windows exFAT/FAT and SMB shares EINVAL (ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED), FUSE ENOSYS
@@ -162,7 +166,7 @@ def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) ->
     unlink is never what gets removed: a file taken that is not ``was`` is another writer's, kept in
     ``folder`` under ``kept_path``'s name (as a move of it would have) - or, where that fails (a
     full disk), put back at ``path`` (unless a newer file stands there) before the OSError."""
-    private = path.with_name(f".{path.name}.{os.getpid()}-{time.monotonic_ns()}.taking")
+    private = taking_name(path)
     try:
         os.rename(path, private)  # what stands at path now, whoever wrote it
     except FileNotFoundError:
@@ -172,7 +176,11 @@ def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) ->
         return
     try:
         _keep_beside(private, folder, stem)
-    except OSError:
+    except OSError as exc:
+        if not os.path.lexists(private):  # no longer under this writer's private name: someone moved it
+            raise OSError(f"{path.name} was moved by another process while this one set it aside "
+                          f"({exc.strerror or exc}); nothing was deleted: it is back at {path} or kept in "
+                          f"{folder}. Try again") from None
         _put_back(private, path)
         raise
 
@@ -183,7 +191,7 @@ def remove_if_version(path: Path, version) -> bool:
     unlink is never what is removed: a file taken that is not ``version`` goes back to ``path`` (never
     over a newer one there; else left under the private name, which an open puts back:
     ``bring_back_taken``). True when removed or none was there; False when another's was kept."""
-    private = path.with_name(f".{path.name}.{os.getpid()}-{time.monotonic_ns()}.taking")
+    private = taking_name(path)
     try:
         os.rename(path, private)  # what stands at path now, whoever wrote it
     except FileNotFoundError:
@@ -200,33 +208,79 @@ def remove_if_version(path: Path, version) -> bool:
     return False
 
 
+def taking_name(path: Path) -> Path:
+    """The private name a writer takes the file ``path`` under before it removes or keeps it:
+    ``.<name>.<pid>-<wall clock ns>.taking`` beside it - whose it is and since when, read by
+    ``bring_back_taken`` from the name alone (a file's times cannot tell: see ``TAKEN_STALE_SECONDS``)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{time.time_ns()}.taking")
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process of id ``pid`` runs on this machine (False when it cannot be told). Never
+    ``os.kill(pid, 0)`` on Windows: there any signal but the console ones terminates the process."""
+    if pid <= 0 or pid == os.getpid():
+        return pid <= 0
+    if os.name == "nt":  # pragma: no cover - Windows only
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.get_last_error() == 87  # ERROR_INVALID_PARAMETER: no such process (else: denied)
+        try:
+            code = ctypes.c_ulong()
+            if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+                return False
+            return code.value != 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's (EPERM): alive
+        return False
+    return False
+
+
+def taken_stale(name: str, now_ns: int | None = None) -> bool:
+    """Whether the private name ``name`` (``taking_name``) is a crashed writer's leftover: the clock in
+    its name ``TAKEN_STALE_SECONDS`` behind and its taker's process gone, or that clock
+    ``TAKEN_ABANDONED_SECONDS`` behind whatever the pid (reused, or of another host)."""
+    match = _TAKEN.fullmatch(name)
+    if match is None:
+        return False
+    age = ((time.time_ns() if now_ns is None else now_ns) - int(match["ns"])) / 1e9
+    if age > TAKEN_ABANDONED_SECONDS:
+        return True
+    return age > TAKEN_STALE_SECONDS and process_gone(int(match["pid"]))
+
+
 def bring_back_taken(folder: Path) -> list[Path]:
-    """Put the autosaves a crashed writer left in the autosave ``folder`` under their private
+    """Put the files a crashed writer left in ``folder`` (the autosave folder; the annotation folder,
+    where ``Project._park_unless`` takes another writer's save to conflicts/) under their private
     ``.taking`` names (killed between ``_remove_if_same``'s taking and its removal or keeping: maybe
     another writer's edits) back under their own names, where an open offers them - never over a file
-    there (a newer autosave: the leftover stays, put back at a later open), never deleted. As far as
-    the folder lets (read-only: left as they are). The paths put back."""
+    there (a newer one: the leftover stays, put back at a later open), never deleted; only those
+    ``taken_stale`` says are a crashed writer's (a live writer's take is left alone). As far as the
+    folder lets (read-only: left as they are). The paths put back."""
     try:
         with os.scandir(folder) as entries:
             names = [entry.name for entry in entries if entry.name.endswith(".taking")]
     except OSError:
         return []
-    back, now = [], time.time()
+    back, now = [], time.time_ns()
     for name in names:
         match = _TAKEN.fullmatch(name)
         private = Path(folder) / name
-        try:
-            st = os.lstat(private)
-        except OSError:
-            continue
         if match is None or not os.path.isfile(private) or os.path.islink(private):
             continue
-        if now - max(st.st_mtime, st.st_ctime) <= TAKEN_STALE_SECONDS:
+        if not taken_stale(name, now):
             continue  # a live writer's, or too recent to tell
         path = Path(folder) / match["name"]
         try:
             _second_name(private, path)
-        except OSError:  # taken by a newer autosave (or a read-only folder): left where it is
+        except OSError:  # taken by a newer file (or a read-only folder): left where it is
             continue
         try:
             private.unlink()
