@@ -63,15 +63,19 @@ class AutosaveMixin:
             # a scratch project holds maps of its own class set only (a project's: check_same_classes)
             classes = self.workspace.classes if into_project else session.classes
             label, version, path = self._copy_of(session.label), session.version, doc.path
-            # the map autosaved last has edits this one lacks (undone: redo has them in memory only):
-            # that autosave is kept in discarded/ by its bytes before it is written over
-            undone = session.autosave_undone()
+            # a map an autosave left on disk with edits this one lacks (undone: redo has them in memory
+            # only) is kept in discarded/ by its bytes before it is written over: which map each target
+            # holds is looked up on the job thread, in the order the writes ran (one still on its way
+            # when the user undid counts), the maps this one lacks judged here (``judge_autosaves``)
+            judge = session.judge_autosaves()
+            session.autosave_sent(version)
 
             def write(resolve=resolve, path=path, label=label, classes=classes, autosaved=self._autosaved,
-                      project=self.project, version=version, undone=undone):
+                      project=self.project, version=version, judge=judge, uid=session.uid):
                 target = resolve()
                 check_same_classes(target, classes)
                 key = (str(target.root), path)
+                undone = judge.undone(self._autosave_written(key))
                 try:
                     saved, added = self._write_image(
                         target, path, lambda image: target.autosave(image, label, over=autosaved.get(key),
@@ -81,10 +85,11 @@ class AutosaveMixin:
 
                     if target is not project or isinstance(exc, ProjectBusyError):  # busy: the retry will do
                         raise
-                    raise RuntimeError(self._autosave_beside(project, path, label, exc, version, undone)) from None
+                    raise RuntimeError(self._autosave_beside(project, path, label, exc, version, judge, uid)) from None
                 autosaved[key] = saved.version
+                self._autosaved_maps[key] = (uid, version, saved.version)
                 if target is project:
-                    self._drop_spare(project, path)
+                    self._drop_spare(project, path, judge)
                 return target, saved, added and target is self.project
 
             def failed(message: str, resolve=resolve, label=label, doc=doc) -> None:
@@ -224,11 +229,13 @@ class AutosaveMixin:
         spare[...] = label
         return spare
 
-    def _autosave_beside(self, project, path: Path, label, exc: Exception, version: int, undone: bool = False) -> str:
+    def _autosave_beside(self, project, path: Path, label, exc: Exception, version: int, judge=None,
+                         uid: int = 0) -> str:
         """Job thread: ``project`` refused the autosave of ``path`` (project.json unreadable or removed,
-        a full disk, a folder in the way): the edits (of edit ``version``) go to the project's stand-in in
-        the scratch folder (``qgn_studio.scratch.stand_in``), offered when the project is opened again,
-        until the project takes them (``undone``: as ``Project.autosave``'s, there too). What to tell the user."""
+        a full disk, a folder in the way): the edits (of edit ``version`` of session ``uid``) go to the
+        project's stand-in in the scratch folder (``qgn_studio.scratch.stand_in``), offered when the project
+        is opened again, until the project takes them (``judge``: an autosave there holding edits the map
+        lacks is kept first, as in the project). What to tell the user."""
         from qgn_studio.scratch import stand_in
 
         why = describe_error(exc)
@@ -240,11 +247,13 @@ class AutosaveMixin:
             spare = stand_in(self.scratch_path, project, create=True)
             check_same_classes(spare, project.classes)  # one kept from before a class edit: not these maps
             key = (str(spare.root), path)
+            undone = judge is not None and judge.undone(self._autosave_written(key))
             saved, _ = self._write_image(
                 spare, path, lambda image: spare.autosave(image, label, over=self._autosaved.get(key), undone=undone))
         except Exception as second:
             return f"{why}; nor could the edits be kept in the scratch folder ({describe_error(second)})"
         self._autosaved[key] = saved.version
+        self._autosaved_maps[key] = (uid, version, saved.version)
         self._spares[(str(project.root), path)] = spare
         kept[(str(project.root), path)] = version
         return f"{why}. The edits are kept in {spare.root} meanwhile, and offered when the project is opened again"
@@ -256,15 +265,28 @@ class AutosaveMixin:
         self._kept_beside.pop((root, path), None)
         return self._spares.pop((root, path), None)
 
-    def _drop_spare(self, project, path: Path) -> None:
+    def _autosave_written(self, key):
+        """Job thread: (session uid, edit version) of the map this window's autosave last wrote at ``key``
+        ((root, image path)) while ``_autosaved`` still names that autosave; else None (none of this
+        window's there, or one it restored: the bottom of its session's undo log)."""
+        written = self._autosaved_maps.get(key)
+        if written is None or key not in self._autosaved or self._autosaved[key] != written[2]:
+            return None
+        return written[:2]
+
+    def _drop_spare(self, project, path: Path, judge=None) -> None:
         """Job thread: ``project`` took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
-        or restored from there): this window's autosave there goes."""
+        or restored from there): this window's autosave there goes - unless it holds edits the map the
+        project took lacks (``judge``: undone since; redo has them in memory only): then it is kept in the
+        stand-in's discarded/ by its bytes (``Project.discard_autosave(undone=True)``), never removed."""
         spare = self._forget_spare(str(project.root), path)
         if spare is None:
             return
+        key = (str(spare.root), path)
+        undone = judge is not None and judge.undone(self._autosave_written(key))
         try:
-            spare.discard_autosave(spare.image_for(path), ours=self._autosaved.pop((str(spare.root), path), None),
-                                   keep=False)
+            spare.discard_autosave(spare.image_for(path), ours=self._autosaved.pop(key, None), keep=undone,
+                                   undone=undone)
         except (OSError, KeyError, ValueError):
             pass  # it stays there, offered again: nothing lost
 

@@ -177,6 +177,10 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         # (Project.autosave_version): another window's autosave of the image is never overwritten,
         # removed or discarded by this one (job thread only, as _versions)
         self._autosaved: dict = {}
+        # (project root, image path) -> (session uid, edit version, autosave version) of the map this window's
+        # autosave last wrote there, in the order the writes ran: which map an autosave about to be written
+        # over holds, valid while ``_autosaved`` still names that autosave (``_autosave_written``) (job thread)
+        self._autosaved_maps: dict = {}
         # (project root, image path) -> the stand-in project holding this window's edits of it that the
         # project refused (``_autosave_beside``), dropped once that project has them; forgotten when the
         # project closes (its stand-in keeps them, offered when it is opened again) (job thread only)
@@ -330,10 +334,11 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         for doc in dirty:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
+            judge = session.judge_autosaves()  # which autosaves the saved map lacks edits of (the stand-in's)
             session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
 
             def write(path=path, label=label, classes=self.workspace.classes, versions=self._versions,
-                      autosaved=self._autosaved, unused=self._unused):
+                      autosaved=self._autosaved, unused=self._unused, judge=judge):
                 check_same_classes(project, classes)
                 # over: the version its map was read from (None: none was saved); another writer's
                 # save since then goes to conflicts/ (qgn.project: two writers saving one image), and
@@ -346,7 +351,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 versions[path] = saved.version
                 autosaved.pop(key, None)
                 unused.discard(path)
-                self._drop_spare(project, path)
+                self._drop_spare(project, path, judge)
                 note_image_file(project, path)
                 return saved, added, kept
 
