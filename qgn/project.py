@@ -1090,7 +1090,7 @@ class Project:
         return file_version(self.annotation_path(image))
 
     def save_annotation(self, image: ProjectImage, label: np.ndarray, keep_autosave: bool = False,
-                        over=ANY, autosave=None, only_new: bool = False) -> SavedAnnotation:
+                        over=ANY, autosave=None, only_new: bool = False, undone: bool = False) -> SavedAnnotation:
         """Save ``label`` (H, W) of this object's classes atomically as the image's annotation and
         drop its autosave (the user saved it), unless ``keep_autosave`` (an import: the autosave
         holds edits the user has not saved or discarded). ProjectChangedError when another writer
@@ -1104,7 +1104,9 @@ class Project:
         writer's autosave - a window's unsaved edits - is kept; ANY removes whatever is there. ``only_new``: ValueError, nothing written, when the
         image has a saved annotation by now (an import, which never replaces one, checked under
         the lock: another writer may have saved since the import looked). A write that fails puts
-        back the file it had moved to ``conflicts/``."""
+        back the file it had moved to ``conflicts/``. ``undone``: the autosave ``autosave`` holds edits
+        ``label`` lacks (undone before the save; redo has them in memory only): kept as
+        ``discarded/<key>.undone-<hash>.qgt`` (``keep_undone``) instead of removed."""
         with self.writing():
             path = self.annotation_path(image)
             if only_new and path.is_file():
@@ -1112,7 +1114,7 @@ class Project:
             parked = self._park_unless(path, over, self._own(image).key)
             written = self._write_or_unpark(self.annotation_dir, image, label, path, parked)
             if not keep_autosave:
-                self._drop_autosave(image, autosave)
+                self._drop_autosave(image, autosave, undone)
             return SavedAnnotation(file_version(written), parked)
 
     def _write_or_unpark(self, folder: str, image: ProjectImage, label: np.ndarray, path: Path,
@@ -1142,12 +1144,13 @@ class Project:
                 return parked
         raise ProjectChangedError(f"{path} keeps being replaced by another writer; nothing was written")
 
-    def _drop_autosave(self, image: ProjectImage, ours) -> bool:
+    def _drop_autosave(self, image: ProjectImage, ours, undone: bool = False) -> bool:
         """Under the lock: remove the autosave when it is ``ours`` (the version this writer wrote or
         restored; ANY: whatever is there). Another writer's (a second window's unsaved edits of the
         image) is kept. True when removed (or there was none: an autosave folder linked out of the
         project, where no autosave is written). ``ours`` None (this writer wrote none) or none there: nothing
-        is unlinked - an autosave another writer puts there meanwhile is theirs."""
+        is unlinked - an autosave another writer puts there meanwhile is theirs. ``undone``: ours holds
+        edits the saved map lacks: moved to ``discarded/`` by its bytes (``keep_undone``), not removed."""
         try:
             path = self.autosave_path(image)
         except OutsideRootError:
@@ -1160,6 +1163,12 @@ class Project:
         try:
             if ours is ANY:
                 path.unlink(missing_ok=True)
+            elif undone:  # never another writer's either: ``keep_undone`` takes only the file it judged
+                try:
+                    keep_undone(path, kept_folder(self.root, DISCARDED_DIR), self._own(image).key, ours)
+                except OutsideRootError:  # discarded/ a link out of the project: the autosave stays, offered
+                    return False
+                return file_version(path) is None
             else:  # never another writer's landing meanwhile (the lock may keep no two processes apart)
                 return remove_if_version(path, ours)
         except NotADirectoryError:  # a plain file where the autosave folder belongs: no autosave to drop

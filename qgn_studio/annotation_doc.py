@@ -526,7 +526,7 @@ class AnnotationSession(QtCore.QObject):
         submitted lately: one still on its way when the user undoes) hold edits the map now lacks -
         judged here (the undo log is the UI thread's), looked up on the job thread by the map each
         target really holds (``AutosaveJudge.undone``)."""
-        versions = {self.autosaved_version, *self._sent} - {self.version}
+        versions = {self.autosaved_version, *self._sent, self.version}  # (the map now: lacks nothing)
         return AutosaveJudge(self.uid, {v: self.lacks(v) for v in versions if v > 0})
 
     def autosave_sent(self, version: int) -> None:

@@ -346,8 +346,11 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 # autosave: only this window's own autosave goes with the save
                 key = (str(project.root), path)
                 kept = path in unused
+                # an autosave of ours holding edits the saved map lacks (undone before the save) is kept
+                undone = judge.undone(self._autosave_written(key))
                 saved, added = self._write_image(project, path, lambda image: project.save_annotation(
-                    image, label, over=NOT_USED if kept else versions.get(path), autosave=autosaved.get(key)))
+                    image, label, over=NOT_USED if kept else versions.get(path), autosave=autosaved.get(key),
+                    undone=undone))
                 versions[path] = saved.version
                 autosaved.pop(key, None)
                 unused.discard(path)

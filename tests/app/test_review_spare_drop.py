@@ -44,3 +44,42 @@ def test_undone_edits_in_the_stand_in_are_not_dropped(qtbot, windows, samples, m
     print("maps on disk:", [str(p.relative_to(p.parents[1])) for p in on_disk])
     assert any(np.array_equal(read_label_file(p, win.annotator.classes), both) for p in on_disk), \
         "the undone stroke's map is kept nowhere on disk (redo only)"
+
+
+def test_a_save_after_an_undo_keeps_the_autosave_with_the_undone_edits(qtbot, windows, samples, model_path, tmp_path):
+    """Both strokes autosaved, the second undone, then Ctrl+S before the next autosave: the save removed
+    this window's autosave (``_drop_autosave``) although it holds the undone stroke (redo only, in
+    memory). Fails before: that map was kept nowhere on disk. Now kept as discarded/<key>.undone-<hash>.qgt."""
+    from qgn.project import DISCARDED_DIR
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    paint(win, 2, 2, [(1, 9), (30, 9)])
+    both = session.label.copy()
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        win.projects.autosave_now()
+    win.jobs.wait_idle()
+    win.annotator.undo_action.trigger()
+    assert session.undo.canRedo()
+    shorter = session.label.copy()
+    assert win.projects.save()
+    win.jobs.wait_idle()
+    qtbot.wait(100)
+    win.jobs.wait_idle()
+    assert not list((folder / ".autosave").glob("*.qgt"))  # the save took the edits it has
+    np.testing.assert_array_equal(read_label_file(next((folder / "annotations").glob("*.qgt")),
+                                                  win.annotator.classes), shorter)
+    kept = list((folder / DISCARDED_DIR).glob("*.qgt")) if (folder / DISCARDED_DIR).exists() else []
+    assert any(np.array_equal(read_label_file(k, win.annotator.classes), both) for k in kept), kept
+
+    # nothing undone: a save after a plain edit keeps nothing (no false 'undone')
+    paint(win, 2, 3, [(1, 20), (30, 20)])
+    with qtbot.waitSignal(win.projects.autosaved, timeout=WAIT_MS):
+        win.projects.autosave_now()
+    win.jobs.wait_idle()
+    paint(win, 2, 4, [(1, 30), (30, 30)])
+    assert win.projects.save()
+    win.jobs.wait_idle()
+    assert len(list((folder / DISCARDED_DIR).glob("*.qgt"))) == len(kept)

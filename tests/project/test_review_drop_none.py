@@ -28,3 +28,32 @@ def test_save_without_own_autosave_never_deletes_one_landing(tmp_path, monkeypat
     print("autosave there after the save:", path.exists(), "recoverable:", project.recoverable())
     assert path.exists(), "the other writer's autosave (its unsaved edits) was deleted"
     np.testing.assert_array_equal(project.recover(image), label_for(7))
+
+
+def test_a_save_keeps_its_own_autosave_holding_undone_edits(tmp_path):
+    """``save_annotation(undone=True)``: this writer's autosave holds edits the saved map lacks (undone
+    before the save): moved to discarded/ by its bytes, not removed; another writer's stays in place; a
+    discarded/ linked out of the project leaves it in place and the save still succeeds. Fails before:
+    no ``undone`` (the autosave was removed)."""
+    from qgn.project import DISCARDED_DIR
+    from qgn.quadtree.label_io import read_label_file
+    from test_project_lost_work import CLASSES, project_with_work
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = project.autosave_path(image)
+    autosaved = read_label_file(path, CLASSES)
+    ours = project.autosave_version(image)
+    project.save_annotation(image, label_for(2), over=project.annotation_version(image), autosave=ours, undone=True)
+    assert not path.exists()
+    kept, = (project.root / DISCARDED_DIR).glob("*.undone-*.qgt")
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), autosaved)
+
+    other = project.images[1]
+    project.autosave(other, label_for(101), over=None)
+    path = project.autosave_path(other)
+    (project.root / DISCARDED_DIR).rename(tmp_path / "elsewhere")
+    (project.root / DISCARDED_DIR).symlink_to(tmp_path / "elsewhere")
+    project.save_annotation(other, label_for(3), over=project.annotation_version(other),
+                            autosave=project.autosave_version(other), undone=True)
+    assert path.exists()  # left in place, offered: nothing written out of the project
