@@ -511,7 +511,7 @@ class AnnotationSession(QtCore.QObject):
         """Whether the map of edit ``version`` has edits the map now lacks (``holds`` it not): undone
         since, redo holding them in memory only, or dropped from redo by a new edit. Not a version of the
         stroke still under way (its step holds it once pushed); True when it cannot be told."""
-        if version == self.version or version in self._pending:
+        if version == self.version or (self._pending and version >= self._pending[0]):  # (one run of versions)
             return False
         return not self.holds(self._marks.get(version))
 
