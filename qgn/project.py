@@ -26,7 +26,8 @@ Layout under ``root`` (project.json's format, how it is read and checked and its
     replaced/<key>.<time>.qgt    annotations an import of corrections replaced (kept)
     conflicts/<name>.<time>.qgt  a saved annotation another writer's save replaced unseen (kept; see
                                  ``save_annotation``), and unsaved maps the app could not follow
-                                 through a class edit made elsewhere
+                                 through a class edit made elsewhere; ``<key>.undone-<hash>.qgt``: an
+                                 autosave of undone edits ``discarded/`` could not take (``_keep_undone``)
     head.safetensors (+ .json)   the per-project head (``qgn.project_head``), refitted after saves
 
 **Opening never deletes or writes.** ``open`` reads project.json and checks it against the folders
@@ -162,10 +163,15 @@ def lock_timeout_s() -> float:
 @dataclass(frozen=True)
 class SavedAnnotation:
     """What ``save_annotation`` did: ``version`` of the file it wrote (pass it as ``over`` next time)
-    and ``parked``, where another writer's annotation that it would have replaced unseen went."""
+    and ``parked``, where another writer's annotation that it would have replaced unseen went.
+    ``undone_aside``: where the autosave holding undone edits went when ``discarded/`` could not take
+    it (``undone_error``: why, to be said) - ``Project._keep_undone``."""
 
     version: AnnotationVersion
     parked: Path | None = None
+    # the autosave holding undone edits, kept in conflicts/ because discarded/ could not take it (``why``)
+    undone_aside: Path | None = None
+    undone_error: Exception | None = None
 
 
 def file_version(path: Path) -> AnnotationVersion:
@@ -1113,9 +1119,10 @@ class Project:
                 raise ValueError(f"{image.path.name} already has an annotation in the project; not overwritten")
             parked = self._park_unless(path, over, self._own(image).key)
             written = self._write_or_unpark(self.annotation_dir, image, label, path, parked)
+            aside: list = []
             if not keep_autosave:
-                self._drop_autosave(image, autosave, undone)
-            return SavedAnnotation(file_version(written), parked)
+                self._drop_autosave(image, autosave, undone, aside)
+            return SavedAnnotation(file_version(written), parked, *(aside or (None, None)))
 
     def _write_or_unpark(self, folder: str, image: ProjectImage, label: np.ndarray, path: Path,
                          parked: Path | None) -> Path:
@@ -1144,13 +1151,33 @@ class Project:
                 return parked
         raise ProjectChangedError(f"{path} keeps being replaced by another writer; nothing was written")
 
-    def _drop_autosave(self, image: ProjectImage, ours, undone: bool = False) -> bool:
+    def _keep_undone(self, path: Path, key: str, version, remove: bool) -> tuple[Path | None, Exception | None]:
+        """Under the lock: keep the autosave ``path`` (``version``: holding edits undone since) by its bytes
+        in ``discarded/`` (``keep_undone``); where that folder cannot take it (a file or a link out of the
+        project where it belongs, a folder that refuses writes), in ``conflicts/`` under the same content
+        name instead - a new name, never over a file there. (where kept, None) - or (where kept in
+        conflicts/, the error of discarded/), for the writer to say where the edits are and go
+        on with its write. The OSError / OutsideRootError of ``discarded/`` when neither takes it
+        (``path`` left as it is)."""
+        try:
+            return keep_undone(path, kept_folder(self.root, DISCARDED_DIR), key, version, remove=remove), None
+        except (OSError, OutsideRootError) as exc:
+            first = exc
+        try:
+            kept = keep_undone(path, kept_folder(self.root, CONFLICTS_DIR), key, version, remove=remove)
+        except (OSError, OutsideRootError):
+            raise first from None
+        return kept, first
+
+    def _drop_autosave(self, image: ProjectImage, ours, undone: bool = False, aside: list | None = None) -> bool:
         """Under the lock: remove the autosave when it is ``ours`` (the version this writer wrote or
         restored; ANY: whatever is there). Another writer's (a second window's unsaved edits of the
         image) is kept. True when removed (or there was none: an autosave folder linked out of the
         project, where no autosave is written). ``ours`` None (this writer wrote none) or none there: nothing
         is unlinked - an autosave another writer puts there meanwhile is theirs. ``undone``: ours holds
-        edits the saved map lacks: moved to ``discarded/`` by its bytes (``keep_undone``), not removed."""
+        edits the saved map lacks: moved to ``discarded/`` by its bytes (``keep_undone``), not removed;
+        where ``discarded/`` cannot take it, to ``conflicts/`` (``_keep_undone``: ``aside`` gets where and
+        why, to be said); where neither can, it stays in place, offered at an open (the save stands)."""
         try:
             path = self.autosave_path(image)
         except OutsideRootError:
@@ -1165,9 +1192,11 @@ class Project:
                 path.unlink(missing_ok=True)
             elif undone:  # never another writer's either: ``keep_undone`` takes only the file it judged
                 try:
-                    keep_undone(path, kept_folder(self.root, DISCARDED_DIR), self._own(image).key, ours)
-                except OutsideRootError:  # discarded/ a link out of the project: the autosave stays, offered
+                    kept, why = self._keep_undone(path, self._own(image).key, ours, remove=True)
+                except (OSError, OutsideRootError):  # neither kept folder takes it: it stays, offered
                     return False
+                if why is not None and kept is not None and aside is not None:
+                    aside[:] = [kept, why]
                 return file_version(path) is None
             else:  # never another writer's landing meanwhile (the lock may keep no two processes apart)
                 return remove_if_version(path, ours)
@@ -1233,14 +1262,18 @@ class Project:
         ``undone``: ``label`` lacks edits the autosave ``over`` holds (undone since: redo has them, in
         memory only; or dropped from redo by a new edit): that autosave is kept first, as
         ``discarded/<key>.undone-<sha256, 12 hex>.qgt`` (``keep_undone``: a second name, no bytes
-        copied; a state kept already adds nothing), so a crash leaves the edits on disk."""
+        copied; a state kept already adds nothing), so a crash leaves the edits on disk. Where
+        ``discarded/`` cannot take it (a file or a link out of the project where it belongs), it is kept
+        in ``conflicts/`` so (``_keep_undone``; named in the result's ``undone_aside``) and the new
+        autosave written all the same; where neither can, nothing is written (the error: it stays)."""
         with self.writing():
             path = self.autosave_path(image)
+            kept, why = None, None
             if undone and over is not ANY and over is not None and file_version(path) == over:
-                keep_undone(path, kept_folder(self.root, DISCARDED_DIR), self._own(image).key, over, remove=False)
+                kept, why = self._keep_undone(path, self._own(image).key, over, remove=False)
             parked = self._park_unless(path, over, f"{self._own(image).key}.autosave")
             written = self._write_or_unpark(self.autosave_dir, image, label, path, parked)
-            return SavedAnnotation(file_version(written), parked)
+            return SavedAnnotation(file_version(written), parked, kept if why is not None else None, why)
 
     def recoverable(self) -> list[ProjectImage]:
         """Images whose autosave holds edits their saved annotation lacks: the autosave is newer

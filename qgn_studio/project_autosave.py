@@ -256,7 +256,11 @@ class AutosaveMixin:
         self._autosaved_maps[key] = (uid, version, saved.version)
         self._spares[(str(project.root), path)] = spare
         kept[(str(project.root), path)] = version
-        return f"{why}. The edits are kept in {spare.root} meanwhile, and offered when the project is opened again"
+        aside = "" if saved.undone_aside is None else (
+            f" (the edits you undid as {saved.undone_aside}: discarded/ there could not take them, "
+            f"{describe_error(saved.undone_error)})")
+        return (f"{why}. The edits are kept in {spare.root}{aside} meanwhile, and offered when the project is "
+                "opened again")
 
     def _forget_spare(self, root, path: Path):
         """Job thread: the stand-in ``_spares`` held for ``(root, path)`` (popped, or None), and what
@@ -336,10 +340,18 @@ class AutosaveMixin:
 
     def _autosaved_one(self, session, version: int, doc, saved) -> None:
         session.mark_autosaved(version)
+        self._say_undone_aside(doc, saved, "your latest edits are autosaved")
         if saved.parked is not None and doc.path not in self._told_autosave_conflict:
             self._told_autosave_conflict.add(doc.path)  # once: the other window's next autosave is parked too
             self._warn(f"{doc.name}: another window has unsaved edits of this image too; its autosave is kept as "
                        f"{saved.parked} (and later ones beside it), yours is autosaved")
+
+    def _say_undone_aside(self, doc, saved, then: str) -> None:
+        """The autosave holding edits undone since could not go to discarded/ (a file or a link out of
+        the project in its place): say where it is kept instead (``Project._keep_undone``: conflicts/)."""
+        if saved.undone_aside is not None:
+            self._warn(f"{doc.name}: the autosave holding the edits you undid could not be kept in discarded/ "
+                       f"({describe_error(saved.undone_error)}); it is kept as {saved.undone_aside}, and {then}")
 
     # ------------------------------------------------------------------ recovery
     def offer_recovery(self, project=None) -> None:

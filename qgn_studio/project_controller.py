@@ -368,6 +368,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 self.annotator.refresh_status()
                 self.workspace.document_updated(doc)  # its row and the title say "saved"
                 self.image_saved.emit(doc, label)
+                self._say_undone_aside(doc, saved, "your annotation is saved")
                 if saved.parked is not None and kept:
                     self._warn(f"{doc.name}: your annotation is saved; the saved one it replaces, which this window "
                                f"could not use, is kept as {saved.parked}")

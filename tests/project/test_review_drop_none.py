@@ -33,8 +33,9 @@ def test_save_without_own_autosave_never_deletes_one_landing(tmp_path, monkeypat
 def test_a_save_keeps_its_own_autosave_holding_undone_edits(tmp_path):
     """``save_annotation(undone=True)``: this writer's autosave holds edits the saved map lacks (undone
     before the save): moved to discarded/ by its bytes, not removed; another writer's stays in place; a
-    discarded/ linked out of the project leaves it in place and the save still succeeds. Fails before:
-    no ``undone`` (the autosave was removed)."""
+    discarded/ linked out of the project: kept in conflicts/ by its bytes instead (as an autosave's is,
+    ``test_project_keep_undone_fails``), nothing written out of the project, and the save still
+    succeeds. Fails before: no ``undone`` (the autosave was removed)."""
     from qgn.project import DISCARDED_DIR
     from qgn.quadtree.label_io import read_label_file
     from test_project_lost_work import CLASSES, project_with_work
@@ -56,4 +57,6 @@ def test_a_save_keeps_its_own_autosave_holding_undone_edits(tmp_path):
     (project.root / DISCARDED_DIR).symlink_to(tmp_path / "elsewhere")
     project.save_annotation(other, label_for(3), over=project.annotation_version(other),
                             autosave=project.autosave_version(other), undone=True)
-    assert path.exists()  # left in place, offered: nothing written out of the project
+    assert not path.exists() and len(list((tmp_path / "elsewhere").iterdir())) == 1  # nothing written out
+    kept, = (project.root / "conflicts").glob("*.undone-*.qgt")
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(101))

@@ -1,0 +1,103 @@
+"""Keeping the autosave of undone edits fails (the review's repro): ``discarded/`` a plain file in a
+read-only project's stand-in, or a link out of the project. The new autosave is written all the same,
+the one it writes over kept in ``conflicts/`` by its bytes, and a warning says where
+(``Project._keep_undone``); a save after an undo keeps it there too - the same rule."""
+from __future__ import annotations
+
+import numpy as np
+
+from studio_steps import WAIT_MS, paint, painted_and_saved, start_annotating
+
+SAMPLE_COUNT, SAMPLE_SIZE = 2, (64, 96)
+
+
+def _round(qtbot, win):
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    qtbot.wait(200)
+    win.jobs.wait_idle()
+
+
+def _undo_then_new_edit(qtbot, win, session):
+    """Two strokes autosaved, the second undone, a new stroke (dropping the undone one from redo):
+    (the map with both strokes, the map now)."""
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    paint(win, 2, 2, [(1, 9), (30, 9)])
+    both = session.label.copy()
+    _round(qtbot, win)
+    win.annotator.undo_action.trigger()
+    paint(win, 2, 3, [(1, 20), (30, 20)])
+    return both, session.label.copy()
+
+
+def _maps(root, classes):
+    from qgn.quadtree.label_io import read_label_file
+    return {str(p.relative_to(root)): read_label_file(p, classes) for p in sorted(root.rglob("*.qgt"))}
+
+
+def _assert_kept(root, classes, both, latest):
+    maps = _maps(root, classes)
+    (autosave,) = [m for p, m in maps.items() if p.startswith(".autosave/")]
+    np.testing.assert_array_equal(autosave, latest)  # the latest edits are on disk, not in memory only
+    (kept,) = [m for p, m in maps.items() if p.startswith("conflicts/") and ".undone-" in p]
+    np.testing.assert_array_equal(kept, both)  # and the undone ones too
+
+
+def test_a_stand_ins_discarded_a_file_the_autosave_is_written_all_the_same(qtbot, windows, samples, model_path,
+                                                                           tmp_path, read_only):
+    """Fails before: every round failed ("…/discarded: is a file where a folder belongs") and the stroke
+    after the undo lived in memory only."""
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    windows.crash(win)
+    read_only(folder)
+    win = windows(recover="later")
+    start_annotating(qtbot, win, [folder], model_path)
+    session = win.current.annotation
+    paint(win, 2, 4, [(1, 40), (30, 40)])
+    _round(qtbot, win)
+    spare = win.projects._stand_in
+    assert spare is not None
+    (spare.root / "discarded").write_text("in the way")  # discarded/ cannot be made
+    warnings = []
+    win.workspace.warn = lambda text, *a, **k: warnings.append(text)
+    both, latest = _undo_then_new_edit(qtbot, win, session)
+    for _ in range(3):
+        _round(qtbot, win)
+    assert not win.projects.autosave_failures
+    _assert_kept(spare.root, win.annotator.classes, both, latest)
+    (said,) = [w for w in warnings if "edits you undid" in w]
+    assert "conflicts" in said and "is a file where a folder belongs" in said, said
+
+
+def test_a_projects_discarded_linked_out_autosave_and_save_keep_in_conflicts(qtbot, windows, samples, model_path,
+                                                                             tmp_path):
+    """Fails before: the autosave failed in the project (written into the stand-in instead), while a
+    save left the autosave in .autosave/ - two rules. Now both keep it in conflicts/, saying so."""
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    (tmp_path / "elsewhere").mkdir()
+    (folder / "discarded").symlink_to(tmp_path / "elsewhere")
+    warnings = []
+    win.workspace.warn = lambda text, *a, **k: warnings.append(text)
+    both, latest = _undo_then_new_edit(qtbot, win, session)
+    _round(qtbot, win)
+    assert not win.projects.autosave_failures and win.projects._stand_in is None
+    _assert_kept(folder, win.annotator.classes, both, latest)
+    assert [w for w in warnings if "edits you undid" in w and "autosaved" in w]
+
+    # a save after an undo: the autosave it would remove holds the undone stroke - kept in conflicts/ too
+    before = set((folder / "conflicts").iterdir())
+    win.annotator.undo_action.trigger()
+    shorter = session.label.copy()
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    win.jobs.wait_idle()
+    assert not list((folder / ".autosave").glob("*.qgt")) and not any((tmp_path / "elsewhere").iterdir())
+    (kept,) = set((folder / "conflicts").iterdir()) - before
+    np.testing.assert_array_equal(read_label_file(kept, win.annotator.classes), latest)
+    np.testing.assert_array_equal(read_label_file(next((folder / "annotations").glob("*.qgt")),
+                                                  win.annotator.classes), shorter)
+    assert [w for w in warnings if "edits you undid" in w and "saved" in w and str(kept) in w]
