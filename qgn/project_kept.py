@@ -172,17 +172,25 @@ def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) ->
     except FileNotFoundError:
         return
     if _same_file(private, was):
-        private.unlink()
+        try:
+            private.unlink()
+        except FileNotFoundError as exc:  # put back (or kept) by another process meanwhile: not removed
+            raise _moved_meanwhile(path, exc, f"it is back at {path}, or where that process keeps it") from None
         return
     try:
         _keep_beside(private, folder, stem)
     except OSError as exc:
         if not os.path.lexists(private):  # no longer under this writer's private name: someone moved it
-            raise OSError(f"{path.name} was moved by another process while this one set it aside "
-                          f"({exc.strerror or exc}); nothing was deleted: it is back at {path} or kept in "
-                          f"{folder}. Try again") from None
+            raise _moved_meanwhile(path, exc, f"it is back at {path} or kept in {folder}") from None
         _put_back(private, path)
         raise
+
+
+def _moved_meanwhile(path: Path, exc: OSError, where: str) -> OSError:
+    """The plain error of a file taken under its private ``.taking`` name that another process moved
+    (put back: ``bring_back_taken`` on another host of a shared folder) before this one was done."""
+    return OSError(f"{path.name} was moved by another process while this one set it aside "
+                   f"({exc.strerror or exc}); nothing was deleted: {where}. Try again")
 
 
 def remove_if_version(path: Path, version) -> bool:
@@ -190,7 +198,9 @@ def remove_if_version(path: Path, version) -> bool:
     first under a private name, so another writer's file landing at ``path`` between a check and an
     unlink is never what is removed: a file taken that is not ``version`` goes back to ``path`` (never
     over a newer one there; else left under the private name, which an open puts back:
-    ``bring_back_taken``). True when removed or none was there; False when another's was kept."""
+    ``bring_back_taken``). True when removed or none was there; False when another's was kept. The
+    file moved from its private name meanwhile (another process put it back): a plain OSError, nothing
+    removed."""
     private = taking_name(path)
     try:
         os.rename(path, private)  # what stands at path now, whoever wrote it
@@ -202,7 +212,10 @@ def remove_if_version(path: Path, version) -> bool:
     except OSError:
         ours = False
     if ours:
-        private.unlink()
+        try:
+            private.unlink()
+        except FileNotFoundError as exc:  # put back (or kept) by another process meanwhile: not removed
+            raise _moved_meanwhile(path, exc, f"it is back at {path}, or where that process keeps it") from None
         return True
     _put_back(private, path)
     return False

@@ -72,3 +72,52 @@ def test_a_save_over_undone_edits_keeps_them_in_conflicts_as_an_autosave_does(tm
     np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(100))
     np.testing.assert_array_equal(read_label_file(project.annotation_path(image), CLASSES), label_for(2))
 
+
+def _taken_then_put_back(monkeypatch, path):
+    """os.lstat that, once a ``.taking`` name was looked at, moves that file back to ``path`` - another
+    process's ``bring_back_taken`` (another host of a shared folder, its clock ahead) just between."""
+    import os
+
+    real, done = os.lstat, []
+
+    def lstat(p, *a, **k):
+        result = real(p, *a, **k)
+        if str(p).endswith(".taking") and not done:
+            done.append(p)
+            os.link(p, path)
+            os.unlink(p)
+        return result
+
+    monkeypatch.setattr(os, "lstat", lstat)
+
+
+def test_remove_if_version_a_take_put_back_meanwhile_is_a_plain_error(tmp_path, monkeypatch):
+    """The review's repro: fails before (a raw ``[Errno 2] No such file or directory: '….taking'``)."""
+    import os
+
+    from qgn.project_kept import remove_if_version
+
+    path = tmp_path / "a.qgt"
+    path.write_bytes(b"x" * 10)
+    st = os.stat(path)
+    _taken_then_put_back(monkeypatch, path)
+    with pytest.raises(OSError) as raised:
+        remove_if_version(path, (st.st_ino, st.st_mtime_ns, st.st_size))
+    monkeypatch.undo()
+    assert type(raised.value) is OSError and "moved by another process" in str(raised.value)
+    assert "[Errno" not in str(raised.value) and str(path) in str(raised.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.qgt"]  # nothing removed
+
+
+def test_a_save_whose_autosave_take_is_put_back_meanwhile_is_saved(tmp_path, monkeypatch):
+    """The map was written: the save is not reported as failed, the autosave stays, offered (a guard:
+    ``_drop_autosave`` took the raw OSError before too)."""
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = project.autosave_path(image)
+    _taken_then_put_back(monkeypatch, path)
+    project.save_annotation(image, label_for(2), over=project.annotation_version(image),
+                            autosave=project.autosave_version(image))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(read_label_file(project.annotation_path(image), CLASSES), label_for(2))
+    np.testing.assert_array_equal(read_label_file(path, CLASSES), label_for(100))
