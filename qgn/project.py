@@ -133,7 +133,7 @@ from .project_file import (
     project_json_bytes, read_project_file,
 )
 from .project_kept import (_cut, _put_back, bring_back_taken, keep_undone, kept_folder, move_aside, name_aside,
-                           remove_if_version)
+                           remove_if_version, remove_kept)
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -164,14 +164,18 @@ def lock_timeout_s() -> float:
 class SavedAnnotation:
     """What ``save_annotation`` did: ``version`` of the file it wrote (pass it as ``over`` next time)
     and ``parked``, where another writer's annotation that it would have replaced unseen went.
-    ``undone_aside``: where the autosave holding undone edits went when ``discarded/`` could not take
-    it (``undone_error``: why, to be said) - ``Project._keep_undone``."""
+    ``undone_aside``: where the autosave holding undone edits was kept, when there is something to say
+    (``Project._keep_undone``): ``undone_error``, why ``discarded/`` could not take it (kept in
+    ``conflicts/`` instead; ``undone_aside`` None: neither folder took it, and a save left the autosave in
+    place, offered at the next open); ``undone_left``, why a save could not remove the autosave once its
+    bytes were kept (it stays, or another process put it back)."""
 
     version: AnnotationVersion
     parked: Path | None = None
-    # the autosave holding undone edits, kept in conflicts/ because discarded/ could not take it (``why``)
+    # the autosave holding undone edits: where kept, why not in discarded/, why not removed after
     undone_aside: Path | None = None
     undone_error: Exception | None = None
+    undone_left: Exception | None = None
 
 
 def file_version(path: Path) -> AnnotationVersion:
@@ -1122,7 +1126,7 @@ class Project:
             aside: list = []
             if not keep_autosave:
                 self._drop_autosave(image, autosave, undone, aside)
-            return SavedAnnotation(file_version(written), parked, *(aside or (None, None)))
+            return SavedAnnotation(file_version(written), parked, *(aside or (None, None, None)))
 
     def _write_or_unpark(self, folder: str, image: ProjectImage, label: np.ndarray, path: Path,
                          parked: Path | None) -> Path:
@@ -1151,23 +1155,33 @@ class Project:
                 return parked
         raise ProjectChangedError(f"{path} keeps being replaced by another writer; nothing was written")
 
-    def _keep_undone(self, path: Path, key: str, version, remove: bool) -> tuple[Path | None, Exception | None]:
+    def _keep_undone(self, path: Path, key: str, version,
+                     remove: bool) -> tuple[Path | None, Exception | None, Exception | None]:
         """Under the lock: keep the autosave ``path`` (``version``: holding edits undone since) by its bytes
         in ``discarded/`` (``keep_undone``); where that folder cannot take it (a file or a link out of the
-        project where it belongs, a folder that refuses writes), in ``conflicts/`` under the same content
-        name instead - a new name, never over a file there. (where kept, None) - or (where kept in
-        conflicts/, the error of discarded/), for the writer to say where the edits are and go
-        on with its write. The OSError / OutsideRootError of ``discarded/`` when neither takes it
-        (``path`` left as it is)."""
+        project where it belongs, a folder that refuses writes: making it, naming the file in it), in
+        ``conflicts/`` under the same content name instead - a new name, never over a file there. Then,
+        ``remove``: ``path`` removed (``remove_kept``) - an error of that step is no reason to keep the
+        bytes elsewhere again (they are kept). (where kept (None: ``path`` was not there or not
+        ``version``), the error of discarded/ when kept in conflicts/, the error of the removal), for the
+        writer to say where the edits are and go on with its write. The OSError / OutsideRootError of
+        ``discarded/`` when neither folder takes it (``path`` left as it is)."""
+        why = None
         try:
-            return keep_undone(path, kept_folder(self.root, DISCARDED_DIR), key, version, remove=remove), None
+            kept = keep_undone(path, kept_folder(self.root, DISCARDED_DIR), key, version, remove=False)
         except (OSError, OutsideRootError) as exc:
-            first = exc
-        try:
-            kept = keep_undone(path, kept_folder(self.root, CONFLICTS_DIR), key, version, remove=remove)
-        except (OSError, OutsideRootError):
-            raise first from None
-        return kept, first
+            why = exc
+            try:
+                kept = keep_undone(path, kept_folder(self.root, CONFLICTS_DIR), key, version, remove=False)
+            except (OSError, OutsideRootError):
+                raise why from None
+        left = None
+        if remove and kept is not None:
+            try:
+                remove_kept(path, version, kept.parent, key)
+            except OSError as exc:  # the bytes are kept: only the autosave stays (or was put back)
+                left = exc
+        return kept, why, left
 
     def _drop_autosave(self, image: ProjectImage, ours, undone: bool = False, aside: list | None = None) -> bool:
         """Under the lock: remove the autosave when it is ``ours`` (the version this writer wrote or
@@ -1176,8 +1190,9 @@ class Project:
         project, where no autosave is written). ``ours`` None (this writer wrote none) or none there: nothing
         is unlinked - an autosave another writer puts there meanwhile is theirs. ``undone``: ours holds
         edits the saved map lacks: moved to ``discarded/`` by its bytes (``keep_undone``), not removed;
-        where ``discarded/`` cannot take it, to ``conflicts/`` (``_keep_undone``: ``aside`` gets where and
-        why, to be said); where neither can, it stays in place, offered at an open (the save stands)."""
+        where ``discarded/`` cannot take it, to ``conflicts/`` (``_keep_undone``: ``aside`` gets where, why,
+        and why it could not be removed after, to be said); where neither can, it stays in place, offered
+        at an open (the save stands; ``aside`` gets None and why)."""
         try:
             path = self.autosave_path(image)
         except OutsideRootError:
@@ -1192,11 +1207,13 @@ class Project:
                 path.unlink(missing_ok=True)
             elif undone:  # never another writer's either: ``keep_undone`` takes only the file it judged
                 try:
-                    kept, why = self._keep_undone(path, self._own(image).key, ours, remove=True)
-                except (OSError, OutsideRootError):  # neither kept folder takes it: it stays, offered
+                    kept, why, left = self._keep_undone(path, self._own(image).key, ours, remove=True)
+                except (OSError, OutsideRootError) as exc:  # neither kept folder takes it: it stays, offered
+                    if aside is not None:
+                        aside[:] = [None, exc, None]
                     return False
-                if why is not None and kept is not None and aside is not None:
-                    aside[:] = [kept, why]
+                if kept is not None and (why is not None or left is not None) and aside is not None:
+                    aside[:] = [kept, why, left]
                 return file_version(path) is None
             else:  # never another writer's landing meanwhile (the lock may keep no two processes apart)
                 return remove_if_version(path, ours)
@@ -1270,7 +1287,7 @@ class Project:
             path = self.autosave_path(image)
             kept, why = None, None
             if undone and over is not ANY and over is not None and file_version(path) == over:
-                kept, why = self._keep_undone(path, self._own(image).key, over, remove=False)
+                kept, why, _ = self._keep_undone(path, self._own(image).key, over, remove=False)
             parked = self._park_unless(path, over, f"{self._own(image).key}.autosave")
             written = self._write_or_unpark(self.autosave_dir, image, label, path, parked)
             return SavedAnnotation(file_version(written), parked, kept if why is not None else None, why)
@@ -1348,8 +1365,9 @@ class Project:
         kept as ``discarded/<key>.undone-<sha256, 12 hex>.qgt`` instead (``keep_undone``): a name of its
         bytes, so that undo/redo cycles without new edits add nothing, while every other state (another
         writer's, an earlier image's of the key, edits whose redo a new edit dropped) keeps a file of its
-        own - no file in ``discarded/`` is ever replaced. Where the content is kept (maybe a file kept
-        already)."""
+        own - no file in ``discarded/`` is ever replaced; where ``discarded/`` cannot take it, in
+        ``conflicts/`` so (``_keep_undone``, the rule of a save and an autosave). Where the content is kept
+        (maybe a file kept already); the OSError of its removal once kept, or of both folders."""
         with self.writing():
             path = self.autosave_path(image)
             current = file_version(path)
@@ -1363,7 +1381,10 @@ class Project:
                 return None
             key = self._own(image).key
             if undone:
-                return keep_undone(path, kept_folder(self.root, DISCARDED_DIR), key, current)
+                kept, _, left = self._keep_undone(path, key, current, remove=True)
+                if left is not None:
+                    raise left
+                return kept
             return move_aside(path, kept_folder(self.root, DISCARDED_DIR), key)  # never over a file there
 
     def annotated(self, images: list[ProjectImage] | None = None) -> list[ProjectImage]:

@@ -90,6 +90,21 @@ def keep_undone(path: Path, folder: Path, stem: str, version=None, remove: bool 
     return target
 
 
+def remove_kept(path: Path, version, folder: Path, stem: str) -> None:
+    """Remove the file ``path`` whose bytes ``keep_undone(remove=False)`` kept in ``folder``, if it is still
+    ``version`` (inode, mtime_ns, size): ``_remove_if_same`` (another writer's file landing meanwhile is kept
+    in ``folder`` too, never deleted). Another file there by now, or none: left as it is. Its OSError
+    (a file taken put back by another process meanwhile, an I/O error) is about the removal only: the
+    bytes are kept already."""
+    try:
+        was = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if (was.st_ino, was.st_mtime_ns, was.st_size) != tuple(version):
+        return  # another writer's now: left in place
+    _remove_if_same(path, was, folder, stem)
+
+
 def move_aside(path: Path, folder: Path, stem: str, suffix: str = ".qgt") -> Path | None:
     """Move the file ``path`` into ``folder`` under ``kept_path``'s name, never over a file there:
     given the new name first (``_new_name``: a hard link, or a copy created only where no file is),
