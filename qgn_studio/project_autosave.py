@@ -15,7 +15,7 @@ A mixin of ``qgn_studio.project_controller.ProjectController`` (its ``__init__``
 ``timer``/``retry`` timers). Reads ``project``, ``workspace``, ``annotator``, ``jobs``, ``shell``,
 ``scratch_path``, ``ask_recover``, ``_read_only``, ``_closed``, ``_asking``; reads and writes ``_scratches``,
 ``_autosaved``, ``_spares``, ``_spare_copy``, ``_spare_wanted``, ``_copies_out``, ``_lookups``, ``_stand_in``,
-``_retry_wanted``, ``_told_autosave_conflict``, ``_streaks``, ``live_marks``, ``_versions``; emits
+``_retry_wanted``, ``_told_autosave_conflict``, ``_told_undone_aside``, ``_streaks``, ``live_marks``, ``_versions``; emits
 ``autosaved``. Calls back into the controller's ``_warn``, ``_write_failed``, ``_write_image``,
 ``_use_scratch``, ``_deferred``, ``_adopt``, ``_unmark_scratch``, ``_record_marks_again`` and ``sessions``.
 """
@@ -348,10 +348,28 @@ class AutosaveMixin:
 
     def _say_undone_aside(self, doc, saved, then: str) -> None:
         """The autosave holding edits undone since could not go to discarded/ (a file or a link out of
-        the project in its place): say where it is kept instead (``Project._keep_undone``: conflicts/)."""
-        if saved.undone_aside is not None:
-            self._warn(f"{doc.name}: the autosave holding the edits you undid could not be kept in discarded/ "
-                       f"({describe_error(saved.undone_error)}); it is kept as {saved.undone_aside}, and {then}")
+        the project in its place): say where it is kept instead (``Project._keep_undone``: conflicts/) -
+        once per file kept (undo/redo cycles keep the same state under the same name: nothing new); that
+        neither folder could take it (a save: the autosave stays, offered at the next open); or that
+        the autosave, its bytes kept, could not be removed after (``undone_left``)."""
+        aside, why, left = saved.undone_aside, saved.undone_error, saved.undone_left
+        if aside is None:
+            if why is not None:
+                self._warn(f"{doc.name}: {then}; the autosave holding the edits you undid could be kept neither in "
+                           f"discarded/ nor in conflicts/ ({describe_error(why)}). It is left in place in the "
+                           "autosave folder, and offered when the project is opened again")
+            return
+        if str(aside) in self._told_undone_aside:
+            return
+        self._told_undone_aside.add(str(aside))  # once: the same state kept again is the same file
+        if why is not None:
+            said = (f"{doc.name}: the autosave holding the edits you undid could not be kept in discarded/ "
+                    f"({describe_error(why)}); it is kept as {aside}, and {then}")
+        else:
+            said = f"{doc.name}: the edits you undid are kept as {aside}, and {then}"
+        if left is not None:
+            said += f". The autosave holding them could not be removed: {describe_error(left)}"
+        self._warn(said)
 
     # ------------------------------------------------------------------ recovery
     def offer_recovery(self, project=None) -> None:

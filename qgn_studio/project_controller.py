@@ -189,6 +189,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         # the stand-in: those edits are kept, not lost with the window (``unkept_edits``) (written on the job thread)
         self._kept_beside: dict = {}
         self._told_autosave_conflict: set = set()
+        self._told_undone_aside: set = set()  # files (str) kept for undone edits already named in a warning
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)

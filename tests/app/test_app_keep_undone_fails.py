@@ -101,3 +101,78 @@ def test_a_projects_discarded_linked_out_autosave_and_save_keep_in_conflicts(qtb
     np.testing.assert_array_equal(read_label_file(next((folder / "annotations").glob("*.qgt")),
                                                   win.annotator.classes), shorter)
     assert [w for w in warnings if "edits you undid" in w and "saved" in w and str(kept) in w]
+
+
+def _warnings(win) -> list:
+    said = []
+    win.workspace.warn = lambda text, *a, **k: said.append(text)
+    return said
+
+
+def test_undo_redo_cycles_keeping_the_same_state_warn_once(qtbot, windows, samples, model_path, tmp_path):
+    """The review's R1: each undo of an undo/redo cycle keeps the same state again under the same name in
+    conflicts/ (nothing new): one warning for that file, not one per cycle. Fails before (two)."""
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    (tmp_path / "elsewhere").mkdir()
+    (folder / "discarded").symlink_to(tmp_path / "elsewhere")
+    warnings = _warnings(win)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    paint(win, 2, 2, [(1, 9), (30, 9)])
+    _round(qtbot, win)
+    for _ in range(2):
+        win.annotator.undo_action.trigger()
+        _round(qtbot, win)
+        win.annotator.redo_action.trigger()
+        _round(qtbot, win)
+    assert not win.projects.autosave_failures
+    assert len(list((folder / "conflicts").glob("*.undone-*.qgt"))) == 1
+    said = [w for w in warnings if "edits you undid" in w]
+    assert len(said) == 1 and "conflicts" in said[0], said
+
+
+def test_a_save_whose_undone_autosave_no_folder_takes_says_it_stays(qtbot, windows, samples, model_path, tmp_path):
+    """The review's R2: discarded/ and conflicts/ both plain files at a save after an undo - the map is
+    saved, the autosave holding the undone stroke stays, and a warning says so and that it is offered at
+    the next open. Fails before: nothing was said."""
+    from qgn.project import Project
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    warnings = _warnings(win)
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    paint(win, 2, 2, [(1, 9), (30, 9)])
+    both = session.label.copy()
+    _round(qtbot, win)
+    win.annotator.undo_action.trigger()
+    (folder / "discarded").write_text("in the way")
+    (folder / "conflicts").write_text("in the way")
+    with qtbot.waitSignal(win.projects.saved, timeout=WAIT_MS):
+        assert win.projects.save()
+    win.jobs.wait_idle()
+    (autosave,) = (folder / ".autosave").glob("*.qgt")
+    np.testing.assert_array_equal(read_label_file(autosave, win.annotator.classes), both)
+    (said,) = [w for w in warnings if "edits you undid" in w]
+    assert "saved" in said and "left in place" in said and "opened again" in said, said
+    assert "is a file where a folder belongs" in said, said
+    assert [im.key for im in Project.open(folder).recoverable()] == [autosave.stem]
+
+
+def test_the_undone_edits_kept_but_their_autosave_not_removed_is_said_truly():
+    """The review's R4, the warning: the bytes kept in discarded/, the autosave's removal failing (put back
+    by another process) - not 'could not be kept in discarded/'. Fails before (that, and the removal's
+    error given as discarded/'s)."""
+    from types import SimpleNamespace
+
+    from qgn.project import SavedAnnotation
+    from qgn_studio.project_autosave import AutosaveMixin
+
+    said = []
+    fake = SimpleNamespace(_told_undone_aside=set(), _warn=said.append)
+    moved = OSError("frame_0.qgt was moved by another process while this one set it aside")
+    saved = SavedAnnotation(None, None, "/p/discarded/frame_0.undone-abc.qgt", None, moved)
+    AutosaveMixin._say_undone_aside(fake, SimpleNamespace(name="frame_0.png"), saved, "your annotation is saved")
+    (text,) = said
+    assert "could not be kept" not in text and "kept as /p/discarded/frame_0.undone-abc.qgt" in text, text
+    assert "saved" in text and "could not be removed" in text and "moved by another process" in text, text
