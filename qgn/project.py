@@ -1354,7 +1354,8 @@ class Project:
             raise FileNotFoundError(f"no autosave of {image.key!r} in {path.parent}")
         return read_label_file(path, self.classes)
 
-    def discard_autosave(self, image: ProjectImage, ours=ANY, keep: bool = True, undone: bool = False) -> Path | None:
+    def discard_autosave(self, image: ProjectImage, ours=ANY, keep: bool = True, undone: bool = False,
+                         aside: list | None = None) -> Path | None:
         """The user discarded ``image``'s unsaved edits: its autosave moves to
         ``discarded/<key>.<time>.qgt`` (autosaves are user data: a wrong click is undone by moving it
         back; nothing deletes that folder) — when it is ``ours`` (the version this writer wrote; ANY:
@@ -1367,7 +1368,8 @@ class Project:
         writer's, an earlier image's of the key, edits whose redo a new edit dropped) keeps a file of its
         own - no file in ``discarded/`` is ever replaced; where ``discarded/`` cannot take it, in
         ``conflicts/`` so (``_keep_undone``, the rule of a save and an autosave). Where the content is kept
-        (maybe a file kept already); the OSError of its removal once kept, or of both folders."""
+        (maybe a file kept already); the OSError of its removal once kept, or of both folders. ``aside``
+        (undone): set to ``[kept, why]`` when kept in ``conflicts/`` (``why``: discarded/'s error), to be said."""
         with self.writing():
             path = self.autosave_path(image)
             current = file_version(path)
@@ -1381,7 +1383,9 @@ class Project:
                 return None
             key = self._own(image).key
             if undone:
-                kept, _, left = self._keep_undone(path, key, current, remove=True)
+                kept, why, left = self._keep_undone(path, key, current, remove=True)
+                if why is not None and kept is not None and aside is not None:
+                    aside[:] = [kept, why]
                 if left is not None:
                     raise left
                 return kept

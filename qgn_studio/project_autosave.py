@@ -88,9 +88,8 @@ class AutosaveMixin:
                     raise RuntimeError(self._autosave_beside(project, path, label, exc, version, judge, uid)) from None
                 autosaved[key] = saved.version
                 self._autosaved_maps[key] = (uid, version, saved.version)
-                if target is project:
-                    self._drop_spare(project, path, judge)
-                return target, saved, added and target is self.project
+                spared = self._drop_spare(project, path, judge) if target is project else None
+                return target, saved, added and target is self.project, spared
 
             def failed(message: str, resolve=resolve, label=label, doc=doc) -> None:
                 self._copies_out -= 1
@@ -105,7 +104,7 @@ class AutosaveMixin:
                     self._autosave_failed(message)
 
             def done(result, s=session, v=version, doc=doc, label=label, project=self.project):
-                target, saved, added = result
+                target, saved, added, spared = result
                 self._copies_out -= 1
                 self._found(target, project)
                 self._streaks.difference_update({"autosave", "nowhere"})  # a failure from now on is news again
@@ -113,6 +112,8 @@ class AutosaveMixin:
                 self.autosave_failures.pop(doc.path, None)  # an earlier failure is no longer why
                 written.append(doc)
                 self._autosaved_one(s, v, doc, saved)
+                if spared is not None:  # the stand-in's autosave of edits undone since, kept in its conflicts/
+                    self._say_undone_aside(doc, spared, "your latest edits are autosaved")
                 if added:
                     self._told_added_back(doc)
 
@@ -278,21 +279,28 @@ class AutosaveMixin:
             return None
         return written[:2]
 
-    def _drop_spare(self, project, path: Path, judge=None) -> None:
+    def _drop_spare(self, project, path: Path, judge=None):
         """Job thread: ``project`` took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
         or restored from there): this window's autosave there goes - unless it holds edits the map the
         project took lacks (``judge``: undone since; redo has them in memory only): then it is kept in the
-        stand-in's discarded/ by its bytes (``Project.discard_autosave(undone=True)``), never removed."""
+        stand-in's discarded/ by its bytes (``Project.discard_autosave(undone=True)``), never removed. Where
+        discarded/ could not take it and conflicts/ did: a ``SavedAnnotation`` saying so, for the caller's UI
+        callback to pass to ``_say_undone_aside``; else None."""
+        from qgn.project import SavedAnnotation
+
         spare = self._forget_spare(str(project.root), path)
         if spare is None:
-            return
+            return None
         key = (str(spare.root), path)
         undone = judge is not None and judge.undone(self._autosave_written(key))
+        aside: list = []
+        left = None
         try:
             spare.discard_autosave(spare.image_for(path), ours=self._autosaved.pop(key, None), keep=undone,
-                                   undone=undone)
-        except (OSError, KeyError, ValueError):
-            pass  # it stays there, offered again: nothing lost
+                                   undone=undone, aside=aside)
+        except (OSError, KeyError, ValueError) as exc:  # it stays there, offered again: nothing lost
+            left = exc  # said only with a copy kept in conflicts/ (its removal failing after)
+        return SavedAnnotation(None, None, *aside, left) if aside else None
 
     def _autosave_failed(self, message: str) -> None:
         """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):
@@ -359,7 +367,7 @@ class AutosaveMixin:
                            f"discarded/ nor in conflicts/ ({describe_error(why)}). It is left in place in the "
                            "autosave folder, and offered when the project is opened again")
             return
-        if str(aside) in self._told_undone_aside:
+        if str(aside) in self._told_undone_aside and left is None:  # a removal failure is news every time
             return
         self._told_undone_aside.add(str(aside))  # once: the same state kept again is the same file
         if why is not None:
@@ -548,19 +556,42 @@ class AutosaveMixin:
         (``_autosave_beside``: its ``_spares`` entry) go there too - else the next start offered them again."""
         targets, paths = self._later_targets([self.project, self._stand_in]), [d.path for d in docs]
         root = None if self.project is None else str(self.project.root)
+        asides: list = []  # (image path, [kept, why]): undone edits discarded/ could not take, kept in conflicts/
 
         def discard() -> None:
             # looked up here: an autosave submitted just before (at Discard) may have kept them there
             spares = [self._forget_spare(root, path) for path in paths] if root is not None else []
             each = {str(t.root): t for t in [*targets(), *spares] if t is not None}
-            self._each_autosave(list(each.values()), paths, lambda target, image, ours: target.discard_autosave(
-                image, ours=ours, undone=undone))  # only this window's
+
+            def act(target, image, ours) -> None:  # only this window's
+                aside: list = []
+                try:
+                    target.discard_autosave(image, ours=ours, undone=undone, aside=aside)
+                finally:  # kept in conflicts/ even where its removal after failed: said all the same
+                    if aside:  # which doc: the one the target found this image by (image.path is the target's)
+                        asides.append((next((p for p in paths if _finds(target, p, image)), image.path), aside))
+
+            self._each_autosave(list(each.values()), paths, act)
 
         if not paths:
             return None
         if not now:
             return discard
-        self.jobs.submit(discard, None, lambda message: self._discard_failed(message, undone), "Discarding")
+
+        def said(_result=None) -> None:
+            from qgn.project import SavedAnnotation
+
+            by_path = {d.path: d for d in docs}
+            for path, aside in asides:
+                if path in by_path:
+                    self._say_undone_aside(by_path[path], SavedAnnotation(None, None, *aside),
+                                           "redo still has them")
+
+        def failed(message: str) -> None:
+            said()
+            self._discard_failed(message, undone)
+
+        self.jobs.submit(discard, said, failed, "Discarding")
         return None
 
     def _discard_failed(self, message: str, undone: bool = False) -> None:
@@ -642,6 +673,14 @@ class AutosaveMixin:
             return project is not None and project.autosave_version(project.image_for(path)) is not None
         except KeyError:
             return False
+
+
+def _finds(target, path, image) -> bool:
+    """Job thread: ``target`` finds ``image`` by the open image's ``path`` (any spelling of its file)."""
+    try:
+        return target.image_for(path) is image
+    except KeyError:
+        return False
 
 
 def keep_in_temp(docs) -> tuple[Path | None, list, str | None]:

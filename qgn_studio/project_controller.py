@@ -355,13 +355,13 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 versions[path] = saved.version
                 autosaved.pop(key, None)
                 unused.discard(path)
-                self._drop_spare(project, path, judge)
+                spared = self._drop_spare(project, path, judge)  # kept in the stand-in's conflicts/: said
                 note_image_file(project, path)
-                return saved, added, kept
+                return saved, added, kept, spared
 
             def done(result, session=session, version=version, doc=doc, label=label):
                 one_ended()
-                saved, added, kept = result
+                saved, added, kept, spared = result
                 if added:
                     self._told_added_back(doc)
                 session.mark_saved(version)
@@ -370,6 +370,8 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 self.workspace.document_updated(doc)  # its row and the title say "saved"
                 self.image_saved.emit(doc, label)
                 self._say_undone_aside(doc, saved, "your annotation is saved")
+                if spared is not None:
+                    self._say_undone_aside(doc, spared, "your annotation is saved")
                 if saved.parked is not None and kept:
                     self._warn(f"{doc.name}: your annotation is saved; the saved one it replaces, which this window "
                                f"could not use, is kept as {saved.parked}")

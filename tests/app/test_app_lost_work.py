@@ -862,10 +862,10 @@ def test_a_discard_whose_move_fails_says_so_and_the_autosave_stays_offered(
 
     real = Project.discard_autosave
 
-    def refuse(self, image, ours=ANY, keep=True, undone=False):
+    def refuse(self, image, ours=ANY, keep=True, undone=False, aside=None):
         if self.root == spare.root:
             raise OSError(errno.EIO, "Input/output error", str(spare.root))
-        return real(self, image, ours, keep, undone)
+        return real(self, image, ours, keep, undone, aside)
 
     monkeypatch.setattr(Project, "discard_autosave", refuse)
     warnings = []
@@ -894,7 +894,7 @@ def test_an_undos_failed_move_to_discarded_says_undo_not_discard(qtbot, windows,
         win.projects.autosave_now()
     win.jobs.wait_idle()
 
-    def refuse(self, image, ours=ANY, keep=True, undone=False):
+    def refuse(self, image, ours=ANY, keep=True, undone=False, aside=None):
         raise OSError(errno.EIO, "Input/output error", str(self.root))
 
     monkeypatch.setattr(Project, "discard_autosave", refuse)

@@ -152,8 +152,10 @@ def test_discard_autosave_undone_keeps_in_conflicts_as_a_save_does(tmp_path, how
     image = project.images[0]
     path = project.autosave_path(image)
     _discarded_in_the_way(project, tmp_path, how)
-    kept = project.discard_autosave(image, ours=project.autosave_version(image), undone=True)
+    aside: list = []
+    kept = project.discard_autosave(image, ours=project.autosave_version(image), undone=True, aside=aside)
     assert kept is not None and kept.parent == project.root / CONFLICTS_DIR and ".undone-" in kept.name
+    assert aside[0] == kept and isinstance(aside[1], Exception)  # for the window to say where, and why
     assert not path.exists()
     np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(100))
     if how == "link out":
@@ -219,3 +221,13 @@ def test_move_aside_whose_take_is_put_back_before_its_unlink_is_a_plain_error(tm
     assert path.read_bytes() == b"x" * 10
     assert [p.read_bytes() for p in (tmp_path / "kept").iterdir()] == [b"x" * 10]
     assert not list(tmp_path.glob(".*.taking"))
+
+
+def test_discard_autosave_undone_into_discarded_leaves_aside_empty(tmp_path):
+    """``aside`` is filled only where conflicts/ took the file (something to say): discarded/ taking it as
+    usual says nothing."""
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    aside: list = []
+    kept = project.discard_autosave(image, ours=project.autosave_version(image), undone=True, aside=aside)
+    assert kept is not None and kept.parent == project.root / DISCARDED_DIR and aside == []
