@@ -580,7 +580,8 @@ def test_the_stand_ins_kept_version_goes_with_its_entry(qtbot, windows, samples,
     second.jobs.wait_idle()
     assert key not in second.projects._kept_beside  # _recover (or the autosave after it: _drop_spare)
     # the entry _recover set, unless the restored edits' autosave (2 s on) already took the project's way
-    assert key in second.projects._spares or not second.docs[0].annotation.needs_autosave
+    qtbot.waitUntil(lambda: key in second.projects._spares or not second.docs[0].annotation.needs_autosave,
+                    timeout=WAIT_MS)  # the autosave's job may have run (_drop_spare) before its callback
 
 
 def test_new_project_on_a_disk_that_fills_after_project_json_says_the_truth_and_a_retry_goes_through(
