@@ -26,7 +26,8 @@ Layout under ``root`` (project.json's format, how it is read and checked and its
     replaced/<key>.<time>.qgt    annotations an import of corrections replaced (kept)
     conflicts/<name>.<time>.qgt  a saved annotation another writer's save replaced unseen (kept; see
                                  ``save_annotation``), and unsaved maps the app could not follow
-                                 through a class edit made elsewhere
+                                 through a class edit made elsewhere; ``<key>.undone-<hash>.qgt``: an
+                                 autosave of undone edits ``discarded/`` could not take (``_keep_undone``)
     head.safetensors (+ .json)   the per-project head (``qgn.project_head``), refitted after saves
 
 **Opening never deletes or writes.** ``open`` reads project.json and checks it against the folders
@@ -103,6 +104,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +132,8 @@ from .project_file import (
     PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_bytes, read_project_file,
 )
-from .project_kept import keep_aside, keep_undone, kept_folder
+from .project_kept import (_cut, _put_back, bring_back_taken, keep_undone, kept_folder, move_aside, name_aside,
+                           remove_if_version, remove_kept)
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -160,10 +163,19 @@ def lock_timeout_s() -> float:
 @dataclass(frozen=True)
 class SavedAnnotation:
     """What ``save_annotation`` did: ``version`` of the file it wrote (pass it as ``over`` next time)
-    and ``parked``, where another writer's annotation that it would have replaced unseen went."""
+    and ``parked``, where another writer's annotation that it would have replaced unseen went.
+    ``undone_aside``: where the autosave holding undone edits was kept, when there is something to say
+    (``Project._keep_undone``): ``undone_error``, why ``discarded/`` could not take it (kept in
+    ``conflicts/`` instead; ``undone_aside`` None: neither folder took it, and a save left the autosave in
+    place, offered at the next open); ``undone_left``, why a save could not remove the autosave once its
+    bytes were kept (it stays, or another process put it back)."""
 
     version: AnnotationVersion
     parked: Path | None = None
+    # the autosave holding undone edits: where kept, why not in discarded/, why not removed after
+    undone_aside: Path | None = None
+    undone_error: Exception | None = None
+    undone_left: Exception | None = None
 
 
 def file_version(path: Path) -> AnnotationVersion:
@@ -793,10 +805,10 @@ class Project:
                 for kind, source in sources:
                     if source.is_file():
                         _check_removable(source)
-                        target = keep_aside(self.root, REMOVED_DIR, f"{own.key}.{kind}")
-                        write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
+                        # named first, never over another writer's file of the same second; its record then
+                        target = name_aside(source, kept_folder(self.root, REMOVED_DIR), f"{own.key}.{kind}")
                         kept.append((source, target))
-                        _link_or_copy(source, target)
+                        write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
                 self._replace_images([im for im in images if im.key != own.key], without=own)
                 self._commit(change=f"removing {own.path.name}")
             except BaseException:
@@ -1089,7 +1101,7 @@ class Project:
         return file_version(self.annotation_path(image))
 
     def save_annotation(self, image: ProjectImage, label: np.ndarray, keep_autosave: bool = False,
-                        over=ANY, autosave=None, only_new: bool = False) -> SavedAnnotation:
+                        over=ANY, autosave=None, only_new: bool = False, undone: bool = False) -> SavedAnnotation:
         """Save ``label`` (H, W) of this object's classes atomically as the image's annotation and
         drop its autosave (the user saved it), unless ``keep_autosave`` (an import: the autosave
         holds edits the user has not saved or discarded). ProjectChangedError when another writer
@@ -1103,16 +1115,19 @@ class Project:
         writer's autosave - a window's unsaved edits - is kept; ANY removes whatever is there. ``only_new``: ValueError, nothing written, when the
         image has a saved annotation by now (an import, which never replaces one, checked under
         the lock: another writer may have saved since the import looked). A write that fails puts
-        back the file it had moved to ``conflicts/``."""
+        back the file it had moved to ``conflicts/``. ``undone``: the autosave ``autosave`` holds edits
+        ``label`` lacks (undone before the save; redo has them in memory only): kept as
+        ``discarded/<key>.undone-<hash>.qgt`` (``keep_undone``) instead of removed."""
         with self.writing():
             path = self.annotation_path(image)
             if only_new and path.is_file():
                 raise ValueError(f"{image.path.name} already has an annotation in the project; not overwritten")
             parked = self._park_unless(path, over, self._own(image).key)
             written = self._write_or_unpark(self.annotation_dir, image, label, path, parked)
+            aside: list = []
             if not keep_autosave:
-                self._drop_autosave(image, autosave)
-            return SavedAnnotation(file_version(written), parked)
+                self._drop_autosave(image, autosave, undone, aside)
+            return SavedAnnotation(file_version(written), parked, *(aside or (None, None, None)))
 
     def _write_or_unpark(self, folder: str, image: ProjectImage, label: np.ndarray, path: Path,
                          parked: Path | None) -> Path:
@@ -1122,10 +1137,7 @@ class Project:
             return self._write(folder, image, label)
         except BaseException:
             if parked is not None and not path.exists():
-                try:
-                    os.replace(parked, path)
-                except OSError:
-                    pass  # it stays in conflicts/, still a file of the project
+                _put_back(parked, path)  # never over a file there: else it stays in conflicts/, kept
             raise
 
     def _park_unless(self, path: Path, expected, stem: str) -> Path | None:
@@ -1136,23 +1148,76 @@ class Project:
         current = file_version(path)
         if current is None or current == expected:
             return None
-        parked = keep_aside(self.root, CONFLICTS_DIR, stem)
-        os.replace(path, parked)
-        return parked
+        folder = kept_folder(self.root, CONFLICTS_DIR)
+        for _ in range(100):  # never over a file kept there (``move_aside``); None: replaced meanwhile, again
+            parked = move_aside(path, folder, stem)
+            current = file_version(path)
+            if parked is not None or current is None or current == expected:
+                return parked
+        raise ProjectChangedError(f"{path} keeps being replaced by another writer; nothing was written")
 
-    def _drop_autosave(self, image: ProjectImage, ours) -> bool:
+    def _keep_undone(self, path: Path, key: str, version,
+                     remove: bool) -> tuple[Path | None, Exception | None, Exception | None]:
+        """Under the lock: keep the autosave ``path`` (``version``: holding edits undone since) by its bytes
+        in ``discarded/`` (``keep_undone``); where that folder cannot take it (a file or a link out of the
+        project where it belongs, a folder that refuses writes: making it, naming the file in it), in
+        ``conflicts/`` under the same content name instead - a new name, never over a file there. Then,
+        ``remove``: ``path`` removed (``remove_kept``) - an error of that step is no reason to keep the
+        bytes elsewhere again (they are kept). (where kept (None: ``path`` was not there or not
+        ``version``), the error of discarded/ when kept in conflicts/, the error of the removal), for the
+        writer to say where the edits are and go on with its write. The OSError / OutsideRootError of
+        ``discarded/`` when neither folder takes it (``path`` left as it is)."""
+        why = None
+        try:
+            kept = keep_undone(path, kept_folder(self.root, DISCARDED_DIR), key, version, remove=False)
+        except (OSError, OutsideRootError) as exc:
+            why = exc
+            try:
+                kept = keep_undone(path, kept_folder(self.root, CONFLICTS_DIR), key, version, remove=False)
+            except (OSError, OutsideRootError):
+                raise why from None
+        left = None
+        if remove and kept is not None:
+            try:
+                remove_kept(path, version, kept.parent, key)
+            except OSError as exc:  # the bytes are kept: only the autosave stays (or was put back)
+                left = exc
+        return kept, why, left
+
+    def _drop_autosave(self, image: ProjectImage, ours, undone: bool = False, aside: list | None = None) -> bool:
         """Under the lock: remove the autosave when it is ``ours`` (the version this writer wrote or
         restored; ANY: whatever is there). Another writer's (a second window's unsaved edits of the
         image) is kept. True when removed (or there was none: an autosave folder linked out of the
-        project, where no autosave is written)."""
+        project, where no autosave is written). ``ours`` None (this writer wrote none) or none there: nothing
+        is unlinked - an autosave another writer puts there meanwhile is theirs. ``undone``: ours holds
+        edits the saved map lacks: moved to ``discarded/`` by its bytes (``keep_undone``), not removed;
+        where ``discarded/`` cannot take it, to ``conflicts/`` (``_keep_undone``: ``aside`` gets where, why,
+        and why it could not be removed after, to be said); where neither can, it stays in place, offered
+        at an open (the save stands; ``aside`` gets None and why)."""
         try:
             path = self.autosave_path(image)
         except OutsideRootError:
             return True
-        if ours is not ANY and file_version(path) not in (None, ours):
+        current = file_version(path)
+        if ours is not ANY and current not in (None, ours):
             return False
+        if ours is not ANY and (current is None or ours is None):
+            return True  # nothing of ours there: nothing is removed (one landing meanwhile is another's)
         try:
-            path.unlink(missing_ok=True)
+            if ours is ANY:
+                path.unlink(missing_ok=True)
+            elif undone:  # never another writer's either: ``keep_undone`` takes only the file it judged
+                try:
+                    kept, why, left = self._keep_undone(path, self._own(image).key, ours, remove=True)
+                except (OSError, OutsideRootError) as exc:  # neither kept folder takes it: it stays, offered
+                    if aside is not None:
+                        aside[:] = [None, exc, None]
+                    return False
+                if kept is not None and (why is not None or left is not None) and aside is not None:
+                    aside[:] = [kept, why, left]
+                return file_version(path) is None
+            else:  # never another writer's landing meanwhile (the lock may keep no two processes apart)
+                return remove_if_version(path, ours)
         except NotADirectoryError:  # a plain file where the autosave folder belongs: no autosave to drop
             pass
         except OSError:  # (an I/O error) the save is written all the same: it must not be reported as failed
@@ -1168,12 +1233,13 @@ class Project:
             source = self.annotation_path(own)
             kept = None
             if source.is_file():
-                kept = keep_aside(self.root, REPLACED_DIR, own.key)
+                # a copy created only where no file is (never over another writer's of the same second);
+                # one cut short (a full disk) is removed by it: the saved file is untouched
+                kept = name_aside(source, kept_folder(self.root, REPLACED_DIR), own.key, copy=True)
                 try:
-                    shutil.copy2(source, kept)
-                except BaseException:  # (a full disk) a copy cut short, ours: the saved file is untouched
-                    unlink_quietly(kept)
-                    raise
+                    shutil.copystat(source, kept)
+                except OSError:
+                    pass  # its times only
             try:
                 self._write(self.annotation_dir, own, label)
             except BaseException:  # nothing was replaced: the copy would be named as a replaced annotation
@@ -1186,25 +1252,46 @@ class Project:
         """Keep ``label`` (in its own ``classes``) as ``conflicts/<stem>.<time>.qgt``: an unsaved map
         the project cannot take (a class edit elsewhere removed a class it uses). Under the write lock,
         as every file kept aside: two windows keeping a map of one image in one second would otherwise
-        both take the same free name, the second write replacing the first."""
+        both take the same free name, the second write replacing the first - and where the lock keeps no
+        two processes apart, it is written under a private name and only then given its kept name, never
+        over a file there (``name_aside``). A writer killed between leaves the map under the private name
+        ``.<stem>.<pid>-<ns>.writing.qgt`` in ``conflicts/``: kept, never deleted."""
         with self.writing():
-            target = keep_aside(self.root, CONFLICTS_DIR, stem)
-            return FORMATS["qgt"].write(label, classes, target.parent, target.stem, levels=self.levels)[0]
+            folder = kept_folder(self.root, CONFLICTS_DIR)
+            private = FORMATS["qgt"].write(label, classes, folder, f".{_cut(stem)}.{os.getpid()}-{time.monotonic_ns()}"
+                                           ".writing", levels=self.levels)[0]
+            try:
+                target = name_aside(private, folder, stem)
+            except BaseException:
+                unlink_quietly(private)
+                raise
+            unlink_quietly(private)  # it has its kept name
+            return target
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""
         return file_version(self.autosave_path(image))
 
-    def autosave(self, image: ProjectImage, label: np.ndarray, over=ANY) -> SavedAnnotation:
+    def autosave(self, image: ProjectImage, label: np.ndarray, over=ANY, undone: bool = False) -> SavedAnnotation:
         """Store unsaved edits atomically in the autosave folder (the saved annotation is untouched).
         ``over``: the version of the autosave this writer wrote last (None: none). Another writer's
         autosave in its place (a second window's unsaved edits of the image) is moved to
-        ``conflicts/<key>.autosave.<time>.qgt`` first and named in the result: nothing is lost."""
+        ``conflicts/<key>.autosave.<time>.qgt`` first and named in the result: nothing is lost.
+        ``undone``: ``label`` lacks edits the autosave ``over`` holds (undone since: redo has them, in
+        memory only; or dropped from redo by a new edit): that autosave is kept first, as
+        ``discarded/<key>.undone-<sha256, 12 hex>.qgt`` (``keep_undone``: a second name, no bytes
+        copied; a state kept already adds nothing), so a crash leaves the edits on disk. Where
+        ``discarded/`` cannot take it (a file or a link out of the project where it belongs), it is kept
+        in ``conflicts/`` so (``_keep_undone``; named in the result's ``undone_aside``) and the new
+        autosave written all the same; where neither can, nothing is written (the error: it stays)."""
         with self.writing():
             path = self.autosave_path(image)
+            kept, why = None, None
+            if undone and over is not ANY and over is not None and file_version(path) == over:
+                kept, why, _ = self._keep_undone(path, self._own(image).key, over, remove=False)
             parked = self._park_unless(path, over, f"{self._own(image).key}.autosave")
             written = self._write_or_unpark(self.autosave_dir, image, label, path, parked)
-            return SavedAnnotation(file_version(written), parked)
+            return SavedAnnotation(file_version(written), parked, kept if why is not None else None, why)
 
     def recoverable(self) -> list[ProjectImage]:
         """Images whose autosave holds edits their saved annotation lacks: the autosave is newer
@@ -1215,7 +1302,10 @@ class Project:
 
         The autosave folder is listed once and its names matched to the keys, so a project of many
         images with few autosaves costs one listing, not a resolved path per image; a name that
-        matches still goes through ``path_inside``."""
+        matches still goes through ``path_inside``. An autosave (or saved annotation) a crashed writer
+        left under its private ``.taking`` name is put back first (``bring_back_taken``), so that it is
+        offered (and compared with) too."""
+        self._bring_back_taken()
         try:
             with os.scandir(self.root / self.autosave_dir) as entries:
                 names = {entry.name for entry in entries if entry.name.endswith(".qgt")}
@@ -1237,6 +1327,15 @@ class Project:
                 found.append(im)
         return found
 
+    def _bring_back_taken(self) -> None:
+        """``bring_back_taken`` in the autosave and annotation folders (a save's ``_park_unless`` takes
+        another writer's annotation under a private name too), not through a folder linked out of the
+        project (neither read nor written)."""
+        for name in (self.autosave_dir, self.annotation_dir):
+            folder = self.root / name
+            if not folder.is_symlink():
+                bring_back_taken(folder)
+
     def autosave_is_older(self, image: ProjectImage) -> bool:
         """True when ``image`` has an autosave and a saved annotation written after it (by another
         writer, or by a save killed before it removed the autosave)."""
@@ -1256,7 +1355,8 @@ class Project:
             raise FileNotFoundError(f"no autosave of {image.key!r} in {path.parent}")
         return read_label_file(path, self.classes)
 
-    def discard_autosave(self, image: ProjectImage, ours=ANY, keep: bool = True, undone: bool = False) -> Path | None:
+    def discard_autosave(self, image: ProjectImage, ours=ANY, keep: bool = True, undone: bool = False,
+                         aside: list | None = None) -> Path | None:
         """The user discarded ``image``'s unsaved edits: its autosave moves to
         ``discarded/<key>.<time>.qgt`` (autosaves are user data: a wrong click is undone by moving it
         back; nothing deletes that folder) — when it is ``ours`` (the version this writer wrote; ANY:
@@ -1267,22 +1367,30 @@ class Project:
         kept as ``discarded/<key>.undone-<sha256, 12 hex>.qgt`` instead (``keep_undone``): a name of its
         bytes, so that undo/redo cycles without new edits add nothing, while every other state (another
         writer's, an earlier image's of the key, edits whose redo a new edit dropped) keeps a file of its
-        own - no file in ``discarded/`` is ever replaced. Where the content is kept (maybe a file kept
-        already)."""
+        own - no file in ``discarded/`` is ever replaced; where ``discarded/`` cannot take it, in
+        ``conflicts/`` so (``_keep_undone``, the rule of a save and an autosave). Where the content is kept
+        (maybe a file kept already); the OSError of its removal once kept, or of both folders. ``aside``
+        (undone): set to ``[kept, why]`` when kept in ``conflicts/`` (``why``: discarded/'s error), to be said."""
         with self.writing():
             path = self.autosave_path(image)
             current = file_version(path)
             if current is None or (ours is not ANY and current != ours):
                 return None
             if not keep:
-                path.unlink(missing_ok=True)
+                if ours is ANY:
+                    path.unlink(missing_ok=True)
+                else:  # never another writer's landing meanwhile
+                    remove_if_version(path, ours)
                 return None
             key = self._own(image).key
             if undone:
-                return keep_undone(path, kept_folder(self.root, DISCARDED_DIR), key, current)
-            target = keep_aside(self.root, DISCARDED_DIR, key)
-            os.replace(path, target)
-            return target
+                kept, why, left = self._keep_undone(path, key, current, remove=True)
+                if why is not None and kept is not None and aside is not None:
+                    aside[:] = [kept, why]
+                if left is not None:
+                    raise left
+                return kept
+            return move_aside(path, kept_folder(self.root, DISCARDED_DIR), key)  # never over a file there
 
     def annotated(self, images: list[ProjectImage] | None = None) -> list[ProjectImage]:
         """Of ``images`` (default: all), those with a saved annotation; KeyError as ``annotation_path``.
@@ -1314,6 +1422,7 @@ class Project:
                 finish_class_edit(self.root, journal["from_generation"], journal["to_generation"])
         restore_copied_link(self.root, self.generation)
         self._finish_bring_back()
+        self._bring_back_taken()  # what a writer killed mid-take left hidden: put back, never deleted
         for folder in (self.root / self.annotation_dir, self.root / self.autosave_dir, self.root):
             remove_stale_temporaries(folder, STALE_TEMP_SECONDS)
 
@@ -1350,17 +1459,6 @@ def _exists(path: Path) -> bool:
         return path.exists()
     except OSError:
         return False
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """A second name ``target`` for the file ``source`` (a hard link: no bytes copied), or a copy
-    where the file system has no hard links."""
-    try:
-        os.link(source, target)
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
-            raise
-        shutil.copy2(source, target)
 
 
 def _check_removable(path: Path) -> None:

@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 from .fileio import atomic_write_bytes, file_sha256, make_folder, read_json, sync_folder, unlink_quietly
+from .project_kept import move_into_place
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, removed_annotations, why_not
 
 #: The images an add lists whose annotations may wait in removed/: written before project.json lists them,
@@ -410,7 +411,10 @@ def bring_back(project, images: list, moved: dict | None = None) -> list[Removed
         if not why:
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(kept, target)  # a move: the very file the user saved, never a copy
+                # a move: the very file the user saved, never a copy - nor over another writer's landing meanwhile
+                move_into_place(kept, target)
+            except FileExistsError:
+                why = f"the image has a saved annotation already ({target})"
             except OSError as exc:  # the image is added; its annotation stays in removed/
                 why = f"it could not be moved back ({exc.strerror or exc})"
             else:
@@ -451,7 +455,8 @@ def _bring_back_autosave(project, image, autosaves: dict, annotations: dict, ann
         return
     try:
         make_folder(target.parent)
-        os.replace(kept, target)  # the very file, its time kept: offered as the crashed session's
+        move_into_place(kept, target)  # the very file, its time kept: offered as the crashed session's; never
+        # over another writer's autosave landing meanwhile (FileExistsError: it stays in removed/)
     except OSError:
         return  # it stays in removed/
     unlink_quietly(record_path(kept))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import time
 from pathlib import Path
 
@@ -20,6 +21,14 @@ from .fileio import OutsideRootError, file_sha256, make_folder, sync_folder
 
 
 MAX_KEPT_STEM = 170  # bytes
+# a file under its private ``.taking`` name (``taking_name``: ``.<name>.<pid>-<wall clock ns>.taking``) is
+# a crashed writer's once its taker's process is gone and the clock in its name is this far behind (a
+# live writer holds it for microseconds); or, whatever the pid says (reused; a writer on another host
+# of a shared folder), once that clock is ``TAKEN_ABANDONED_SECONDS`` behind. Never by the file's times:
+# on Windows st_ctime is the creation time, which a rename keeps (a live take looked stale at once)
+TAKEN_STALE_SECONDS = 60.0
+TAKEN_ABANDONED_SECONDS = 24 * 3600.0
+_TAKEN = re.compile(r"\.(?P<name>.+\.qgt)\.(?P<pid>\d+)-(?P<ns>\d+)\.taking")
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: os.open is in text mode without it (CRLF, 0x1A)
 # os.link's errors that mean "this file system gives no second name": Linux vfat/exfat EPERM, macOS
 # ENOTSUP, Windows exFAT/FAT and SMB shares EINVAL (ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED), FUSE ENOSYS
@@ -40,7 +49,7 @@ def undone_path(folder: Path, stem: str, digest: str) -> Path:
     return folder / f"{_cut(stem)}.undone-{digest[:12]}.qgt"
 
 
-def keep_undone(path: Path, folder: Path, stem: str, version=None) -> Path | None:
+def keep_undone(path: Path, folder: Path, stem: str, version=None, remove: bool = True) -> Path | None:
     """Move the autosave ``path`` (edits undone back to the saved map) into ``folder`` under its
     content's name (``undone_path``), never over a file there: given a second name (a hard link; where
     the file system has none, copied into a file created only where none is, and fsynced), the folder
@@ -51,7 +60,8 @@ def keep_undone(path: Path, folder: Path, stem: str, version=None) -> Path | Non
     not there, or is not the ``version`` (inode, mtime_ns, size) the caller judged, or was replaced
     meanwhile by another writer (left in place; one landing just as ``path`` is removed is kept in
     ``folder`` too: ``_remove_if_same``). OSError (``path`` left as it is) when it cannot be kept or
-    removed; a copy already made stays (the same bytes: a later try finds them kept)."""
+    removed; a copy already made stays (the same bytes: a later try finds them kept). ``remove``
+    False: ``path`` stays where it is (an autosave about to be written over by a state undo shortened)."""
     try:
         fd = os.open(path, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
     except (FileNotFoundError, NotADirectoryError):
@@ -75,8 +85,94 @@ def keep_undone(path: Path, folder: Path, stem: str, version=None) -> Path | Non
     finally:
         os.close(fd)
     sync_folder(folder)
+    if remove:
+        _remove_if_same(path, was, folder, stem)
+    return target
+
+
+def remove_kept(path: Path, version, folder: Path, stem: str) -> None:
+    """Remove the file ``path`` whose bytes ``keep_undone(remove=False)`` kept in ``folder``, if it is still
+    ``version`` (inode, mtime_ns, size): ``_remove_if_same`` (another writer's file landing meanwhile is kept
+    in ``folder`` too, never deleted). Another file there by now, or none: left as it is. Its OSError
+    (a file taken put back by another process meanwhile, an I/O error) is about the removal only: the
+    bytes are kept already."""
+    try:
+        was = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if (was.st_ino, was.st_mtime_ns, was.st_size) != tuple(version):
+        return  # another writer's now: left in place
+    _remove_if_same(path, was, folder, stem)
+
+
+def move_aside(path: Path, folder: Path, stem: str, suffix: str = ".qgt") -> Path | None:
+    """Move the file ``path`` into ``folder`` under ``kept_path``'s name, never over a file there:
+    given the new name first (``_new_name``: a hard link, or a copy created only where no file is),
+    the folder fsynced, and only then ``path`` removed (``_remove_if_same``: another writer's file
+    landing at ``path`` meanwhile is kept beside it, never deleted). A rename (``os.replace``) would
+    replace a file another writer gave the same name in the same second where the project lock keeps
+    no two processes apart. Where it went; None when ``path`` was not there, or another writer's file
+    replaced it before it was named (left in place)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        was = os.fstat(fd)
+        while True:
+            target = kept_path(folder, stem, suffix)
+            made = _new_name(path, target, fd, was)
+            if made is None:
+                return None
+            if made:
+                break
+    finally:
+        os.close(fd)
+    sync_folder(folder)
     _remove_if_same(path, was, folder, stem)
     return target
+
+
+def move_into_place(source: Path, target: Path) -> None:
+    """Move the file ``source`` to ``target``, never over a file there (FileExistsError, ``source``
+    left as it is): a hard link, then ``source``'s name removed - the very file, its times kept.
+    Where the file system has no hard links, a rename after a check (a file landing between the two
+    is replaced: the lock keeps writers apart there)."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINK:
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target)) from None
+        os.replace(source, target)
+        return
+    try:
+        os.unlink(source)
+    except OSError:
+        pass  # both names of one file: the one in place counts, the other is a spare
+
+
+def name_aside(source: Path, folder: Path, stem: str, suffix: str = ".qgt", copy: bool = False) -> Path:
+    """A second name for the file ``source`` in ``folder``, under ``kept_path``'s name, never over a
+    file there (one taken meanwhile by another writer: the next name): a hard link (``copy``: never;
+    where the file system has none) or a copy into a file created only where none is, fsynced."""
+    while True:
+        target = kept_path(folder, stem, suffix)
+        try:
+            if copy:
+                fd = os.open(source, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
+                try:
+                    _copy_into_new(fd, target)
+                finally:
+                    os.close(fd)
+            else:
+                _second_name(source, target)
+        except FileExistsError:
+            continue
+        return target
 
 
 def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) -> None:
@@ -85,19 +181,141 @@ def _remove_if_same(path: Path, was: os.stat_result, folder: Path, stem: str) ->
     unlink is never what gets removed: a file taken that is not ``was`` is another writer's, kept in
     ``folder`` under ``kept_path``'s name (as a move of it would have) - or, where that fails (a
     full disk), put back at ``path`` (unless a newer file stands there) before the OSError."""
-    private = path.with_name(f".{path.name}.{os.getpid()}-{time.monotonic_ns()}.taking")
+    private = taking_name(path)
     try:
         os.rename(path, private)  # what stands at path now, whoever wrote it
     except FileNotFoundError:
         return
     if _same_file(private, was):
-        private.unlink()
+        try:
+            private.unlink()
+        except FileNotFoundError as exc:  # put back (or kept) by another process meanwhile: not removed
+            raise _moved_meanwhile(path, exc, f"it is back at {path}, or where that process keeps it") from None
         return
     try:
         _keep_beside(private, folder, stem)
-    except OSError:
+    except OSError as exc:
+        if not os.path.lexists(private):  # no longer under this writer's private name: someone moved it
+            raise _moved_meanwhile(path, exc, f"it is back at {path} or kept in {folder}") from None
         _put_back(private, path)
         raise
+
+
+def _moved_meanwhile(path: Path, exc: OSError, where: str) -> OSError:
+    """The plain error of a file taken under its private ``.taking`` name that another process moved
+    (put back: ``bring_back_taken`` on another host of a shared folder) before this one was done."""
+    return OSError(f"{path.name} was moved by another process while this one set it aside "
+                   f"({exc.strerror or exc}); nothing was deleted: {where}. Try again")
+
+
+def remove_if_version(path: Path, version) -> bool:
+    """Remove the file ``path`` if it is ``version`` (inode, mtime_ns, size): this writer's own. Taken
+    first under a private name, so another writer's file landing at ``path`` between a check and an
+    unlink is never what is removed: a file taken that is not ``version`` goes back to ``path`` (never
+    over a newer one there; else left under the private name, which an open puts back:
+    ``bring_back_taken``). True when removed or none was there; False when another's was kept. The
+    file moved from its private name meanwhile (another process put it back): a plain OSError, nothing
+    removed."""
+    private = taking_name(path)
+    try:
+        os.rename(path, private)  # what stands at path now, whoever wrote it
+    except FileNotFoundError:
+        return True
+    try:
+        now = os.lstat(private)
+        ours = (now.st_ino, now.st_mtime_ns, now.st_size) == tuple(version)
+    except OSError:
+        ours = False
+    if ours:
+        try:
+            private.unlink()
+        except FileNotFoundError as exc:  # put back (or kept) by another process meanwhile: not removed
+            raise _moved_meanwhile(path, exc, f"it is back at {path}, or where that process keeps it") from None
+        return True
+    _put_back(private, path)
+    return False
+
+
+def taking_name(path: Path) -> Path:
+    """The private name a writer takes the file ``path`` under before it removes or keeps it:
+    ``.<name>.<pid>-<wall clock ns>.taking`` beside it - whose it is and since when, read by
+    ``bring_back_taken`` from the name alone (a file's times cannot tell: see ``TAKEN_STALE_SECONDS``)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{time.time_ns()}.taking")
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process of id ``pid`` runs on this machine (False when it cannot be told). Never
+    ``os.kill(pid, 0)`` on Windows: there any signal but the console ones terminates the process."""
+    if pid <= 0 or pid == os.getpid():
+        return pid <= 0
+    if os.name == "nt":  # pragma: no cover - Windows only
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.get_last_error() == 87  # ERROR_INVALID_PARAMETER: no such process (else: denied)
+        try:
+            code = ctypes.c_ulong()
+            if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+                return False
+            return code.value != 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's (EPERM): alive
+        return False
+    return False
+
+
+def taken_stale(name: str, now_ns: int | None = None) -> bool:
+    """Whether the private name ``name`` (``taking_name``) is a crashed writer's leftover: the clock in
+    its name ``TAKEN_STALE_SECONDS`` behind and its taker's process gone, or that clock
+    ``TAKEN_ABANDONED_SECONDS`` behind whatever the pid (reused, or of another host)."""
+    match = _TAKEN.fullmatch(name)
+    if match is None:
+        return False
+    age = ((time.time_ns() if now_ns is None else now_ns) - int(match["ns"])) / 1e9
+    if age > TAKEN_ABANDONED_SECONDS:
+        return True
+    return age > TAKEN_STALE_SECONDS and process_gone(int(match["pid"]))
+
+
+def bring_back_taken(folder: Path) -> list[Path]:
+    """Put the files a crashed writer left in ``folder`` (the autosave folder; the annotation folder,
+    where ``Project._park_unless`` takes another writer's save to conflicts/) under their private
+    ``.taking`` names (killed between ``_remove_if_same``'s taking and its removal or keeping: maybe
+    another writer's edits) back under their own names, where an open offers them - never over a file
+    there (a newer one: the leftover stays, put back at a later open), never deleted; only those
+    ``taken_stale`` says are a crashed writer's (a live writer's take is left alone). As far as the
+    folder lets (read-only: left as they are). The paths put back."""
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries if entry.name.endswith(".taking")]
+    except OSError:
+        return []
+    back, now = [], time.time_ns()
+    for name in names:
+        match = _TAKEN.fullmatch(name)
+        private = Path(folder) / name
+        if match is None or not os.path.isfile(private) or os.path.islink(private):
+            continue
+        if not taken_stale(name, now):
+            continue  # a live writer's, or too recent to tell
+        path = Path(folder) / match["name"]
+        try:
+            _second_name(private, path)
+        except OSError:  # taken by a newer file (or a read-only folder): left where it is
+            continue
+        try:
+            private.unlink()
+        except OSError:
+            pass  # both names of one file: the next open finds the name taken
+        back.append(path)
+    return back
 
 
 def _keep_beside(private: Path, folder: Path, stem: str) -> None:
@@ -138,8 +356,13 @@ def _second_name(source: Path, target: Path) -> None:
     fd = os.open(source, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
     try:
         _copy_into_new(fd, target)
+        was = os.fstat(fd)
     finally:
         os.close(fd)
+    try:  # its times, as a link keeps them (an autosave's is compared with its saved annotation's)
+        os.utime(target, ns=(was.st_atime_ns, was.st_mtime_ns), follow_symlinks=False)
+    except (OSError, NotImplementedError):
+        pass
 
 
 def _same_file(path: Path, was: os.stat_result) -> bool:

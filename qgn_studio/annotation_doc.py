@@ -26,6 +26,8 @@ Every method runs on the UI thread and costs O(changed pixels + one band of root
 """
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from qgn.annotation.changes import ChangeTally
 from qgn.quadtree.tpyramid import COMPOSITE, NUM_LEVELS, build_tpyramid
 
 ROOT = 1 << (NUM_LEVELS - 1)
+_SESSION_IDS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,15 @@ class AnnotationSession(QtCore.QObject):
         self.autosaved_version = 0
         self._epoch = 0
         self._floor = 0  # serial of the newest step dropped from the bottom of the log (0: none)
+        self._dropped = 0  # how many steps ``drop_oldest`` took from the bottom of the log, all together
         self._states = {0: self.state()}  # version → state(), recorded after every undo-log step
+        # version → (epoch, serial, depth: the steps applied below it, dropped ones counted), for ``lacks``:
+        # every version, a stroke's mid-stroke ones (``_pending``) given its step's once it is pushed
+        self._marks = {0: self._mark()}
+        self._pending: list[int] = []  # versions applied since the last undo-log step (a stroke under way)
+        self._newest_serial = 0  # the newest step this log has had (serials only grow: a push is newer)
+        self.uid = next(_SESSION_IDS)  # which session wrote an autosave (versions restart in a new one)
+        self._sent: deque[int] = deque(maxlen=8)  # the versions the latest autosaves were submitted of
         self.saved_state = self.state()
         self.undo.indexChanged.connect(lambda _index: self._record_state())
         # the annotator's bookkeeping of the open maps' memory (``Annotator._keep_undo_in_budget``,
@@ -281,6 +292,7 @@ class AnnotationSession(QtCore.QObject):
         try:
             stack.clear()  # a QUndoStack drops its oldest steps only by count, and only at a push
             self._floor, self._base = floor, base
+            self._dropped += count
             for command in kept:
                 stack.push(command)  # already in the map: its first redo does nothing
             stack.setIndex(index - count)  # the steps that can be redone: their undo does nothing
@@ -314,13 +326,36 @@ class AnnotationSession(QtCore.QObject):
                 return origin
         return self._base
 
+    def _mark(self) -> tuple[int, int, int]:
+        """(epoch, serial of the last applied step - ``state()`` -, depth: steps applied, dropped ones counted)."""
+        epoch, serial = self.state()
+        return epoch, serial, self.undo.index() + self._dropped
+
     def _record_state(self) -> None:
         if not shiboken6.isValid(self.undo):
             return  # the window is closing: its undo stacks are being destroyed
         self._states[self.version] = self.state()
-        if len(self._states) > 256:  # only recent versions can still be in flight to the disk
-            for version in sorted(self._states)[:-128]:
-                del self._states[version]
+        mark = self._mark()
+        if self._pending:
+            before = self._marks.get(self._pending[0] - 1)  # the map the versions applied since started from
+            if mark == before:
+                return  # the log did not move (``drop_oldest``'s rebuild): a stroke under way stays so
+            # the versions a stroke applied as the mouse moved are its step's map in part: the step pushed
+            # right on top of the map they started from (a new serial, one step deeper) holds them; any
+            # other change of the log (an undo or redo mid-stroke) cannot tell - None: taken as lacked
+            fresh = (before is not None and mark[0] == before[0] and mark[2] == before[2] + 1
+                     and mark[1] > self._newest_serial)
+            for version in self._pending:
+                self._marks[version] = mark if fresh else None
+            self._pending.clear()
+        self._marks[self.version] = mark
+        self._newest_serial = max(self._newest_serial, mark[1])
+        keep = {self.autosaved_version, self.saved_version, *self._sent, *self._pending}
+        for table in (self._states, self._marks):
+            if len(table) > 256:  # only recent versions can still be in flight to the disk
+                for version in sorted(table)[:-128]:
+                    if version not in keep:
+                        del table[version]
 
     @property
     def is_annotation(self) -> bool:
@@ -373,6 +408,7 @@ class AnnotationSession(QtCore.QObject):
 
     def _touched(self, edit) -> PixelRect:
         self.version += 1
+        self._pending.append(self.version)  # given its mark by the undo-log step that follows (``_record_state``)
         rect = PixelRect.of_edit(edit, self.label.shape[1])
         self.changes.touched(rect.y0, rect.y1, self.version)
         bands = rect.bands(self.BAND_PIXELS)
@@ -453,6 +489,66 @@ class AnnotationSession(QtCore.QObject):
 
     def mark_autosaved(self, version: int) -> None:
         self.autosaved_version = version
+
+    def holds(self, mark) -> bool:
+        """Whether the map now is the one of ``mark`` (a ``_mark()``) or it with edits applied on top:
+        the undo log's applied steps pass through it - its step at its depth still applied. False when
+        undo took it back (redo has it), a new edit dropped it from redo, the map was replaced since,
+        or it cannot be told (None, its step dropped from the log). O(1): one look at the log."""
+        if mark is None or mark[0] != self._epoch:
+            return False
+        _epoch, serial, depth = mark
+        at = depth - self._dropped  # its step's place in the log now
+        if at <= 0:
+            return at == 0 and serial == self._floor
+        stack = self.undo
+        if at > stack.index():
+            return False
+        command = stack.command(at - 1)
+        return int(getattr(command, "serial", id(command))) == serial
+
+    def lacks(self, version: int) -> bool:
+        """Whether the map of edit ``version`` has edits the map now lacks (``holds`` it not): undone
+        since, redo holding them in memory only, or dropped from redo by a new edit. Not a version of the
+        stroke still under way (its step holds it once pushed); True when it cannot be told."""
+        if version == self.version or (self._pending and version >= self._pending[0]):  # (one run of versions)
+            return False
+        return not self.holds(self._marks.get(version))
+
+    def autosave_undone(self) -> bool:
+        """Whether the map autosaved last has edits the map now lacks (``lacks``; ``Project.autosave(undone=)``
+        keeps that autosave first)."""
+        version = self.autosaved_version
+        return version > 0 and self.lacks(version)
+
+    def judge_autosaves(self) -> "AutosaveJudge":
+        """Which of the maps this session's autosaves may have left on disk (the last one done, those
+        submitted lately: one still on its way when the user undoes) hold edits the map now lacks -
+        judged here (the undo log is the UI thread's), looked up on the job thread by the map each
+        target really holds (``AutosaveJudge.undone``)."""
+        versions = {self.autosaved_version, *self._sent, self.version}  # (the map now: lacks nothing)
+        return AutosaveJudge(self.uid, {v: self.lacks(v) for v in versions if v > 0})
+
+    def autosave_sent(self, version: int) -> None:
+        """An autosave of the map of ``version`` was submitted (``judge_autosaves`` weighs it from now on)."""
+        self._sent.append(version)
+
+
+@dataclass(frozen=True)
+class AutosaveJudge:
+    """``AnnotationSession.judge_autosaves``: for the autosave written last into a target (``written``:
+    (session uid, its version), recorded on the job thread by the writes in their order) whether the map
+    about to go there lacks its edits."""
+
+    uid: int
+    lacks: dict
+
+    def undone(self, written) -> bool:
+        """``written`` None (nothing this window wrote there now: none, or one it restored - the bottom of
+        its undo log) or another session's: False. A version not weighed: True (kept: nothing lost)."""
+        if written is None or written[0] != self.uid:
+            return False
+        return self.lacks.get(written[1], True)
 
 
 def edit_between(current: np.ndarray, target: np.ndarray):

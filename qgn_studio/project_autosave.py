@@ -15,7 +15,7 @@ A mixin of ``qgn_studio.project_controller.ProjectController`` (its ``__init__``
 ``timer``/``retry`` timers). Reads ``project``, ``workspace``, ``annotator``, ``jobs``, ``shell``,
 ``scratch_path``, ``ask_recover``, ``_read_only``, ``_closed``, ``_asking``; reads and writes ``_scratches``,
 ``_autosaved``, ``_spares``, ``_spare_copy``, ``_spare_wanted``, ``_copies_out``, ``_lookups``, ``_stand_in``,
-``_retry_wanted``, ``_told_autosave_conflict``, ``_streaks``, ``live_marks``, ``_versions``; emits
+``_retry_wanted``, ``_told_autosave_conflict``, ``_told_undone_aside``, ``_streaks``, ``live_marks``, ``_versions``; emits
 ``autosaved``. Calls back into the controller's ``_warn``, ``_write_failed``, ``_write_image``,
 ``_use_scratch``, ``_deferred``, ``_adopt``, ``_unmark_scratch``, ``_record_marks_again`` and ``sessions``.
 """
@@ -63,25 +63,33 @@ class AutosaveMixin:
             # a scratch project holds maps of its own class set only (a project's: check_same_classes)
             classes = self.workspace.classes if into_project else session.classes
             label, version, path = self._copy_of(session.label), session.version, doc.path
+            # a map an autosave left on disk with edits this one lacks (undone: redo has them in memory
+            # only) is kept in discarded/ by its bytes before it is written over: which map each target
+            # holds is looked up on the job thread, in the order the writes ran (one still on its way
+            # when the user undid counts), the maps this one lacks judged here (``judge_autosaves``)
+            judge = session.judge_autosaves()
+            session.autosave_sent(version)
 
             def write(resolve=resolve, path=path, label=label, classes=classes, autosaved=self._autosaved,
-                      project=self.project, version=version):
+                      project=self.project, version=version, judge=judge, uid=session.uid):
                 target = resolve()
                 check_same_classes(target, classes)
                 key = (str(target.root), path)
+                undone = judge.undone(self._autosave_written(key))
                 try:
                     saved, added = self._write_image(
-                        target, path, lambda image: target.autosave(image, label, over=autosaved.get(key)))
+                        target, path, lambda image: target.autosave(image, label, over=autosaved.get(key),
+                                                                    undone=undone))
                 except Exception as exc:
                     from qgn.project import ProjectBusyError
 
                     if target is not project or isinstance(exc, ProjectBusyError):  # busy: the retry will do
                         raise
-                    raise RuntimeError(self._autosave_beside(project, path, label, exc, version)) from None
+                    raise RuntimeError(self._autosave_beside(project, path, label, exc, version, judge, uid)) from None
                 autosaved[key] = saved.version
-                if target is project:
-                    self._drop_spare(project, path)
-                return target, saved, added and target is self.project
+                self._autosaved_maps[key] = (uid, version, saved.version)
+                spared = self._drop_spare(project, path, judge) if target is project else None
+                return target, saved, added and target is self.project, spared
 
             def failed(message: str, resolve=resolve, label=label, doc=doc) -> None:
                 self._copies_out -= 1
@@ -96,7 +104,7 @@ class AutosaveMixin:
                     self._autosave_failed(message)
 
             def done(result, s=session, v=version, doc=doc, label=label, project=self.project):
-                target, saved, added = result
+                target, saved, added, spared = result
                 self._copies_out -= 1
                 self._found(target, project)
                 self._streaks.difference_update({"autosave", "nowhere"})  # a failure from now on is news again
@@ -104,6 +112,8 @@ class AutosaveMixin:
                 self.autosave_failures.pop(doc.path, None)  # an earlier failure is no longer why
                 written.append(doc)
                 self._autosaved_one(s, v, doc, saved)
+                if spared is not None:  # the stand-in's autosave of edits undone since, kept in its conflicts/
+                    self._say_undone_aside(doc, spared, "your latest edits are autosaved")
                 if added:
                     self._told_added_back(doc)
 
@@ -220,11 +230,13 @@ class AutosaveMixin:
         spare[...] = label
         return spare
 
-    def _autosave_beside(self, project, path: Path, label, exc: Exception, version: int) -> str:
+    def _autosave_beside(self, project, path: Path, label, exc: Exception, version: int, judge=None,
+                         uid: int = 0) -> str:
         """Job thread: ``project`` refused the autosave of ``path`` (project.json unreadable or removed,
-        a full disk, a folder in the way): the edits (of edit ``version``) go to the project's stand-in in
-        the scratch folder (``qgn_studio.scratch.stand_in``), offered when the project is opened again,
-        until the project takes them. What to tell the user."""
+        a full disk, a folder in the way): the edits (of edit ``version`` of session ``uid``) go to the
+        project's stand-in in the scratch folder (``qgn_studio.scratch.stand_in``), offered when the project
+        is opened again, until the project takes them (``judge``: an autosave there holding edits the map
+        lacks is kept first, as in the project). What to tell the user."""
         from qgn_studio.scratch import stand_in
 
         why = describe_error(exc)
@@ -236,14 +248,20 @@ class AutosaveMixin:
             spare = stand_in(self.scratch_path, project, create=True)
             check_same_classes(spare, project.classes)  # one kept from before a class edit: not these maps
             key = (str(spare.root), path)
+            undone = judge is not None and judge.undone(self._autosave_written(key))
             saved, _ = self._write_image(
-                spare, path, lambda image: spare.autosave(image, label, over=self._autosaved.get(key)))
+                spare, path, lambda image: spare.autosave(image, label, over=self._autosaved.get(key), undone=undone))
         except Exception as second:
             return f"{why}; nor could the edits be kept in the scratch folder ({describe_error(second)})"
         self._autosaved[key] = saved.version
+        self._autosaved_maps[key] = (uid, version, saved.version)
         self._spares[(str(project.root), path)] = spare
         kept[(str(project.root), path)] = version
-        return f"{why}. The edits are kept in {spare.root} meanwhile, and offered when the project is opened again"
+        aside = "" if saved.undone_aside is None else (
+            f" (the edits you undid as {saved.undone_aside}: discarded/ there could not take them, "
+            f"{describe_error(saved.undone_error)})")
+        return (f"{why}. The edits are kept in {spare.root}{aside} meanwhile, and offered when the project is "
+                "opened again")
 
     def _forget_spare(self, root, path: Path):
         """Job thread: the stand-in ``_spares`` held for ``(root, path)`` (popped, or None), and what
@@ -252,17 +270,37 @@ class AutosaveMixin:
         self._kept_beside.pop((root, path), None)
         return self._spares.pop((root, path), None)
 
-    def _drop_spare(self, project, path: Path) -> None:
+    def _autosave_written(self, key):
+        """Job thread: (session uid, edit version) of the map this window's autosave last wrote at ``key``
+        ((root, image path)) while ``_autosaved`` still names that autosave; else None (none of this
+        window's there, or one it restored: the bottom of its session's undo log)."""
+        written = self._autosaved_maps.get(key)
+        if written is None or key not in self._autosaved or self._autosaved[key] != written[2]:
+            return None
+        return written[:2]
+
+    def _drop_spare(self, project, path: Path, judge=None):
         """Job thread: ``project`` took the edits of ``path`` that its stand-in kept for it (``_autosave_beside``,
-        or restored from there): this window's autosave there goes."""
+        or restored from there): this window's autosave there goes - unless it holds edits the map the
+        project took lacks (``judge``: undone since; redo has them in memory only): then it is kept in the
+        stand-in's discarded/ by its bytes (``Project.discard_autosave(undone=True)``), never removed. Where
+        discarded/ could not take it and conflicts/ did: a ``SavedAnnotation`` saying so, for the caller's UI
+        callback to pass to ``_say_undone_aside``; else None."""
+        from qgn.project import SavedAnnotation
+
         spare = self._forget_spare(str(project.root), path)
         if spare is None:
-            return
+            return None
+        key = (str(spare.root), path)
+        undone = judge is not None and judge.undone(self._autosave_written(key))
+        aside: list = []
+        left = None
         try:
-            spare.discard_autosave(spare.image_for(path), ours=self._autosaved.pop((str(spare.root), path), None),
-                                   keep=False)
-        except (OSError, KeyError, ValueError):
-            pass  # it stays there, offered again: nothing lost
+            spare.discard_autosave(spare.image_for(path), ours=self._autosaved.pop(key, None), keep=undone,
+                                   undone=undone, aside=aside)
+        except (OSError, KeyError, ValueError) as exc:  # it stays there, offered again: nothing lost
+            left = exc  # said only with a copy kept in conflicts/ (its removal failing after)
+        return SavedAnnotation(None, None, *aside, left) if aside else None
 
     def _autosave_failed(self, message: str) -> None:
         """Say so, and try again in ``AUTOSAVE_RETRY_MS`` (the edits stay in memory and unsaved):
@@ -310,10 +348,36 @@ class AutosaveMixin:
 
     def _autosaved_one(self, session, version: int, doc, saved) -> None:
         session.mark_autosaved(version)
+        self._say_undone_aside(doc, saved, "your latest edits are autosaved")
         if saved.parked is not None and doc.path not in self._told_autosave_conflict:
             self._told_autosave_conflict.add(doc.path)  # once: the other window's next autosave is parked too
             self._warn(f"{doc.name}: another window has unsaved edits of this image too; its autosave is kept as "
                        f"{saved.parked} (and later ones beside it), yours is autosaved")
+
+    def _say_undone_aside(self, doc, saved, then: str) -> None:
+        """The autosave holding edits undone since could not go to discarded/ (a file or a link out of
+        the project in its place): say where it is kept instead (``Project._keep_undone``: conflicts/) -
+        once per file kept (undo/redo cycles keep the same state under the same name: nothing new); that
+        neither folder could take it (a save: the autosave stays, offered at the next open); or that
+        the autosave, its bytes kept, could not be removed after (``undone_left``)."""
+        aside, why, left = saved.undone_aside, saved.undone_error, saved.undone_left
+        if aside is None:
+            if why is not None:
+                self._warn(f"{doc.name}: {then}; the autosave holding the edits you undid could be kept neither in "
+                           f"discarded/ nor in conflicts/ ({describe_error(why)}). It is left in place in the "
+                           "autosave folder, and offered when the project is opened again")
+            return
+        if str(aside) in self._told_undone_aside and left is None:  # a removal failure is news every time
+            return
+        self._told_undone_aside.add(str(aside))  # once: the same state kept again is the same file
+        if why is not None:
+            said = (f"{doc.name}: the autosave holding the edits you undid could not be kept in discarded/ "
+                    f"({describe_error(why)}); it is kept as {aside}, and {then}")
+        else:
+            said = f"{doc.name}: the edits you undid are kept as {aside}, and {then}"
+        if left is not None:
+            said += f". The autosave holding them could not be removed: {describe_error(left)}"
+        self._warn(said)
 
     # ------------------------------------------------------------------ recovery
     def offer_recovery(self, project=None) -> None:
@@ -492,19 +556,42 @@ class AutosaveMixin:
         (``_autosave_beside``: its ``_spares`` entry) go there too - else the next start offered them again."""
         targets, paths = self._later_targets([self.project, self._stand_in]), [d.path for d in docs]
         root = None if self.project is None else str(self.project.root)
+        asides: list = []  # (image path, [kept, why]): undone edits discarded/ could not take, kept in conflicts/
 
         def discard() -> None:
             # looked up here: an autosave submitted just before (at Discard) may have kept them there
             spares = [self._forget_spare(root, path) for path in paths] if root is not None else []
             each = {str(t.root): t for t in [*targets(), *spares] if t is not None}
-            self._each_autosave(list(each.values()), paths, lambda target, image, ours: target.discard_autosave(
-                image, ours=ours, undone=undone))  # only this window's
+
+            def act(target, image, ours) -> None:  # only this window's
+                aside: list = []
+                try:
+                    target.discard_autosave(image, ours=ours, undone=undone, aside=aside)
+                finally:  # kept in conflicts/ even where its removal after failed: said all the same
+                    if aside:  # which doc: the one the target found this image by (image.path is the target's)
+                        asides.append((next((p for p in paths if _finds(target, p, image)), image.path), aside))
+
+            self._each_autosave(list(each.values()), paths, act)
 
         if not paths:
             return None
         if not now:
             return discard
-        self.jobs.submit(discard, None, lambda message: self._discard_failed(message, undone), "Discarding")
+
+        def said(_result=None) -> None:
+            from qgn.project import SavedAnnotation
+
+            by_path = {d.path: d for d in docs}
+            for path, aside in asides:
+                if path in by_path:
+                    self._say_undone_aside(by_path[path], SavedAnnotation(None, None, *aside),
+                                           "redo still has them")
+
+        def failed(message: str) -> None:
+            said()
+            self._discard_failed(message, undone)
+
+        self.jobs.submit(discard, said, failed, "Discarding")
         return None
 
     def _discard_failed(self, message: str, undone: bool = False) -> None:
@@ -586,6 +673,14 @@ class AutosaveMixin:
             return project is not None and project.autosave_version(project.image_for(path)) is not None
         except KeyError:
             return False
+
+
+def _finds(target, path, image) -> bool:
+    """Job thread: ``target`` finds ``image`` by the open image's ``path`` (any spelling of its file)."""
+    try:
+        return target.image_for(path) is image
+    except KeyError:
+        return False
 
 
 def keep_in_temp(docs) -> tuple[Path | None, list, str | None]:

@@ -179,6 +179,10 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         # (Project.autosave_version): another window's autosave of the image is never overwritten,
         # removed or discarded by this one (job thread only, as _versions)
         self._autosaved: dict = {}
+        # (project root, image path) -> (session uid, edit version, autosave version) of the map this window's
+        # autosave last wrote there, in the order the writes ran: which map an autosave about to be written
+        # over holds, valid while ``_autosaved`` still names that autosave (``_autosave_written``) (job thread)
+        self._autosaved_maps: dict = {}
         # (project root, image path) -> the stand-in project holding this window's edits of it that the
         # project refused (``_autosave_beside``), dropped once that project has them; forgotten when the
         # project closes (its stand-in keeps them, offered when it is opened again) (job thread only)
@@ -187,6 +191,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         # the stand-in: those edits are kept, not lost with the window (``unkept_edits``) (written on the job thread)
         self._kept_beside: dict = {}
         self._told_autosave_conflict: set = set()
+        self._told_undone_aside: set = set()  # files (str) kept for undone edits already named in a warning
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
@@ -332,10 +337,11 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         for doc in dirty:
             session = doc.annotation
             label, version, path = session.label.copy(), session.version, doc.path
+            judge = session.judge_autosaves()  # which autosaves the saved map lacks edits of (the stand-in's)
             session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
 
             def write(path=path, label=label, classes=self.workspace.classes, versions=self._versions,
-                      autosaved=self._autosaved, unused=self._unused):
+                      autosaved=self._autosaved, unused=self._unused, judge=judge):
                 check_same_classes(project, classes)
                 # over: the version its map was read from (None: none was saved); another writer's
                 # save since then goes to conflicts/ (qgn.project: two writers saving one image), and
@@ -343,18 +349,21 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 # autosave: only this window's own autosave goes with the save
                 key = (str(project.root), path)
                 kept = path in unused
+                # an autosave of ours holding edits the saved map lacks (undone before the save) is kept
+                undone = judge.undone(self._autosave_written(key))
                 saved, added = self._write_image(project, path, lambda image: project.save_annotation(
-                    image, label, over=NOT_USED if kept else versions.get(path), autosave=autosaved.get(key)))
+                    image, label, over=NOT_USED if kept else versions.get(path), autosave=autosaved.get(key),
+                    undone=undone))
                 versions[path] = saved.version
                 autosaved.pop(key, None)
                 unused.discard(path)
-                self._drop_spare(project, path)
+                spared = self._drop_spare(project, path, judge)  # kept in the stand-in's conflicts/: said
                 note_image_file(project, path)
-                return saved, added, kept
+                return saved, added, kept, spared
 
             def done(result, session=session, version=version, doc=doc, label=label):
                 one_ended()
-                saved, added, kept = result
+                saved, added, kept, spared = result
                 if added:
                     self._told_added_back(doc)
                 session.mark_saved(version)
@@ -362,6 +371,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
                 self.annotator.refresh_status()
                 self.workspace.document_updated(doc)  # its row and the title say "saved"
                 self.image_saved.emit(doc, label)
+                self._say_undone_aside(doc, saved, "your annotation is saved")
+                if spared is not None:
+                    self._say_undone_aside(doc, spared, "your annotation is saved")
                 if saved.parked is not None and kept:
                     self._warn(f"{doc.name}: your annotation is saved; the saved one it replaces, which this window "
                                f"could not use, is kept as {saved.parked}")

@@ -421,7 +421,7 @@ def test_an_autosave_retried_after_a_failed_write_copies_into_that_writes_copy(m
     real_autosave = Project.autosave
     refused = []
 
-    def refuse(self, image, label, over=None):
+    def refuse(self, image, label, over=None, undone=False):
         refused.append(1)
         raise OSError(28, "No space left on device")
 

@@ -370,7 +370,7 @@ KEEPER = textwrap.dedent('''
 
     classes = ClassSet(("sky", "road", "car"), ((70, 130, 180), (128, 64, 128), (0, 0, 142)), 255)
     qgn.project_kept.time.strftime = lambda fmt, *a: "20261206-050000"  # one second for both writers
-    real = qgn.project_kept.keep_aside
+    real = qgn.project_kept.kept_path
 
     def slow(*args, **kwargs):
         path = real(*args, **kwargs)
@@ -378,7 +378,7 @@ KEEPER = textwrap.dedent('''
         time.sleep(1.5)  # the name is chosen, the file not yet written
         return path
 
-    qgn.project.keep_aside = slow  # where Project.keep_conflict looks it up
+    qgn.project_kept.kept_path = slow  # where Project.keep_conflict's name_aside looks it up
     Project.open(sys.argv[1]).keep_conflict("frame_0", np.full((40, 48), 1), classes)
 ''')
 
@@ -569,28 +569,27 @@ def test_a_replacement_that_a_full_disk_refuses_leaves_no_copy_in_replaced(tmp_p
     writing the new one. When the disk was full, the copy (cut short by the full disk too: a damaged
     file) stayed in replaced/, named as an annotation the import had replaced - it replaced none.
     The saved annotation stays as it was, and replaced/ as it was."""
-    import shutil
-
     import qgn.project
+    import qgn.project_kept
 
     project = project_with_work(tmp_path / "p")
-    real_copy, real_write = shutil.copy2, qgn.project.Project._write
+    real_copy, real_write = os.write, qgn.project.Project._write
 
-    def full_copy(source, target):
-        Path(target).write_bytes(Path(source).read_bytes()[:5])  # as far as it got
-        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+    def full_copy(fd, data):  # the copy into replaced/ (os.write: project_kept's copy into a new file)
+        real_copy(fd, bytes(data)[:5])  # as far as it got
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     def full_write(self, folder, image, label):
         raise OSError(errno.ENOSPC, "No space left on device", str(self.root / folder))
 
     if fails == "the copy":
-        monkeypatch.setattr(qgn.project.shutil, "copy2", full_copy)
+        monkeypatch.setattr(qgn.project_kept.os, "write", full_copy)
     else:
         monkeypatch.setattr(qgn.project.Project, "_write", full_write)
     with pytest.raises(OSError, match="No space"):
         project.replace_annotation(project.images[1], label_for(7))
     monkeypatch.undo()
-    assert real_copy is shutil.copy2 and real_write is qgn.project.Project._write
+    assert real_copy is os.write and real_write is qgn.project.Project._write
     assert_work_intact(project.root)
     assert not (project.root / "replaced").exists() or list((project.root / "replaced").iterdir()) == []
     assert project.replace_annotation(project.images[1], label_for(7)) is not None  # the disk has room again
@@ -819,3 +818,170 @@ def test_a_copy_cut_short_removes_only_itself_never_a_file_another_writer_put_at
     monkeypatch.undo()
     assert path.read_bytes() == b"NEWER autosave"
     assert private.read_bytes() == b"taken (older)"
+
+
+# --------------------------------------------------------------------------- files kept aside never replace another
+@pytest.mark.parametrize("what", ["discard", "park", "remove", "replace", "conflict"])
+def test_a_file_kept_aside_never_replaces_one_another_writer_named_meanwhile(tmp_path, monkeypatch, what):
+    """Where the project lock keeps no two processes apart, another writer keeping a file of the same
+    key aside in the same second takes the same ``kept_path`` name between its check and the move:
+    the move (``os.replace``), the copy (``shutil.copy2``) or the write replaced that writer's file, and a
+    removal's clean-up deleted it. Each keeps its file under the next name instead. Fails before."""
+    import qgn.project_kept
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    real, taken = qgn.project_kept.kept_path, []
+
+    def racing(folder, stem, suffix=".qgt"):  # the other writer names its file just after the check
+        path = real(folder, stem, suffix)
+        if not taken:
+            path.write_bytes(b"another writer's kept file")
+            taken.append(path)
+        return path
+
+    monkeypatch.setattr(qgn.project_kept, "kept_path", racing)
+    expected = label_for(100)
+    if what == "discard":
+        kept = project.discard_autosave(image)
+    elif what == "park":
+        kept = project.autosave(image, label_for(5), over=None).parked
+    elif what == "remove":
+        kept = project.remove_image(image)[0]
+        expected = label_for(0)
+    elif what == "replace":
+        kept = project.replace_annotation(image, label_for(5))
+        expected = label_for(0)
+    else:
+        kept = project.keep_conflict("frame_0", label_for(100), CLASSES)
+    monkeypatch.undo()
+    assert taken and taken[0].read_bytes() == b"another writer's kept file", "the other writer's file was replaced"
+    assert kept is not None and kept != taken[0] and kept.parent == taken[0].parent
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), expected)
+
+
+def test_an_autosave_left_under_its_private_taking_name_by_a_crash_is_offered_again(tmp_path, monkeypatch):
+    """A writer killed between taking an autosave under its private ``.taking`` name (to remove an undone
+    one, or keep another writer's that landed) and removing or keeping it left that name in .autosave/,
+    which no open offered: another writer's edits stranded there. Fails before: not recoverable. An open
+    puts it back where autosaves are offered (never over one there, never deleted)."""
+    import qgn.project_kept
+
+    monkeypatch.setattr(qgn.project_kept, "TAKEN_STALE_SECONDS", -1.0, raising=False)  # the crash was long ago
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = project.autosave_path(image)
+    taken = path.with_name(f".{path.name}.4242-123456789.taking")
+    os.rename(path, taken)
+    assert Project.open(project.root).recoverable() == [image]  # what an open offers
+    assert_work_intact(project.root)
+    assert not taken.exists()
+
+    # the name taken by a newer autosave meanwhile: the leftover stays where it is, both kept
+    os.rename(path, taken)
+    project.autosave(image, label_for(50), over=None)
+    assert project.recoverable() == [image]
+    np.testing.assert_array_equal(project.recover(image), label_for(50))
+    (tmp_path / "left.qgt").write_bytes(taken.read_bytes())  # read as the .qgt it is
+    np.testing.assert_array_equal(read_label_file(tmp_path / "left.qgt", CLASSES), label_for(100))
+
+
+@pytest.mark.parametrize("how", ["save", "stand-in taken"])
+def test_another_writers_autosave_landing_as_a_save_drops_this_ones_is_kept(tmp_path, monkeypatch, how):
+    """A save removes this writer's autosave (``_drop_autosave``; a stand-in's once the project took its
+    edits, ``discard_autosave(keep=False)``) after checking it is its own; where the lock keeps no two
+    processes apart, another writer's autosave landing between the check and the unlink was deleted.
+    Fails before: the other writer's edits were gone. Now it stays where it landed, offered."""
+    import qgn.project_kept
+
+    project, image, path, other = with_another_writers_autosave(tmp_path / "p")
+    ours = project.autosave_version(image)
+    real_rename, real_unlink, landed = os.rename, Path.unlink, []
+
+    def land():
+        if not landed:
+            landed.append(os.replace(other, path))
+
+    def land_then_unlink(self, *args, **kwargs):
+        if Path(self) == path:
+            land()
+        return real_unlink(self, *args, **kwargs)
+
+    def land_then_rename(src, dst, *args, **kwargs):
+        if Path(src) == path:
+            land()
+        return real_rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", land_then_unlink)
+    monkeypatch.setattr(qgn.project_kept.os, "rename", land_then_rename)
+    if how == "save":
+        project.save_annotation(image, label_for(1), over=project.annotation_version(image), autosave=ours)
+    else:
+        project.discard_autosave(image, ours=ours, keep=False)
+    monkeypatch.undo()
+    assert landed
+    np.testing.assert_array_equal(project.recover(image), label_for(7))
+    assert project.recoverable() == [image]
+    assert not [f for f in path.parent.iterdir() if f.name.endswith(".taking")]
+
+
+@pytest.mark.parametrize("which", ["annotation", "autosave"])
+def test_an_added_back_image_never_moves_its_removed_file_over_one_landing_meanwhile(tmp_path, monkeypatch, which):
+    """Adding a removed image back moves its annotation and autosave back from removed/ after checking
+    the image has none: where the lock keeps no two processes apart, another writer's file landing at
+    that path between the check and the move (``os.replace``) was replaced - its edits lost. Fails
+    before. Now the move never replaces a file: the one that landed stays, the removed one in removed/."""
+    import qgn.project_bring_back
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = image.path
+    project.remove_image(image)
+    other = project.root / "other.tmp"
+    other.write_bytes(b"another writer's file")
+    target = project.root / ("annotations" if which == "annotation" else ".autosave") / "frame_0.qgt"
+    real_mkdir, real_make, landed = Path.mkdir, qgn.project_bring_back.make_folder, []
+
+    def land():
+        if not landed:
+            real_mkdir(target.parent, parents=True, exist_ok=True)
+            landed.append(os.replace(other, target))
+
+    def mkdir_then_land(self, *args, **kwargs):
+        result = real_mkdir(self, *args, **kwargs)
+        if Path(self) == target.parent:
+            land()
+        return result
+
+    def make_then_land(folder, *args, **kwargs):
+        result = real_make(folder, *args, **kwargs)
+        if Path(folder) == target.parent:
+            land()
+        return result
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_land)
+    monkeypatch.setattr(qgn.project_bring_back, "make_folder", make_then_land)
+    project.add_images([path])
+    monkeypatch.undo()
+    assert landed and target.read_bytes() == b"another writer's file", "the other writer's file was replaced"
+    kind = "annotation" if which == "annotation" else "autosave"
+    (kept,) = (project.root / REMOVED_DIR).glob(f"frame_0.{kind}.*.qgt")
+    np.testing.assert_array_equal(read_label_file(kept, CLASSES), label_for(0 if which == "annotation" else 100))
+
+
+def test_a_removal_without_hard_links_keeps_the_files_times(tmp_path, monkeypatch):
+    """Where the file system takes no hard links (FAT, some shares) a removal copies the files into
+    removed/: the copy kept their times (shutil.copy2) until they were named with an O_EXCL copy, whose
+    time was now - an autosave brought back then looked newer than the annotation saved after it. Fails
+    before (this round's name_aside). The times are the file's, as a link keeps them."""
+    import qgn.project_kept
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    old = 1_600_000_000_000_000_000
+    for path in (project.annotation_path(image), project.autosave_path(image)):
+        os.utime(path, ns=(old, old))
+    monkeypatch.setattr(qgn.project_kept.os, "link", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EPERM, "no")))
+    kept = project.remove_image(image)
+    monkeypatch.undo()
+    assert len(kept) == 2 and all(os.stat(path).st_mtime_ns == old for path in kept)

@@ -1,0 +1,138 @@
+"""Review repro (Windows simulated): st_ctime on Windows is the CREATION time, which a rename does not
+change. An autosave last written > 60 s ago and taken under .taking by a LIVE writer (a save dropping its
+own autosave; a Discard) therefore looks 'stale' at once to bring_back_taken, which another window's open
+(recoverable) runs: it puts the file back mid-take."""
+from __future__ import annotations
+
+import os
+import time
+from types import SimpleNamespace
+
+import pytest
+
+import qgn.project_kept
+from qgn.project import Project
+from test_project_lost_work import label_for, project_with_work
+
+
+def windows_lstat(real):
+    def lstat(p, *a, **k):
+        st = real(p, *a, **k)
+        # Windows: st_ctime = creation time (never later than the last write), unchanged by a rename
+        return SimpleNamespace(**{n: getattr(st, n) for n in dir(st) if n.startswith("st_")} | {
+            "st_ctime": st.st_mtime, "st_ctime_ns": st.st_mtime_ns})
+    return lstat
+
+
+@pytest.mark.parametrize("how", ["save", "discard"])
+def test_live_take_put_back_by_another_open(tmp_path, monkeypatch, how):
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = project.autosave_path(image)
+    old = time.time_ns() - 120 * 10**9  # the autosave was written 2 minutes ago
+    os.utime(path, ns=(old, old))
+    ours = project.autosave_version(image)
+    real_rename, opened = os.rename, []
+
+    def rename_then_other_open(src, dst, *a, **k):
+        r = real_rename(src, dst, *a, **k)
+        if str(dst).endswith(".taking") and not opened:
+            opened.append(Project.open(project.root).recoverable())  # another window opens the project now
+        return r
+
+    monkeypatch.setattr(qgn.project_kept.os, "lstat", windows_lstat(os.lstat))
+    monkeypatch.setattr(qgn.project_kept.os, "rename", rename_then_other_open)
+    error = None
+    try:
+        if how == "save":
+            project.save_annotation(image, label_for(1), over=project.annotation_version(image), autosave=ours)
+        else:
+            print("discard ->", project.discard_autosave(image, ours=ours))
+    except OSError as exc:
+        error = exc
+    monkeypatch.undo()
+    print(how, "| error:", error, "| autosave back at its path:", path.exists(),
+          "| recoverable after:", Project.open(project.root).recoverable(),
+          "| discarded/:", sorted(p.name for p in (project.root / "discarded").glob("*")) if how == "discard" else "")
+    assert opened
+    assert error is None and not path.exists(), "the live writer's take was undone by another open"
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_take_is_a_crashed_writers_by_the_pid_and_clock_in_its_name():
+    """The rule reads the name only: a live process's take is never stale however old its clock; a gone
+    one's once past TAKEN_STALE_SECONDS; any once past TAKEN_ABANDONED_SECONDS (a pid reused, another
+    host's writer). Fails before: no ``taken_stale`` (the rule was the file's ctime)."""
+    from qgn.project_kept import TAKEN_ABANDONED_SECONDS, TAKEN_STALE_SECONDS, taken_stale
+
+    now = time.time_ns()
+    ago = lambda s: now - int(s * 1e9)  # noqa: E731
+    live, dead = os.getpid(), _dead_pid()
+    assert not taken_stale(f".a.qgt.{live}-{ago(TAKEN_STALE_SECONDS + 3600)}.taking", now)
+    assert not taken_stale(f".a.qgt.{dead}-{ago(TAKEN_STALE_SECONDS - 5)}.taking", now)
+    assert taken_stale(f".a.qgt.{dead}-{ago(TAKEN_STALE_SECONDS + 5)}.taking", now)
+    assert taken_stale(f".a.qgt.{live}-{ago(TAKEN_ABANDONED_SECONDS + 5)}.taking", now)
+    assert not taken_stale(f".a.qgt.{dead}-{now + 10**12}.taking", now)  # a clock ahead: never
+    assert not taken_stale(".a.qgt.taking", now)
+
+
+def test_a_saved_annotation_a_crashed_save_left_taken_is_put_back(tmp_path):
+    """A save parking another writer's annotation (``_park_unless`` -> ``move_aside``) takes it under
+    ``annotations/.<key>.qgt.<pid>-<ns>.taking``; killed there, the image looked unannotated for good.
+    Fails before: ``bring_back_taken`` looked in the autosave folder only. Put back at an open, never
+    over a newer file, never deleted."""
+    import numpy as np
+
+    from qgn.quadtree.label_io import read_label_file
+    from test_project_lost_work import CLASSES
+
+    project = project_with_work(tmp_path / "p")
+    image, other = project.images[0], project.images[1]
+    path = project.annotation_path(image)
+    saved = read_label_file(path, CLASSES)
+    old = time.time_ns() - 3600 * 10**9
+    taken = path.with_name(f".{path.name}.{_dead_pid()}-{old}.taking")
+    os.rename(path, taken)
+    Project.open(project.root).recoverable()
+    assert path.is_file() and not taken.exists()
+    np.testing.assert_array_equal(read_label_file(path, CLASSES), saved)
+
+    # a newer save there: the leftover stays (both kept); a write's clean-up looks too, and leaves it
+    os.link(path, taken)
+    again = Project.open(project.root)
+    again.save_annotation(other, label_for(9), over=again.annotation_version(other))
+    assert taken.exists() and path.is_file()
+
+
+def test_a_take_moved_away_meanwhile_says_so(tmp_path, monkeypatch):
+    """Another process moving the file this writer took (under its private name) before it is kept:
+    a clear message naming the file and that nothing was deleted, not a raw [Errno 2] of a private
+    name. Fails before: the OSError named '.….taking' -> 'discarded/…'."""
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = project.autosave_path(image)
+    real_rename, moved = os.rename, []
+
+    def rename_then_moved_back(src, dst, *a, **k):
+        r = real_rename(src, dst, *a, **k)
+        if str(dst).endswith(".taking") and not moved:
+            moved.append(dst)
+            real_rename(dst, path)  # put back by another process at once
+        return r
+
+    ours = project.autosave_version(image)
+    monkeypatch.setattr(qgn.project_kept.os, "rename", rename_then_moved_back)
+    with pytest.raises(OSError) as caught:
+        project.discard_autosave(image, ours=ours)
+    monkeypatch.undo()
+    text = str(caught.value)
+    assert ".taking" not in text and "nothing was deleted" in text and path.name in text, text
+    assert path.exists()
