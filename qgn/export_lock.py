@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .fileio import NO_LOCKS, NotAFileError, mode_kind, open_regular, unlink_quietly
+from .processes import process_gone
 
 
 @contextmanager
@@ -329,7 +330,7 @@ def lock_holder_text(folder: Path) -> str:
     from .shown import one_line
 
     text = f"pid {pid} on host {one_line(host)}, since {time.strftime('%H:%M:%S', time.localtime(since))}"
-    if host == socket.gethostname() and not _pid_alive(pid):
+    if host == socket.gethostname() and process_gone(pid):
         text += "; that process has ended: a process it started holds the folder"
     return text
 
@@ -359,16 +360,6 @@ def remove_stale_export_lock(folder: Path) -> None:
     if fd is not None:
         unlink_quietly(folder / EXPORT_LOCK)  # before the lock goes: never the next holder's file
         os.close(fd)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's: alive
-        return True
-    return True
 
 
 #: How long a wait for another writer's lock goes unsaid: two exports into one folder take turns

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from .fileio import OutsideRootError, file_sha256, make_folder, sync_folder
+from .processes import process_gone
 
 
 MAX_KEPT_STEM = 170  # bytes
@@ -241,34 +242,6 @@ def taking_name(path: Path) -> Path:
     ``.<name>.<pid>-<wall clock ns>.taking`` beside it - whose it is and since when, read by
     ``bring_back_taken`` from the name alone (a file's times cannot tell: see ``TAKEN_STALE_SECONDS``)."""
     return path.with_name(f".{path.name}.{os.getpid()}-{time.time_ns()}.taking")
-
-
-def process_gone(pid: int) -> bool:
-    """Whether no process of id ``pid`` runs on this machine (False when it cannot be told). Never
-    ``os.kill(pid, 0)`` on Windows: there any signal but the console ones terminates the process."""
-    if pid <= 0 or pid == os.getpid():
-        return pid <= 0
-    if os.name == "nt":  # pragma: no cover - Windows only
-        import ctypes
-
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return ctypes.get_last_error() == 87  # ERROR_INVALID_PARAMETER: no such process (else: denied)
-        try:
-            code = ctypes.c_ulong()
-            if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-                return False
-            return code.value != 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # another user's (EPERM): alive
-        return False
-    return False
 
 
 def taken_stale(name: str, now_ns: int | None = None) -> bool:

@@ -1,4 +1,4 @@
-"""Review repro: an autosave still in flight (its done callback not yet run on the UI thread) when the
+"""(A review found it.) an autosave still in flight (its done callback not yet run on the UI thread) when the
 user undoes and the next autosave round starts: autosave_undone compares with the autosave BEFORE it,
 so the map with the undone stroke is written over without being kept in discarded/."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Review repro: an autosave that runs while a stroke is being painted (the map dirty already; the timer
+"""(A review found it.) an autosave that runs while a stroke is being painted (the map dirty already; the timer
 fires 2 s after the first edit whatever the mouse does) records a version the undo log never recorded
 (a stroke bumps ``version`` at every mouse move; ``_states`` is written at undo-log steps only). The next
 autosave's autosave_undone() finds no state for it and says True: the mid-stroke autosave is kept as

@@ -1,4 +1,4 @@
-"""Review repro: the undone-edits keep covers the autosave the next autosave writes OVER, not the stand-in's
+"""(A review found it.) the undone-edits keep covers the autosave the next autosave writes OVER, not the stand-in's
 autosave that _drop_spare removes once the project takes the edits again. Both strokes autosaved into the
 stand-in (project.json cut short), the project fixed, the second stroke undone: the next autosave goes to
 the project and drops the stand-in's copy (discard_autosave(keep=False)) - the undone stroke then lives

@@ -518,3 +518,38 @@ def test_a_killed_exports_lock_file_goes_with_the_next_export_even_one_of_nothin
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("exit_code, ended", [(0, True), (259, False)])  # 259: STILL_ACTIVE
+def test_asking_whether_a_lock_holder_has_ended_never_signals_it_on_windows(tmp_path, monkeypatch, exit_code, ended):
+    """The export lock's holder text asked ``os.kill(pid, 0)`` whether the holder still ran: on Windows
+    every signal but the console ones is TerminateProcess - asking killed the other exporter. It asks
+    the process's exit code (simulated Windows: a fake kernel32; ``os.kill`` must not be called)."""
+    import ctypes
+    import json
+    import socket
+
+    from qgn import export_lock as lock_module
+
+    class Kernel32:
+        def OpenProcess(self, access, inherit, pid):
+            return 7
+
+        def GetExitCodeProcess(self, handle, code):
+            code._obj.value = exit_code
+            return 1
+
+        def CloseHandle(self, handle):
+            return 1
+
+    def no_kill(pid, sig):
+        raise AssertionError(f"os.kill({pid}, {sig}) would terminate the process on Windows")
+
+    (tmp_path / lock_module.EXPORT_LOCK).write_text(json.dumps({"pid": 4242, "host": socket.gethostname(), "since": 0}))
+    monkeypatch.setattr(os, "name", "nt")
+    monkeypatch.setattr(os, "kill", no_kill)
+    monkeypatch.setattr(ctypes, "WinDLL", lambda name, use_last_error=False: Kernel32(), raising=False)
+    monkeypatch.setattr(ctypes, "get_last_error", lambda: 0, raising=False)
+    text = lock_module.lock_holder_text(tmp_path)
+    assert text.startswith("pid 4242 on host ")
+    assert ("that process has ended" in text) is ended

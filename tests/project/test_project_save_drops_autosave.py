@@ -1,4 +1,4 @@
-"""Review repro: a save of a map this writer never autosaved (autosave=None, the default: saved within the
+"""(A review found it.) a save of a map this writer never autosaved (autosave=None, the default: saved within the
 2 s before the first autosave) still checks the autosave path (None) and then UNLINKS it: another
 writer's autosave landing between the check and the unlink is deleted - the very race b297f19 says is
 gone ("a check then an unlink")."""

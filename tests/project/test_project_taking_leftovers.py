@@ -1,4 +1,4 @@
-"""Review repro (Windows simulated): st_ctime on Windows is the CREATION time, which a rename does not
+"""(Windows simulated; a review found it) st_ctime on Windows is the CREATION time, which a rename does not
 change. An autosave last written > 60 s ago and taken under .taking by a LIVE writer (a save dropping its
 own autosave; a Discard) therefore looks 'stale' at once to bring_back_taken, which another window's open
 (recoverable) runs: it puts the file back mid-take."""
