@@ -6,7 +6,7 @@ Layers, lowest first. A module imports its own layer and the layers below, never
 inside functions too), and there are no import cycles; ``tests/test_import_contracts.py`` checks it
 with the same list:
 
-- foundation: classes, label_map (label maps of a class set), fileio (atomic writes), export_lock (an
+- foundation: classes, label_map (label maps of a class set), fileio (atomic writes), processes (has a pid's process ended), export_lock (an
   export's lock on its output folder), imagefile,
   bounds (limits of user-typed settings), metrics, resources (bundled files), ground_truth,
   allocator (the C allocator's policy, set by the entry points), progress (a batch's time left),

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("qgn", "qgn.classes", "qgn.label_map", "qgn.fileio", "qgn.export_lock", "qgn.imagefile",
                     "qgn.bounds", "qgn.metrics", "qgn.resources", "qgn.ground_truth", "qgn.allocator",
-                    "qgn.progress", "qgn.env", "qgn.shown")),
+                    "qgn.progress", "qgn.env", "qgn.shown", "qgn.processes")),
     ("labels", ("qgn.quadtree",)),
     ("data, sparse, propagation", ("qgn.data", "qgn.sparse", "qgn.propagation")),
     ("model", ("qgn.model", "qgn.loss")),
