@@ -144,3 +144,24 @@ def status_on_annotating_the_unreadable(qtbot, win, paths, model_path) -> str:
     said = [text for text in statuses if win.docs[0].name in text]
     assert said, statuses
     return said[-1]
+
+
+def two_strokes_autosaved_in_the_stand_in(qtbot, windows, paths, model_path, folder):
+    """A saved project whose project.json is then cut short, two strokes painted and autosaved into its
+    stand-in (where a refused project's autosaves go): (window, session, the map of both strokes, the
+    stand-in's folder, project.json's good bytes - write them back to fix the project)."""
+    from qgn.project import Project
+    from qgn_studio.scratch import stand_in_folder
+
+    win, session = painted_and_saved(qtbot, windows, paths, model_path, folder, 5)
+    good = (folder / "project.json").read_bytes()
+    (folder / "project.json").write_bytes(good[: len(good) // 2])  # cut short: autosaves go to the stand-in
+    paint(win, 2, 1, [(1, 1), (30, 1)])
+    paint(win, 2, 2, [(1, 9), (30, 9)])
+    both = session.label.copy()
+    spare = stand_in_folder(win.projects.scratch_path, folder)
+    win.projects.autosave_now()
+    win.jobs.wait_idle()
+    qtbot.waitUntil(lambda: (spare / "project.json").is_file() and bool(Project.open(spare).recoverable()),
+                    timeout=WAIT_MS)
+    return win, session, both, spare, good

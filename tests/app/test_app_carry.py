@@ -39,6 +39,20 @@ def _corrected_and_saved(qtbot, win):
     win.jobs.wait_idle()
 
 
+def _second_frame_judged(qtbot, windows, model_path, tmp_path):
+    """A window on four video frames with the first corrected and saved and the second, started from it,
+    corrected, saved and judged: the carried start's record holds the second frame's entry."""
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    start_annotating(qtbot, win, frames, model_path)
+    _corrected_and_saved(qtbot, win)
+    win.step_image(1)
+    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
+        _corrected_and_saved(qtbot, win)
+    return win
+
+
 def test_previous_frames_labels_are_offered_then_taken_once_they_beat_the_prediction(qtbot, windows, model_path,
                                                                                         tmp_path):
     frames = video_frames(tmp_path / "video")
@@ -164,14 +178,7 @@ def test_a_model_change_keeps_the_carried_starts_record(qtbot, windows, model_pa
     same moved to another device) keeps its record, and the next frame still starts from it. The record
     was forgotten, so the frame after every fine-tune lost the carried start (benchmarks/RESULTS.md,
     "The carried start's record kept across a model change")."""
-    frames = video_frames(tmp_path / "video", count=4)
-    win = windows(folder=tmp_path / "project")
-    start_annotating(qtbot, win, frames, model_path)
-    _corrected_and_saved(qtbot, win)
-    win.step_image(1)
-    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
-    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
-        _corrected_and_saved(qtbot, win)
+    win = _second_frame_judged(qtbot, windows, model_path, tmp_path)
     record = dict(win.carry.record)
     assert len(record) == 1
     win.workspace.set_model(win.workspace.model_info)  # the app's model change
@@ -304,14 +311,7 @@ def test_a_removed_images_entry_leaves_the_record(qtbot, windows, model_path, tm
     """An image taken out of the project leaves the carried start's record: it counted among the last
     three after a model change kept the record, and an image added again under its key was never judged
     again (review repro test_removed_image_keeps_its_record_entry_across_model_change)."""
-    frames = video_frames(tmp_path / "video", count=4)
-    win = windows(folder=tmp_path / "project")
-    start_annotating(qtbot, win, frames, model_path)
-    _corrected_and_saved(qtbot, win)
-    win.step_image(1)
-    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
-    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
-        _corrected_and_saved(qtbot, win)
+    win = _second_frame_judged(qtbot, windows, model_path, tmp_path)
     key = win.annotator.file_key(win.current)
     assert list(win.carry.record) == [key]
     win.projects.ask_remove = lambda *a: True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from studio_steps import WAIT_MS, paint, painted_and_saved, start_annotating
+from studio_steps import WAIT_MS, paint, painted_and_saved, start_annotating, two_strokes_autosaved_in_the_stand_in
 
 SAMPLE_COUNT, SAMPLE_SIZE = 2, (64, 96)
 
@@ -215,22 +215,11 @@ def test_the_stand_ins_undone_autosave_kept_in_its_conflicts_is_said(qtbot, wind
     (project.json cut short), its discarded/ a plain file, the project fixed, the second stroke undone - the
     next autosave (or a save) goes to the project and the stand-in's autosave, holding the undone stroke, is
     kept in the stand-in's conflicts/: a warning names it. Fails before: kept, but nothing was said."""
-    from qgn.project import Project
     from qgn.quadtree.label_io import read_label_file
-    from qgn_studio.scratch import stand_in_folder
 
     folder = tmp_path / "project"
-    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    good = (folder / "project.json").read_bytes()
-    (folder / "project.json").write_bytes(good[: len(good) // 2])  # cut short: autosaves go to the stand-in
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    paint(win, 2, 2, [(1, 9), (30, 9)])
-    both = session.label.copy()
-    spare = stand_in_folder(win.projects.scratch_path, folder)
-    win.projects.autosave_now()
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: (spare / "project.json").is_file() and bool(Project.open(spare).recoverable()),
-                    timeout=WAIT_MS)
+    win, session, both, spare, good = two_strokes_autosaved_in_the_stand_in(qtbot, windows, samples, model_path,
+                                                                           folder)
     (spare / "discarded").write_text("in the way")
     (folder / "project.json").write_bytes(good)  # fixed
     warnings = _warnings(win)

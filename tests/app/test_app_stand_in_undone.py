@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio_steps import WAIT_MS, paint, painted_and_saved
+from studio_steps import WAIT_MS, paint, painted_and_saved, two_strokes_autosaved_in_the_stand_in
 
 SAMPLE_COUNT, SAMPLE_SIZE = 2, (64, 96)
 
@@ -15,20 +15,10 @@ SAMPLE_COUNT, SAMPLE_SIZE = 2, (64, 96)
 def test_undone_edits_in_the_stand_in_are_not_dropped(qtbot, windows, samples, model_path, tmp_path):
     from qgn.project import DISCARDED_DIR, Project
     from qgn.quadtree.label_io import read_label_file
-    from qgn_studio.scratch import stand_in_folder
 
     folder = tmp_path / "project"
-    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    good = (folder / "project.json").read_bytes()
-    (folder / "project.json").write_bytes(good[: len(good) // 2])  # cut short: autosaves go to the stand-in
-    paint(win, 2, 1, [(1, 1), (30, 1)])
-    paint(win, 2, 2, [(1, 9), (30, 9)])
-    both = session.label.copy()
-    spare = stand_in_folder(win.projects.scratch_path, folder)
-    win.projects.autosave_now()
-    win.jobs.wait_idle()
-    qtbot.waitUntil(lambda: (spare / "project.json").is_file() and bool(Project.open(spare).recoverable()),
-                    timeout=WAIT_MS)
+    win, session, both, spare, good = two_strokes_autosaved_in_the_stand_in(qtbot, windows, samples, model_path,
+                                                                           folder)
     np.testing.assert_array_equal(Project.open(spare).recover(Project.open(spare).images[0]), both)
     (folder / "project.json").write_bytes(good)  # fixed
     win.annotator.undo_action.trigger()
@@ -41,7 +31,6 @@ def test_undone_edits_in_the_stand_in_are_not_dropped(qtbot, windows, samples, m
     for root in (folder, spare):
         for sub in (".autosave", DISCARDED_DIR, "conflicts"):
             on_disk += [p for p in (root / sub).glob("*.qgt")] if (root / sub).exists() else []
-    print("maps on disk:", [str(p.relative_to(p.parents[1])) for p in on_disk])
     assert any(np.array_equal(read_label_file(p, win.annotator.classes), both) for p in on_disk), \
         "the undone stroke's map is kept nowhere on disk (redo only)"
 
