@@ -365,19 +365,10 @@ def test_a_cancelled_prediction_says_cancelling_until_it_has_stopped(qtbot, wind
     previous result stays" at once and kept the level's note and an enabled Cancel while it ran on.
     Until it stops: "Cancelling the prediction…" in the status bar and on the canvas, its Cancel
     disabled; then "Cancelled", and the result of the step that ended after the cancel is not shown."""
-    from qgn_studio.engine import Engine
 
     window.start([samples[0]], str(model_path))
     first = settled_result(qtbot, window)
-    started, release = threading.Event(), threading.Event()
-    original = Engine.predict
-
-    def held_predict(self, *args, **kwargs):
-        started.set()
-        release.wait(WAIT_MS / 1000)  # a level that runs on
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Engine, "predict", held_predict)
+    (started,), (release,), _returned = _held_predict(monkeypatch)  # a level that runs on
     cancelled = []
     window.worker.cancelled.connect(lambda: cancelled.append(True))
     window.explore.set_setting(SchemeChoice("all", depth=1))
@@ -406,19 +397,10 @@ def test_a_cancelled_prediction_says_cancelling_until_it_has_stopped(qtbot, wind
 def test_a_setting_moved_while_a_cancel_winds_down_is_kept(qtbot, window, model_path, samples, monkeypatch):
     """A cancel puts the controls back to the result on screen, when the cancelled prediction has
     stopped; a setting the user moved to meanwhile (its prediction queued behind) is theirs: kept."""
-    from qgn_studio.engine import Engine
 
     window.start([samples[0]], str(model_path))
     wait_for_result(qtbot, window)
-    started, release = threading.Event(), threading.Event()
-    original = Engine.predict
-
-    def held_predict(self, *args, **kwargs):
-        started.set()
-        release.wait(WAIT_MS / 1000)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Engine, "predict", held_predict)
+    (started,), (release,), _returned = _held_predict(monkeypatch)  # a level that runs on
     cancelled = []
     window.worker.cancelled.connect(lambda: cancelled.append(True))
     window.explore.set_setting(SchemeChoice("all", depth=1))
