@@ -42,14 +42,8 @@ def _corrected_and_saved(qtbot, win):
 def _second_frame_judged(qtbot, windows, model_path, tmp_path):
     """A window on four video frames with the first corrected and saved and the second, started from it,
     corrected, saved and judged: the carried start's record holds the second frame's entry."""
-    frames = video_frames(tmp_path / "video", count=4)
     win = windows(folder=tmp_path / "project")
-    start_annotating(qtbot, win, frames, model_path)
-    _corrected_and_saved(qtbot, win)
-    win.step_image(1)
-    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
-    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
-        _corrected_and_saved(qtbot, win)
+    _two_saved(qtbot, win, video_frames(tmp_path / "video", count=4), model_path)
     return win
 
 
@@ -283,12 +277,8 @@ def test_a_judge_running_when_the_model_changes_is_dropped(qtbot, windows, model
     features and stored that as an entry. It is dropped; the record kept otherwise (review repro)."""
     import threading
 
-    frames = video_frames(tmp_path / "video", count=4)
     win = windows(folder=tmp_path / "project")
-    start_annotating(qtbot, win, frames, model_path)
-    _corrected_and_saved(qtbot, win)
-    win.step_image(1)
-    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    _second_frame_started(qtbot, win, video_frames(tmp_path / "video", count=4), model_path)
     release, started, predict = threading.Event(), threading.Event(), win.carry.predict
 
     def held(doc):  # the judge's run, held until the model has changed
@@ -327,12 +317,8 @@ def test_a_removed_images_entry_leaves_the_record(qtbot, windows, model_path, tm
 def test_the_head_forgets_a_removed_image_at_its_next_fit(qtbot, windows, model_path, tmp_path):
     """The head's trainer kept the samples of an image taken out of the project (``ProjectHead.remove``
     was never called): every later fit still learnt it. The next fit leaves it out."""
-    frames = video_frames(tmp_path / "video", count=4)
     win = windows(folder=tmp_path / "project")
-    start_annotating(qtbot, win, frames, model_path)
-    _corrected_and_saved(qtbot, win)
-    win.step_image(1)
-    qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+    _second_frame_started(qtbot, win, video_frames(tmp_path / "video", count=4), model_path)
     _corrected_and_saved(qtbot, win)
     key = win.annotator.file_key(win.current)
     qtbot.waitUntil(lambda: win.head.head is not None and key in win.head.head.trained, timeout=WAIT_MS)
@@ -350,12 +336,17 @@ def test_the_head_forgets_a_removed_image_at_its_next_fit(qtbot, windows, model_
     assert key not in win.head.head.trained and len(win.head.head.trained) == 2
 
 
-def _two_saved(qtbot, win, frames, model_path):
-    """Frames 0 and 1 corrected and saved, frame 1 judged; returns frame 1's key."""
+def _second_frame_started(qtbot, win, frames, model_path):
+    """Frame 0 corrected and saved, frame 1 open with its start (the carried one offered)."""
     start_annotating(qtbot, win, frames, model_path)
     _corrected_and_saved(qtbot, win)
     win.step_image(1)
     qtbot.waitUntil(lambda: win.current.annotation is not None, timeout=WAIT_MS)
+
+
+def _two_saved(qtbot, win, frames, model_path):
+    """Frames 0 and 1 corrected and saved, frame 1 judged; returns frame 1's key."""
+    _second_frame_started(qtbot, win, frames, model_path)
     with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
         _corrected_and_saved(qtbot, win)
     return win.annotator.file_key(win.current)
