@@ -60,8 +60,7 @@ def test_a_stand_ins_discarded_a_file_the_autosave_is_written_all_the_same(qtbot
     spare = win.projects._stand_in
     assert spare is not None
     (spare.root / "discarded").write_text("in the way")  # discarded/ cannot be made
-    warnings = []
-    win.workspace.warn = lambda text, *a, **k: warnings.append(text)
+    warnings = _warnings(win)
     both, latest = _undo_then_new_edit(qtbot, win, session)
     for _ in range(3):
         _round(qtbot, win)
@@ -78,11 +77,8 @@ def test_a_projects_discarded_linked_out_autosave_and_save_keep_in_conflicts(qtb
     from qgn.quadtree.label_io import read_label_file
 
     folder = tmp_path / "project"
-    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    (tmp_path / "elsewhere").mkdir()
-    (folder / "discarded").symlink_to(tmp_path / "elsewhere")
-    warnings = []
-    win.workspace.warn = lambda text, *a, **k: warnings.append(text)
+    win, session = _saved_with_discarded_linked_out(qtbot, windows, samples, model_path, folder)
+    warnings = _warnings(win)
     both, latest = _undo_then_new_edit(qtbot, win, session)
     _round(qtbot, win)
     assert not win.projects.autosave_failures and win.projects._stand_in is None
@@ -104,6 +100,14 @@ def test_a_projects_discarded_linked_out_autosave_and_save_keep_in_conflicts(qtb
     assert [w for w in warnings if "edits you undid" in w and "saved" in w and str(kept) in w]
 
 
+def _saved_with_discarded_linked_out(qtbot, windows, samples, model_path, folder):
+    """A saved project (a window and its session) whose discarded/ is a link out of it: refused."""
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    (folder.parent / "elsewhere").mkdir()
+    (folder / "discarded").symlink_to(folder.parent / "elsewhere")
+    return win, session
+
+
 def _warnings(win) -> list:
     said = []
     win.workspace.warn = lambda text, *a, **k: said.append(text)
@@ -114,9 +118,7 @@ def test_undo_redo_cycles_keeping_the_same_state_warn_once(qtbot, windows, sampl
     """The review's R1: each undo of an undo/redo cycle keeps the same state again under the same name in
     conflicts/ (nothing new): one warning for that file, not one per cycle. Fails before (two)."""
     folder = tmp_path / "project"
-    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    (tmp_path / "elsewhere").mkdir()
-    (folder / "discarded").symlink_to(tmp_path / "elsewhere")
+    win, session = _saved_with_discarded_linked_out(qtbot, windows, samples, model_path, folder)
     warnings = _warnings(win)
     paint(win, 2, 1, [(1, 1), (30, 1)])
     paint(win, 2, 2, [(1, 9), (30, 9)])
@@ -186,9 +188,7 @@ def test_undo_back_to_the_saved_map_kept_in_conflicts_is_said(qtbot, windows, sa
     from qgn.quadtree.label_io import read_label_file
 
     folder = tmp_path / "project"
-    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
-    (tmp_path / "elsewhere").mkdir()
-    (folder / "discarded").symlink_to(tmp_path / "elsewhere")
+    win, session = _saved_with_discarded_linked_out(qtbot, windows, samples, model_path, folder)
     warnings = _warnings(win)
     paint(win, 2, 1, [(1, 1), (30, 1)])
     edited = session.label.copy()
