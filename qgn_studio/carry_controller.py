@@ -21,7 +21,9 @@ judge under way when the model changes is dropped (it took the old model's start
 read the new model's features). An image taken out of the project leaves the record
 (``ProjectController.images_removed``): it no longer counts among the last three, and an image added
 again under its key is judged again; so does one another writer (a second window, ``qgn``) took out,
-once the window shows that writer's change (``ProjectController.merged``). A default start that fails
+once the window shows that writer's change (``ProjectController.merged``), and one whose key another
+writer gave to another image file (the entry notes its image's file). A judgement under way when its
+image is taken out is not entered when it lands. A default start that fails
 falls back to the prediction (the annotator).
 """
 from __future__ import annotations
@@ -49,6 +51,11 @@ class CarryController(QtCore.QObject):
         self.runner = JobRunner(self)
         self.record: dict[str, tuple[float, float]] = {}  # image key → (carried's, best other's) pixel accuracy
         self.flagged: set[str] = set()  # the record's keys judged against the empty start (flagged images)
+        # key → the image file of its entry, and of a judgement under way: an image another writer adds
+        # under a removed image's key is another image (forget_absent); a judgement whose image was taken
+        # out while it ran is not entered (forget_images drops it from ``_pending``)
+        self._paths: dict[str, object] = {}
+        self._pending: dict[str, object] = {}
         self._generation = 0
         self._models = 0  # model changes: a judge that ran across one is dropped (its starts mix two models)
         self._stop = threading.Event()  # set at shutdown: judges not started yet do nothing
@@ -70,6 +77,7 @@ class CarryController(QtCore.QObject):
         self._generation += 1
         self.record = {}
         self.flagged = set()
+        self._paths, self._pending = {}, {}
 
     def _model_changed(self, _info=None) -> None:
         """The record is kept (module docstring); a judge under way is dropped: it was submitted with
@@ -82,15 +90,23 @@ class CarryController(QtCore.QObject):
         for key in keys:
             self.record.pop(key, None)
             self.flagged.discard(key)
+            self._paths.pop(key, None)
+            self._pending.pop(key, None)  # a judgement under way for it is not entered when it lands
 
     def forget_absent(self, project) -> None:
-        """Another writer's change was merged into ``project``: the entries of images no longer in it
-        leave the record (``forget_images``; ``images_removed`` names this window's removals only). A
-        set of the project's keys, only while the record holds something (~5-12 ms at 100,000 images, once per change another writer made)."""
-        if project is not self.workspace.project or not self.record:
+        """Another writer's change was merged into ``project``: the entries (and judgements under way)
+        of images no longer in it leave the record (``forget_images``; ``images_removed`` names this
+        window's removals only) — an image whose key now names another file (removed, and another
+        added under its key) included. A dict of the project's keys, only while the record or a
+        judgement holds something (~5-12 ms at 100,000 images, once per change another writer made)."""
+        if project is not self.workspace.project or not (self.record or self._pending):
             return
-        present = {image.key for image in project.images}
-        self.forget_images([key for key in self.record if key not in present])
+        present = {image.key: image.path for image in project.images}
+        self.forget_images([key for key in (*self.record, *self._pending)
+                            if key not in present or self._path_of(key) != present[key]])
+
+    def _path_of(self, key):
+        return self._paths[key] if key in self._paths else self._pending.get(key)
 
     # ------------------------------------------------------------------ the start
     def predecessor(self, doc):
@@ -169,6 +185,11 @@ class CarryController(QtCore.QObject):
         key = self.annotator.file_key(doc)
         if key is None or key in self.record or not self.available(doc):
             return
+        try:
+            path = self.workspace.project.image_for(doc.path).path
+        except KeyError:
+            return
+        self._pending[key] = path
         head = None
         if self.head is not None and self.head.available(doc) and key not in self.head.head.trained:
             head = self.head.head
@@ -198,9 +219,13 @@ class CarryController(QtCore.QObject):
         self.runner.submit(run, lambda result: self.judged.emit(generation, result), None)
 
     def _judged(self, generation, result) -> None:
-        if generation != (self._generation, self._models) or result is None:
-            return  # another project or class set, or a model change while it ran
+        if result is None:
+            return
         key, judged, flagged = result
+        path = self._pending.pop(key, None) if generation[0] == self._generation else None
+        if generation != (self._generation, self._models) or path is None:
+            return  # another project or class set, a model change, or its image left the project while it ran
+        self._paths[key] = path
         self.record[key] = judged
         if flagged:
             self.flagged.add(key)

@@ -161,6 +161,7 @@ def test_the_status_line_says_its_verdict_first_and_fits_a_1280_px_window(qtbot,
         assert bar.fontMetrics().horizontalAdvance(line) <= room, (name, line)
     win.carry.record = {"a": (0.8, 0.97), "b": (0.8, 0.97), "c": (0.8, 0.0)}
     win.carry.flagged = {"c"}
+    win.carry._pending["c"] = tmp_path / "c.png"  # a judgement it submitted (one it did not is not entered)
     win.carry._judged((win.carry._generation, win.carry._models), ("c", (0.8, 0.0), True))
     assert bar.currentMessage() == win.carry.said()
     assert bar.currentMessage().startswith("New images start from the image before's labels: they were 80.0 %")
@@ -421,3 +422,61 @@ def test_another_writers_removal_leaves_the_carried_starts_record(qtbot, windows
     qtbot.waitUntil(lambda: not any(im.key == key for im in win.projects.project.images), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: key not in win.carry.record, timeout=WAIT_MS)
     assert win.carry.flagged == set()
+
+
+def test_another_writers_new_image_under_a_removed_images_key_is_not_judged_by_its_entry(qtbot, windows, model_path,
+                                                                                        tmp_path):
+    """Another writer takes an image out and adds another that gets its key: the merge kept the old
+    image's entry (it compared keys only), so the new image counted as judged and was never judged
+    itself. The entry leaves the record (pays6 repro; fails before: 'frame_001' still in the record)."""
+    from qgn.project import Project
+
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    key = _two_saved(qtbot, win, frames, model_path)
+    other = Project.open(win.projects.project.root)  # another writer
+    other.remove_image(other.image_for(frames[1]))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    Image.open(frames[2]).save(elsewhere / frames[1].name)  # another picture, the same stem
+    (added,) = other.add_images([elsewhere / frames[1].name])
+    assert added.key == key  # the removed image's key, reused
+    qtbot.waitUntil(lambda: any(im.key == key and im.path == added.path for im in win.projects.project.images),
+                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: key not in win.carry.record, timeout=WAIT_MS)
+
+
+def test_a_judgement_running_when_its_image_is_removed_does_not_add_its_entry_back(qtbot, windows, model_path,
+                                                                                  tmp_path, monkeypatch):
+    """An image taken out of the project while its carried start is being judged: the judgement
+    landed after the removal and put the entry back, where it counted until the next merge (pays6
+    repro; fails before: 'frame_001' back in the record)."""
+    import threading
+
+    from qgn.annotation import carry
+
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    _second_frame_started(qtbot, win, frames, model_path)
+    key = win.annotator.file_key(win.current)
+    entered, release = threading.Event(), threading.Event()
+    judge = carry.judge_carried
+
+    def held(*args, **kwargs):  # the judgement, held once the carried start is made
+        entered.set()
+        release.wait(30)
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(carry, "judge_carried", held)
+    qtbot.waitUntil(lambda: win.carry._models == 1, timeout=WAIT_MS)  # the model in use is loaded
+    corrected_to_truth(qtbot, win)
+    assert win.projects.save()
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)  # the judgement runs
+    win.projects.ask_remove = lambda *a: True
+    win.projects.confirm_discard = lambda *a, **k: True
+    assert win.projects.remove_images([win.current])
+    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS) as blocker:  # the judgement lands
+        qtbot.waitUntil(lambda: key not in [im.key for im in win.projects.project.images], timeout=WAIT_MS)
+        release.set()
+    assert blocker.args[0] == (win.carry._generation, win.carry._models)  # not dropped for a model change
+    assert key not in win.carry.record and key not in win.carry.flagged
