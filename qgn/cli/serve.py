@@ -40,6 +40,11 @@ def add_arguments(p) -> None:
                                                        "versions are saved here, never over --model")
     p.add_argument("--train-every", type=int, default=10, metavar="N", help="fine-tune after N new annotations")
     p.add_argument("--train-iters", type=int, default=100, metavar="N", help="iterations of each fine-tune")
+    p.add_argument("--train-encoder", choices=("auto", "frozen", "train"), default="auto",
+                   help="what each fine-tune lets learn. auto (default, the app's Fine-tune dock and qgn finetune's "
+                        "Automatic): the encoder too once it trains on 32 annotations, else the decoder alone; "
+                        "frozen: the decoder alone (faster; every version keeps the domain check); train: the "
+                        "encoder always")
     p.add_argument("--domain-check", choices=("on", "off"), default="on",
                    help="on (default): judge each image with the model's domain reference (<model>.domain.json "
                         "beside it; a fine-tuned version carries its original's) and send an image unlike the "
@@ -95,7 +100,7 @@ def run(args) -> int:
     try:
         backend = QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
                              args.train_iters, label_studio_url=args.label_studio_url,
-                             domain_check=args.domain_check == "on")
+                             domain_check=args.domain_check == "on", finetune_encoder=args.train_encoder)
     except TrainOutInUse as exc:
         raise CLIError(f"--train-out {args.train_out}: {exc}") from None
     try:

@@ -33,7 +33,8 @@ image, its pre-annotation and score, and the annotations Label Studio sends back
   (*Create Annotations From Predictions*, in bulk) is not learnt from — those are the model's own
   predictions, not reviewed yet; each is learnt from once a person updates it (ANNOTATION_UPDATED).
   Every ``train_every`` new ones, or on START_TRAINING, a
-  background thread fine-tunes the current model (``qgn.train.finetune``) into
+  background thread fine-tunes the current model (``qgn.train.finetune``; what learns:
+  ``finetune_encoder``, by default the dock's Automatic, ``FineTuning.learns``) into
   ``train_out/<name>-ls<n>.safetensors`` — a new file, never the original — and serves it from then
   on. At most one fine-tune runs; see ``request_training``.
   A restarted ``qgn serve`` serves the newest version in ``train_out`` fine-tuned from its model
@@ -81,7 +82,7 @@ class QGNBackend(Predictions, Webhooks, Corrections, FineTuning, TaskImages, Sta
 
     def __init__(self, model_path, device: str = "cpu", document_root=None, token: str | None = None,
                  train_out=None, train_every: int = 10, finetune_iterations: int = 100, version: str | None = None,
-                 label_studio_url: str | None = None, domain_check: bool = True):
+                 label_studio_url: str | None = None, domain_check: bool = True, finetune_encoder: str = "auto"):
         from qgn.model.checkpoint import load_model
 
         self.device = device
@@ -97,6 +98,9 @@ class QGNBackend(Predictions, Webhooks, Corrections, FineTuning, TaskImages, Sta
         self.hostname_fixed = bool(label_studio_url)
         self.train_out = Path(train_out) if train_out else None
         self.train_every, self.finetune_iterations = max(1, train_every), finetune_iterations
+        if finetune_encoder not in ("auto", "frozen", "train"):
+            raise ValueError(f"what a fine-tune lets learn is auto, frozen or train; got {finetune_encoder!r}")
+        self.finetune_encoder = finetune_encoder  # auto: the dock's Automatic on the annotations kept (FineTuning)
         self.infer_lock = threading.Lock()  # one inference at a time; /health never takes it
         self.state_lock = threading.Lock()
         self.corrections: OrderedDict = OrderedDict()
