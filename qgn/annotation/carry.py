@@ -145,6 +145,23 @@ def prefer_carried(record, window: int | None = None) -> bool:
     return prefer_head(record, HEAD_WINDOW if window is None else window)
 
 
+#: how the carried start's records are kept (the bench's ``--carry-records``): ``one`` — one record for
+#: every image, the app's rule (``prefer_carried``) —, or ``verdict`` — one per domain verdict: a flagged
+#: image reads and adds to the flagged images' record, any other image to the others' (measured, not
+#: taken: benchmarks/RESULTS.md, "One carried-start record or one per verdict, on a walk that flips")
+CARRY_RECORDS = ("one", "verdict")
+
+
+def carry_record_key(inside: bool | None, rule: str = "one") -> str:
+    """The record (of ``CARRY_RECORDS``' ``rule``) an image whose domain verdict is ``inside`` (False:
+    flagged; True or None: not) reads its carried start's preference from and adds its entry to."""
+    if rule not in CARRY_RECORDS:
+        raise ValueError(f"the carried start's records are kept {' or '.join(CARRY_RECORDS)}; got {rule!r}")
+    if rule == "one":
+        return "all"
+    return "flagged" if inside is False else "unflagged"
+
+
 def judge_carried(carried: np.ndarray, others, label: np.ndarray, ignore_index: int | None,
                   flagged: bool = False):
     """The carried start's record entry for a saved image (``prefer_carried``): (carried start's, the

@@ -135,6 +135,8 @@ class AnnotateConfig:
     session_every: int = 16  # session: the dock's fine-tune every this many saved images (qgn.bench.session)
     session_learns: str = "auto"  # session: what learns, the dock's "What learns" (auto, frozen, train)
     session_iterations: int = 300  # session: the dock's iterations
+    carry_records: str = "one"  # app_domain's and the session walks' carried-start records: one, or one per
+    # domain verdict (qgn.annotation.carry.CARRY_RECORDS; "one" is the app's rule)
     record_lag: int = 0  # the rules of JUDGES choose without their last this many images' records (an app's
     # simulated judge of a saved image runs for seconds: the next image may start before it lands)
 
@@ -294,7 +296,8 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
     head_seconds = []
     previous = None  # (image, corrected map) of the image before, for the carried start
     carry_record = []  # (carried start's, app_guarded start's) pixel accuracy per judged image
-    domain_carry_record = []  # (carried start's, app_domain's other start's): empty's (0) on a flagged image
+    domain_carry_records = {}  # (carried start's, app_domain's other start's): empty's (0) on a flagged image;
+    # one list, or one per verdict (config.carry_records; qgn.annotation.carry.carry_record_key)
     records = {n: [] for n in JUDGES if n in wanted}  # per image, {start: its judge's actions}: what each rule has seen
     time_left = TimeLeft()
     for i, s in enumerate(samples):
@@ -322,6 +325,9 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
             step("domain check")
             judge_model = model if config.domain_model is None else config.domain_model
             inside = judge_domain(judge_model, s.image, config.domain).inside
+        from qgn.annotation.carry import carry_record_key
+
+        domain_carry_record = domain_carry_records.setdefault(carry_record_key(inside, config.carry_records), [])
         choices = _scenario_choices(runs, record, carry_record, inside, seen, domain_carry_record)
         as_saved = {}  # given start -> its as-saved record: the rules that share it measure it once
         for name, kept in records.items():
@@ -783,7 +789,8 @@ def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str, scratc
             "polygon_vertices_per_image": float(np.mean(anchors["polygon_vertices"])) if n else None,
         }
         for key in ("spearman", "measure", "uncertainty", "heldout_before", "heldout_after", "head_fit_seconds",
-                    "tolerance", "beta", "model_snap", "snap_evidence", "confidence", "record_lag", "session"):
+                    "tolerance", "beta", "model_snap", "snap_evidence", "confidence", "record_lag", "session",
+                    "carry_records"):
             if key in seq.extra:
                 extra[key] = seq.extra[key]
         if "spearman" in extra:  # JSON has no NaN

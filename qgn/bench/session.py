@@ -79,7 +79,8 @@ class SessionState:
     reference: object  # qgn.domain.DomainReference or None
     generation: int = 0
     trainer: object = None  # qgn.project_head.HeadTrainer
-    carry_record: list = field(default_factory=list)
+    carry_record: list = field(default_factory=list)  # the one the image in hand reads (carry_records')
+    carry_records: dict = field(default_factory=dict)  # carry_record_key -> record (config.carry_records)
     previous: tuple | None = None  # (image, saved map) of the image before
     images: list = field(default_factory=list)
     saved: list = field(default_factory=list)
@@ -114,7 +115,7 @@ def session_walk(model, samples, classes, config, every: int = 16, learns: str =
     docstring. ``progress(done, total, what)`` as ``run_per_image``'s."""
     from qgn.bench.annotate import Sequence, _choose, _predict, _saved_map, _scenario_choices, _simulate_starts
     from qgn.progress import TimeLeft
-    from qgn.annotation.carry import judge_carried
+    from qgn.annotation.carry import carry_record_key, judge_carried
     from qgn.project_head import HeadTrainer
     from qgn.train.finetune import auto_encoder, comparison_split
 
@@ -139,6 +140,7 @@ def session_walk(model, samples, classes, config, every: int = 16, learns: str =
                                               state.previous, step)
         step("domain check")
         inside = verdict(state.model, s.image, state.reference)
+        state.carry_record = state.carry_records.setdefault(carry_record_key(inside, config.carry_records), [])
         record = list(state.trainer.record.values())
         efforts, costs = _scenario_choices(runs, record, state.carry_record, inside)["app_domain"]
         chosen, effort = _choose({k: v for k, v in efforts.items() if v is not None}, costs)
