@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
@@ -122,6 +123,9 @@ def test_class_edits_succeed_while_another_process_keeps_opening_the_project(tmp
                 pass  # mid-edit: the old or the new state, never a deletion
         print(opened)
     '''), str(root), str(stop)], env=ENV, stdout=subprocess.PIPE, text=True)
+    if not select.select([reader.stdout], [], [], 60)[0]:  # a hang in its first open fails, as the 60 s did
+        reader.kill()
+        pytest.fail("the reader never opened the project within 60 s")
     assert reader.stdout.readline() == "reading\n"  # it reads while every edit is made (was: a 1 s sleep)
     names = ["post", "pole"]
     for i in range(8):
