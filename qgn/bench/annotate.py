@@ -280,11 +280,83 @@ def _fewer(a, b):
     return a if a.actions <= b.actions else b
 
 
+def _domain_check(model, s, config: AnnotateConfig, wanted, seen, step):
+    """The domain check's verdict on ``s`` (app_domain; app_effort's first start): True inside,
+    False flagged, None when no scenario asks for it (or there is no reference)."""
+    if config.domain is not None and ("app_domain" in wanted or "app_confident" in wanted
+                                      or "app_domain_edge2" in wanted
+                                      or any(not r for r in seen.values())):
+        from qgn.domain import judge as judge_domain
+
+        step("domain check")
+        judge_model = model if config.domain_model is None else config.domain_model
+        return judge_domain(judge_model, s.image, config.domain).inside
+    return None
+
+
+def _add_scores(scores, prediction) -> None:
+    """The image's uncertainty scores, one per measure."""
+    unc = image_uncertainty(prediction.prediction)
+    for m in MEASURES:
+        scores[m].append(unc.score(m))
+
+
+def _keep_judge_records(records, s, labels, runs, choices, classes, config: AnnotateConfig, step) -> None:
+    """Each judging rule's record of this image (what it will have seen for the next ones)."""
+    as_saved = {}  # given start -> its as-saved record: the rules that share it measure it once
+    for name, kept in records.items():
+        step(f"{name}'s record")
+        kept.append(_judged(JUDGES[name], s, labels, runs, next(iter(choices[name][0])), classes, config, as_saved))
+
+
+def _add_chosen(seqs, wanted, choices, s) -> None:
+    """Each scenario's effort on this image, from the start its rule chose."""
+    for name in wanted:
+        efforts, costs = choices[name]
+        efforts = {k: v for k, v in efforts.items() if v is not None}
+        _, effort = _choose(efforts, costs)
+        seqs[name].add(s.name, effort)
+
+
+def _keep_carry_records(labels, s, classes, inside, carry_record, domain_carry_record) -> None:
+    """The carried start judged after its use, as the app judges a saved image."""
+    if "carried_map" in labels:  # judged after its use, as the app judges a saved image: against the
+        from qgn.annotation.carry import judge_carried  # best of the other starts offered (app_carry),
+
+        others = [labels[m] for m in ("model_map", "head_map") if m in labels]
+        for kept, flagged in ((carry_record, False), (domain_carry_record, inside is False)):
+            judged = judge_carried(labels["carried_map"], others, s.label, classes.ignore_index, flagged)
+            if judged is not None:  # and against the start it would replace (app_domain: empty if flagged)
+                kept.append(judged)
+
+
+def _head_learns(trainer, model, s, runs, labels, head, step) -> None:
+    """The head learns the image as the head workflow corrected it."""
+    from_head = head is not None and runs["assist_head_start"].actions <= runs["assist_empty"].actions
+    corrected = labels["assist_head_start" if from_head else "assist_empty"]
+    if head is not None:  # the head's record: an image it did not train on, against the person's
+        # truth — the corrected map keeps its start's labels on void pixels, which would favour that start
+        trainer.judge(s.name, labels["head_map"], labels["model_map"], s.label)
+    step("head features")
+    trainer.add(s.name, model, s.image, corrected)
+
+
+def _add_extras(seqs, scores, head_seconds) -> None:
+    """The model scenario's uncertainty scores and their rank correlation; the head's fit times."""
+    if "model" in seqs and scores[MEASURES[0]]:
+        seqs["model"].extra = {"uncertainty": scores,
+                               "spearman": {m: spearman(scores[m], seqs["model"].actions) for m in MEASURES}}
+    for name in HEADED:
+        if name in seqs:
+            seqs[name].extra["head_fit_seconds"] = head_seconds
+
+
 def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress=None) -> list[Sequence]:
     """The per-image scenarios of ``config.scenarios`` (all but the loops) in one pass over the
     images (the head learns along it). See the module docstring. ``progress(done, total, what)``:
     ``done`` of the ``total`` images annotated, ``what`` the step under way (``"image 3: head
     fit"``; every image's starts take seconds); each image's log line says the time left."""
+    from qgn.annotation.carry import carry_record_key
     from qgn.progress import TimeLeft
     from qgn.project_head import HeadTrainer
 
@@ -308,65 +380,28 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
         step("prediction")
         prediction = _predict(model, s.image, config.scheme) if model is not None else None
         if prediction is not None:
-            unc = image_uncertainty(prediction.prediction)
-            for m in MEASURES:
-                scores[m].append(unc.score(m))
+            _add_scores(scores, prediction)
         runs, labels, head = _simulate_starts(s, model, prediction, classes, config, wanted, trainer, previous, step)
         if head is not None:
             head_seconds.append(head.fit_seconds)
         record = list(trainer.record.values()) if trainer is not None else []
         seen = {n: r[:max(len(r) - config.record_lag, 0)] for n, r in records.items()}  # what each rule knows now
-        inside = None  # the domain check's verdict (app_domain; app_effort's first start), None: not asked
-        if config.domain is not None and ("app_domain" in wanted or "app_confident" in wanted
-                                          or "app_domain_edge2" in wanted
-                                          or any(not r for r in seen.values())):
-            from qgn.domain import judge as judge_domain
-
-            step("domain check")
-            judge_model = model if config.domain_model is None else config.domain_model
-            inside = judge_domain(judge_model, s.image, config.domain).inside
-        from qgn.annotation.carry import carry_record_key
-
+        inside = _domain_check(model, s, config, wanted, seen, step)
         domain_carry_record = domain_carry_records.setdefault(carry_record_key(inside, config.carry_records), [])
         choices = _scenario_choices(runs, record, carry_record, inside, seen, domain_carry_record)
-        as_saved = {}  # given start -> its as-saved record: the rules that share it measure it once
-        for name, kept in records.items():
-            step(f"{name}'s record")
-            kept.append(_judged(JUDGES[name], s, labels, runs, next(iter(choices[name][0])), classes, config, as_saved))
-        if "carried_map" in labels:  # judged after its use, as the app judges a saved image: against the
-            from qgn.annotation.carry import judge_carried  # best of the other starts offered (app_carry),
-
-            others = [labels[m] for m in ("model_map", "head_map") if m in labels]
-            for kept, flagged in ((carry_record, False), (domain_carry_record, inside is False)):
-                judged = judge_carried(labels["carried_map"], others, s.label, classes.ignore_index, flagged)
-                if judged is not None:  # and against the start it would replace (app_domain: empty if flagged)
-                    kept.append(judged)
+        _keep_judge_records(records, s, labels, runs, choices, classes, config, step)
+        _keep_carry_records(labels, s, classes, inside, carry_record, domain_carry_record)
         if "assist_empty" in labels:
             previous = (s.image, labels["assist_empty"])
-        for name in wanted:
-            efforts, costs = choices[name]
-            efforts = {k: v for k, v in efforts.items() if v is not None}
-            _, effort = _choose(efforts, costs)
-            seqs[name].add(s.name, effort)
+        _add_chosen(seqs, wanted, choices, s)
         if trainer is not None:  # the head learns the image as the head workflow corrected it
-            from_head = head is not None and runs["assist_head_start"].actions <= runs["assist_empty"].actions
-            corrected = labels["assist_head_start" if from_head else "assist_empty"]
-            if head is not None:  # the head's record: an image it did not train on, against the person's
-                # truth — the corrected map keeps its start's labels on void pixels, which would favour that start
-                trainer.judge(s.name, labels["head_map"], labels["model_map"], s.label)
-            step("head features")
-            trainer.add(s.name, model, s.image, corrected)
+            _head_learns(trainer, model, s, runs, labels, head, step)
         log(f"image {i + 1}/{len(samples)}: " + ", ".join(f"{n} {seqs[n].actions[-1]}" for n in wanted)
             + time_left.suffix(i + 1, len(samples)))
         if progress is not None:
             progress(i + 1, len(samples), "")
     out = [seqs[n] for n in wanted]
-    if "model" in seqs and scores[MEASURES[0]]:
-        seqs["model"].extra = {"uncertainty": scores,
-                               "spearman": {m: spearman(scores[m], seqs["model"].actions) for m in MEASURES}}
-    for name in HEADED:
-        if name in seqs:
-            seqs[name].extra["head_fit_seconds"] = head_seconds
+    _add_extras(seqs, scores, head_seconds)
     return out
 
 

@@ -106,6 +106,52 @@ def domain_verdict(model, image, reference) -> bool | None:
     return judge(model, image, reference).inside
 
 
+def _annotate_one(state: SessionState, s, classes, config, verdict, step):
+    """One image annotated as the app's session does it: (runs, verdict, chosen start, effort); its
+    records, head features and saved map kept in ``state``."""
+    from qgn.annotation.carry import carry_record_key, judge_carried
+    from qgn.bench.annotate import _choose, _predict, _saved_map, _scenario_choices, _simulate_starts
+
+    step("prediction")
+    prediction = _predict(state.model, s.image, config.scheme)
+    runs, labels, head = _simulate_starts(s, state.model, prediction, classes, config, _WANTED, state.trainer,
+                                          state.previous, step)
+    step("domain check")
+    inside = verdict(state.model, s.image, state.reference)
+    state.carry_record = state.carry_records.setdefault(carry_record_key(inside, config.carry_records), [])
+    record = list(state.trainer.record.values())
+    efforts, costs = _scenario_choices(runs, record, state.carry_record, inside)["app_domain"]
+    chosen, effort = _choose({k: v for k, v in efforts.items() if v is not None}, costs)
+    saved = _saved_map(labels, chosen)
+    if "carried_map" in labels:  # the carried start's record, as run_per_image keeps app_domain's:
+        judged = judge_carried(labels["carried_map"], [labels[m] for m in ("model_map", "head_map") if m in labels],
+                               s.label, classes.ignore_index, flagged=inside is False)  # against what it replaces
+        if judged is not None:
+            state.carry_record.append(judged)
+    if head is not None:  # the head's record: an image it did not train on
+        state.trainer.judge(s.name, labels["head_map"], labels["model_map"], s.label)
+    step("head features")
+    state.trainer.add(s.name, state.model, s.image, saved)
+    state.previous = (s.image, saved)
+    state.images.append(s.image)
+    state.saved.append(saved)
+    state.names.append(s.name)
+    return runs, inside, chosen, effort
+
+
+def _record_walk(seq, empty, state: SessionState, every, learns, finetune, iterations, generations, verdicts,
+                 finetunes) -> None:
+    """What the walk was, into the two Sequences' extra."""
+    seq.extra["session"] = {"every": every, "learns": learns if finetune else None, "iterations": iterations,
+                            "generation": generations, "verdicts": verdicts,
+                            "finetunes": [f.as_dict() for f in finetunes],
+                            "blocks": block_means(seq.actions, every),
+                            "empty_blocks": block_means(empty.actions, every)}
+    empty.extra["session"] = {"every": every, "blocks": block_means(empty.actions, every)}
+    seq.extra["final_model"] = state.model
+    seq.extra["saved_maps"] = state.saved  # (not in the rows: bench_rows copies named keys only)
+
+
 def session_walk(model, samples, classes, config, every: int = 16, learns: str = "auto", finetune: bool = True,
                  log: Callable[[str], None] = lambda m: None, progress=None, tune=dock_tune,
                  verdict=domain_verdict, iterations: int = 300):
@@ -113,9 +159,8 @@ def session_walk(model, samples, classes, config, every: int = 16, learns: str =
     ``session_empty``) over ``samples`` in order; ``config``: ``AnnotateConfig`` (target,
     tolerance, β, snap evidence, ``domain``: the model's reference, ``seed``). See the module
     docstring. ``progress(done, total, what)`` as ``run_per_image``'s."""
-    from qgn.bench.annotate import Sequence, _choose, _predict, _saved_map, _scenario_choices, _simulate_starts
+    from qgn.bench.annotate import Sequence
     from qgn.progress import TimeLeft
-    from qgn.annotation.carry import carry_record_key, judge_carried
     from qgn.project_head import HeadTrainer
     from qgn.train.finetune import auto_encoder, comparison_split
 
@@ -134,30 +179,7 @@ def session_walk(model, samples, classes, config, every: int = 16, learns: str =
             if progress is not None:
                 progress(i, len(samples), f"image {i + 1}: {what}")
 
-        step("prediction")
-        prediction = _predict(state.model, s.image, config.scheme)
-        runs, labels, head = _simulate_starts(s, state.model, prediction, classes, config, _WANTED, state.trainer,
-                                              state.previous, step)
-        step("domain check")
-        inside = verdict(state.model, s.image, state.reference)
-        state.carry_record = state.carry_records.setdefault(carry_record_key(inside, config.carry_records), [])
-        record = list(state.trainer.record.values())
-        efforts, costs = _scenario_choices(runs, record, state.carry_record, inside)["app_domain"]
-        chosen, effort = _choose({k: v for k, v in efforts.items() if v is not None}, costs)
-        saved = _saved_map(labels, chosen)
-        if "carried_map" in labels:  # the carried start's record, as run_per_image keeps app_domain's:
-            judged = judge_carried(labels["carried_map"], [labels[m] for m in ("model_map", "head_map") if m in labels],
-                                   s.label, classes.ignore_index, flagged=inside is False)  # against what it replaces
-            if judged is not None:
-                state.carry_record.append(judged)
-        if head is not None:  # the head's record: an image it did not train on
-            state.trainer.judge(s.name, labels["head_map"], labels["model_map"], s.label)
-        step("head features")
-        state.trainer.add(s.name, state.model, s.image, saved)
-        state.previous = (s.image, saved)
-        state.images.append(s.image)
-        state.saved.append(saved)
-        state.names.append(s.name)
+        runs, inside, chosen, effort = _annotate_one(state, s, classes, config, verdict, step)
         seq.add(s.name, effort)
         empty.add(s.name, runs["assist_empty"])
         generations.append(state.generation)
@@ -170,14 +192,7 @@ def session_walk(model, samples, classes, config, every: int = 16, learns: str =
                                             auto_encoder, comparison_split, HeadTrainer))
             seq.finetune_seconds.append(finetunes[-1].seconds)
     seq.seconds = time.perf_counter() - start
-    seq.extra["session"] = {"every": every, "learns": learns if finetune else None, "iterations": iterations,
-                            "generation": generations, "verdicts": verdicts,
-                            "finetunes": [f.as_dict() for f in finetunes],
-                            "blocks": block_means(seq.actions, every),
-                            "empty_blocks": block_means(empty.actions, every)}
-    empty.extra["session"] = {"every": every, "blocks": block_means(empty.actions, every)}
-    seq.extra["final_model"] = state.model
-    seq.extra["saved_maps"] = state.saved  # (not in the rows: bench_rows copies named keys only)
+    _record_walk(seq, empty, state, every, learns, finetune, iterations, generations, verdicts, finetunes)
     return seq, empty
 
 

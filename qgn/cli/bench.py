@@ -235,11 +235,9 @@ def _training_scale(model) -> float:
     return (lo + hi) / 2 if lo is not None and hi is not None else 1.0
 
 
-def run(args) -> int:
-    import torch
-
-    from qgn.bench.rows import BenchRow
-
+def _checked_sections(args) -> list[str]:
+    """The sections ``--only`` names, once every option they take is checked (the default model
+    filled in)."""
     sections = [s for s in args.only.split(",") if s]
     unknown = set(sections) - set(SECTIONS) - set(OPT_IN_SECTIONS)
     if unknown:
@@ -258,11 +256,12 @@ def run(args) -> int:
         check_scaling(args)
     if "anytime" in sections and args.scale is not None:
         check_anytime_scale(args)
-    if sections == ["annotate"]:
-        return _annotate_only(args)
-    from qgn.cli.device import resolve_device
+    return sections
 
-    device = torch.device(resolve_device(args.device))  # a name torch does not know was an unexpected RuntimeError
+
+def _check_outputs(args, sections) -> None:
+    """The anytime section's output folder and the annotate section's options, said now rather
+    than after the other sections' minutes."""
     if "anytime" in sections:  # where its CSV and PNG go: a bad folder said now, not after the curve's run
         from qgn.cli.files import check_output_folder
 
@@ -278,9 +277,12 @@ def run(args) -> int:
 
         args._model_default = DEFAULT_MODEL
         annotate_options(args)
-    log = _log
-    started = time.perf_counter()
-    context = _context(args, device, sections)
+
+
+def _run_sections(args, device, sections, log):
+    """(rows, texts) of every section named, in the order the report prints them."""
+    from qgn.bench.rows import BenchRow
+
     rows: list[BenchRow] = []
     texts: list[str] = []
     # Any combination runs every section named (`--only annotate,sparse_conv` ran neither: it fell
@@ -303,6 +305,23 @@ def run(args) -> int:
         rows_, text = _annotate_rows(args)
         rows += rows_
         texts.append(text)
+    return rows, texts
+
+
+def run(args) -> int:
+    import torch
+
+    sections = _checked_sections(args)
+    if sections == ["annotate"]:
+        return _annotate_only(args)
+    from qgn.cli.device import resolve_device
+
+    device = torch.device(resolve_device(args.device))  # a name torch does not know was an unexpected RuntimeError
+    _check_outputs(args, sections)
+    log = _log
+    started = time.perf_counter()
+    context = _context(args, device, sections)
+    rows, texts = _run_sections(args, device, sections, log)
     if args.json:
         for row in rows:
             print(row.to_json_line())

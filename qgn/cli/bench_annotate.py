@@ -141,15 +141,13 @@ def annotate_options(args):
     return path, tolerance, scenarios, evidence, stride
 
 
-def annotate_section(args, log, progress=None):
-    """(rows, text) of the annotate section; ``progress``: ``annotate_bench``'s."""
-    from qgn.bench.annotate import DOMAIN_SCENARIOS, JUDGES, AnnotateConfig, annotate_bench, bench_rows, format_table
-    from qgn.bench.annotate_sim import BETA
+def _model_and_images(args, path, stride, log):
+    """(model, classes, samples, heldout, count): the model (transferred to the data's classes when
+    they differ) and the images to annotate, every ``stride``-th first."""
     from qgn.data.registry import open_dataset
     from qgn.model.checkpoint import load_model
     from qgn.model.transfer import needs_transfer, transfer_model
 
-    path, tolerance, scenarios, evidence, stride = annotate_options(args)
     model = load_model(path)
     data = open_dataset(args.data, args.split or "val")
     classes = data.classes
@@ -161,9 +159,17 @@ def annotate_section(args, log, progress=None):
     samples = [data[i] for i in order[:count]]
     heldout_count = min(getattr(args, "heldout", None) or 0, len(data) - count)
     heldout = [data[i] for i in order[count:count + heldout_count]]
-    config = AnnotateConfig()
     if args.quick:
         samples = [_Resized(s, 0.5) for s in samples]
+    return model, classes, samples, heldout, count
+
+
+def _annotate_config(args, scenarios, tolerance, evidence):
+    """The AnnotateConfig the options ask for (``--quick``'s small one, then each option over it)."""
+    from qgn.bench.annotate import AnnotateConfig
+
+    config = AnnotateConfig()
+    if args.quick:
         config = AnnotateConfig(every=2, iterations=2, batch_size=1, session_every=2, session_iterations=2)
     if getattr(args, "annotate_iters", None) is not None:
         config.iterations = config.session_iterations = args.annotate_iters
@@ -183,6 +189,15 @@ def annotate_section(args, log, progress=None):
         config.confidence = float(args.confidence)
     if getattr(args, "record_lag", None) is not None:
         config.record_lag = int(args.record_lag)
+    return config
+
+
+def _add_domain_judge(args, config, path, log) -> None:
+    """The domain reference (and ``--domain-model``'s model) into ``config``, for the scenarios
+    that give domain verdicts."""
+    from qgn.bench.annotate import DOMAIN_SCENARIOS
+    from qgn.model.checkpoint import load_model
+
     # the session walks take the model's own reference (their model changes; --domain-model is not theirs)
     if any(n in config.scenarios for n in (*DOMAIN_SCENARIOS, "session", "session_none")):
         from qgn.domain import reference_for, reference_path
@@ -205,17 +220,13 @@ def annotate_section(args, log, progress=None):
         log(f"annotate: domain verdicts (app_domain; app_effort's first start): "
             f"{'from ' + reference_path(judge_path).name if config.domain else 'none (no domain reference made for this model)'}"
             f"{', judged by ' + judge_path.name + chr(39) + 's encoder' if judge_path != path else ''}")
-    log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'} (every {stride}), model {path}, "
-        f"scenarios {', '.join(config.scenarios)}, tolerance {config.tolerance} px")
-    sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout, progress)
-    sessions = [n for n in config.scenarios if n.startswith("session")]
-    if sessions:  # (qgn.bench.session builds on qgn.bench.annotate: run from here, not from annotate_bench)
-        from qgn.bench.session import run_sessions
 
-        walks = run_sessions(model, samples, classes, config, sessions, log,
-                             None if progress is None else (lambda done, total, what: progress("session", done, total, what)))
-        at = next((i for i, seq in enumerate(sequences) if seq.name.startswith("loop")), len(sequences))
-        sequences[at:at] = walks  # where annotate_bench ran them: after the per-image scenarios, before the loops
+
+def _tag_sequences(sequences, config) -> None:
+    """Each sequence's extra: the settings its rows were measured with."""
+    from qgn.bench.annotate import JUDGES
+    from qgn.bench.annotate_sim import BETA
+
     for seq in sequences:
         seq.extra["tolerance"] = config.tolerance
         seq.extra["beta"] = config.beta if config.beta is not None else BETA
@@ -227,6 +238,28 @@ def annotate_section(args, log, progress=None):
             seq.extra["carry_records"] = config.carry_records
         if seq.name in JUDGES and config.record_lag:
             seq.extra["record_lag"] = config.record_lag
+
+
+def annotate_section(args, log, progress=None):
+    """(rows, text) of the annotate section; ``progress``: ``annotate_bench``'s."""
+    from qgn.bench.annotate import annotate_bench, bench_rows, format_table
+
+    path, tolerance, scenarios, evidence, stride = annotate_options(args)
+    model, classes, samples, heldout, count = _model_and_images(args, path, stride, log)
+    config = _annotate_config(args, scenarios, tolerance, evidence)
+    _add_domain_judge(args, config, path, log)
+    log(f"annotate: {count} image(s) of {args.data} {args.split or 'val'} (every {stride}), model {path}, "
+        f"scenarios {', '.join(config.scenarios)}, tolerance {config.tolerance} px")
+    sequences, anchors = annotate_bench(model, samples, classes, config, log, heldout, progress)
+    sessions = [n for n in config.scenarios if n.startswith("session")]
+    if sessions:  # (qgn.bench.session builds on qgn.bench.annotate: run from here, not from annotate_bench)
+        from qgn.bench.session import run_sessions
+
+        walks = run_sessions(model, samples, classes, config, sessions, log,
+                             None if progress is None else (lambda done, total, what: progress("session", done, total, what)))
+        at = next((i for i, seq in enumerate(sequences) if seq.name.startswith("loop")), len(sequences))
+        sequences[at:at] = walks  # where annotate_bench ran them: after the per-image scenarios, before the loops
+    _tag_sequences(sequences, config)
     rows = bench_rows(sequences, anchors, str(path))
     text = format_table(rows)
     if sessions:

@@ -143,32 +143,20 @@ def check_pairs(data, n: int, classes, scale: float = 1.0) -> None:
         check_ground_truth(label, classes, str(label_path))
 
 
-def run(args) -> int:
-    # seconds before the first image is evaluated (torch, the model, the data set, each label read
-    # and checked): said at once, on a terminal only - stdout, a log or a pipe get no progress line
-    line = ProgressLine(48, shown=sys.stderr.isatty())
-    line.show("qgn eval: loading the model…")
-    apply_threads(args)
-
-    from qgn.evaluate import evaluate, evaluation_record, format_class_table, format_table
-    from qgn.model.checkpoint import load_model
-    from qgn.propagation import Scheme
-    from qgn.resources import default_model
-
-    from qgn.cli.device import resolve_device
-
-    check_options(args)
-    device = resolve_device(args.device)
-    model_path = default_model(args.model)
+def _check_record(args, model_path) -> None:
+    """``--record``: never the model evaluated; refused now, not after the whole evaluation."""
     if args.record and Path(args.record).resolve() in (model_path.resolve(), model_path.with_suffix(".json").resolve()):
         raise ValueError(f"--record {args.record} would overwrite the model evaluated; name a new file")
     if args.record:  # refused now, not after the whole evaluation; replaced only with --force, as finetune's --out
         from qgn.cli.finetune import check_out
 
         check_out(Path(args.record), model_path, args.force, option="--record", role="evaluated")
-    model = load_model(model_path, device)
-    data = open_eval_data(args)
-    check_classes(data, model, args.model or "demo")
+
+
+def _schemes(args, model) -> dict:
+    """{name: Scheme} of ``--modes``, ``--tau`` and ``--depths``."""
+    from qgn.propagation import Scheme
+
     try:
         schemes = {m: Scheme(m, tau=args.tau if m == "pc" else None)
                    for m in (m.strip() for m in args.modes.split(",")) if m}
@@ -177,6 +165,58 @@ def run(args) -> int:
                          else f"--modes {args.modes}: {exc}") from None
     for d in parse_depths(args.depths, model.config.num_levels):
         schemes[f"pc@{d}"] = Scheme("pc", tau=args.tau, depth=d)
+    return schemes
+
+
+def _print_results(args, results, names) -> None:
+    from qgn.evaluate import format_class_table, format_table
+
+    if args.json:
+        print(json.dumps({name: r.to_json(names) for name, r in results.items()}))
+    else:
+        print(format_table(results))
+        print()
+        print(format_class_table(results, names))
+
+
+def _write_record(args, model, data, results, names, n: int) -> None:
+    """The model saved to ``--record`` with this evaluation in its extra."""
+    from qgn.evaluate import evaluation_record
+    from qgn.model.checkpoint import save_model
+
+    from qgn.train.loop import record_input_size
+
+    if args.scale == 1.0:  # a scaled model from before input_size existed learns its reference size
+        record_input_size(model, data)
+    extra = dict(model.config.extra or {})
+    extra["evaluation"] = evaluation_record(results, names, args.data or "samples", args.split or DEFAULT_SPLIT, n,
+                                            args.scale)
+    model.config.extra = extra
+    save_model(Path(args.record), model.cpu(), extra=None)
+    print(f"qgn eval: wrote {args.record} (+ .json) with this evaluation recorded", file=sys.stderr)
+
+
+def run(args) -> int:
+    # seconds before the first image is evaluated (torch, the model, the data set, each label read
+    # and checked): said at once, on a terminal only - stdout, a log or a pipe get no progress line
+    line = ProgressLine(48, shown=sys.stderr.isatty())
+    line.show("qgn eval: loading the model…")
+    apply_threads(args)
+
+    from qgn.evaluate import evaluate
+    from qgn.model.checkpoint import load_model
+    from qgn.resources import default_model
+
+    from qgn.cli.device import resolve_device
+
+    check_options(args)
+    device = resolve_device(args.device)
+    model_path = default_model(args.model)
+    _check_record(args, model_path)
+    model = load_model(model_path, device)
+    data = open_eval_data(args)
+    check_classes(data, model, args.model or "demo")
+    schemes = _schemes(args, model)
     n = len(data) if args.limit is None else min(args.limit, len(data))
     line.show(f"qgn eval: loading {n} images…")
     check_pairs(data, n, model.config.classes, args.scale)
@@ -194,23 +234,7 @@ def run(args) -> int:
     results = evaluate(model, samples, schemes, device, progress)
     line.off_the_line()
     names = model.config.classes.names
-    if args.json:
-        print(json.dumps({name: r.to_json(names) for name, r in results.items()}))
-    else:
-        print(format_table(results))
-        print()
-        print(format_class_table(results, names))
+    _print_results(args, results, names)
     if args.record:
-        from qgn.model.checkpoint import save_model
-
-        from qgn.train.loop import record_input_size
-
-        if args.scale == 1.0:  # a scaled model from before input_size existed learns its reference size
-            record_input_size(model, data)
-        extra = dict(model.config.extra or {})
-        extra["evaluation"] = evaluation_record(results, names, args.data or "samples", args.split or DEFAULT_SPLIT, n,
-                                                args.scale)
-        model.config.extra = extra
-        save_model(Path(args.record), model.cpu(), extra=None)
-        print(f"qgn eval: wrote {args.record} (+ .json) with this evaluation recorded", file=sys.stderr)
+        _write_record(args, model, data, results, names, n)
     return 0

@@ -55,12 +55,8 @@ def add_arguments(p) -> None:
                         "the check on)")
 
 
-def run(args) -> int:
-    apply_threads(args)
-    from qgn.resources import default_model
-    from qgn.serve.backend import QGNBackend
-    from qgn.serve.server import make_server
-
+def _check_options(args) -> None:
+    """Every option said wrong now, before the model loads (``--device`` resolved to a name)."""
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port {args.port}: choose a port between 0 and 65535")
     if args.document_root and not os.path.isdir(args.document_root):
@@ -83,31 +79,46 @@ def run(args) -> int:
         limits.max_tasks(), limits.max_response_bytes(), limits.request_deadline_s()
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    model = default_model(args.model)
-    if args.train_out:  # it keeps annotations in kept-annotations/ under it: never a link leading away
-        from pathlib import Path
 
-        from qgn.cli.files import check_output_folder, check_output_links
-        from qgn.serve import kept
 
-        train_out = Path(args.train_out)
-        check_output_folder(train_out, "--train-out")
-        # only the folder it writes into (its weights go into DIR itself, its staging folders are its
-        # own new ones): a link beside it, DIR/datasets -> /elsewhere, is the user's and never written through
-        check_output_links(train_out, [train_out / kept.FOLDER], option="--train-out")
+def _check_train_out(train_out_arg) -> None:
+    """``--train-out``: it keeps annotations in kept-annotations/ under it: never a link leading away."""
+    from pathlib import Path
+
+    from qgn.cli.files import check_output_folder, check_output_links
+    from qgn.serve import kept
+
+    train_out = Path(train_out_arg)
+    check_output_folder(train_out, "--train-out")
+    # only the folder it writes into (its weights go into DIR itself, its staging folders are its
+    # own new ones): a link beside it, DIR/datasets -> /elsewhere, is the user's and never written through
+    check_output_links(train_out, [train_out / kept.FOLDER], option="--train-out")
+
+
+def _start_backend(args, model):
+    from qgn.serve.backend import QGNBackend
     from qgn.serve.kept import TrainOutInUse
 
     try:
-        backend = QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
-                             args.train_iters, label_studio_url=args.label_studio_url,
-                             domain_check=args.domain_check == "on", finetune_encoder=args.train_encoder)
+        return QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
+                          args.train_iters, label_studio_url=args.label_studio_url,
+                          domain_check=args.domain_check == "on", finetune_encoder=args.train_encoder)
     except TrainOutInUse as exc:
         raise CLIError(f"--train-out {args.train_out}: {exc}") from None
+
+
+def _listen(backend, args):
+    from qgn.serve.server import make_server
+
     try:
-        server = make_server(backend, args.host, args.port)
+        return make_server(backend, args.host, args.port)
     except OSError as exc:
         option = "--port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "--host"  # a name no address has
         raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; choose another {option}") from None
+
+
+def _announce(args, backend, server) -> None:
+    """What is served where (stdout), and the warnings (stderr)."""
     host, port = server.server_address[:2]
     for note in backend.resume_notes:
         print(f"qgn serve: warning: {note}", file=sys.stderr, flush=True)
@@ -121,6 +132,19 @@ def run(args) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"qgn serve: warning: listening on {args.host}: anyone who can reach it may use the model",
               file=sys.stderr, flush=True)
+
+
+def run(args) -> int:
+    apply_threads(args)
+    from qgn.resources import default_model
+
+    _check_options(args)
+    model = default_model(args.model)
+    if args.train_out:
+        _check_train_out(args.train_out)
+    backend = _start_backend(args, model)
+    server = _listen(backend, args)
+    _announce(args, backend, server)
     stop_on_signals()
     try:
         server.serve_forever()

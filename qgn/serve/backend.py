@@ -1,53 +1,10 @@
-"""The ML backend's work, without HTTP: the model (and the versions fine-tuning makes), a task's
-image, its pre-annotation and score, and the annotations Label Studio sends back.
-
-- A pre-annotation is ``qgn predict``'s label map (the PC scheme at depth 0, ``qgn.infer``) as one
-  ``brushlabels`` result per class, with the ``from_name``/``to_name`` and label values of the
-  config it was sent: each model class goes to the config label its name matches
-  (``qgn.classes.match_class_names``); classes no label matches are left out.
-- ``score`` is the model's confidence, 1 − the image's mean normalised entropy
-  (``qgn.uncertainty``): Label Studio's uncertainty sampling serves the task with the *lowest*
-  prediction score next (label_studio/projects/functions/next_task.py ``_try_uncertainty_sampling``
-  orders by ``predictions__score``), so the most uncertain image comes first - where the project
-  has one annotator: with several it picks at random among the unlocked tasks with a prediction
-  (``_get_random_unlocked``, ``order_by('?')``), whatever their scores.
-- The domain check (``domain_check``, on by default; ``qgn.domain``): where the served version has
-  a reference (``<model>.domain.json`` beside it, made for that very file), each task's image is
-  judged from the encoder features its prediction computes (no second encoder pass). An image
-  unlike the model's training images gets no brush results — its annotator starts from an empty
-  map, as in the app, where the prediction's start cost 15-22 % more actions — and a score below
-  ``flagged.FLAGGED_SCORE`` (the farther from the training images, the lower); see ``flagged_answer``.
-- ``model_version`` is ``qgn-<model name>``, ``…-ls<n>`` for the n-th fine-tuned version.
-- Images: ``/data/local-files/?d=PATH`` is read from ``document_root`` (as Label Studio's own
-  ``LOCAL_FILES_DOCUMENT_ROOT``; the path must stay inside it) when one is set; other Label Studio
-  addresses (``/data/upload/…``) and http(s) URLs are fetched, with the token ``/setup`` sent (or
-  ``token``) only to Label Studio's own origin — scheme, host and port of ``label_studio_url``, else
-  of the hostname the first ``/setup`` sent (a later ``/setup`` naming another origin gets a 409:
-  ``/setup`` is unauthenticated, and the token must not follow it) — and to no other hop of a
-  redirect (``Bearer`` for a JWT, else ``Token``, as the SDK's ``get_local_path``). A fetch streams
-  into a temporary file (at most ``MAX_IMAGE_BYTES``) and is cut off after ``FETCH_DEADLINE_S`` in
-  all; at most ``MAX_FETCHES`` run at once, so what fetching holds is bounded however many requests
-  come in. A local path is read only inside ``document_root``. All of it: ``qgn.serve.images``.
-- Fine-tuning (``/webhook``) is on only with ``train_out``: ANNOTATION_CREATED/UPDATED keep the
-  task's image and annotation (the latest per task, at most ``corrections.MAX_CORRECTIONS``); ANNOTATIONS_CREATED
-  (*Create Annotations From Predictions*, in bulk) is not learnt from — those are the model's own
-  predictions, not reviewed yet; each is learnt from once a person updates it (ANNOTATION_UPDATED).
-  Every ``train_every`` new ones, or on START_TRAINING, a
-  background thread fine-tunes the current model (``qgn.train.finetune``; what learns:
-  ``finetune_encoder``, by default the dock's Automatic, ``FineTuning.learns``) into
-  ``train_out/<name>-ls<n>.safetensors`` — a new file, never the original — and serves it from then
-  on. At most one fine-tune runs; see ``request_training``.
-  A restarted ``qgn serve`` serves the newest version in ``train_out`` fine-tuned from its model
-  (``resume``) and learns from the annotations it kept before (``qgn.serve.kept``: each is written to
-  ``train_out/kept-annotations/`` as it is kept, and a webhook's body from its arrival until it is
-  read, so a kill loses none); a staging folder a killed
-  server left in ``train_out`` (``.qgn-serve-*``) is removed once no process holds it
-  (``remove_stale_staging``).
-  ANNOTATIONS_DELETED and TASKS_DELETED drop the kept annotations they name. A webhook's work runs
-  in arrival order on one thread and is answered ``accepted`` when it would outlast Label Studio's
-  1 s wait (``qgn.serve.inorder``).
-- ``/predict`` answers at most ``QGN_SERVE_MAX_TASKS`` tasks and ``QGN_SERVE_MAX_RESPONSE_BYTES`` of
-  results (``qgn.serve.limits``); see ``predict``.
+"""``QGNBackend``: the ML backend without HTTP, made of its halves - ``Predictions`` (``/predict``),
+``Webhooks`` (``/webhook``), ``Corrections`` (the annotations kept for a fine-tune), ``FineTuning``,
+``TaskImages`` (a task's image) and ``StagedVersions`` (a new version's files), each in its own
+module. Here: its state, the versions it serves (each with its domain reference; a restart's
+``resume`` of the newest fine-tuned one), ``/health``, ``/versions``, ``/setup`` and ``stop``. What
+the backend does as a whole (pre-annotations, score, domain check, images, fine-tuning, limits):
+``qgn.serve``'s docstring.
 """
 from __future__ import annotations
 
@@ -75,7 +32,7 @@ from .webhooks import Webhooks
 
 
 class QGNBackend(Predictions, Webhooks, Corrections, FineTuning, TaskImages, StagedVersions):
-    """QGN as a Label Studio ML backend, without HTTP (the module docstring). Here: the versions it
+    """QGN as a Label Studio ML backend, without HTTP (``qgn.serve``'s docstring). Here: the versions it
     serves, ``/health``, ``/versions``, ``/setup`` and ``stop``; the rest is its halves: ``Predictions``
     (``/predict``), ``Webhooks`` (``/webhook``), ``Corrections`` (the annotations kept for a fine-tune),
     ``FineTuning``, ``TaskImages`` (a task's image) and ``StagedVersions`` (a new version's files)."""

@@ -57,17 +57,32 @@ class Corrections:
         kept (a skipped task's is not, nor one whose webhook arrived (``stamp``, default now) before
         the kept one's: read late, after a passing failure or at a start). The held webhooks of its
         task that arrived before it and wait to be read again are dropped: they would be older."""
+        task, annotation = annotation_parts(body)
+        if annotation.get("was_cancelled"):
+            return False
+        source = f"task {echo(task.get('id'))}"
+        image, label = self.annotated_image(task, annotation, project, source)
+        key, stamp = (project.get("id"), task.get("id")), time.time_ns() if stamp is None else stamp
+        older, seq, dropped, stale = self.remember_correction(key, image, label, annotation.get("id"), stamp)
+        for path in stale:
+            self.kept.release(path)
+        if older:
+            print(f"qgn serve: {source} of project {key[0]}: a webhook that arrived before the annotation kept for it "
+                  "is not learnt (it was read late: after a passing failure or a restart)", file=sys.stderr, flush=True)
+            return False
+        self.write_correction(key, image, label, annotation.get("id"), seq, stamp, dropped)
+        return True
+
+    def annotated_image(self, task: dict, annotation: dict, project: dict, source: str):
+        """(image, label) of ``annotation``: its image read, its brush regions as a label map (in
+        the smallest integer type), a size that does not match the image refused before any map is made."""
         from qgn.data.imageio import read_rgb
         from qgn.formats.guards import check_against_image
         from qgn.formats.labelstudio import annotation_label, region_results, result_size
         from qgn.imagefile import upright_size
 
-        task, annotation = annotation_parts(body)
-        if annotation.get("was_cancelled"):
-            return False
         target = brush_target(project.get("label_config") or "")
         classes = self.current.model.config.classes
-        source = f"task {echo(task.get('id'))}"
         regions, _ = region_results(annotation)
         claimed = {result_size(r, source) for r in regions}  # checked numbers; nothing allocated yet
         with self.image_file(str((task.get("data") or {}).get(target.data_key, ""))) as path:
@@ -82,8 +97,13 @@ class Corrections:
             image = read_rgb(path)
         if image.shape[:2] != label.shape:
             raise RequestError(f"{source}: the annotation is {label.shape[::-1]} but the image {image.shape[1::-1]}")
-        label = compact_label(label)
-        key, stamp = (project.get("id"), task.get("id")), time.time_ns() if stamp is None else stamp
+        return image, compact_label(label)
+
+    def remember_correction(self, key, image, label, annotation_id, stamp: int):
+        """(older, seq, dropped, stale): the annotation kept in memory for ``key`` unless the one kept
+        arrived later (``older``), with its number ``seq``; the oldest beyond MAX_CORRECTIONS
+        ``dropped``; the held webhooks of ``key`` that arrived before it, ``stale``, no longer held."""
+        seq, dropped = None, []
         with self.state_lock:  # its number and its place in one hold: a fine-tune taking upto learns from it
             if self.arrived.get(key, -1) > stamp:
                 older = True
@@ -91,23 +111,20 @@ class Corrections:
                 older = False
                 seq, self.next_seq = self.next_seq, self.next_seq + 1
                 self.corrections.pop(key, None)
-                self.corrections[key] = (image, label, annotation.get("id"))
+                self.corrections[key] = (image, label, annotation_id)
                 self.seq[key], self.arrived[key] = seq, stamp
-                dropped = []
                 while len(self.corrections) > MAX_CORRECTIONS:
                     dropped.append(self.corrections.popitem(last=False)[0])
                     self.seq.pop(dropped[-1], None)
                     self.arrived.pop(dropped[-1], None)
                 self.new_since_training += 1
             stale = self.drop_unread(lambda path, held: held[:2] == key and arrival(path) < stamp)
-        for path in stale:
-            self.kept.release(path)
-        if older:
-            print(f"qgn serve: {source} of project {key[0]}: a webhook that arrived before the annotation kept for it "
-                  "is not learnt (it was read late: after a passing failure or a restart)", file=sys.stderr, flush=True)
-            return False
-        # then its file: a kill before it is written leaves the webhook's held body (read again at the start)
-        written = self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation.get("id"), seq, stamp))
+        return older, seq, dropped, stale
+
+    def write_correction(self, key, image, label, annotation_id, seq: int, stamp: int, dropped: list) -> None:
+        """The kept annotation's file, and the files of those ``dropped`` removed. A kill before it is
+        written leaves the webhook's held body (read again at the start)."""
+        written = self.keep_on_disk(lambda: self.kept.save(key, image, label, annotation_id, seq, stamp))
         with self.state_lock:  # an older webhook held for want of its file: this one stands for it now
             superseded = [self.unwritten.pop(old, None) for old in (key, *dropped)]
             if not written:
@@ -117,7 +134,6 @@ class Corrections:
                 self.kept.release(path)
         for old in dropped:
             self.keep_on_disk(lambda old=old: self.kept.remove(old))
-        return True
 
     def stays_held(self, held: Path | None, body: dict) -> bool:
         """Whether the held webhook ``held`` (its ``body`` read) must stay held: the kept file of

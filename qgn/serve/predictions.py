@@ -1,7 +1,7 @@
 """``QGNBackend``'s answer to ``/predict`` (``Predictions``): each task's image predicted
 (``qgn predict``'s PC run), its brush results and score, judged by the domain check where the served
 version has a reference, cached by image, within the request's limits (``qgn.serve.limits``). See
-``qgn.serve.backend``'s docstring for the score and the domain check."""
+``qgn.serve``'s docstring for the score and the domain check."""
 from __future__ import annotations
 
 import json

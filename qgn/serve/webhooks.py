@@ -22,6 +22,21 @@ HELD_RETRY_FOR_S = 24 * 3600.0  # for at most this long after its first failure 
 HELD_RETRY_LOG_EVERY = 10  # the log says a webhook's first failed read, then every 10th
 
 
+def webhook_project(action, body: dict) -> dict:
+    """The webhook's ``project`` (``{}`` when absent), its shape and that of what it acts on checked
+    at once."""
+    project = body.get("project")
+    if project is None:
+        project = {}
+    check_type(project, "project", dict)
+    check_type(project.get("id"), "project.id", (int, str, type(None)))
+    if action in DELETIONS:
+        check_type(body.get(DELETIONS[action]), DELETIONS[action], list)
+    elif action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+        annotation_parts(body)  # its shape is answered at once
+    return project
+
+
 class Webhooks:
     """The webhook half of ``QGNBackend``: it reads ``train_out``, ``kept`` (``KeptAnnotations``) and
     ``webhooks`` (``InOrder``), and keeps the held webhooks not read yet in ``unread``,
@@ -32,6 +47,26 @@ class Webhooks:
         ``arrived`` (``time.monotonic()`` of the request's first byte; default now), else
         ``accepted`` while the work goes on in order (see ``qgn.serve.inorder``)."""
         action = body.get("action")
+        ignored = self.ignored_webhook(action, body)
+        if ignored is not None:
+            return ignored
+        project = webhook_project(action, body)
+        held = self.kept.hold(body) if action != "START_TRAINING" else None  # a deletion too: read after the rest
+        stamp = arrival(held) if held is not None else time.time_ns()
+        try:
+            answer = self.webhooks.run(self.webhook_work(action, body, project, held, stamp),
+                                       f"{action} of project {echo(project.get('id'))}", arrived)
+        except Busy as exc:
+            return self.answer_busy(exc, held, body)
+        if answer is None:
+            return {"status": "accepted", "reason": "still being read (Label Studio waits 1 s); in the order the "
+                                                    "webhooks came, failures in the server's log",
+                    "waiting": self.webhooks.waiting()}
+        return answer
+
+    def ignored_webhook(self, action, body: dict) -> dict | None:
+        """The answer to a webhook not read (an action it does not learn from, fine-tuning off,
+        annotations created from predictions), else None."""
         if action not in ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "START_TRAINING",
                           *DELETIONS):
             return {"status": "ignored", "reason": f"no fine-tuning on {echo(repr(action))}"}
@@ -42,19 +77,11 @@ class Webhooks:
             return {"status": "ignored", "annotations": len(created) if isinstance(created, list) else 0,
                     "reason": "annotations created from predictions are the model's own output, not reviewed yet: "
                               "each is learnt from once a person updates it in Label Studio"}
-        project = body.get("project")
-        if project is None:
-            project = {}
-        check_type(project, "project", dict)
-        check_type(project.get("id"), "project.id", (int, str, type(None)))
-        if action in DELETIONS:
-            check_type(body.get(DELETIONS[action]), DELETIONS[action], list)
-        elif action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-            annotation_parts(body)  # its shape is answered at once
+        return None
 
-        held = self.kept.hold(body) if action != "START_TRAINING" else None  # a deletion too: read after the rest
-        stamp = arrival(held) if held is not None else time.time_ns()
-
+    def webhook_work(self, action: str, body: dict, project: dict, held: Path | None, stamp: int):
+        """The webhook's work, run in order (``InOrder``): read, and its held body let go unless a
+        passing failure keeps it to read again."""
         def work() -> dict:
             retried = False
             try:
@@ -69,22 +96,18 @@ class Webhooks:
             finally:
                 if not retried and not self.stays_held(held, body):
                     self.kept.release(held)
+        return work
 
-        try:
-            answer = self.webhooks.run(work, f"{action} of project {echo(project.get('id'))}", arrived)
-        except Busy as exc:
-            if held is None:
-                raise RequestError(str(exc), 503) from None  # refused unread, nothing of it kept
-            if self.stopping.is_set():  # its file stays: read at the next start
-                raise RequestError(f"{exc}; the webhook is kept in {held}, read at the next start", 503) from None
-            self.read_held_later(held, body, 0, 0.0)  # Label Studio sends it once: read once the queue has room
-            return {"status": "accepted", "reason": f"{exc}: this one is kept in {held} and read once the ones "
-                                                    "before it are", "waiting": self.webhooks.waiting()}
-        if answer is None:
-            return {"status": "accepted", "reason": "still being read (Label Studio waits 1 s); in the order the "
-                                                    "webhooks came, failures in the server's log",
-                    "waiting": self.webhooks.waiting()}
-        return answer
+    def answer_busy(self, exc: Busy, held: Path | None, body: dict) -> dict:
+        """The answer when the queue is full: refused when nothing is held (or stopping), else
+        accepted and read once the queue has room."""
+        if held is None:
+            raise RequestError(str(exc), 503) from None  # refused unread, nothing of it kept
+        if self.stopping.is_set():  # its file stays: read at the next start
+            raise RequestError(f"{exc}; the webhook is kept in {held}, read at the next start", 503) from None
+        self.read_held_later(held, body, 0, 0.0)  # Label Studio sends it once: read once the queue has room
+        return {"status": "accepted", "reason": f"{exc}: this one is kept in {held} and read once the ones "
+                                                "before it are", "waiting": self.webhooks.waiting()}
 
     def read_webhook(self, action: str, body: dict, project: dict, stamp: int | None = None) -> dict:
         """An annotation or deletion webhook's work, or START_TRAINING's (webhook thread); ``stamp``:

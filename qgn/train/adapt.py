@@ -129,6 +129,137 @@ def norm_layers(model, decoder: bool = False) -> list[tuple[str, torch.nn.module
     return found
 
 
+class _Gathering:
+    """One adaptation in flight: the hooks that gather every BatchNorm's statistics while
+    normalising with them, and the batches of images they run on."""
+
+    def __init__(self, model, layers, decoder: bool, progress: Callable[[int, int], None] | None):
+        self.model, self.layers, self.decoder, self.progress = model, layers, decoder, progress
+        self.pooled = {name: _Pooled() for name, _ in layers}
+        self.batch = _Batch()
+        self.pass_index = 0
+        self.pending: list[torch.Tensor] = []
+        self.sizes: list[tuple[int, int]] = []
+        self.used = 0
+
+    def statistics(self, module, rows):
+        if self.pass_index == 0:  # the batch's own, as in training
+            return rows.mean(dim=0), rows.var(dim=0, unbiased=False)
+        return module.running_mean, module.running_var  # the previous pass's estimate
+
+    def hook_for(self, name):
+        from qgn.sparse.level import SparseLevel
+
+        def hook(module, inputs, output):
+            x = inputs[0]
+            if isinstance(x, SparseLevel):
+                rows = x.feats[_valid_mask_sparse(x, self.batch)]
+                if rows.shape[0] < 2:  # no statistics (SparseBatchNorm's rule): running ones, unchanged
+                    return x.replace_feats(_normalise(x.feats, module.running_mean, module.running_var, module, 1))
+                self.pooled[name].add(rows)
+                return x.replace_feats(_normalise(x.feats, *self.statistics(module, rows), module, 1))
+            rows = _valid_rows_dense(x, self.batch)
+            self.pooled[name].add(rows)
+            return _normalise(x, *self.statistics(module, rows), module, 1)
+        return hook
+
+    def start_pass(self, index: int) -> None:
+        self.pass_index, self.used = index, 0
+        for name in self.pooled:
+            self.pooled[name] = _Pooled()
+
+    def add_image(self, session, batch_size: int) -> None:
+        """Queue one image's input; a batch runs when full or when the working size changes."""
+        if self.pending and tuple(session.images.shape[2:]) != tuple(self.pending[0].shape[2:]):
+            self.flush()
+        self.pending.append(session.images)
+        self.sizes.append(tuple(session.work_size))
+        if len(self.pending) >= batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Run the queued images through the model together (the hooks gather as they go)."""
+        from qgn.propagation import Scheme
+
+        if not self.pending:
+            return
+        inputs = torch.cat(self.pending)
+        self.batch.padded, self.batch.sizes = tuple(inputs.shape[2:]), list(self.sizes)
+        with torch.no_grad():
+            features = self.model.encode(inputs)
+            if self.decoder:
+                self.model.decoder(features, inputs, Scheme("all"))
+        self.used += len(self.pending)
+        self.pending.clear()
+        self.sizes.clear()
+        if self.progress is not None:
+            self.progress(self.pass_index, self.used)
+
+    def write_estimate(self) -> None:
+        """The pass's pooled statistics into the running buffers, in place."""
+        with torch.no_grad():
+            for name, m in self.layers:
+                p = self.pooled[name]
+                if p.mean is not None:  # (a decoder level no batch reached with two cells: unchanged)
+                    m.running_mean.copy_(p.mean.to(m.running_mean.dtype))
+                    m.running_var.copy_(p.variance().to(m.running_var.dtype))
+
+
+def _check_arguments(images, batch_size: int, passes: int) -> None:
+    if batch_size < 1 or passes < 1:
+        raise ValueError(f"batch_size and passes must be at least 1; got {batch_size} and {passes}")
+    if passes > 1 and not callable(images) and iter(images) is images:
+        raise ValueError("more than one pass reads the images again: give a list, or a function returning them")
+
+
+def _saved_statistics(layers) -> dict:
+    """Each layer's running statistics, momentum and batch count as they were, to restore."""
+    return {name: (m.running_mean.clone(), m.running_var.clone(), m.momentum,
+                   None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for name, m in layers}
+
+
+def _enter_gathering_mode(model, layers, decoder: bool) -> None:
+    model.eval()
+    if decoder:
+        # the sparse path (the dense one folds the BatchNorms away); momentum 0 keeps the
+        # buffers as they are while the hooks replace every output
+        model.decoder.train()
+        for _, m in layers:
+            m.momentum = 0.0
+
+
+def _restore_layers(layers, saved: dict, changed: bool) -> None:
+    """Momentum back; the statistics too unless ``changed``; and the batch count one up when
+    ``changed``."""
+    with torch.no_grad():
+        for name, m in layers:
+            mean, var, momentum, tracked = saved[name]
+            m.momentum = momentum
+            if not changed:  # stopped or failed: the model as it was
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+            if tracked is not None:  # (a training-mode forward counts its batches) one more when
+                # changed: a new version, so a folded copy (qgn.model.folding) is recomputed
+                m.num_batches_tracked.copy_(tracked + (1 if changed else 0))
+
+
+def _run_pass(gathering: _Gathering, index: int, images, batch_size: int, should_stop: Callable[[], bool],
+              device) -> bool:
+    """One pass over ``images``, its estimate written into the buffers; False when stopped."""
+    from qgn.infer import ImageSession
+
+    gathering.start_pass(index)
+    for image in (images() if callable(images) else images):
+        if should_stop():
+            return False
+        gathering.add_image(ImageSession(gathering.model, image, device=device), batch_size)
+    gathering.flush()
+    if gathering.used == 0:
+        raise ValueError("no images to adapt the normalisation to")
+    gathering.write_estimate()
+    return True
+
+
 def adapt_norm(model, images: Iterable[np.ndarray] | Callable[[], Iterable[np.ndarray]], *, decoder: bool = False, batch_size: int = DEFAULT_BATCH, passes: int = 1,
                progress: Callable[[int, int], None] | None = None,
                should_stop: Callable[[], bool] = lambda: False) -> int:
@@ -143,108 +274,24 @@ def adapt_norm(model, images: Iterable[np.ndarray] | Callable[[], Iterable[np.nd
     converges to the statistics of the model as inference runs it. ``progress(pass, done)`` after
     every batch; ``should_stop()`` before each image: True stops with the model as it was
     (returns 0). ValueError when ``images`` holds none (the statistics would be undefined)."""
-    from qgn.infer import ImageSession
-    from qgn.propagation import Scheme
-    from qgn.sparse.level import SparseLevel
-
-    if batch_size < 1 or passes < 1:
-        raise ValueError(f"batch_size and passes must be at least 1; got {batch_size} and {passes}")
-    if passes > 1 and not callable(images) and iter(images) is images:
-        raise ValueError("more than one pass reads the images again: give a list, or a function returning them")
+    _check_arguments(images, batch_size, passes)
     layers = norm_layers(model, decoder)
-    pooled = {name: _Pooled() for name, _ in layers}
-    batch = _Batch()
-    current = {"pass": 0}
-
-    def statistics(module, rows):
-        if current["pass"] == 0:  # the batch's own, as in training
-            return rows.mean(dim=0), rows.var(dim=0, unbiased=False)
-        return module.running_mean, module.running_var  # the previous pass's estimate
-
-    def hook_for(name):
-        def hook(module, inputs, output):
-            x = inputs[0]
-            if isinstance(x, SparseLevel):
-                rows = x.feats[_valid_mask_sparse(x, batch)]
-                if rows.shape[0] < 2:  # no statistics (SparseBatchNorm's rule): running ones, unchanged
-                    return x.replace_feats(_normalise(x.feats, module.running_mean, module.running_var, module, 1))
-                pooled[name].add(rows)
-                return x.replace_feats(_normalise(x.feats, *statistics(module, rows), module, 1))
-            rows = _valid_rows_dense(x, batch)
-            pooled[name].add(rows)
-            return _normalise(x, *statistics(module, rows), module, 1)
-        return hook
-
-    saved = {name: (m.running_mean.clone(), m.running_var.clone(), m.momentum,
-                    None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for name, m in layers}
-    handles = [m.register_forward_hook(hook_for(name)) for name, m in layers]
+    gathering = _Gathering(model, layers, decoder, progress)
+    saved = _saved_statistics(layers)
+    handles = [m.register_forward_hook(gathering.hook_for(name)) for name, m in layers]
     device = next(model.parameters()).device
-    done, used = False, 0
+    done = False
     try:
-        model.eval()
-        if decoder:
-            # the sparse path (the dense one folds the BatchNorms away); momentum 0 keeps the
-            # buffers as they are while the hooks replace every output
-            model.decoder.train()
-            for _, m in layers:
-                m.momentum = 0.0
-        pending: list[torch.Tensor] = []
-        sizes: list[tuple[int, int]] = []
-
-        def flush():
-            nonlocal used
-            if not pending:
-                return
-            inputs = torch.cat(pending)
-            batch.padded, batch.sizes = tuple(inputs.shape[2:]), list(sizes)
-            with torch.no_grad():
-                features = model.encode(inputs)
-                if decoder:
-                    model.decoder(features, inputs, Scheme("all"))
-            used += len(pending)
-            pending.clear()
-            sizes.clear()
-            if progress is not None:
-                progress(current["pass"], used)
-
-        for current["pass"] in range(passes):
-            used = 0
-            for name in pooled:
-                pooled[name] = _Pooled()
-            for image in (images() if callable(images) else images):
-                if should_stop():
-                    return 0
-                session = ImageSession(model, image, device=device)
-                if pending and tuple(session.images.shape[2:]) != tuple(pending[0].shape[2:]):
-                    flush()
-                pending.append(session.images)
-                sizes.append(tuple(session.work_size))
-                if len(pending) >= batch_size:
-                    flush()
-            flush()
-            if used == 0:
-                raise ValueError("no images to adapt the normalisation to")
-            with torch.no_grad():
-                for name, m in layers:
-                    p = pooled[name]
-                    if p.mean is not None:  # (a decoder level no batch reached with two cells: unchanged)
-                        m.running_mean.copy_(p.mean.to(m.running_mean.dtype))
-                        m.running_var.copy_(p.variance().to(m.running_var.dtype))
+        _enter_gathering_mode(model, layers, decoder)
+        for index in range(passes):
+            if not _run_pass(gathering, index, images, batch_size, should_stop, device):
+                return 0
         if should_stop():
             return 0
         done = True
-        return used
+        return gathering.used
     finally:
         for h in handles:
             h.remove()
-        with torch.no_grad():
-            for name, m in layers:
-                mean, var, momentum, tracked = saved[name]
-                m.momentum = momentum
-                if not done:  # stopped or failed: the model as it was
-                    m.running_mean.copy_(mean)
-                    m.running_var.copy_(var)
-                if tracked is not None:  # (a training-mode forward counts its batches) one more when
-                    # changed: a new version, so a folded copy (qgn.model.folding) is recomputed
-                    m.num_batches_tracked.copy_(tracked + (1 if done else 0))
+        _restore_layers(layers, saved, done)
         model.eval()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
@@ -105,24 +106,31 @@ def test_class_edits_succeed_while_another_process_keeps_opening_the_project(tmp
     root = tmp_path / "p"
     project = make_project(root)
     before = read_all(root)
+    stop = tmp_path / "stop"  # the reader reads until the edits are over (it ran a fixed 6 s)
     reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent('''
-        import sys, time
+        import os, sys, time
         from qgn.project import Project, ProjectError
-        end = time.monotonic() + float(sys.argv[2])
+        end = time.monotonic() + 60
         opened = 0
-        while time.monotonic() < end:
+        while time.monotonic() < end and not os.path.exists(sys.argv[2]):
             try:
                 p = Project.open(sys.argv[1])
                 p.load_annotation(p.images[0])
                 opened += 1
+                if opened == 1:
+                    print("reading", flush=True)
             except (ProjectError, ValueError, OSError):
                 pass  # mid-edit: the old or the new state, never a deletion
         print(opened)
-    '''), str(root), "6"], env=ENV, stdout=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    '''), str(root), str(stop)], env=ENV, stdout=subprocess.PIPE, text=True)
+    if not select.select([reader.stdout], [], [], 60)[0]:  # a hang in its first open fails, as the 60 s did
+        reader.kill()
+        pytest.fail("the reader never opened the project within 60 s")
+    assert reader.stdout.readline() == "reading\n"  # it reads while every edit is made (was: a 1 s sleep)
     names = ["post", "pole"]
     for i in range(8):
         apply_class_edit(project, rename_class(project.classes, 2, names[i % 2]))
+    stop.touch()
     assert int(reader.communicate(timeout=60)[0]) > 0
     after = read_all(root)
     assert Project.open(root).classes == CLASSES and project.generation == 8

@@ -19,6 +19,7 @@ from qgn.train.step import train_step
 CAMVID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "camvid" / "val"
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
+STEPS = 150
 
 
 def _half_size_pair():
@@ -39,11 +40,13 @@ def test_tiny_model_overfits_one_camvid_image(scheme):
     loss_fn = QuadtreeLoss(6)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     first = None
-    for step in range(250):
+    # 150 steps, the same bars (was 250; the two cases were 25 s of the suite): measured with seed 0, All
+    # reaches 0.978 pixel accuracy (0.953 at 50, 0.971 at 100) and a loss 0.8 % of the first, GTC 0.999 by 100
+    for step in range(STEPS):
         result = train_step(model, loss_fn, optimizer, batch.images, batch.labels, Scheme(scheme))
         first = first if first is not None else result.loss
     model.eval()
     pred = ImageSession(model, image, label).run(Scheme(scheme))
     acc = ConfusionMatrix(11).add(label, pred.label()).accuracy()
     assert result.loss < 0.2 * first
-    assert acc >= 0.95, f"pixel accuracy {acc:.3f} after 250 steps ({scheme})"
+    assert acc >= 0.95, f"pixel accuracy {acc:.3f} after {STEPS} steps ({scheme})"
