@@ -21,7 +21,12 @@ judge under way when the model changes is dropped (it took the old model's start
 read the new model's features). An image taken out of the project leaves the record
 (``ProjectController.images_removed``): it no longer counts among the last three, and an image added
 again under its key is judged again; so does one another writer (a second window, ``qgn``) took out,
-once the window shows that writer's change (``ProjectController.merged``). A default start that fails
+once the window shows that writer's change (``ProjectController.merged``), and one whose key another
+writer gave to another image file (the entry holds its image: the project's own object, which a relink
+in this window keeps, and the file's size and SHA-256 the project noted at the save, which another
+writer's relink keeps and another file under the key lacks). A judgement is entered only for the
+submission it was made for: not when its image was taken out while it ran, nor over a later save's
+(the later save's judgement is entered). A default start that fails
 falls back to the prediction (the annotator).
 """
 from __future__ import annotations
@@ -29,6 +34,29 @@ from __future__ import annotations
 import threading
 
 from PySide6 import QtCore
+
+
+class _Judged:
+    """The image a judgement was submitted for (one per submission: ``_pending`` holds the one to enter)
+    and, once entered, its entry's. ``same_image``: whether the project's image under the key is it."""
+
+    __slots__ = ("image", "note")
+
+    def __init__(self, image):
+        self.image, self.note = image, image.file  # (bytes, sha256) noted at the save (None: not noted)
+
+    def same_image(self, image) -> bool:
+        """The project's own object (kept by a merge while the key names the same file, and by a relink
+        in this window, which changes its path in place), else the file the project noted at the save
+        (another writer's relink carries the note; another image added under the key has its own or
+        none), else - nothing noted - the same file (the project's path key)."""
+        from qgn.project import _path_key
+
+        if image is self.image:
+            return True
+        if self.note is not None:
+            return image.file == self.note
+        return _path_key(image.path) == _path_key(self.image.path)
 
 
 class CarryController(QtCore.QObject):
@@ -49,6 +77,12 @@ class CarryController(QtCore.QObject):
         self.runner = JobRunner(self)
         self.record: dict[str, tuple[float, float]] = {}  # image key → (carried's, best other's) pixel accuracy
         self.flagged: set[str] = set()  # the record's keys judged against the empty start (flagged images)
+        # key → the image of its entry (_Judged), and the submission of the judgement under way: an image
+        # another writer adds under a removed image's key is another image (forget_absent); a judgement
+        # is entered only for the submission still pending for its key (forget_images drops it from
+        # ``_pending``; a later save of the image replaces it)
+        self._images: dict[str, _Judged] = {}
+        self._pending: dict[str, _Judged] = {}
         self._generation = 0
         self._models = 0  # model changes: a judge that ran across one is dropped (its starts mix two models)
         self._stop = threading.Event()  # set at shutdown: judges not started yet do nothing
@@ -70,6 +104,7 @@ class CarryController(QtCore.QObject):
         self._generation += 1
         self.record = {}
         self.flagged = set()
+        self._images, self._pending = {}, {}
 
     def _model_changed(self, _info=None) -> None:
         """The record is kept (module docstring); a judge under way is dropped: it was submitted with
@@ -82,15 +117,23 @@ class CarryController(QtCore.QObject):
         for key in keys:
             self.record.pop(key, None)
             self.flagged.discard(key)
+            self._images.pop(key, None)
+            self._pending.pop(key, None)  # a judgement under way for it is not entered when it lands
 
     def forget_absent(self, project) -> None:
-        """Another writer's change was merged into ``project``: the entries of images no longer in it
-        leave the record (``forget_images``; ``images_removed`` names this window's removals only). A
-        set of the project's keys, only while the record holds something (~5-12 ms at 100,000 images, once per change another writer made)."""
-        if project is not self.workspace.project or not self.record:
+        """Another writer's change was merged into ``project``: the entries (and judgements under way)
+        of images no longer in it leave the record (``forget_images``; ``images_removed`` names this
+        window's removals only) — an image whose key now names another file (removed, and another
+        added under its key) included. A dict of the project's keys, only while the record or a
+        judgement holds something (~5-12 ms at 100,000 images, once per change another writer made)."""
+        if project is not self.workspace.project or not (self.record or self._pending):
             return
-        present = {image.key for image in project.images}
-        self.forget_images([key for key in self.record if key not in present])
+        present = {image.key: image for image in project.images}
+        self.forget_images([key for key in (*self.record, *self._pending)
+                            if key not in present or not self._held(key).same_image(present[key])])
+
+    def _held(self, key):
+        return self._images[key] if key in self._images else self._pending[key]
 
     # ------------------------------------------------------------------ the start
     def predecessor(self, doc):
@@ -169,6 +212,11 @@ class CarryController(QtCore.QObject):
         key = self.annotator.file_key(doc)
         if key is None or key in self.record or not self.available(doc):
             return
+        try:
+            image = self.workspace.project.image_for(doc.path)
+        except KeyError:
+            return
+        submission = self._pending[key] = _Judged(image)  # a later save's replaces it: that one is entered
         head = None
         if self.head is not None and self.head.available(doc) and key not in self.head.head.trained:
             head = self.head.head
@@ -193,14 +241,28 @@ class CarryController(QtCore.QObject):
                 if head is not None and image is not None:
                     others.append(head.predict(self.head.features_model(), image))
             judged = judge_carried(carried, others, label, self.workspace.classes.ignore_index, flagged)
-            return (key, judged, flagged) if judged is not None else None
+            return (key, judged, flagged, submission) if judged is not None else None
 
-        self.runner.submit(run, lambda result: self.judged.emit(generation, result), None)
+        def landed(result):
+            if result is None and self._pending.get(key) is submission:
+                del self._pending[key]  # nothing to enter: the key waits for no judgement
+            self.judged.emit(generation, result)
+
+        self.runner.submit(run, landed, None)
 
     def _judged(self, generation, result) -> None:
-        if generation != (self._generation, self._models) or result is None:
-            return  # another project or class set, or a model change while it ran
-        key, judged, flagged = result
+        """``result``: (key, (carried's, other's) accuracy, flagged, the submission it was made for)."""
+        if result is None:
+            return
+        key, judged, flagged, submission = result
+        if generation != (self._generation, self._models) or self._pending.get(key) is not submission:
+            # another project or class set, a model change, its image left the project while it ran, or
+            # a later save of it was submitted since (that one's judgement is entered)
+            if generation[0] == self._generation and self._pending.get(key) is submission:
+                del self._pending[key]
+            return
+        del self._pending[key]
+        self._images[key] = submission
         self.record[key] = judged
         if flagged:
             self.flagged.add(key)

@@ -138,11 +138,32 @@ def prefer_carried(record, window: int | None = None) -> bool:
     one to three of flagged frames 46–48 (against 0) — 10, 11 and 16 actions against 22, 21 and 26
     from the model's start, while pixel accuracy ranked the model's start higher (0.84–0.88 against
     0.93–0.94; benchmarks/RESULTS.md, "The carried start's record kept across a model change").
-    Sequences whose verdict flips from frame to frame are
-    untested; ``tests/annotation/test_carry.py`` pins this rule so that a change to it is deliberate."""
+    On a walk whose verdict flips (runs of four frames of 0001TP, flagged, and of 0006R0, not) one
+    record per verdict (the bench's ``--carry-records verdict``, ``carry_record_key``) cost 11 actions
+    fewer over 32 frames — within noise — and the same where the verdict does not flip; one record is
+    kept (benchmarks/RESULTS.md, "One carried-start record or one per verdict, on a walk whose verdict
+    flips", says why and what would decide it); ``tests/annotation/test_carry.py`` pins this rule so
+    that a change to it is deliberate."""
     from qgn.project_head import HEAD_WINDOW, prefer_head
 
     return prefer_head(record, HEAD_WINDOW if window is None else window)
+
+
+#: how the carried start's records are kept (the bench's ``--carry-records``): ``one`` — one record for
+#: every image, the app's rule (``prefer_carried``) —, or ``verdict`` — one per domain verdict: a flagged
+#: image reads and adds to the flagged images' record, any other image to the others' (measured, not
+#: taken: benchmarks/RESULTS.md, "One carried-start record or one per verdict, on a walk that flips")
+CARRY_RECORDS = ("one", "verdict")
+
+
+def carry_record_key(inside: bool | None, rule: str = "one") -> str:
+    """The record (of ``CARRY_RECORDS``' ``rule``) an image whose domain verdict is ``inside`` (False:
+    flagged; True or None: not) reads its carried start's preference from and adds its entry to."""
+    if rule not in CARRY_RECORDS:
+        raise ValueError(f"the carried start's records are kept {' or '.join(CARRY_RECORDS)}; got {rule!r}")
+    if rule == "one":
+        return "all"
+    return "flagged" if inside is False else "unflagged"
 
 
 def judge_carried(carried: np.ndarray, others, label: np.ndarray, ignore_index: int | None,

@@ -135,6 +135,8 @@ class AnnotateConfig:
     session_every: int = 16  # session: the dock's fine-tune every this many saved images (qgn.bench.session)
     session_learns: str = "auto"  # session: what learns, the dock's "What learns" (auto, frozen, train)
     session_iterations: int = 300  # session: the dock's iterations
+    carry_records: str = "one"  # app_domain's and the session walks' carried-start records: one, or one per
+    # domain verdict (qgn.annotation.carry.CARRY_RECORDS; "one" is the app's rule)
     record_lag: int = 0  # the rules of JUDGES choose without their last this many images' records (an app's
     # simulated judge of a saved image runs for seconds: the next image may start before it lands)
 
@@ -354,6 +356,7 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
     images (the head learns along it). See the module docstring. ``progress(done, total, what)``:
     ``done`` of the ``total`` images annotated, ``what`` the step under way (``"image 3: head
     fit"``; every image's starts take seconds); each image's log line says the time left."""
+    from qgn.annotation.carry import carry_record_key
     from qgn.progress import TimeLeft
     from qgn.project_head import HeadTrainer
 
@@ -365,7 +368,8 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
     head_seconds = []
     previous = None  # (image, corrected map) of the image before, for the carried start
     carry_record = []  # (carried start's, app_guarded start's) pixel accuracy per judged image
-    domain_carry_record = []  # (carried start's, app_domain's other start's): empty's (0) on a flagged image
+    domain_carry_records = {}  # (carried start's, app_domain's other start's): empty's (0) on a flagged image;
+    # one list, or one per verdict (config.carry_records; qgn.annotation.carry.carry_record_key)
     records = {n: [] for n in JUDGES if n in wanted}  # per image, {start: its judge's actions}: what each rule has seen
     time_left = TimeLeft()
     for i, s in enumerate(samples):
@@ -383,6 +387,7 @@ def run_per_image(model, samples, classes, config: AnnotateConfig, log, progress
         record = list(trainer.record.values()) if trainer is not None else []
         seen = {n: r[:max(len(r) - config.record_lag, 0)] for n, r in records.items()}  # what each rule knows now
         inside = _domain_check(model, s, config, wanted, seen, step)
+        domain_carry_record = domain_carry_records.setdefault(carry_record_key(inside, config.carry_records), [])
         choices = _scenario_choices(runs, record, carry_record, inside, seen, domain_carry_record)
         _keep_judge_records(records, s, labels, runs, choices, classes, config, step)
         _keep_carry_records(labels, s, classes, inside, carry_record, domain_carry_record)
@@ -819,7 +824,8 @@ def bench_rows(sequences: list[Sequence], anchors: dict, model_name: str, scratc
             "polygon_vertices_per_image": float(np.mean(anchors["polygon_vertices"])) if n else None,
         }
         for key in ("spearman", "measure", "uncertainty", "heldout_before", "heldout_after", "head_fit_seconds",
-                    "tolerance", "beta", "model_snap", "snap_evidence", "confidence", "record_lag", "session"):
+                    "tolerance", "beta", "model_snap", "snap_evidence", "confidence", "record_lag", "session",
+                    "carry_records"):
             if key in seq.extra:
                 extra[key] = seq.extra[key]
         if "spearman" in extra:  # JSON has no NaN

@@ -79,7 +79,8 @@ class SessionState:
     reference: object  # qgn.domain.DomainReference or None
     generation: int = 0
     trainer: object = None  # qgn.project_head.HeadTrainer
-    carry_record: list = field(default_factory=list)
+    carry_record: list = field(default_factory=list)  # the one the image in hand reads (carry_records')
+    carry_records: dict = field(default_factory=dict)  # carry_record_key -> record (config.carry_records)
     previous: tuple | None = None  # (image, saved map) of the image before
     images: list = field(default_factory=list)
     saved: list = field(default_factory=list)
@@ -108,7 +109,7 @@ def domain_verdict(model, image, reference) -> bool | None:
 def _annotate_one(state: SessionState, s, classes, config, verdict, step):
     """One image annotated as the app's session does it: (runs, verdict, chosen start, effort); its
     records, head features and saved map kept in ``state``."""
-    from qgn.annotation.carry import judge_carried
+    from qgn.annotation.carry import carry_record_key, judge_carried
     from qgn.bench.annotate import _choose, _predict, _saved_map, _scenario_choices, _simulate_starts
 
     step("prediction")
@@ -117,6 +118,7 @@ def _annotate_one(state: SessionState, s, classes, config, verdict, step):
                                           state.previous, step)
     step("domain check")
     inside = verdict(state.model, s.image, state.reference)
+    state.carry_record = state.carry_records.setdefault(carry_record_key(inside, config.carry_records), [])
     record = list(state.trainer.record.values())
     efforts, costs = _scenario_choices(runs, record, state.carry_record, inside)["app_domain"]
     chosen, effort = _choose({k: v for k, v in efforts.items() if v is not None}, costs)

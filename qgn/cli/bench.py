@@ -77,6 +77,9 @@ def add_arguments(p) -> None:
     p.add_argument("--learns", choices=("auto", "frozen", "train"),
                    help="annotate: session: what the dock's fine-tunes let learn (default auto: the encoder once a "
                         "fine-tune trains on 32 images, qgn.train.finetune.auto_encoder)")
+    p.add_argument("--carry-records", choices=("one", "verdict"),
+                   help="annotate: app_domain and the session walks keep the carried start's record as one for every "
+                        "image (default, the app's rule) or one per domain verdict (flagged / not)")
     p.add_argument("--heldout", type=int, help="annotate: score the loops' models before/after on this many other images")
     p.add_argument("--tolerance", type=int, default=0,
                    help="annotate: boundary tolerance in pixels (a label is right when it is the truth of a pixel "
@@ -244,7 +247,7 @@ def _checked_sections(args) -> list[str]:
     if args.model is None:
         args.model = DEFAULT_MODEL
     check_options(args)
-    for option in ("domain_model", "record_lag", "every", "learns", "annotate_iters"):  # the annotate section's alone: they were silently ignored
+    for option in ("domain_model", "record_lag", "every", "learns", "annotate_iters", "carry_records"):  # the annotate section's alone: they were silently ignored
         if getattr(args, option, None) is not None and "annotate" not in sections:
             name = "--" + option.replace("_", "-")
             raise ValueError(f"{name} {getattr(args, option)}: only the annotate section uses it, and --only "

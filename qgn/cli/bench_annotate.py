@@ -132,6 +132,9 @@ def annotate_options(args):
         check_used("every", every, ("loop", "loop_uncertainty", *SESSION_SCENARIOS), scenarios, example="session")
     if getattr(args, "learns", None):  # only the walk with fine-tunes: session_none / session_empty learn nothing
         check_used("learns", args.learns, ("session",), scenarios, example="session")
+    if getattr(args, "carry_records", None):  # app_domain's record and the walks' (they choose by app_domain's rule)
+        check_used("carry-records", args.carry_records, ("app_domain", "session", "session_none"), scenarios,
+                   example="app_domain")
     stride = 1 if getattr(args, "stride", None) is None else args.stride
     if stride < 1:
         raise ValueError(f"--stride must be at least 1; got {stride}")
@@ -174,6 +177,8 @@ def _annotate_config(args, scenarios, tolerance, evidence):
         config.every = config.session_every = args.every
     if getattr(args, "learns", None):
         config.session_learns = args.learns
+    if getattr(args, "carry_records", None):
+        config.carry_records = args.carry_records
     if scenarios:
         config.scenarios = scenarios
     config.tolerance = int(tolerance)
@@ -229,6 +234,8 @@ def _tag_sequences(sequences, config) -> None:
         seq.extra["snap_evidence"] = config.snap_evidence
         if seq.name in ("assist_confident", "app_confident"):
             seq.extra["confidence"] = config.confidence
+        if seq.name in ("app_domain", "session", "session_none"):
+            seq.extra["carry_records"] = config.carry_records
         if seq.name in JUDGES and config.record_lag:
             seq.extra["record_lag"] = config.record_lag
 

@@ -7,7 +7,9 @@ confidence, so uncertainty sampling serves the hardest images first — where th
 version is the served version's (``qgn-<model>``, then ``qgn-<model>-ls<n>``): Label Studio sets it
 to the backend's title at connect, and orders the other tasks at random. With the model's domain
 reference beside it (``--domain-check on``, the default), an image unlike its training images gets
-no pre-annotation (its annotator starts empty, as in the app) and the score 0. Binds to loopback
+no pre-annotation (its annotator starts empty, as in the app) and the score 0 — until a fine-tune lets
+the encoder learn (``--train-encoder auto``, the default: from 32 annotations), after which versions
+have no reference and are served without the check. Binds to loopback
 unless ``--host`` says otherwise. Ctrl-C stops it.
 """
 from __future__ import annotations
@@ -40,14 +42,22 @@ def add_arguments(p) -> None:
                                                        "versions are saved here, never over --model")
     p.add_argument("--train-every", type=int, default=10, metavar="N", help="fine-tune after N new annotations")
     p.add_argument("--train-iters", type=int, default=100, metavar="N", help="iterations of each fine-tune")
+    p.add_argument("--train-encoder", choices=("auto", "frozen", "train"), default="auto",
+                   help="what each fine-tune lets learn. auto (default, the app's Fine-tune dock and qgn finetune's "
+                        "Automatic): the encoder too once it trains on 32 annotations, else the decoder alone; "
+                        "frozen: the decoder alone (faster; every version keeps the domain check); train: the "
+                        "encoder always")
     p.add_argument("--domain-check", choices=("on", "off"), default="on",
                    help="on (default): judge each image with the model's domain reference (<model>.domain.json "
-                        "beside it; a fine-tuned version carries its original's) and send an image unlike the "
-                        "model's training images no pre-annotation, so its annotator starts from an empty map, "
-                        "with the score 0 (uncertainty sampling serves it early, where the project's model "
-                        "version is the served one's: see the README); the log says which. off: predictions as "
-                        "before; references are still kept (a fine-tuned version's beside it, for a restart with "
-                        "the check on)")
+                        "beside it) and send an image unlike the model's training images no pre-annotation, so "
+                        "its annotator starts from an empty map, with the score 0 (uncertainty sampling serves "
+                        "it early, where the project's model version is the served one's: see the README); the "
+                        "log says which. A fine-tuned version carries its original's reference only if its "
+                        "encoder stayed frozen: under --train-encoder auto (the default) the first fine-tune on "
+                        "32 or more annotations lets the encoder learn, and from then on every version is served "
+                        "without the check (unfamiliar images get predictions and their own scores again); "
+                        "--train-encoder frozen keeps it. off: predictions as before; references are still kept "
+                        "(a frozen-encoder version's beside it, for a restart with the check on)")
 
 
 def _check_options(args) -> None:
@@ -97,7 +107,7 @@ def _start_backend(args, model):
     try:
         return QGNBackend(model, args.device, args.document_root, args.token, args.train_out, args.train_every,
                           args.train_iters, label_studio_url=args.label_studio_url,
-                          domain_check=args.domain_check == "on")
+                          domain_check=args.domain_check == "on", finetune_encoder=args.train_encoder)
     except TrainOutInUse as exc:
         raise CLIError(f"--train-out {args.train_out}: {exc}") from None
 

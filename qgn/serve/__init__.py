@@ -52,7 +52,8 @@ What the backend does (``QGNBackend``, its work without HTTP):
   (*Create Annotations From Predictions*, in bulk) is not learnt from — those are the model's own
   predictions, not reviewed yet; each is learnt from once a person updates it (ANNOTATION_UPDATED).
   Every ``train_every`` new ones, or on START_TRAINING, a
-  background thread fine-tunes the current model (``qgn.train.finetune``) into
+  background thread fine-tunes the current model (``qgn.train.finetune``; what learns:
+  ``finetune_encoder``, by default the dock's Automatic, ``FineTuning.learns``) into
   ``train_out/<name>-ls<n>.safetensors`` — a new file, never the original — and serves it from then
   on. At most one fine-tune runs; see ``request_training``.
   A restarted ``qgn serve`` serves the newest version in ``train_out`` fine-tuned from its model

@@ -39,7 +39,7 @@ class QGNBackend(Predictions, Webhooks, Corrections, FineTuning, TaskImages, Sta
 
     def __init__(self, model_path, device: str = "cpu", document_root=None, token: str | None = None,
                  train_out=None, train_every: int = 10, finetune_iterations: int = 100, version: str | None = None,
-                 label_studio_url: str | None = None, domain_check: bool = True):
+                 label_studio_url: str | None = None, domain_check: bool = True, finetune_encoder: str = "auto"):
         from qgn.model.checkpoint import load_model
 
         self.device = device
@@ -55,6 +55,9 @@ class QGNBackend(Predictions, Webhooks, Corrections, FineTuning, TaskImages, Sta
         self.hostname_fixed = bool(label_studio_url)
         self.train_out = Path(train_out) if train_out else None
         self.train_every, self.finetune_iterations = max(1, train_every), finetune_iterations
+        if finetune_encoder not in ("auto", "frozen", "train"):
+            raise ValueError(f"what a fine-tune lets learn is auto, frozen or train; got {finetune_encoder!r}")
+        self.finetune_encoder = finetune_encoder  # auto: the dock's Automatic on the annotations kept (FineTuning)
         self.infer_lock = threading.Lock()  # one inference at a time; /health never takes it
         self.state_lock = threading.Lock()
         self.corrections: OrderedDict = OrderedDict()

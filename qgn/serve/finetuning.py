@@ -11,9 +11,20 @@ from .lineage import ServedModel, model_version_name
 from .training_log import TrainingLog
 
 
+def what_learns(encoder: str, asked: str) -> str:
+    """The log's line on what a fine-tune lets learn (``encoder``, decided from ``--train-encoder``
+    ``asked``)."""
+    from qgn.train.finetune import ENCODER_LEARNS_FROM
+
+    if encoder == "train":
+        return "the encoder learns too (the new version has no domain reference: its encoder changed)"
+    why = f", --train-encoder auto: under {ENCODER_LEARNS_FROM} annotations" if asked == "auto" else ""
+    return f"the decoder alone learns (the encoder frozen{why})"
+
+
 class FineTuning:
-    """The fine-tuning half of ``QGNBackend``: it reads ``corrections``, ``current``, ``original`` and
-    ``finetune_iterations``, and keeps ``training``, ``training_running``, ``training_again`` and
+    """The fine-tuning half of ``QGNBackend``: it reads ``corrections``, ``current``, ``original``,
+    ``finetune_iterations`` and ``finetune_encoder`` (what learns: ``learns``), and keeps ``training``, ``training_running``, ``training_again`` and
     ``training_status`` (under ``state_lock``); ``stopping`` ends a running fine-tune."""
 
     def request_training(self) -> dict:
@@ -65,6 +76,16 @@ class FineTuning:
                 self.training_running = self.training_again = False
             raise
 
+    def learns(self, images: int) -> str:
+        """What a fine-tune on ``images`` kept annotations (it trains on all of them) lets learn:
+        ``finetune_encoder`` (``--train-encoder``), ``auto`` being the Fine-tune dock's and ``qgn
+        finetune``'s Automatic (``qgn.train.finetune.auto_encoder``: the encoder too from 32 images,
+        else the decoder alone on the frozen encoder's features, and the version keeps its original's
+        domain reference)."""
+        from qgn.train.finetune import auto_encoder
+
+        return auto_encoder(images) if self.finetune_encoder == "auto" else self.finetune_encoder
+
     def _train(self, pairs, served: ServedModel) -> str | None:
         """Fine-tunes ``served`` on ``pairs`` into the next version and serves it; why not, or None.
         Its progress (the images' features, then the steps, each with the time left) is the
@@ -72,9 +93,11 @@ class FineTuning:
         backend's training only as that backend's own log."""
         from qgn.train.finetune import FinetuneConfig, finetune, finetune_metadata, save_new_model
 
-        log = TrainingLog(self, served.version, len(pairs), self.finetune_iterations)
+        encoder = self.learns(len(pairs))
+        log = TrainingLog(self, served.version, len(pairs), self.finetune_iterations,
+                          what_learns(encoder, self.finetune_encoder))
         try:
-            config = FinetuneConfig(iterations=self.finetune_iterations)
+            config = FinetuneConfig(iterations=self.finetune_iterations, encoder=encoder)
             images, labels = [p[0] for p in pairs], [p[1] for p in pairs]
             result = finetune(served.model, images, labels, config, progress=log.step, should_stop=self.stopping.is_set,
                               preparing=log.preparing)

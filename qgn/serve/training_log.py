@@ -16,7 +16,7 @@ class TrainingLog:
     the first, then at most every ``TRAINING_LOG_EVERY_S``, and the last of each pass: whole lines,
     never redrawn (the log is a file or Label Studio's console, not a terminal)."""
 
-    def __init__(self, backend, version: str, annotations: int, iterations: int):
+    def __init__(self, backend, version: str, annotations: int, iterations: int, learns: str = ""):
         from qgn.progress import TimeLeft
 
         self.backend, self.iterations = backend, iterations
@@ -24,7 +24,7 @@ class TrainingLog:
         self.start = self.logged = time.monotonic()
         self.time_left = TimeLeft()
         self.pass_name = ""
-        self.line(f"{self.head}, {iterations} iterations")
+        self.line(f"{self.head}, {iterations} iterations" + (f"; {learns}" if learns else ""))
 
     def line(self, text: str) -> None:
         """One line of the log (a failure's text may hold line breaks: escaped, ``qgn.shown``)."""

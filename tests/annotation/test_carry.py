@@ -243,3 +243,12 @@ def test_after_a_model_change_the_kept_entries_decide_for_up_to_three_judged_fra
     new = [(0.80, 0.99)] * 3  # the new model's start 19 points more accurate on every frame since
     assert prefer_carried(old + new[:1]) and prefer_carried(old + new[:2])  # still the carried start
     assert not prefer_carried(old + new)  # three frames judged against the new model: they alone decide
+
+
+def test_carry_record_key_names_one_record_or_one_per_verdict() -> None:
+    from qgn.annotation.carry import carry_record_key
+
+    assert {carry_record_key(v) for v in (False, True, None)} == {"all"}
+    assert [carry_record_key(v, "verdict") for v in (False, True, None)] == ["flagged", "unflagged", "unflagged"]
+    with pytest.raises(ValueError, match="one or verdict"):
+        carry_record_key(False, "each")

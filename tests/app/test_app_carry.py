@@ -161,7 +161,13 @@ def test_the_status_line_says_its_verdict_first_and_fits_a_1280_px_window(qtbot,
         assert bar.fontMetrics().horizontalAdvance(line) <= room, (name, line)
     win.carry.record = {"a": (0.8, 0.97), "b": (0.8, 0.97), "c": (0.8, 0.0)}
     win.carry.flagged = {"c"}
-    win.carry._judged((win.carry._generation, win.carry._models), ("c", (0.8, 0.0), True))
+    from types import SimpleNamespace
+
+    from qgn_studio.carry_controller import _Judged
+
+    submitted = win.carry._pending["c"] = _Judged(SimpleNamespace(path=tmp_path / "c.png", file=None))  # (one
+    # it did not submit is not entered)
+    win.carry._judged((win.carry._generation, win.carry._models), ("c", (0.8, 0.0), True, submitted))
     assert bar.currentMessage() == win.carry.said()
     assert bar.currentMessage().startswith("New images start from the image before's labels: they were 80.0 %")
     bar.grab().save(str(tmp_path / "status_mixed.png"))
@@ -421,3 +427,194 @@ def test_another_writers_removal_leaves_the_carried_starts_record(qtbot, windows
     qtbot.waitUntil(lambda: not any(im.key == key for im in win.projects.project.images), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: key not in win.carry.record, timeout=WAIT_MS)
     assert win.carry.flagged == set()
+
+
+def test_another_writers_new_image_under_a_removed_images_key_is_not_judged_by_its_entry(qtbot, windows, model_path,
+                                                                                        tmp_path):
+    """Another writer takes an image out and adds another that gets its key: the merge kept the old
+    image's entry (it compared keys only), so the new image counted as judged and was never judged
+    itself. The entry leaves the record (pays6 repro; fails before: 'frame_001' still in the record)."""
+    from qgn.project import Project
+
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    key = _two_saved(qtbot, win, frames, model_path)
+    other = Project.open(win.projects.project.root)  # another writer
+    other.remove_image(other.image_for(frames[1]))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    Image.open(frames[2]).save(elsewhere / frames[1].name)  # another picture, the same stem
+    (added,) = other.add_images([elsewhere / frames[1].name])
+    assert added.key == key  # the removed image's key, reused
+    qtbot.waitUntil(lambda: any(im.key == key and im.path == added.path for im in win.projects.project.images),
+                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: key not in win.carry.record, timeout=WAIT_MS)
+
+
+def test_a_judgement_running_when_its_image_is_removed_does_not_add_its_entry_back(qtbot, windows, model_path,
+                                                                                  tmp_path, monkeypatch):
+    """An image taken out of the project while its carried start is being judged: the judgement
+    landed after the removal and put the entry back, where it counted until the next merge (pays6
+    repro; fails before: 'frame_001' back in the record)."""
+    import threading
+
+    from qgn.annotation import carry
+
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    _second_frame_started(qtbot, win, frames, model_path)
+    key = win.annotator.file_key(win.current)
+    entered, release = threading.Event(), threading.Event()
+    judge = carry.judge_carried
+
+    def held(*args, **kwargs):  # the judgement, held once the carried start is made
+        entered.set()
+        release.wait(30)
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(carry, "judge_carried", held)
+    qtbot.waitUntil(lambda: win.carry._models == 1, timeout=WAIT_MS)  # the model in use is loaded
+    corrected_to_truth(qtbot, win)
+    assert win.projects.save()
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)  # the judgement runs
+    win.projects.ask_remove = lambda *a: True
+    win.projects.confirm_discard = lambda *a, **k: True
+    assert win.projects.remove_images([win.current])
+    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS) as blocker:  # the judgement lands
+        qtbot.waitUntil(lambda: key not in [im.key for im in win.projects.project.images], timeout=WAIT_MS)
+        release.set()
+    assert blocker.args[0] == (win.carry._generation, win.carry._models)  # not dropped for a model change
+    assert key not in win.carry.record and key not in win.carry.flagged
+
+
+def _held_judgements(monkeypatch, results=None):
+    """(entered, release): the carry's judgements wait, once started, until ``release`` is set;
+    ``results``: what the n-th call returns (None: the real judgement)."""
+    import threading
+
+    from qgn.annotation import carry
+
+    entered, release, judge, calls = threading.Event(), threading.Event(), carry.judge_carried, []
+
+    def held(*args, **kwargs):
+        calls.append(None)
+        entered.set()
+        release.wait(30)
+        return judge(*args, **kwargs) if results is None else results[len(calls) - 1]
+
+    monkeypatch.setattr(carry, "judge_carried", held)
+    return entered, release, calls
+
+
+def test_an_image_another_writer_relinks_keeps_its_entry(qtbot, windows, model_path, tmp_path):
+    """Another writer (qgn relink) points frame 1 at its moved file: the same image, its key unchanged.
+    The merge compared the entry's path with the new one and dropped it (review pays6 repro; fails
+    before: 'frame_001' left the record)."""
+    import shutil
+
+    from qgn.project import Project
+
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    key = _two_saved(qtbot, win, frames, model_path)
+    assert key in win.carry.record
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copy2(frames[1], moved / frames[1].name)
+    other = Project.open(win.projects.project.root)  # another writer: qgn relink
+    with qtbot.waitSignal(win.projects.merged, timeout=WAIT_MS):
+        with other.writing():
+            other.repoint([(other.image_for(frames[1]), moved / frames[1].name)])
+    assert any(im.key == key and im.path == moved / frames[1].name for im in win.projects.project.images)
+    assert key in win.carry.record
+
+
+def test_an_image_relinked_in_this_window_keeps_its_entry_at_another_writers_change(qtbot, windows, model_path,
+                                                                                   tmp_path):
+    """A relink in this window changes the image's path in place; the entry kept the old path, so the
+    next merge of another writer's change dropped it (review pays6; fails before: 'frame_001' left the
+    record)."""
+    import shutil
+
+    from qgn.project import Project
+
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    key = _two_saved(qtbot, win, frames, model_path)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copy2(frames[1], moved / frames[1].name)
+    project = win.projects.project
+    with project.writing():  # File > Find missing images: this window's project, repointed
+        project.repoint([(project.image_for(frames[1]), moved / frames[1].name)])
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    shutil.copy2(frames[0], extra / "other.png")
+    other = Project.open(project.root)
+    with qtbot.waitSignal(win.projects.merged, timeout=WAIT_MS):
+        other.add_images([extra / "other.png"])  # another writer's change, merged
+    assert key in win.carry.record
+
+
+def test_a_stale_judgement_is_not_entered_for_a_new_image_under_its_key_and_the_new_ones_is(
+        qtbot, windows, model_path, tmp_path, monkeypatch):
+    """Frame 1's judgement runs; frame 1 is taken out and image B, given its key, is saved and submitted
+    before it lands. The pending judgement was noted by key only: frame 1's result was entered as B's
+    and B's then thrown away (review pays6 repro; fails before: the key in the record after frame 1's
+    result)."""
+    from qgn.project import Project
+    from qgn_studio.carry_controller import _Judged
+
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    _second_frame_started(qtbot, win, frames, model_path)
+    key = win.annotator.file_key(win.current)
+    entered, release, _ = _held_judgements(monkeypatch)
+    qtbot.waitUntil(lambda: win.carry._models == 1, timeout=WAIT_MS)
+    corrected_to_truth(qtbot, win)
+    assert win.projects.save()
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    win.projects.ask_remove = lambda *a: True
+    win.projects.confirm_discard = lambda *a, **k: True
+    assert win.projects.remove_images([win.current])
+    qtbot.waitUntil(lambda: key not in win.carry._pending, timeout=WAIT_MS)  # the removal is seen
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    Image.open(frames[2]).save(elsewhere / frames[1].name)  # another picture, the same stem
+    (added,) = Project.open(win.projects.project.root).add_images([elsewhere / frames[1].name])  # another writer
+    assert added.key == key
+    qtbot.waitUntil(lambda: any(im.key == key for im in win.projects.project.images), timeout=WAIT_MS)
+    b = _Judged(win.projects.project.image_for(added.path))  # judge() of image B, saved: its own submission
+    win.carry._pending[key] = b
+    with qtbot.waitSignal(win.carry.judged, timeout=WAIT_MS):
+        release.set()
+    assert key not in win.carry.record  # frame 1's judgement: its image left the project
+    assert win.carry._pending[key] is b  # B's still awaited
+    win.carry._judged((win.carry._generation, win.carry._models), (key, (0.9, 0.5), False, b))
+    assert win.carry.record[key] == (0.9, 0.5) and key not in win.carry._pending  # B's own is entered
+
+
+def test_of_two_saves_before_the_first_judgement_lands_the_later_ones_is_entered(qtbot, windows, model_path,
+                                                                                tmp_path, monkeypatch):
+    """An image saved twice while its first judgement runs: both are judged, and the later save's is the
+    entry (as before pays6, where the later overwrote the earlier; with the pending noted by key only the
+    first took it and the later was thrown away: fails before, (0.5, 0.25) entered)."""
+    frames = video_frames(tmp_path / "video", count=4)
+    win = windows(folder=tmp_path / "project")
+    _second_frame_started(qtbot, win, frames, model_path)
+    key = win.annotator.file_key(win.current)
+    entered, release, calls = _held_judgements(monkeypatch, results=[(0.5, 0.25), (0.75, 0.25)])
+    qtbot.waitUntil(lambda: win.carry._models == 1, timeout=WAIT_MS)
+    corrected_to_truth(qtbot, win)
+    assert win.projects.save()
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)  # the first save's judgement runs
+    saved = []
+    win.projects.image_saved.connect(lambda *_: saved.append(None))  # after the carry's judge (connected first)
+    win.annotator.start_from("prediction")  # an edit, and a second save
+    win.jobs.wait_idle()
+    corrected_to_truth(qtbot, win)
+    assert win.projects.save()
+    qtbot.waitUntil(lambda: bool(saved), timeout=WAIT_MS)  # the second save's judgement submitted
+    release.set()
+    qtbot.waitUntil(lambda: len(calls) == 2 and key not in win.carry._pending, timeout=WAIT_MS)
+    assert win.carry.record[key] == (0.75, 0.25)

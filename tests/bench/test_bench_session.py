@@ -217,3 +217,38 @@ def test_quick_shortens_the_session_fine_tunes_and_annotate_iters_sets_them(argv
                  "--images", "1", "--scenarios", "session_none", *argv])
     assert code == 0, capsys.readouterr().err
     assert [(c.session_iterations, c.session_every) for c in given] == [(iterations, every)]
+
+
+@pytest.mark.parametrize("rule, lengths", [("one", [0, 0, 1, 2, 3, 3, 4, 4]), ("verdict", [0, 0, 0, 1, 1, 2, 1, 3])])
+def test_the_carried_starts_records_one_or_one_per_verdict(monkeypatch, rule, lengths) -> None:
+    """``carry_records``: "one" (the app's rule) reads every judged image's entry; "verdict" reads only
+    the entries of images with the image's own verdict. Here even images are flagged and images 1, 2,
+    3 and 5 are judged (their predecessor has their size): by hand, a flagged image reads image 2's
+    entry alone (against the empty start: 0), the others images 1, 3 and 5's."""
+    import qgn.bench.annotate
+    from qgn.bench.annotate import AnnotateConfig
+    from qgn.bench.session import session_walk
+    from qgn.model.checkpoint import load_model
+
+    samples, classes = _samples()
+    flagged = {s.name: int(s.name[3:]) % 2 == 0 for s in samples}
+    shapes = {}
+    given = []
+    choices = qgn.bench.annotate._scenario_choices
+
+    def verdict(m, image, ref):  # the image's name by its shape and order: the walk asks once per image
+        name = samples[len(shapes)].name
+        shapes[name] = image.shape
+        return not flagged[name]
+
+    def scenario_choices(runs, record, carry_record=(), *args, **kwargs):
+        given.append(list(carry_record))
+        return choices(runs, record, carry_record, *args, **kwargs)
+
+    monkeypatch.setattr(qgn.bench.annotate, "_scenario_choices", scenario_choices)
+    config = AnnotateConfig(tolerance=1, domain=object(), carry_records=rule)
+    session_walk(load_model(demo_model_path()), samples, classes, config, finetune=False, verdict=verdict)
+    assert [len(g) for g in given] == lengths
+    if rule == "verdict":
+        assert given[4] == given[6] and given[4][0][1] == 0.0  # image 2's entry, against the empty start
+        assert all(other > 0.0 for _, other in given[7])  # images 1, 3, 5: against the model's or head's start

@@ -252,7 +252,8 @@ def test_a_fine_tune_logs_its_progress_and_time_left(tmp_path, capsys, monkeypat
     lines = capsys.readouterr().err.splitlines()
     assert "\r" not in "".join(lines) and all(line.startswith("qgn serve: ") for line in lines), lines
     head = "qgn serve: fine-tuning qgn-demo on 2 annotation(s)"
-    assert lines[0] == f"{head}, 4 iterations"
+    assert lines[0] == f"{head}, 4 iterations; the decoder alone learns (the encoder frozen, --train-encoder auto: " \
+                       "under 32 annotations)"
     progress = [line[len(head) + 2:] for line in lines[1:-1]]
     counts = [p.split(" · ")[0].rsplit(", loss", 1)[0] for p in progress]
     if every_s:
@@ -265,3 +266,52 @@ def test_a_fine_tune_logs_its_progress_and_time_left(tmp_path, capsys, monkeypat
         f"serving qgn-demo-ls1 ({tmp_path / 'models' / 'demo-ls1.safetensors'})")
     assert statuses[-1].startswith(f"{head[len('qgn serve: '):]}: step 4 of 4, loss ")
     assert served.training_status.startswith("idle (last: demo-ls1.safetensors")
+
+
+@pytest.mark.parametrize("asked, annotations, learnt", [("auto", 31, "frozen"), ("auto", 32, "train"),
+                                                         ("frozen", 40, "frozen"), ("train", 2, "train")])
+def test_a_fine_tune_lets_learn_what_the_dock_and_qgn_finetune_would(tmp_path, monkeypatch, capsys, asked, annotations,
+                                                                     learnt):
+    """`qgn serve` fine-tuned with the encoder frozen whatever it had learnt from, where the app's
+    Fine-tune dock and `qgn finetune` let the encoder learn from 32 corrected images
+    (``qgn.train.finetune.auto_encoder``, benchmarks/RESULTS.md "A fine-tune whose encoder learns").
+    Its default is now the same rule on the annotations it trains on; --train-encoder frozen or
+    train forces either (fails before: 'frozen' at 32 annotations)."""
+    from types import SimpleNamespace
+
+    from qgn.train import finetune as finetune_module
+
+    seen = []
+
+    def recorded(model, images, labels, config, **kwargs):  # the recipe it was given, then "stopped"
+        seen.append((config.encoder, len(images)))
+        return SimpleNamespace(cancelled=True)
+
+    monkeypatch.setattr(finetune_module, "finetune", recorded)
+    backend = QGNBackend(bundled_model_path("demo"), "cpu", samples_dir(), train_out=tmp_path / "models",
+                         finetune_iterations=2, finetune_encoder=asked)
+    pair = (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.int64), 0)
+    backend._train([pair] * annotations, backend.current)
+    assert seen == [(learnt, annotations)]
+    said = capsys.readouterr().err
+    assert ("the encoder learns too" if learnt == "train" else "the decoder alone learns") in said
+
+
+def test_train_encoder_reaches_the_backend(monkeypatch, tmp_path):
+    """--train-encoder is handed to the backend (default auto)."""
+    from qgn.cli.main import main
+    from qgn.serve import backend as backend_module
+
+    given = []
+
+    class Stop(Exception):
+        pass
+
+    def made(*args, **kwargs):
+        given.append(kwargs.get("finetune_encoder"))
+        raise Stop
+
+    monkeypatch.setattr(backend_module, "QGNBackend", made)
+    for extra in ([], ["--train-encoder", "frozen"]):
+        main(["serve", "--port", "0", "--train-out", str(tmp_path / "models"), *extra])  # stops at the backend
+    assert given == ["auto", "frozen"]

@@ -84,6 +84,9 @@ def test_the_cli_says_the_domain_check_option(capsys):
     out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
     assert ended.value.code == 0 and "--domain-check {on,off}" in out and "empty map" in out
     assert "references are still kept" in out  # off: what fine-tunes still write
+    # a fine-tune whose encoder learnt (--train-encoder auto from 32 annotations) carries no check: said
+    assert "carries its original's reference only if its encoder stayed frozen" in out
+    assert "32 or more annotations lets the encoder learn" in out
 
 
 def test_a_fine_tuned_version_carries_the_reference_and_a_restart_finds_it(model_with_reference, samples, noise,
