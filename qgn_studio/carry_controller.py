@@ -24,7 +24,9 @@ again under its key is judged again; so does one another writer (a second window
 once the window shows that writer's change (``ProjectController.merged``), and one whose key another
 writer gave to another image file (the entry holds its image: the project's own object, which a relink
 in this window keeps, and the file's size and SHA-256 the project noted at the save, which another
-writer's relink keeps and another file under the key lacks). A judgement is entered only for the
+writer's relink keeps and another file under the key lacks - unless it holds the same bytes: a copy
+of the image added under the key in the same merge that took the image out keeps the entry, as the
+project itself takes equal size and SHA-256 for the same image). A judgement is entered only for the
 submission it was made for: not when its image was taken out while it ran, nor over a later save's
 (the later save's judgement is entered). A default start that fails
 falls back to the prediction (the annotator).
