@@ -72,29 +72,40 @@ class TimeLeft:
         return 0 < done < total and self.seconds(done, total) is None
 
     def __call__(self, done: int, total: int) -> str:
-        """``"about 12 s left"``, or ``""`` while unknown."""
+        """``left_phrase`` of ``seconds``: ``"about 12 s left"``, ``"under a second left"``, or
+        ``""`` while unknown."""
         left = self.seconds(done, total)
-        return "" if left is None else f"about {format_duration(left)} left"
+        return "" if left is None else left_phrase(left)
 
     def suffix(self, done: int, total: int) -> str:
-        """``" · about 12 s left"`` to end a progress line, or ``""``."""
-        text = self(done, total)
-        return f" · {text}" if text else ""
+        """``" · about 12 s left"`` to end a progress line, or ``""`` (``left_suffix``)."""
+        return left_suffix(self.seconds(done, total))
 
 
 def left_phrase(seconds: float) -> str:
-    """``"about 12 s left"``, or ``"a moment left"`` under a second (never a negative time: a
-    count-down that overran its estimate says a moment)."""
-    return f"about {format_duration(seconds)} left" if seconds >= 1 else "a moment left"
+    """The one wording of a time left, for the command line and the app alike: ``"about 12 s
+    left"``; ``"under a second left"`` under a second (it said "about 0 s left"); ``""`` once a
+    count-down has run past its estimate (0 or less: how long is left is not known then, and a
+    line that kept saying a second or a moment for many seconds would not be true)."""
+    if seconds >= 1:
+        return f"about {format_duration(seconds)} left"
+    return "under a second left" if seconds > 0 else ""
+
+
+def left_suffix(seconds: float | None) -> str:
+    """``" · " + left_phrase(seconds)`` to end a progress line, or ``""`` when that says nothing
+    (``seconds`` None: not known yet)."""
+    phrase = "" if seconds is None else left_phrase(seconds)
+    return f" · {phrase}" if phrase else ""
 
 
 class TimedText(str):
-    """A progress line that ends with its time left: ``head``, then ``" · "`` and ``left_phrase(left)``
-    (``left`` None: the line is ``head`` alone). A str, so it reads as the line; a display that
+    """A progress line that ends with its time left: ``head``, then ``left_suffix(left)`` (``left``
+    None, or run out: the line is ``head`` alone). A str, so it reads as the line; a display that
     counts down (the busy note over the image) reads ``head`` and ``left``."""
 
     def __new__(cls, head: str, left: float | None):
-        text = super().__new__(cls, head if left is None else f"{head} · {left_phrase(left)}")
+        text = super().__new__(cls, head + left_suffix(left))
         text.head, text.left = head, left
         return text
 

@@ -283,7 +283,7 @@ class Engine:
         ended = self.clock()
         if finish is not None:
             done = steps.index(views if cells else finish)
-            if count > 1:  # (after a level, "a moment left" while the views and metrics were made)
+            if count > 1:  # (after a level, "under a second left" while the views and metrics were made)
                 say()
         return prediction, scheme, ended
 

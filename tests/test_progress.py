@@ -2,6 +2,9 @@
 lines end with."""
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
 from qgn.progress import TimeLeft, format_duration
@@ -13,6 +16,12 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def says_time_left(line: str) -> bool:
+    """``line`` ends with a time left as people read it: ``" · about 12 s left"`` (never "about 0
+    s") or ``" · under a second left"``."""
+    return re.search(r" · (about [1-9]\d* (s|min \d\d s|h \d\d min)|under a second) left$", line) is not None
 
 
 @pytest.mark.parametrize("seconds, text", [(0, "0 s"), (0.4, "0 s"), (42.4, "42 s"), (59.6, "1 min 00 s"),
@@ -93,12 +102,12 @@ def test_import_and_export_lines_end_with_the_time_left(tmp_path, capsys, run_cl
     lines = [line for line in out.splitlines() if line.startswith("[")]
     assert len(lines) == 3
     assert " left" not in lines[0]  # the first item holds the start-up: no estimate from it
-    assert " · about " in lines[1] and lines[1].endswith(" s left"), lines
+    assert says_time_left(lines[1]), lines
     assert " left" not in lines[2]
     code, out, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out", "--formats", "png")
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("[")]
-    assert [" · about " in line for line in lines] == [False, True, False], lines
+    assert [says_time_left(line) for line in lines] == [False, True, False], lines
 
 
 def test_convert_of_a_folder_shows_its_progress_and_time_left_on_a_terminal(tmp_path, run_cli, monkeypatch):
@@ -124,7 +133,8 @@ def test_convert_of_a_folder_shows_its_progress_and_time_left_on_a_terminal(tmp_
     lines = [line.strip() for line in err.replace("\r", "\n").splitlines() if line.strip()]
     converted = [line for line in lines if line.startswith("qgn convert: converted ")]
     assert converted[-1] == "qgn convert: converted 25/25 files"
-    assert any(line.startswith("qgn convert: converted 20/25 files · about ") for line in converted), converted
+    assert any(line.startswith("qgn convert: converted 20/25 files · ") and says_time_left(line)
+               for line in converted), converted
     assert any(line.startswith("qgn convert: reading the class values of 25/25") for line in lines), lines
     assert len(list((tmp_path / "out").glob("*.qgt"))) == 25
 
@@ -177,8 +187,53 @@ def test_export_of_a_folder_of_qgt_says_each_file_and_the_time_left(tmp_path, ru
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("[")]
     assert [line.split("]")[0] for line in lines] == ["[1/3", "[2/3", "[3/3"], out
-    assert [" · about " in line for line in lines] == [False, True, False], lines
+    assert [says_time_left(line) for line in lines] == [False, True, False], lines
     assert out.splitlines()[-1].startswith("exported 3 ")
+
+
+def test_under_a_second_left_reads_the_same_on_every_line(monkeypatch, capsys):
+    """A batch whose time left fell under a second said "about 0 s left" on the command line
+    (``TimeLeft``, ``ItemParts``, ``qgn bench``'s stage line) and in the export and import dialogs,
+    where the app's own lines said "a moment left": every one now says "under a second left", and
+    nothing once a count-down ran past its estimate (``qgn.progress.left_phrase``)."""
+    import sys
+    from pathlib import Path
+
+    import qgn.cli.progress_line as progress_line
+    from qgn.cli.bench import stage_line
+    from qgn.cli.progress_line import ItemParts
+
+    clock = Clock()
+    left = TimeLeft(clock)
+    left(1, 100)
+    clock.now += 1.2
+    for done in range(90, 100):  # 1.2 s for 89 items: ~0.15 s left at most
+        clock.now += 0.01
+        assert left(done, 100) == "under a second left", (done, left.seconds(done, 100))
+        assert left.suffix(done, 100) == " · under a second left"
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(progress_line, "room", lambda: None)
+    shown = []
+    parts = ItemParts("convert", 4, time_left=TimeLeft(clock))
+    parts.show = shown.append
+    monkeypatch.setattr(ItemParts, "SHOWN_AFTER_S", 0.0)
+    for i in range(3):
+        parts.begin(i, Path(f"m{i}.png"))
+        clock.now += 0.6  # 0.6 s a file: 1.2 s after the third, 0.6 s left
+        parts.part("reading")
+    assert shown[-1] == "qgn convert: [3/4] m2.png: reading · under a second left", shown
+    clock.now += 5  # past its estimate: the part alone
+    parts.part("writing")
+    assert shown[-1] == "qgn convert: [3/4] m2.png: writing", shown
+
+    monkeypatch.setattr(time, "monotonic", clock)
+    line = stage_line()
+    for i in range(5):
+        line("speed", i, 5, "schemes")  # 0.3 s a scheme: 0.3 s left at the fifth
+        clock.now += 0.3
+    err = capsys.readouterr().err
+    assert "about 0 s" not in err and "qgn bench: speed: 4/5 schemes · under a second left" in err, err
 
 
 def test_counting_down_subtracts_the_time_since_the_count_moved():
@@ -247,6 +302,7 @@ def test_step_costs_scale_a_step_not_known_yet_as_the_latest_run_grew():
     assert costs.seconds([("a", 0), ("b", None)]) == 0.0
     costs.record("c", 0, 0.5)  # the decoder stopped: no sites
     assert costs.seconds([("b", 40), ("c", None)]) == pytest.approx(2.0)
-    assert left_phrase(0.4) == left_phrase(-3) == "a moment left" and left_phrase(12.2) == "about 12 s left"
+    assert left_phrase(0.4) == "under a second left" and left_phrase(12.2) == "about 12 s left"
+    assert left_phrase(0) == left_phrase(-3) == ""  # a count-down past its estimate: nothing known
     text = TimedText("computing Q̂0", 5.0)
     assert text == "computing Q̂0 · about 5 s left" and (text.head, text.left) == ("computing Q̂0", 5.0)

@@ -12,7 +12,7 @@ import time
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from qgn.progress import left_phrase
+from qgn.progress import left_suffix
 from qgn_studio.canvas.annotation_layers import make_annotation_layers
 from qgn_studio.canvas.layers import Layer, make_layers
 from qgn_studio.canvas.painter import PicturePainter
@@ -185,7 +185,7 @@ class BusyPill(QtWidgets.QFrame):
     def count_down(self, head: str, seconds: float) -> None:
         """The note is ``head`` and the time left, ``seconds`` from now, counted down each second
         (a prediction's last level is its longest: its note stayed at its first "about N s left"),
-        never below "a moment left"."""
+        then "under a second left", then the head alone once past its estimate."""
         if not self.busy:
             return
         self._counting = (head, self.clock() + max(0.0, seconds))
@@ -197,7 +197,7 @@ class BusyPill(QtWidgets.QFrame):
             self._tick.stop()
             return
         head, end = self._counting
-        text = f"{head} · {left_phrase(end - self.clock())}"
+        text = head + left_suffix(end - self.clock())  # (run past its estimate: the head alone)
         if text != self.label.text():
             self.label.setText(text)
             if self.isVisible():

@@ -5,7 +5,7 @@ import re
 
 from PySide6 import QtWidgets
 
-from qgn.progress import TimeLeft, left_phrase
+from qgn.progress import TimeLeft
 
 
 class TaskProgress(QtWidgets.QWidget):
@@ -55,8 +55,7 @@ class TaskProgress(QtWidgets.QWidget):
         # (its time left is read at each of its steps, shown or not)
         task.text, task.done, task.total, task.on_cancel = text, done, total, on_cancel
         task.name, task.detail, task.esc = name, detail, esc
-        seconds = task.time_left.seconds(done, total)  # (under a second "a moment left": it said "about 0 s left")
-        task.left = "" if seconds is None else f" · {left_phrase(seconds)}"
+        task.left = task.time_left.suffix(done, total)  # (under a second "under a second left": it said "about 0 s left")
         self._show()
 
     def cancelling(self, owner=None, name: str | None = None) -> None:

@@ -507,9 +507,10 @@ def test_the_cost_summary_while_all_is_measured_reads_as_a_sentence(qtbot):
     assert measured.splitlines()[0] == "Decoder 58.6 M MACs = 50.0 % of All at this depth"
 
 
-def test_the_status_bars_time_left_under_a_second_reads_a_moment(qtbot, monkeypatch):
+def test_the_status_bars_time_left_under_a_second_reads_under_a_second(qtbot, monkeypatch):
     """A 20,000-image project's open ended on "Opening the project p: 19,500 of 20,000 images ·
-    about 0 s left" (the busy note over the image says "a moment left" under a second)."""
+    about 0 s left"; the status bar, the busy note, the dialogs and the command line all say
+    "under a second left" there (``qgn.progress.left_phrase``)."""
     import qgn.progress
     from qgn_studio.panels.progress import TaskProgress
 
@@ -522,4 +523,4 @@ def test_the_status_bars_time_left_under_a_second_reads_a_moment(qtbot, monkeypa
     bar.show_progress("Opening 500 of 20,000 images", 500, 20_000)
     clock[0] = 1.8  # 0.3 s for 19,000 images: 8 ms for the last 500
     bar.show_progress("Opening 19,500 of 20,000 images", 19_500, 20_000)
-    assert bar.label.text() == "Opening 19,500 of 20,000 images · a moment left"
+    assert bar.label.text() == "Opening 19,500 of 20,000 images · under a second left"
