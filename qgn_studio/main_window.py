@@ -847,9 +847,10 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
             # running (a model loading, a result sent and not yet shown), a queued one is dropped:
             # the controls go back when the worker is past what it does first (the load's end, the
             # result sent); a model load or a device switch runs on (its note stays)
+            # a model job, or a read alone, goes on: said (it was silent, or "Cancelling the prediction…")
             goes_on = self.worker.goes_on()  # (read before the cancel: a read kept is then what runs)
             cancel = self.worker.cancel()
-            if cancel is None and goes_on is not None:  # nothing stopped: it said nothing, or "Cancelling the prediction…"
+            if cancel is None and goes_on is not None:
                 self.statusBar().showMessage(f"{goes_on} goes on: it cannot be cancelled", 5000)
             if cancel is not None:
                 run, running = cancel

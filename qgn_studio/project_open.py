@@ -74,7 +74,8 @@ class ProjectOpening:
 
 
 def read_project(folder: Path, open_docs: list,
-                 progress: Callable[[int, int, str], None] = lambda done, total, phase: None, should_stop: Callable[[], bool] = lambda: False) -> ProjectOpening:
+                 progress: Callable[[int, int, str], None] = lambda done, total, phase: None,
+                 should_stop: Callable[[], bool] = lambda: False) -> ProjectOpening:
     """See the module docstring. ``open_docs``: the list of documents open now (read, not changed)."""
     # the hundred thousand objects an open makes would trigger one or two full collections; the
     # documents live long, so they are frozen (even a young collection would walk them all)

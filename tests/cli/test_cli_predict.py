@@ -237,7 +237,8 @@ def test_a_batch_images_parts_say_the_batch_time_left(workspace, tmp_path, capsy
     out, err = capsys.readouterr()
     drawn = [p.strip() for p in err.split("\r") if p.strip()]
     third = [p for p in drawn if p.startswith("qgn predict: [3/3]")]
-    assert third and all(re.fullmatch(r"qgn predict: \[3/3\] s2\.png: .*?( · (about [1-9]\d* (s|min \d\d s)|under a second) left)?", p) for p in third), third
+    line = r"qgn predict: \[3/3\] s2\.png: .*?( · (about [1-9]\d* (s|min \d\d s)|under a second) left)?"
+    assert third and all(re.fullmatch(line, p) for p in third), third
     assert any(p.endswith(" left") for p in third), third  # (nothing once past its estimate; never "about 0 s")
     assert not any("left" in p for p in drawn if not p.startswith("qgn predict: [3/3]"))  # 0 or 1 done: none known
 
