@@ -195,7 +195,8 @@ def test_under_a_second_left_reads_the_same_on_every_line(monkeypatch, capsys):
     """A batch whose time left fell under a second said "about 0 s left" on the command line
     (``TimeLeft``, ``ItemParts``, ``qgn bench``'s stage line) and in the export and import dialogs,
     where the app's own lines said "a moment left": every one now says "under a second left", and
-    nothing once a count-down ran past its estimate (``qgn.progress.left_phrase``)."""
+    once a count-down ran past its estimate, the estimate of the files after it, during the last
+    "longer than estimated" (``qgn.progress.left_phrase``)."""
     import sys
     from pathlib import Path
 
@@ -223,9 +224,13 @@ def test_under_a_second_left_reads_the_same_on_every_line(monkeypatch, capsys):
         clock.now += 0.6  # 0.6 s a file: 1.2 s after the third, 0.6 s left
         parts.part("reading")
     assert shown[-1] == "qgn convert: [3/4] m2.png: reading · under a second left", shown
-    clock.now += 5  # past its estimate: the part alone
+    clock.now += 5  # past its estimate, with m3.png after it: that file's estimate
     parts.part("writing")
-    assert shown[-1] == "qgn convert: [3/4] m2.png: writing", shown
+    assert shown[-1] == "qgn convert: [3/4] m2.png: writing · under a second left", shown
+    parts.begin(3, Path("m3.png"))
+    clock.now += 5  # the last file, past its estimate: said so
+    parts.part("writing")
+    assert shown[-1] == "qgn convert: [4/4] m3.png: writing · longer than estimated", shown
 
     monkeypatch.setattr(time, "monotonic", clock)
     line = stage_line()
@@ -246,11 +251,40 @@ def test_counting_down_subtracts_the_time_since_the_count_moved():
     assert left.counting_down(1, 10) is None  # the first report: nothing known yet
     clock.now += 2
     assert left.counting_down(2, 10) == pytest.approx(16.0)  # 2 s per item, 8 left
-    clock.now += 5
-    assert left.counting_down(2, 10) == pytest.approx(11.0) and left.seconds(2, 10) == pytest.approx(56.0)
+    clock.now += 1
+    assert left.counting_down(2, 10) == pytest.approx(15.0) and left.seconds(2, 10) == pytest.approx(24.0)
     clock.now += 30
-    assert left.counting_down(2, 10) == 0.0  # never below 0
-    assert left.counting_down(3, 10) == pytest.approx(37 / 2 * 7)  # the count moved: a new estimate
+    assert left.counting_down(2, 10) == pytest.approx(14.0)  # never below the 7 items after the one under way
+    assert left.counting_down(3, 10) == pytest.approx(33 / 2 * 7)  # the count moved: a new estimate
+
+
+def test_a_file_past_its_estimate_keeps_the_time_left_of_the_files_after_it(monkeypatch):
+    """100 files of 6 s, the 60th taking 400 s (more than the ~4 min estimated for all 41 left):
+    its line counted down to no time left at all (~150 s with nothing, "about 0 s left" before)
+    while 40 files of ~6 s were known to remain; it now holds at their estimate (40 × 6 s = 4 min),
+    and the last file run past its estimate says so (``TimeLeft.counting_down``, ``left_phrase``)."""
+    import sys
+    from pathlib import Path
+
+    import qgn.cli.progress_line as progress_line
+    from qgn.cli.progress_line import ItemParts
+
+    clock = Clock()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(progress_line, "room", lambda: None)
+    monkeypatch.setattr(ItemParts, "SHOWN_AFTER_S", 0.0)
+    parts = ItemParts("predict", 100, time_left=TimeLeft(clock))
+    shown = []
+    parts.show = shown.append
+    for i in range(100):
+        parts.begin(i, Path(f"f{i:03d}.png"))
+        for step in ([3] + [50] * 8 if i in (59, 99) else [6]):  # the 60th and the last: 403 s
+            clock.now += step
+            parts.part("computing")
+    stuck = [line for line in shown if "[60/100]" in line]
+    assert stuck[0] == "qgn predict: [60/100] f059.png: computing · about 4 min 03 s left", stuck  # 246 s - 3 s
+    assert stuck[-8:] == ["qgn predict: [60/100] f059.png: computing · about 4 min 00 s left"] * 8, stuck
+    assert shown[-1] == "qgn predict: [100/100] f099.png: computing · longer than estimated", shown[-3:]
 
 
 def test_a_finished_training_leaves_no_line_for_the_next_command_to_blank(tmp_path, run_cli, monkeypatch):
@@ -303,6 +337,7 @@ def test_step_costs_scale_a_step_not_known_yet_as_the_latest_run_grew():
     costs.record("c", 0, 0.5)  # the decoder stopped: no sites
     assert costs.seconds([("b", 40), ("c", None)]) == pytest.approx(2.0)
     assert left_phrase(0.4) == "under a second left" and left_phrase(12.2) == "about 12 s left"
-    assert left_phrase(0) == left_phrase(-3) == ""  # a count-down past its estimate: nothing known
+    assert left_phrase(0) == left_phrase(-3) == "longer than estimated"  # a count-down past its estimate
+    assert TimedText("finishing", 0.0) == "finishing · under a second left"  # (an estimate of 0 s)
     text = TimedText("computing Q̂0", 5.0)
     assert text == "computing Q̂0 · about 5 s left" and (text.head, text.left) == ("computing Q̂0", 5.0)

@@ -185,10 +185,10 @@ class BusyPill(QtWidgets.QFrame):
     def count_down(self, head: str, seconds: float) -> None:
         """The note is ``head`` and the time left, ``seconds`` from now, counted down each second
         (a prediction's last level is its longest: its note stayed at its first "about N s left"),
-        then "under a second left", then the head alone once past its estimate."""
+        then "under a second left", then "longer than estimated" once past its estimate."""
         if not self.busy:
             return
-        self._counting = (head, self.clock() + max(0.0, seconds))
+        self._counting = (head, self.clock() + max(1e-3, seconds))  # (an estimate of 0: under a second)
         self._count_down()
         self._tick.start()
 
@@ -197,7 +197,7 @@ class BusyPill(QtWidgets.QFrame):
             self._tick.stop()
             return
         head, end = self._counting
-        text = head + left_suffix(end - self.clock())  # (run past its estimate: the head alone)
+        text = head + left_suffix(end - self.clock())  # (run past its estimate: "longer than estimated")
         if text != self.label.text():
             self.label.setText(text)
             if self.isVisible():

@@ -277,7 +277,7 @@ def test_a_moved_threshold_is_estimated_anew(model_path, tmp_path):
 def test_the_busy_note_counts_its_time_left_down(qtbot):
     """The note said "about 9 s left" through the whole of the last, longest level: it counts down
     each second from the estimate it was given, down to "under a second left"; past its estimate it
-    says what runs, with no time left (it said "a moment left" however long the overrun)."""
+    says "longer than estimated" (it said "a moment left" however long the overrun, then nothing)."""
     from PySide6 import QtWidgets
 
     from qgn_studio.canvas.view import BusyPill
@@ -300,7 +300,7 @@ def test_the_busy_note_counts_its_time_left_down(qtbot):
     assert pill.label.text() == f"{head} · under a second left"
     now[0] += 30  # past the estimate
     pill._tick.timeout.emit()
-    assert pill.label.text() == head
+    assert pill.label.text() == f"{head} · longer than estimated"
     pill.set_busy(True, "Computing Q̂0")  # a new note: no count-down of the last one
     pill._tick.timeout.emit()
     assert pill.label.text() == "Computing Q̂0" and not pill._tick.isActive()
