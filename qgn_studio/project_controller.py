@@ -192,6 +192,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._kept_beside: dict = {}
         self._told_autosave_conflict: set = set()
         self._told_undone_aside: set = set()  # files (str) kept for undone edits already named in a warning
+        self._opening_started = None  # set once that read began on the job thread (queued until then)
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
@@ -496,8 +497,8 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
 
         from qgn_studio.project_open import read_project
 
-        cancel = threading.Event()
-        self._opening = cancel
+        cancel, started = threading.Event(), threading.Event()
+        self._opening, self._opening_started = cancel, started
         name = self._opening_name = folder.name or str(folder)
         self.watch.stop()  # the project open now is not followed while it is being replaced
         self.workspace.set_opening(True)
@@ -505,7 +506,11 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self.workspace.show_progress(f"Opening the project {name}: reading project.json", 0, 0, self.cancel_opening,
                                      owner=(OPENING, cancel), esc=True)  # (the window's Esc stops it: cancel_opening)
         docs = self.workspace.docs  # read there, never changed in place (Workspace replaces the list)
-        self.jobs.submit(lambda report: read_project(folder, docs, report, cancel.is_set),
+        def read(report):
+            started.set()  # (from here a cancel waits for the read to stop; before, it never ran)
+            return read_project(folder, docs, report, cancel.is_set)
+
+        self.jobs.submit(read,
                          lambda opening: self._read(cancel, opening),
                          lambda message: self._read(cancel, None, message), "Opening a project",
                          progress=lambda *step: self._show_opening_progress(cancel, name, *step))
@@ -529,7 +534,10 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         if cancel is None:
             return False
         cancel.set()
-        self.workspace.cancelling((OPENING, cancel), f"opening the project {self._opening_name}")
+        if self._opening_started.is_set():  # its read runs: "Cancelling…" until it stopped
+            self.workspace.cancelling((OPENING, cancel), f"opening the project {self._opening_name}")
+        else:  # still queued behind another job: it will not read (read_project stops at once), nothing to wait for
+            self.workspace.hide_progress((OPENING, cancel))
         self._end_opening()
         if not quiet:
             self.workspace.show_status("Opening the project was cancelled; what was open stays open", 5000)

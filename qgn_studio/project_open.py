@@ -89,6 +89,8 @@ def _read(folder: Path, open_docs: list, progress, should_stop) -> ProjectOpenin
 
     from qgn_studio.discovery import existing_files
 
+    if should_stop():  # (cancelled while it waited behind another job: nothing read at all)
+        raise OpenCancelled(f"opening {folder} was cancelled")
     project = Project.open(Path(folder))
     if project.images:
         project.image_for(project.images[0].path)  # builds the path index here, not on the UI thread

@@ -13,7 +13,8 @@ class TaskProgress(QtWidgets.QWidget):
 
     Several tasks can run at once (an export whose dialog was closed, a Ctrl+S round, uncertainty
     scoring, a project being opened): each says its ``owner`` (any hashable; None is one more), and
-    the slot shows the latest started of those still running and how many others run, and the
+    the slot shows the latest started of those still running (one cancelled and winding down
+    only when nothing else runs) and how many others run, and the
     Cancel of the latest started that has one - its own ("Cancel"), or another's, named ("Cancel
     exporting"): a save round (no Cancel) started during an export whose dialog was closed left the
     export nothing to stop it with. A task's end hides its own line only: the end of a save round
@@ -86,7 +87,10 @@ class TaskProgress(QtWidgets.QWidget):
             self._on_cancel = self._stoppable = None
             self.hide()
             return
-        shown = self._tasks[next(reversed(self._tasks))]
+        # the latest started still running; one cancelled, winding down, only when none runs (a cancelled
+        # open queued behind a job said "Cancelling…" over that job's count and time left all its run)
+        shown = next((task for task in reversed(self._tasks.values()) if not task.cancelled),
+                     self._tasks[next(reversed(self._tasks))])
         # the latest started that can still be stopped (one already cancelled, winding down, is not offered)
         stoppable = next((task for task in reversed(self._tasks.values())
                           if task.on_cancel is not None and not task.cancelled), None)

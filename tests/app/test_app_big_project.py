@@ -489,6 +489,43 @@ def test_a_project_open_shows_how_far_its_check_of_the_files_on_disk_is(qtbot, w
     assert steps == sorted(steps), shown
 
 
+def test_a_cancelled_open_still_queued_goes_at_once_and_leaves_the_running_jobs_line(qtbot, window, model_path,
+                                                                                       tmp_path, monkeypatch):
+    """An open cancelled while its read still waited behind another job said "Cancelling opening
+    the project proj… (and 1 more task)" over that job's own count and time left for the job's
+    whole run, then still ran ``Project.open`` and built the path index. A read that never started
+    now goes at once (its line hides; it stops before ``Project.open``), and the running job's line
+    shows its own progress."""
+    from qgn.project import Project
+
+    Project.create(tmp_path / "proj", many_images(tmp_path / "imgs", 300), CLASSES)
+    window.start([], str(model_path))
+    window.jobs.wait_idle()
+    opened, real_open = [], Project.open.__func__
+
+    def counted(cls, *a, **k):
+        if threading.current_thread() is not threading.main_thread():
+            opened.append(a[0])
+        return real_open(cls, *a, **k)
+
+    monkeypatch.setattr(Project, "open", classmethod(counted))
+    gate = held_jobs(window)  # another job runs (an export, a save round), showing its own progress
+    ws = window.workspace
+    ws.show_progress("Counting the annotations… 3/100", 3, 100, lambda: None, owner="counting")
+    assert window.projects.open_project(tmp_path / "proj")
+    window.cancel()  # Esc: the open, queued behind the job, is cancelled
+    ws.show_progress("Counting the annotations… 4/100", 4, 100, lambda: None, owner="counting")
+    assert window.progress.label.text().startswith("Counting the annotations… 4/100"), window.progress.label.text()
+    assert "more task" not in window.progress.label.text() and window.progress.tasks() == 1
+    gate.set()
+    window.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    assert opened == [], "the cancelled read still opened the project"
+    assert window.projects.project is None and window.docs == []
+    ws.hide_progress("counting")
+    assert not window.progress.isVisible()
+
+
 def test_a_cancelled_project_open_says_cancelling_until_its_read_stopped(qtbot, window, model_path, tmp_path,
                                                                            monkeypatch):
     """Esc hid the open's line at once while its read went on on the job thread: the line now says

@@ -488,6 +488,26 @@ def test_a_cancelled_task_says_cancelling_until_it_has_stopped(qtbot):
     assert bar.isHidden()
 
 
+def test_a_task_winding_down_does_not_cover_a_running_ones_line(qtbot):
+    """A task cancelled and winding down, started after another that runs on, said "Cancelling
+    <what>… (and 1 more task)" over the running one's count and time left until it stopped: the
+    running one's line shows, the cancelled one counted among the others; alone, it says Cancelling."""
+    from qgn_studio.panels.progress import TaskProgress
+
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    bar.show_progress("Exporting 2/9", 2, 9, lambda: None, owner="export", name="Exporting")
+    bar.show_progress("Scoring uncertainty 1/10: a.png", 1, 10, lambda: None, owner="scoring")
+    bar.cancelling("scoring")
+    bar.show_progress("Exporting 3/9", 3, 9, lambda: None, owner="export", name="Exporting")
+    assert bar.label.text() == "Exporting 3/9 (and 1 more task)", bar.label.text()
+    assert bar.bar.value() == 3 and bar.bar.maximum() == 9
+    bar.hide_progress("export")
+    assert bar.label.text() == "Cancelling scoring uncertainty…"
+    bar.hide_progress("scoring")
+    assert bar.isHidden()
+
+
 def test_the_cost_summary_while_all_is_measured_reads_as_a_sentence(qtbot):
     """Before the All scheme's MACs are measured the summary read "Decoder 58.6 M MACs = % of All:
     measuring…" (a bare "%" after "="; seen at 1280×800): it holds the place of the number."""
