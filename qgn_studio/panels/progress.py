@@ -13,10 +13,11 @@ class TaskProgress(QtWidgets.QWidget):
 
     Several tasks can run at once (an export whose dialog was closed, a Ctrl+S round, uncertainty
     scoring, a project being opened): each says its ``owner`` (any hashable; None is one more), and
-    the slot shows the latest started of those still running (one cancelled and winding down
-    only when nothing else runs) and how many others run, and the
+    the slot shows the latest started of those still running and how many others run, and the
     Cancel of the latest started that has one - its own ("Cancel"), or another's, named ("Cancel
-    exporting"): a save round (no Cancel) started during an export whose dialog was closed left the
+    exporting"); while the task shown winds down after its cancel ("Cancelling scoring
+    uncertainty… (and 1 more task)"), its own Cancel, disabled, until it stopped (a double click's
+    second press stopped the next task). A save round (no Cancel) started during an export whose dialog was closed left the
     export nothing to stop it with. A task's end hides its own line only: the end of a save round
     hid a running export's bar and Cancel until its next step (and the reverse); the next task
     shows again."""
@@ -87,10 +88,10 @@ class TaskProgress(QtWidgets.QWidget):
             self._on_cancel = self._stoppable = None
             self.hide()
             return
-        # the latest started still running; one cancelled, winding down, only when none runs (a cancelled
-        # open queued behind a job said "Cancelling…" over that job's count and time left all its run)
-        shown = next((task for task in reversed(self._tasks.values()) if not task.cancelled),
-                     self._tasks[next(reversed(self._tasks))])
+        # the latest started, winding down or not: a task just cancelled says "Cancelling <it>…" until it
+        # stopped (its line jumped to another task's, whose plain Cancel then took a double click's second
+        # press); a cancelled project open still queued behind a job never shows here (it hides at once)
+        shown = self._tasks[next(reversed(self._tasks))]
         # the latest started that can still be stopped (one already cancelled, winding down, is not offered)
         stoppable = next((task for task in reversed(self._tasks.values())
                           if task.on_cancel is not None and not task.cancelled), None)
@@ -105,6 +106,8 @@ class TaskProgress(QtWidgets.QWidget):
         else:
             self.bar.setRange(0, max(shown.total, 1))
             self.bar.setValue(shown.done)
+        if shown.cancelled:  # its button stays its own, disabled, until it stopped (not another task's)
+            stoppable = None
         self._stoppable = stoppable
         self._on_cancel = None if stoppable is None else stoppable.on_cancel
         if stoppable is not None:
@@ -116,10 +119,12 @@ class TaskProgress(QtWidgets.QWidget):
                 self.cancel_button.setText(f"Cancel {stoppable.called()}")
                 self.cancel_button.setToolTip(f"Stop {stoppable.what()}{esc}, still running behind this line "
                                               f"(its latest step: {stoppable.text})")
-        winding = next((task for task in reversed(self._tasks.values()) if task.cancelled), None)
+        winding = shown if shown.cancelled else next(
+            (task for task in reversed(self._tasks.values()) if task.cancelled), None)
         if stoppable is None and winding is not None:  # heard: it stops at its next step
             self.cancel_button.setText("Cancel")
-            self.cancel_button.setToolTip(f"Cancelling {winding.what()}: it stops after its current step")
+            self.cancel_button.setToolTip(f"Cancelling {winding.what()}: it stops after its current step"
+                                          + (", then the other tasks can be stopped here" if others else ""))
         self.cancel_button.setEnabled(stoppable is not None)
         self.cancel_button.setVisible(stoppable is not None or winding is not None)
         self.show()

@@ -488,24 +488,37 @@ def test_a_cancelled_task_says_cancelling_until_it_has_stopped(qtbot):
     assert bar.isHidden()
 
 
-def test_a_task_winding_down_does_not_cover_a_running_ones_line(qtbot):
-    """A task cancelled and winding down, started after another that runs on, said "Cancelling
-    <what>… (and 1 more task)" over the running one's count and time left until it stopped: the
-    running one's line shows, the cancelled one counted among the others; alone, it says Cancelling."""
+def test_a_task_cancelled_from_its_line_says_cancelling_with_its_cancel_disabled_until_it_stopped(qtbot):
+    """The Cancel of the line shown (scoring, started after a running export) pressed: the line
+    jumped to the export's, whose plain "Cancel" took the press's place - a double click's second
+    press cancelled the export. The line says "Cancelling scoring uncertainty… (and 1 more task)",
+    its Cancel disabled, until the scoring stopped; then the export's line, with its own Cancel."""
     from qgn_studio.panels.progress import TaskProgress
 
     bar = TaskProgress()
     qtbot.addWidget(bar)
-    bar.show_progress("Exporting 2/9", 2, 9, lambda: None, owner="export", name="Exporting")
-    bar.show_progress("Scoring uncertainty 1/10: a.png", 1, 10, lambda: None, owner="scoring")
-    bar.cancelling("scoring")
-    bar.show_progress("Exporting 3/9", 3, 9, lambda: None, owner="export", name="Exporting")
-    assert bar.label.text() == "Exporting 3/9 (and 1 more task)", bar.label.text()
-    assert bar.bar.value() == 3 and bar.bar.maximum() == 9
-    bar.hide_progress("export")
-    assert bar.label.text() == "Cancelling scoring uncertainty…"
-    bar.hide_progress("scoring")
-    assert bar.isHidden()
+    stopped = []
+    bar.show_progress("Exporting 2/9", 2, 9, lambda: stopped.append("export"), owner="export", name="Exporting")
+    bar.show_progress("Scoring uncertainty 1/10: a.png", 1, 10, lambda: stopped.append("scoring"), owner="scoring")
+    assert bar.cancel_button.text() == "Cancel" and bar.cancel_button.isEnabled()
+    bar.cancel_button.click()
+    assert bar.label.text() == "Cancelling scoring uncertainty… (and 1 more task)", bar.label.text()
+    assert not bar.cancel_button.isEnabled() and bar.cancel_button.isVisibleTo(bar)
+    bar.cancel_button.click()  # (the second press of a double click)
+    bar.show_progress("Exporting 3/9", 3, 9, lambda: stopped.append("export"), owner="export", name="Exporting")
+    assert bar.label.text() == "Cancelling scoring uncertainty… (and 1 more task)"  # (still winding down)
+    assert stopped == ["scoring"] and not bar.cancel_button.isEnabled()
+    bar.hide_progress("scoring")  # it stopped: the export's line, its own Cancel
+    assert bar.label.text() == "Exporting 3/9" and bar.bar.value() == 3 and bar.bar.maximum() == 9
+    assert bar.cancel_button.text() == "Cancel" and bar.cancel_button.isEnabled()
+    assert bar.cancel_button.toolTip() == "Stop exporting"
+    # a task cancelled elsewhere (a prediction's Esc) says so over the export too, until it stopped
+    bar.cancelling("prediction", "the prediction")
+    assert bar.label.text() == "Cancelling the prediction… (and 1 more task)"
+    assert not bar.cancel_button.isEnabled()
+    bar.hide_progress("prediction")
+    bar.cancel_button.click()
+    assert stopped == ["scoring", "export"]
 
 
 def test_the_cost_summary_while_all_is_measured_reads_as_a_sentence(qtbot):
