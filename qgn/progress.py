@@ -64,14 +64,25 @@ class TimeLeft:
         past its estimate leaves those still to do, and the line said no time left (or "about 0 s
         left") for as long as it overran - 100 files of 6 s, the 60th taking 400 s: ~150 s with
         nothing where ~4 min of files were known to remain. 0 only during the last item."""
+        made = self._made(done, total)
+        return None if made is None else max(made[0] - made[1], made[2])
+
+    def count_down_suffix(self, done: int, total: int) -> str:
+        """``counting_down`` worded to end a line (``count_down_suffix``): "longer than estimated"
+        only once the last item ran past its estimate, never for a fresh estimate of 0 s."""
+        made = self._made(done, total)
+        return "" if made is None else count_down_suffix(*made)
+
+    def _made(self, done: int, total: int) -> tuple[float, float, float] | None:
+        """(the estimate made when ``done`` of ``total`` were first reported, the seconds since,
+        the estimate of the items after the one under way), or None while unknown."""
         now = self.clock()
         if self.made is None or self.made[:2] != (done, total):
             self.made = (done, total, self.seconds(done, total), now)
         left, made = self.made[2:]
         if left is None:
             return None
-        after = left * (total - done - 1) / (total - done)  # (seconds() is None unless done < total)
-        return max(left - (now - made), after)
+        return left, now - made, left * (total - done - 1) / (total - done)  # (seconds() is None unless done < total)
 
     def estimating(self, done: int, total: int) -> bool:
         """True while items are done but too few to say the time left (``seconds`` is None), and
@@ -94,16 +105,13 @@ OVERRUN_PHRASE = "longer than estimated"
 
 
 def left_phrase(seconds: float) -> str:
-    """The one wording of a time left, for the command line and the app alike: ``"about 12 s
-    left"``; ``"under a second left"`` under a second (it said "about 0 s left"); ``"longer than
-    estimated"`` once a count-down has run past its estimate (0 or less: how long is left is not
-    known then; a line that kept saying a second or a moment for many seconds would not be true,
-    and one that dropped its time left looked as if it had forgotten it). A batch's count-down
-    (``TimeLeft.counting_down``) keeps the estimate of its items after the one under way, so
-    it says this only during its last item."""
+    """The one wording of an estimate of the time left, for the command line and the app alike:
+    ``"about 12 s left"``; ``"under a second left"`` under a second, 0 included (it said "about 0 s
+    left"; two reports within one tick of a coarse clock - Windows' ticks 15.6 ms - estimate 0 s).
+    A count-down that ran past its estimate is worded by ``count_down_suffix``."""
     if seconds >= 1:
         return f"about {format_duration(seconds)} left"
-    return "under a second left" if seconds > 0 else OVERRUN_PHRASE
+    return "under a second left"
 
 
 def left_suffix(seconds: float | None) -> str:
@@ -112,15 +120,31 @@ def left_suffix(seconds: float | None) -> str:
     return "" if seconds is None else f" · {left_phrase(seconds)}"
 
 
+def count_down_suffix(left: float | None, elapsed: float, after: float = 0.0) -> str:
+    """The one wording of a count-down, to end a line: ``left`` seconds estimated ``elapsed``
+    seconds ago, never below ``after`` (the estimate of the work after the part under way: a part
+    that overran leaves that work to do), as ``left_suffix`` words it; ``" · longer than
+    estimated"`` only once it ran past ``left`` with nothing known after it (how long is left is
+    not known then; a line that kept saying a second for many seconds would not be true, and one
+    that dropped its time left looked as if it had forgotten it). A fresh estimate of 0 s is
+    "under a second left" (it said "longer than estimated" from its first report)."""
+    if left is None:
+        return ""
+    remaining = max(left - elapsed, after)
+    if remaining <= 0 and elapsed > left:
+        return f" · {OVERRUN_PHRASE}"
+    return left_suffix(remaining)
+
+
 class TimedText(str):
     """A progress line that ends with its time left: ``head``, then ``left_suffix(left)`` (``left``
-    None: the line is ``head`` alone). A str, so it reads as the line; a display that
-    counts down (the busy note over the image) reads ``head`` and ``left``."""
+    None: the line is ``head`` alone). A str, so it reads as the line; a display that counts down
+    (the busy note over the image) reads ``head``, ``left`` and ``after``: the estimate of the
+    steps after the one under way, below which its count-down does not go (``count_down_suffix``)."""
 
-    def __new__(cls, head: str, left: float | None):
-        # (an estimate of 0 s is one under a second: only a count-down past it says it overran)
-        text = super().__new__(cls, head + left_suffix(None if left is None else max(left, 1e-3)))
-        text.head, text.left = head, left
+    def __new__(cls, head: str, left: float | None, after: float = 0.0):
+        text = super().__new__(cls, head + left_suffix(left))
+        text.head, text.left, text.after = head, left, after
         return text
 
 

@@ -196,7 +196,7 @@ def test_under_a_second_left_reads_the_same_on_every_line(monkeypatch, capsys):
     (``TimeLeft``, ``ItemParts``, ``qgn bench``'s stage line) and in the export and import dialogs,
     where the app's own lines said "a moment left": every one now says "under a second left", and
     once a count-down ran past its estimate, the estimate of the files after it, during the last
-    "longer than estimated" (``qgn.progress.left_phrase``)."""
+    "longer than estimated" (``qgn.progress.left_phrase``, ``count_down_suffix``)."""
     import sys
     from pathlib import Path
 
@@ -337,7 +337,41 @@ def test_step_costs_scale_a_step_not_known_yet_as_the_latest_run_grew():
     costs.record("c", 0, 0.5)  # the decoder stopped: no sites
     assert costs.seconds([("b", 40), ("c", None)]) == pytest.approx(2.0)
     assert left_phrase(0.4) == "under a second left" and left_phrase(12.2) == "about 12 s left"
-    assert left_phrase(0) == left_phrase(-3) == "longer than estimated"  # a count-down past its estimate
+    assert left_phrase(0) == "under a second left"  # an estimate of 0 s (two reports in one clock tick)
     assert TimedText("finishing", 0.0) == "finishing · under a second left"  # (an estimate of 0 s)
     text = TimedText("computing Q̂0", 5.0)
     assert text == "computing Q̂0 · about 5 s left" and (text.head, text.left) == ("computing Q̂0", 5.0)
+
+
+def test_a_fresh_estimate_of_no_time_reads_under_a_second_and_only_a_count_down_that_ran_out_overran():
+    """Two reports within one tick of a coarse clock (Windows' monotonic ticks 15.6 ms) estimate 0 s:
+    the line said "longer than estimated" from that first estimate. A fresh estimate of 0 s reads
+    "under a second left"; "longer than estimated" is said only by a count-down that ran past its
+    estimate with nothing known after it (``count_down_suffix``, the one home)."""
+    from qgn.progress import TimeLeft
+
+    now = [0.0]
+
+    def tick():  # a 15.625 ms clock
+        return int(now[0] / 0.015625) * 0.015625
+
+    left = TimeLeft(tick)
+    now[0] = 1.20
+    assert left.suffix(1, 50) == ""  # the first report: nothing known yet
+    now[0] = 1.202  # the next file 2 ms later, the same tick
+    assert left.suffix(2, 50) == " · under a second left"
+    assert left(2, 50) == "under a second left"
+    from qgn.progress import count_down_suffix
+
+    now[0] = 3.0
+    down = TimeLeft(tick)
+    now[0] = 5.0
+    down.count_down_suffix(1, 3)
+    now[0] = 5.002
+    assert down.count_down_suffix(2, 3) == " · under a second left"  # a fresh 0 s, the last item under way
+    now[0] = 9.0
+    assert down.count_down_suffix(2, 3) == " · longer than estimated"  # it ran out, nothing after it
+    assert count_down_suffix(0.0, 0.0) == " · under a second left"
+    assert count_down_suffix(6.0, 7.0, 5.0) == " · about 5 s left"  # the items after the one under way
+    assert count_down_suffix(6.0, 7.0) == " · longer than estimated"
+    assert count_down_suffix(None, 3.0) == ""

@@ -309,6 +309,35 @@ def test_the_busy_note_counts_its_time_left_down(qtbot):
     assert not pill._tick.isActive()
 
 
+def test_the_busy_note_of_a_middle_step_that_overran_keeps_the_time_of_the_steps_after_it(qtbot):
+    """A middle level run past the estimate of all the steps left said "longer than estimated",
+    then the next level's note a time left again: its count-down stops at the estimate of the steps
+    after it (sent with it), and only the last step's says it overran."""
+    from PySide6 import QtWidgets
+
+    from qgn_studio.canvas.view import BusyPill
+
+    parent = QtWidgets.QWidget()
+    qtbot.addWidget(parent)
+    pill = BusyPill(parent)
+    now = [1000.0]
+    pill.clock = lambda: now[0]
+    head = "Computing Q̂3 · step 8 of 11"  # 6 s in all, 5 s of them the three steps after it
+    pill.set_busy(True, head)
+    pill.count_down(head, 6.0, 5.0)
+    assert pill.label.text() == f"{head} · about 6 s left"
+    now[0] += 7  # Q̂3 took 7 s
+    pill._tick.timeout.emit()
+    assert pill.label.text() == f"{head} · about 5 s left"
+    head = "Finishing · step 11 of 11"  # the last step: nothing after it
+    pill.set_busy(True, head)
+    pill.count_down(head, 0.0)  # (an estimate of 0 s: under a second, not overrun)
+    assert pill.label.text() == f"{head} · under a second left"
+    now[0] += 2
+    pill._tick.timeout.emit()
+    assert pill.label.text() == f"{head} · longer than estimated"
+
+
 def test_the_window_says_a_predictions_time_left_once_it_has_a_basis(qtbot, window, model_path, samples):
     """The busy note over the image counts a prediction's steps, and says "estimating the time
     left…" until this session has measured each of its steps, then the time left."""
