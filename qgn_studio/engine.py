@@ -254,7 +254,13 @@ class Engine:
                 return
             text += f" · step {min(done + 1, count)} of {count}"
             left = self.costs.seconds([(step, work(step)) for step in steps[done:]])
-            progress(f"{text} · estimating the time left…" if left is None else TimedText(text, left))
+            if left is None:
+                progress(f"{text} · estimating the time left…")
+                return
+            # the steps after this one: the floor of its count-down (a middle level that overran said
+            # "longer than estimated", then the next level a time left again)
+            this = self.costs.seconds([(step, work(step)) for step in steps[done:done + 1]])
+            progress(TimedText(text, left, 0.0 if this is None else max(left - this, 0.0)))
 
         def step_done(_done: int, _total: int, what: str) -> None:  # after each encoder stage and decoder level
             nonlocal done, last

@@ -757,9 +757,9 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
             return  # its note stays "Cancelling the prediction…", its Cancel disabled
         self.canvas.set_busy(busy, text)
 
-    def _busy_counting(self, head: str, seconds: float, run: int = 0) -> None:
+    def _busy_counting(self, head: str, seconds: float, after: float = 0.0, run: int = 0) -> None:
         if run > self._cancelled_run:  # (not the cancelled run's: its note says Cancelling)
-            self.canvas.busy.count_down(head, seconds)
+            self.canvas.busy.count_down(head, seconds, after)
 
     def _curve_point(self, point) -> None:
         doc = self.workspace.doc_for(point.path)

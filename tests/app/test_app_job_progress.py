@@ -211,6 +211,9 @@ def test_a_levels_time_left_follows_its_sites_not_the_images_pixels(model_path, 
     expected = 100.0 * sites[1] / sites[0] + 200.0  # (by pixels the level alone was 100 s)
     assert last == f"{head} · {left_phrase(expected)}", (said, sites)
     assert last.left == pytest.approx(expected)
+    # the floor of each note's count-down: the steps after its own (the busy note over Q̂0 said "longer
+    # than estimated" once Q̂0 overran, the views and the rest still to come: its after was not sent)
+    assert last.after == pytest.approx(200.0) and said[-1].after == pytest.approx(100.0), said
 
 
 def test_a_predictions_time_left_holds_the_work_after_its_last_level(model_path, tmp_path, monkeypatch):
