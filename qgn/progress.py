@@ -65,24 +65,27 @@ class TimeLeft:
         left") for as long as it overran - 100 files of 6 s, the 60th taking 400 s: ~150 s with
         nothing where ~4 min of files were known to remain. 0 only during the last item."""
         made = self._made(done, total)
-        return None if made is None else max(made[0] - made[1], made[2])
+        return None if made is None else max(made[0] - made[1], made[2] or 0.0)
 
     def count_down_suffix(self, done: int, total: int) -> str:
         """``counting_down`` worded to end a line (``count_down_suffix``): "longer than estimated"
-        only once the last item ran past its estimate, never for a fresh estimate of 0 s."""
+        only once the last item (``done == total - 1``) ran past its estimate, never with items
+        after the one under way (an estimate of 0 s for 48 files left said so one tick later)."""
         made = self._made(done, total)
         return "" if made is None else count_down_suffix(*made)
 
-    def _made(self, done: int, total: int) -> tuple[float, float, float] | None:
+    def _made(self, done: int, total: int) -> tuple[float, float, float | None] | None:
         """(the estimate made when ``done`` of ``total`` were first reported, the seconds since,
-        the estimate of the items after the one under way), or None while unknown."""
+        the estimate of the items after the one under way, None when none follow it), or None
+        while unknown."""
         now = self.clock()
         if self.made is None or self.made[:2] != (done, total):
             self.made = (done, total, self.seconds(done, total), now)
         left, made = self.made[2:]
         if left is None:
             return None
-        return left, now - made, left * (total - done - 1) / (total - done)  # (seconds() is None unless done < total)
+        after = None if done == total - 1 else left * (total - done - 1) / (total - done)
+        return left, now - made, after  # (seconds() is None unless done < total)
 
     def estimating(self, done: int, total: int) -> bool:
         """True while items are done but too few to say the time left (``seconds`` is None), and
@@ -120,29 +123,31 @@ def left_suffix(seconds: float | None) -> str:
     return "" if seconds is None else f" · {left_phrase(seconds)}"
 
 
-def count_down_suffix(left: float | None, elapsed: float, after: float = 0.0) -> str:
+def count_down_suffix(left: float | None, elapsed: float, after: float | None = None) -> str:
     """The one wording of a count-down, to end a line: ``left`` seconds estimated ``elapsed``
     seconds ago, never below ``after`` (the estimate of the work after the part under way: a part
-    that overran leaves that work to do), as ``left_suffix`` words it; ``" · longer than
-    estimated"`` only once it ran past ``left`` with nothing known after it (how long is left is
-    not known then; a line that kept saying a second for many seconds would not be true, and one
-    that dropped its time left looked as if it had forgotten it). A fresh estimate of 0 s is
-    "under a second left" (it said "longer than estimated" from its first report)."""
+    that overran leaves that work to do), as ``left_suffix`` words it. ``after`` None: no work
+    follows the part under way - only then, once it ran past ``left``, ``" · longer than
+    estimated"`` (how long is left is not known then; a line that kept saying a second for many
+    seconds would not be true, and one that dropped its time left looked as if it had forgotten
+    it). With work after it (``after`` a number, 0 included: an estimate of 0 s for 48 files left)
+    it never says so (it did one tick after such an estimate). A fresh estimate of 0 s is "under a
+    second left"."""
     if left is None:
         return ""
-    remaining = max(left - elapsed, after)
-    if remaining <= 0 and elapsed > left:
+    if after is None and elapsed > left:
         return f" · {OVERRUN_PHRASE}"
-    return left_suffix(remaining)
+    return left_suffix(max(left - elapsed, after or 0.0))
 
 
 class TimedText(str):
     """A progress line that ends with its time left: ``head``, then ``left_suffix(left)`` (``left``
     None: the line is ``head`` alone). A str, so it reads as the line; a display that counts down
     (the busy note over the image) reads ``head``, ``left`` and ``after``: the estimate of the
-    steps after the one under way, below which its count-down does not go (``count_down_suffix``)."""
+    steps after the one under way, below which its count-down does not go, None when none follow
+    it (``count_down_suffix``)."""
 
-    def __new__(cls, head: str, left: float | None, after: float = 0.0):
+    def __new__(cls, head: str, left: float | None, after: float | None = None):
         text = super().__new__(cls, head + left_suffix(left))
         text.head, text.left, text.after = head, left, after
         return text

@@ -258,9 +258,10 @@ class Engine:
                 progress(f"{text} · estimating the time left…")
                 return
             # the steps after this one: the floor of its count-down (a middle level that overran said
-            # "longer than estimated", then the next level a time left again)
+            # "longer than estimated", then the next level a time left again); None: none after it
             this = self.costs.seconds([(step, work(step)) for step in steps[done:done + 1]])
-            progress(TimedText(text, left, 0.0 if this is None else max(left - this, 0.0)))
+            after = None if done + 1 >= len(steps) else 0.0 if this is None else max(left - this, 0.0)
+            progress(TimedText(text, left, after))
 
         def step_done(_done: int, _total: int, what: str) -> None:  # after each encoder stage and decoder level
             nonlocal done, last

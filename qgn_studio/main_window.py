@@ -757,7 +757,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
             return  # its note stays "Cancelling the prediction…", its Cancel disabled
         self.canvas.set_busy(busy, text)
 
-    def _busy_counting(self, head: str, seconds: float, after: float = 0.0, run: int = 0) -> None:
+    def _busy_counting(self, head: str, seconds: float, after: float | None = None, run: int = 0) -> None:
         if run > self._cancelled_run:  # (not the cancelled run's: its note says Cancelling)
             self.canvas.busy.count_down(head, seconds, after)
 

@@ -165,8 +165,8 @@ class InferenceWorker(QtCore.QThread):
     # each job the thread runs (a prediction, a model load) is a run, its id counting up: a note and a
     # cancel name their run, so a note sent just before a cancel and heard after it can be told apart
     busy_changed = QtCore.Signal(bool, str, int)  # (busy, its note, run id)
-    busy_counting = QtCore.Signal(str, float, float, int)  # (the busy note without its time left, seconds left,
-    # those of the steps after the one under way, run id)
+    busy_counting = QtCore.Signal(str, float, object, int)  # (the busy note without its time left, seconds left,
+    # those of the steps after the one under way - None: none follow it -, run id)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -359,7 +359,7 @@ class InferenceWorker(QtCore.QThread):
                 self.busy_changed.emit(True, text[:1].upper() + text[1:], job.run)  # (capitalize() made Q̂ q̂)
                 if getattr(text, "left", None) is not None:  # a TimedText: the note counts it down
                     self.busy_counting.emit(text.head[:1].upper() + text.head[1:], float(text.left),
-                                           float(text.after), job.run)
+                                           text.after, job.run)
 
             result = self.engine.predict(doc, job.setting, stop, progress)
             if job.cancelled:  # (its last step ended after the cancel: the previous result stays, as said)
@@ -402,7 +402,7 @@ class InferenceWorker(QtCore.QThread):
         left = costs.seconds([(kind, pixels)]) if pixels >= BIG_PIXELS else None  # (a smaller one: milliseconds)
         self.busy_changed.emit(True, head if left is None else str(TimedText(head, left)), run)
         if left is not None:
-            self.busy_counting.emit(head, left, 0.0, run)
+            self.busy_counting.emit(head, left, None, run)  # (no step after the read)
         started = self.engine.clock()
         doc.load()
         if pixels and doc.error is None:

@@ -375,3 +375,29 @@ def test_a_fresh_estimate_of_no_time_reads_under_a_second_and_only_a_count_down_
     assert count_down_suffix(6.0, 7.0, 5.0) == " · about 5 s left"  # the items after the one under way
     assert count_down_suffix(6.0, 7.0) == " · longer than estimated"
     assert count_down_suffix(None, 3.0) == ""
+
+
+def test_a_count_down_with_items_after_the_one_under_way_never_says_longer_than_estimated():
+    """An estimate of 0 s for the 48 files left (two reports in one tick of a coarse clock) said
+    "longer than estimated" one tick later with 48 files still to do: only the last item
+    (``done == total - 1``) overruns; ``after`` None means "nothing after" (``count_down_suffix``)."""
+    from qgn.progress import TimeLeft, count_down_suffix
+
+    now = [0.0]
+
+    def tick():  # a 15.625 ms clock
+        return int(now[0] / 0.015625) * 0.015625
+
+    left = TimeLeft(tick)
+    now[0] = 1.20
+    left.count_down_suffix(1, 50)
+    now[0] = 1.202
+    assert left.count_down_suffix(2, 50) == " · under a second left"
+    now[0] = 1.220  # the next tick, the same file
+    assert left.count_down_suffix(2, 50) == " · under a second left"
+    now[0] = 3.0
+    assert left.count_down_suffix(2, 50) == " · under a second left"
+    assert left.counting_down(2, 50) == 0.0
+    assert count_down_suffix(0.0, 2.0, 0.0) == " · under a second left"  # work after it, its estimate 0 s
+    assert count_down_suffix(0.0, 2.0, None) == " · longer than estimated"  # nothing after it
+    assert count_down_suffix(3.0, 1.0, 0.0) == " · about 2 s left"

@@ -182,13 +182,13 @@ class BusyPill(QtWidgets.QFrame):
             self.adjustSize()
             self.reposition()
 
-    def count_down(self, head: str, seconds: float, after: float = 0.0) -> None:
+    def count_down(self, head: str, seconds: float, after: float | None = None) -> None:
         """The note is ``head`` and the time left, ``seconds`` from now, counted down each second
         (a prediction's last level is its longest: its note stayed at its first "about N s left"),
         never below ``after`` (the estimate of the steps after the one under way: a middle level
-        that overran said "longer than estimated", then its next level a time left again); then
-        "under a second left", and "longer than estimated" once past it with no step after it
-        (``qgn.progress.count_down_suffix``)."""
+        that overran said "longer than estimated", then its next level a time left again; None:
+        no step after it); then "under a second left", and "longer than estimated" once past it
+        with no step after it (``qgn.progress.count_down_suffix``)."""
         if not self.busy:
             return
         self._counting = (head, self.clock(), seconds, after)
