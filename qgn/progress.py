@@ -59,12 +59,33 @@ class TimeLeft:
     def counting_down(self, done: int, total: int) -> float | None:
         """``seconds`` as estimated when ``done`` of ``total`` were first reported, less the time
         since: a line redrawn while its count stands still (the part under way inside an item)
-        counts down - ``seconds`` grows with the clock then."""
+        counts down - ``seconds`` grows with the clock then), never below the estimate of the items
+        after the one under way (``left`` × (total − done − 1)/(total − done)): an item that runs
+        past its estimate leaves those still to do, and the line said no time left (or "about 0 s
+        left") for as long as it overran - 100 files of 6 s, the 60th taking 400 s: ~150 s with
+        nothing where ~4 min of files were known to remain. 0 only during the last item."""
+        made = self._made(done, total)
+        return None if made is None else max(made[0] - made[1], made[2] or 0.0)
+
+    def count_down_suffix(self, done: int, total: int) -> str:
+        """``counting_down`` worded to end a line (``count_down_suffix``): "longer than estimated"
+        only once the last item (``done == total - 1``) ran past its estimate, never with items
+        after the one under way (an estimate of 0 s for 48 files left said so one tick later)."""
+        made = self._made(done, total)
+        return "" if made is None else count_down_suffix(*made)
+
+    def _made(self, done: int, total: int) -> tuple[float, float, float | None] | None:
+        """(the estimate made when ``done`` of ``total`` were first reported, the seconds since,
+        the estimate of the items after the one under way, None when none follow it), or None
+        while unknown."""
         now = self.clock()
         if self.made is None or self.made[:2] != (done, total):
             self.made = (done, total, self.seconds(done, total), now)
         left, made = self.made[2:]
-        return None if left is None else max(left - (now - made), 0.0)
+        if left is None:
+            return None
+        after = None if done == total - 1 else left * (total - done - 1) / (total - done)
+        return left, now - made, after  # (seconds() is None unless done < total)
 
     def estimating(self, done: int, total: int) -> bool:
         """True while items are done but too few to say the time left (``seconds`` is None), and
@@ -72,30 +93,63 @@ class TimeLeft:
         return 0 < done < total and self.seconds(done, total) is None
 
     def __call__(self, done: int, total: int) -> str:
-        """``"about 12 s left"``, or ``""`` while unknown."""
+        """``left_phrase`` of ``seconds``: ``"about 12 s left"``, ``"under a second left"``, or
+        ``""`` while unknown."""
         left = self.seconds(done, total)
-        return "" if left is None else f"about {format_duration(left)} left"
+        return "" if left is None else left_phrase(left)
 
     def suffix(self, done: int, total: int) -> str:
-        """``" · about 12 s left"`` to end a progress line, or ``""``."""
-        text = self(done, total)
-        return f" · {text}" if text else ""
+        """``" · about 12 s left"`` to end a progress line, or ``""`` (``left_suffix``)."""
+        return left_suffix(self.seconds(done, total))
+
+
+#: What a count-down says once it has run past its estimate with no known work after it.
+OVERRUN_PHRASE = "longer than estimated"
 
 
 def left_phrase(seconds: float) -> str:
-    """``"about 12 s left"``, or ``"a moment left"`` under a second (never a negative time: a
-    count-down that overran its estimate says a moment)."""
-    return f"about {format_duration(seconds)} left" if seconds >= 1 else "a moment left"
+    """The one wording of an estimate of the time left, for the command line and the app alike:
+    ``"about 12 s left"``; ``"under a second left"`` under a second, 0 included (it said "about 0 s
+    left"; two reports within one tick of a coarse clock - Windows' ticks 15.6 ms - estimate 0 s).
+    A count-down that ran past its estimate is worded by ``count_down_suffix``."""
+    if seconds >= 1:
+        return f"about {format_duration(seconds)} left"
+    return "under a second left"
+
+
+def left_suffix(seconds: float | None) -> str:
+    """``" · " + left_phrase(seconds)`` to end a progress line, or ``""`` (``seconds`` None: not
+    known yet)."""
+    return "" if seconds is None else f" · {left_phrase(seconds)}"
+
+
+def count_down_suffix(left: float | None, elapsed: float, after: float | None = None) -> str:
+    """The one wording of a count-down, to end a line: ``left`` seconds estimated ``elapsed``
+    seconds ago, never below ``after`` (the estimate of the work after the part under way: a part
+    that overran leaves that work to do), as ``left_suffix`` words it. ``after`` None: no work
+    follows the part under way - only then, once it ran past ``left``, ``" · longer than
+    estimated"`` (how long is left is not known then; a line that kept saying a second for many
+    seconds would not be true, and one that dropped its time left looked as if it had forgotten
+    it). With work after it (``after`` a number, 0 included: an estimate of 0 s for 48 files left)
+    it never says so (it did one tick after such an estimate). A fresh estimate of 0 s is "under a
+    second left"."""
+    if left is None:
+        return ""
+    if after is None and elapsed > left:
+        return f" · {OVERRUN_PHRASE}"
+    return left_suffix(max(left - elapsed, after or 0.0))
 
 
 class TimedText(str):
-    """A progress line that ends with its time left: ``head``, then ``" · "`` and ``left_phrase(left)``
-    (``left`` None: the line is ``head`` alone). A str, so it reads as the line; a display that
-    counts down (the busy note over the image) reads ``head`` and ``left``."""
+    """A progress line that ends with its time left: ``head``, then ``left_suffix(left)`` (``left``
+    None: the line is ``head`` alone). A str, so it reads as the line; a display that counts down
+    (the busy note over the image) reads ``head``, ``left`` and ``after``: the estimate of the
+    steps after the one under way, below which its count-down does not go, None when none follow
+    it (``count_down_suffix``)."""
 
-    def __new__(cls, head: str, left: float | None):
-        text = super().__new__(cls, head if left is None else f"{head} · {left_phrase(left)}")
-        text.head, text.left = head, left
+    def __new__(cls, head: str, left: float | None, after: float | None = None):
+        text = super().__new__(cls, head + left_suffix(left))
+        text.head, text.left, text.after = head, left, after
         return text
 
 

@@ -248,13 +248,24 @@ class Engine:
         def say() -> None:
             if progress is None:
                 return
-            text = "finishing" if steps[done:done + 1] in ([views], [finish]) else f"computing Q̂{depth}"
+            finishing = steps[done:done + 1] in ([views], [finish])  # one note for the views and the finish
+            text = "finishing" if finishing else f"computing Q̂{depth}"
             if count <= 1:  # (a cached run, or one level: no steps to count)
                 progress(text)
                 return
             text += f" · step {min(done + 1, count)} of {count}"
             left = self.costs.seconds([(step, work(step)) for step in steps[done:]])
-            progress(f"{text} · estimating the time left…" if left is None else TimedText(text, left))
+            if left is None:
+                progress(f"{text} · estimating the time left…")
+                return
+            # the steps after this one: the floor of its count-down (a middle level that overran said
+            # "longer than estimated", then the next level a time left again); None: none after it -
+            # nor after "finishing", which is said once for the level views and the finish after them
+            # (floored at the finish, its note stood still at the finish's estimate through the finish)
+            this = self.costs.seconds([(step, work(step)) for step in steps[done:done + 1]])
+            after = (None if finishing or done + 1 >= len(steps) else 0.0 if this is None
+                     else max(left - this, 0.0))
+            progress(TimedText(text, left, after))
 
         def step_done(_done: int, _total: int, what: str) -> None:  # after each encoder stage and decoder level
             nonlocal done, last
@@ -283,7 +294,7 @@ class Engine:
         ended = self.clock()
         if finish is not None:
             done = steps.index(views if cells else finish)
-            if count > 1:  # (after a level, "a moment left" while the views and metrics were made)
+            if count > 1:  # (after a level, "under a second left" while the views and metrics were made)
                 say()
         return prediction, scheme, ended
 

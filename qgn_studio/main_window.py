@@ -122,6 +122,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         # puts the controls back to the result on screen only when none was asked for since the cancel
         self._cancelling: tuple[int, int] | None = None  # (the run cancelled last, _requests then), until it stopped
         self._cancelled_run = 0  # the run cancelled last: its step notes heard after the cancel are not shown
+        self._not_computed: ImageDocument | None = None  # the image shown whose prediction Esc cancelled
         self._dropping: dict[int, int] = {}  # queued predictions dropped by Esc: their ids -> _requests then
         self.ends_process = False  # the process ends with the window (app.main): closing waits only for writers
         self.threads_stopped = False  # closed: the threads that write have finished
@@ -635,6 +636,8 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         else:
             self.canvas.clear_message("truth")
         self.explore.show_result(doc.result, self._reference(doc))
+        if doc.result is None and doc is self._not_computed:  # (read after its prediction was cancelled)
+            self.explore.show_not_computed()
         self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
         self.layer_panel.refresh(doc.result)
         self.annotator.show_document(doc)
@@ -644,6 +647,10 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
     def _request(self) -> None:
         self._requests += 1
         doc = self.current
+        if self._not_computed is not None:  # asked for again: "No result yet" while it computes
+            if self._not_computed is doc and doc.result is None:
+                self.explore.show_result(None, None)
+            self._not_computed = None
         if doc is None or doc.error:
             return
         if self.model_info is None and doc.loaded:
@@ -727,6 +734,9 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
             self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
         elif requests == self._requests and self.current is not None and self.model_info is not None:
             self.statusBar().showMessage(f"Cancelled — no prediction for {self.current.name}", 5000)
+            if self.current.result is None:  # (the controls name the setting cancelled: say it was not computed)
+                self._not_computed = self.current  # (until a prediction is asked for: also once it is read)
+                self.explore.show_not_computed()
 
     def _show_setting_on_screen(self, requests: int) -> bool:
         """After a cancel: the controls say what stays on screen (not the cancelled setting), unless a
@@ -747,9 +757,9 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
             return  # its note stays "Cancelling the prediction…", its Cancel disabled
         self.canvas.set_busy(busy, text)
 
-    def _busy_counting(self, head: str, seconds: float, run: int = 0) -> None:
+    def _busy_counting(self, head: str, seconds: float, after: float | None = None, run: int = 0) -> None:
         if run > self._cancelled_run:  # (not the cancelled run's: its note says Cancelling)
-            self.canvas.busy.count_down(head, seconds)
+            self.canvas.busy.count_down(head, seconds, after)
 
     def _curve_point(self, point) -> None:
         doc = self.workspace.doc_for(point.path)
@@ -837,7 +847,11 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
             # running (a model loading, a result sent and not yet shown), a queued one is dropped:
             # the controls go back when the worker is past what it does first (the load's end, the
             # result sent); a model load or a device switch runs on (its note stays)
+            # a model job, or a read alone, goes on: said (it was silent, or "Cancelling the prediction…")
+            goes_on = self.worker.goes_on()  # (read before the cancel: a read kept is then what runs)
             cancel = self.worker.cancel()
+            if cancel is None and goes_on is not None:
+                self.statusBar().showMessage(f"{goes_on} goes on: it cannot be cancelled", 5000)
             if cancel is not None:
                 run, running = cancel
                 if not running:

@@ -192,6 +192,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._kept_beside: dict = {}
         self._told_autosave_conflict: set = set()
         self._told_undone_aside: set = set()  # files (str) kept for undone edits already named in a warning
+        self._opening_started = None  # set once that read began on the job thread (queued until then)
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
@@ -496,31 +497,47 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
 
         from qgn_studio.project_open import read_project
 
-        cancel = threading.Event()
-        self._opening = cancel
-        name = folder.name or str(folder)
+        cancel, started = threading.Event(), threading.Event()
+        self._opening, self._opening_started = cancel, started
+        name = self._opening_name = folder.name or str(folder)
         self.watch.stop()  # the project open now is not followed while it is being replaced
         self.workspace.set_opening(True)
+        # (each read its own line: one cancelled says "Cancelling…" until it stopped, beside the next one's)
         self.workspace.show_progress(f"Opening the project {name}: reading project.json", 0, 0, self.cancel_opening,
-                                     owner=OPENING, esc=True)  # (the window's Esc stops it: cancel_opening)
+                                     owner=(OPENING, cancel), esc=True)  # (the window's Esc stops it: cancel_opening)
         docs = self.workspace.docs  # read there, never changed in place (Workspace replaces the list)
-        self.jobs.submit(lambda report: read_project(folder, docs, report, cancel.is_set),
+        def read(report):
+            started.set()  # (from here a cancel waits for the read to stop; before, it never ran)
+            return read_project(folder, docs, report, cancel.is_set)
+
+        self.jobs.submit(read,
                          lambda opening: self._read(cancel, opening),
                          lambda message: self._read(cancel, None, message), "Opening a project",
-                         progress=lambda done, total: self._show_opening_progress(cancel, name, done, total))
+                         progress=lambda *step: self._show_opening_progress(cancel, name, *step))
 
-    def _show_opening_progress(self, cancel, name: str, done: int, total: int) -> None:
+    def _show_opening_progress(self, cancel, name: str, done: int, total: int, phase: str) -> None:
+        """A step of the read (``project_open.read_project``): the check of its files on disk, then
+        the making of its documents, each half of the bar (and of the time left)."""
         if cancel is self._opening and not cancel.is_set():
-            self.workspace.show_progress(f"Opening the project {name}: {done:,} of {total:,} images",
-                                         done, total, self.cancel_opening, owner=OPENING, esc=True)
+            if phase == "checking":  # (most of a second at 20,000 images: it sat at "0 of 20,000 images")
+                text, step = f"Opening the project {name}: checking its images on disk, {done:,} of {total:,}", done
+            else:
+                text, step = f"Opening the project {name}: {done:,} of {total:,} images", total + done
+            self.workspace.show_progress(text, step, 2 * total, self.cancel_opening, owner=(OPENING, cancel), esc=True)
 
     def cancel_opening(self, quiet: bool = False) -> bool:
         """Stop reading the project being opened (Esc, Cancel, another open, closing the window):
-        nothing changes, the project open before stays open. True when one was being read."""
+        nothing changes, the project open before stays open, and the window can be used at once;
+        the read's line says "Cancelling opening the project …" until its thread stopped (``_read``:
+        the line hid at once while the read carried on). True when one was being read."""
         cancel = self._opening
         if cancel is None:
             return False
         cancel.set()
+        if self._opening_started.is_set():  # its read runs: "Cancelling…" until it stopped
+            self.workspace.cancelling((OPENING, cancel), f"opening the project {self._opening_name}")
+        else:  # still queued behind another job: it will not read (read_project stops at once), nothing to wait for
+            self.workspace.hide_progress((OPENING, cancel))
         self._end_opening()
         if not quiet:
             self.workspace.show_status("Opening the project was cancelled; what was open stays open", 5000)
@@ -528,13 +545,14 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
 
     def _end_opening(self) -> None:
         self._opening = None
-        self.workspace.hide_progress(OPENING)
         self.workspace.set_opening(False)
         if self.project is not None and not self._closed:
             self.watch.start()
 
     def _read(self, cancel, opening, message: str = "") -> None:
-        """The job thread read a project (or failed to): show it, unless it was cancelled meanwhile."""
+        """The job thread read a project (or failed to, or stopped): show it, unless it was cancelled
+        meanwhile (then nothing of it is applied)."""
+        self.workspace.hide_progress((OPENING, cancel))  # its line, "Cancelling…" if it was cancelled
         if cancel is not self._opening:
             return  # cancelled, or another open took its place
         self._end_opening()

@@ -6,8 +6,10 @@ already (its done flag set), and lists the autosaves to offer; the UI thread the
 result in (``ProjectController.open_project``). A 20,000-image project costs the UI thread no
 per-image work, so the window keeps answering while it opens.
 
-``progress(done, total)`` is called as documents are made; ``should_stop()`` (the library's
-convention) is polled between them, and ``OpenCancelled`` stops the read (nothing was changed: opening writes nothing).
+``progress(done, total, phase)`` is called as the image files are checked on disk (``phase``
+"checking") and as documents are made ("making"), ``done`` of the ``total`` images of that phase;
+``should_stop()`` (the library's convention) is polled between them, and ``OpenCancelled`` stops the
+read (nothing was changed: opening writes nothing).
 """
 from __future__ import annotations
 
@@ -71,7 +73,8 @@ class ProjectOpening:
         return docs, dropped, flipped
 
 
-def read_project(folder: Path, open_docs: list, progress: Callable[[int, int], None] = lambda done, total: None,
+def read_project(folder: Path, open_docs: list,
+                 progress: Callable[[int, int, str], None] = lambda done, total, phase: None,
                  should_stop: Callable[[], bool] = lambda: False) -> ProjectOpening:
     """See the module docstring. ``open_docs``: the list of documents open now (read, not changed)."""
     # the hundred thousand objects an open makes would trigger one or two full collections; the
@@ -86,12 +89,24 @@ def _read(folder: Path, open_docs: list, progress, should_stop) -> ProjectOpenin
 
     from qgn_studio.discovery import existing_files
 
+    if should_stop():  # (cancelled while it waited behind another job: nothing read at all)
+        raise OpenCancelled(f"opening {folder} was cancelled")
     project = Project.open(Path(folder))
     if project.images:
         project.image_for(project.images[0].path)  # builds the path index here, not on the UI thread
     total = len(project.images)
-    progress(0, total)
-    images, missing = existing_files([im.path for im in project.images])
+    if should_stop():
+        raise OpenCancelled(f"opening {folder} was cancelled")
+    progress(0, total, "checking")
+
+    def checked(n: int) -> None:
+        if should_stop():
+            raise OpenCancelled(f"opening {folder} was cancelled")
+        if n:
+            progress(n, total, "checking")
+
+    images, missing = existing_files([im.path for im in project.images], checked, PROGRESS_EVERY)
+    progress(total, total, "checking")
     done = {Path(im.path): im.done for im in project.images}
     known = {d.path for d in open_docs}
     made = {}
@@ -103,7 +118,9 @@ def _read(folder: Path, open_docs: list, progress, should_stop) -> ProjectOpenin
         if n % PROGRESS_EVERY == 0:
             if should_stop():
                 raise OpenCancelled(f"opening {folder} was cancelled")
-            progress(n, total)
+            progress(n, total, "making")
+    if should_stop():
+        raise OpenCancelled(f"opening {folder} was cancelled")
     try:
         recoverable = project.recoverable()
     except OSError:

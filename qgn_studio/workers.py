@@ -165,7 +165,8 @@ class InferenceWorker(QtCore.QThread):
     # each job the thread runs (a prediction, a model load) is a run, its id counting up: a note and a
     # cancel name their run, so a note sent just before a cancel and heard after it can be told apart
     busy_changed = QtCore.Signal(bool, str, int)  # (busy, its note, run id)
-    busy_counting = QtCore.Signal(str, float, int)  # (the busy note without its time left, seconds left, run id)
+    busy_counting = QtCore.Signal(str, float, object, int)  # (the busy note without its time left, seconds left,
+    # those of the steps after the one under way - None: none follow it -, run id)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -175,6 +176,7 @@ class InferenceWorker(QtCore.QThread):
         self._model_job: tuple | None = None
         self._predict: _Predict | None = None
         self._running: _Predict | None = None  # the prediction under way, until it has stopped or delivered
+        self._model_running: str | None = None  # the note of the model job under way (Esc cannot stop it)
         self._dropped: list[int] = []  # queued predictions a cancel dropped (nothing running): said in turn
         self._run = 0  # the last id given to a run (or to a dropped prediction)
         self._generation = 0
@@ -236,7 +238,7 @@ class InferenceWorker(QtCore.QThread):
                 if queued.setting is None:  # (a read an earlier cancel kept: no prediction to drop)
                     queued = None
             running = self._running
-            if running is not None:
+            if running is not None and not self._reads_only(running):  # (a read alone: nothing of it to stop)
                 running.cancelled = True
                 return running.run, True
             if queued is None:
@@ -245,6 +247,22 @@ class InferenceWorker(QtCore.QThread):
             self._dropped.append(self._run)
             self._cond.notify()
             return self._run, False
+
+    def goes_on(self) -> str | None:
+        """What the thread does that a cancel does not stop, as its note says it ("Loading the
+        model", "Reading photo.jpg"), or None: a model job, or the read of an image whose
+        prediction a cancel dropped (Esc said nothing during a load, and "Cancelling the
+        prediction…" during such a read)."""
+        with self._cond:
+            if self._model_running is not None:
+                return self._model_running
+            running = self._running
+            return f"Reading {running.doc.name}" if running is not None and self._reads_only(running) else None
+
+    def _reads_only(self, job: _Predict) -> bool:
+        """``job`` reads its image and computes nothing: a read a cancel kept, or no model (under
+        ``_cond``; the model cannot change while a job runs)."""
+        return job.setting is None or self.engine.model is None
 
     def stop(self, wait: bool = True) -> None:
         """End the prediction thread and the measurements at their next step (``wait``: and wait
@@ -297,7 +315,10 @@ class InferenceWorker(QtCore.QThread):
     def _run_model_job(self, job: tuple, run: int) -> None:
         texts = {"load": "Loading the model", "use": "Switching to the new model",
                  "resolution": "Switching the resolution"}
-        self.busy_changed.emit(True, texts.get(job[0], f"Moving the model to {job[-1]}"), run)
+        text = texts.get(job[0], f"Moving the model to {job[-1]}")
+        with self._cond:
+            self._model_running = text
+        self.busy_changed.emit(True, text, run)
         try:
             with self.measurer.held():
                 if job[0] == "load":
@@ -314,6 +335,8 @@ class InferenceWorker(QtCore.QThread):
         else:
             self.model_loaded.emit(info)
         finally:
+            with self._cond:
+                self._model_running = None
             self._idle(run)
 
     def _run_predict(self, job: _Predict) -> None:
@@ -335,7 +358,8 @@ class InferenceWorker(QtCore.QThread):
                     return
                 self.busy_changed.emit(True, text[:1].upper() + text[1:], job.run)  # (capitalize() made Q̂ q̂)
                 if getattr(text, "left", None) is not None:  # a TimedText: the note counts it down
-                    self.busy_counting.emit(text.head[:1].upper() + text.head[1:], float(text.left), job.run)
+                    self.busy_counting.emit(text.head[:1].upper() + text.head[1:], float(text.left),
+                                           text.after, job.run)
 
             result = self.engine.predict(doc, job.setting, stop, progress)
             if job.cancelled:  # (its last step ended after the cancel: the previous result stays, as said)
@@ -378,7 +402,7 @@ class InferenceWorker(QtCore.QThread):
         left = costs.seconds([(kind, pixels)]) if pixels >= BIG_PIXELS else None  # (a smaller one: milliseconds)
         self.busy_changed.emit(True, head if left is None else str(TimedText(head, left)), run)
         if left is not None:
-            self.busy_counting.emit(head, left, run)
+            self.busy_counting.emit(head, left, None, run)  # (no step after the read)
         started = self.engine.clock()
         doc.load()
         if pixels and doc.error is None:

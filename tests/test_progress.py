@@ -2,6 +2,9 @@
 lines end with."""
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
 from qgn.progress import TimeLeft, format_duration
@@ -13,6 +16,12 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def says_time_left(line: str) -> bool:
+    """``line`` ends with a time left as people read it: ``" · about 12 s left"`` (never "about 0
+    s") or ``" · under a second left"``."""
+    return re.search(r" · (about [1-9]\d* (s|min \d\d s|h \d\d min)|under a second) left$", line) is not None
 
 
 @pytest.mark.parametrize("seconds, text", [(0, "0 s"), (0.4, "0 s"), (42.4, "42 s"), (59.6, "1 min 00 s"),
@@ -93,12 +102,12 @@ def test_import_and_export_lines_end_with_the_time_left(tmp_path, capsys, run_cl
     lines = [line for line in out.splitlines() if line.startswith("[")]
     assert len(lines) == 3
     assert " left" not in lines[0]  # the first item holds the start-up: no estimate from it
-    assert " · about " in lines[1] and lines[1].endswith(" s left"), lines
+    assert says_time_left(lines[1]), lines
     assert " left" not in lines[2]
     code, out, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out", "--formats", "png")
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("[")]
-    assert [" · about " in line for line in lines] == [False, True, False], lines
+    assert [says_time_left(line) for line in lines] == [False, True, False], lines
 
 
 def test_convert_of_a_folder_shows_its_progress_and_time_left_on_a_terminal(tmp_path, run_cli, monkeypatch):
@@ -124,7 +133,8 @@ def test_convert_of_a_folder_shows_its_progress_and_time_left_on_a_terminal(tmp_
     lines = [line.strip() for line in err.replace("\r", "\n").splitlines() if line.strip()]
     converted = [line for line in lines if line.startswith("qgn convert: converted ")]
     assert converted[-1] == "qgn convert: converted 25/25 files"
-    assert any(line.startswith("qgn convert: converted 20/25 files · about ") for line in converted), converted
+    assert any(line.startswith("qgn convert: converted 20/25 files · ") and says_time_left(line)
+               for line in converted), converted
     assert any(line.startswith("qgn convert: reading the class values of 25/25") for line in lines), lines
     assert len(list((tmp_path / "out").glob("*.qgt"))) == 25
 
@@ -177,8 +187,58 @@ def test_export_of_a_folder_of_qgt_says_each_file_and_the_time_left(tmp_path, ru
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("[")]
     assert [line.split("]")[0] for line in lines] == ["[1/3", "[2/3", "[3/3"], out
-    assert [" · about " in line for line in lines] == [False, True, False], lines
+    assert [says_time_left(line) for line in lines] == [False, True, False], lines
     assert out.splitlines()[-1].startswith("exported 3 ")
+
+
+def test_under_a_second_left_reads_the_same_on_every_line(monkeypatch, capsys):
+    """A batch whose time left fell under a second said "about 0 s left" on the command line
+    (``TimeLeft``, ``ItemParts``, ``qgn bench``'s stage line) and in the export and import dialogs,
+    where the app's own lines said "a moment left": every one now says "under a second left", and
+    once a count-down ran past its estimate, the estimate of the files after it, during the last
+    "longer than estimated" (``qgn.progress.left_phrase``, ``count_down_suffix``)."""
+    import sys
+    from pathlib import Path
+
+    import qgn.cli.progress_line as progress_line
+    from qgn.cli.bench import stage_line
+    from qgn.cli.progress_line import ItemParts
+
+    clock = Clock()
+    left = TimeLeft(clock)
+    left(1, 100)
+    clock.now += 1.2
+    for done in range(90, 100):  # 1.2 s for 89 items: ~0.15 s left at most
+        clock.now += 0.01
+        assert left(done, 100) == "under a second left", (done, left.seconds(done, 100))
+        assert left.suffix(done, 100) == " · under a second left"
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(progress_line, "room", lambda: None)
+    shown = []
+    parts = ItemParts("convert", 4, time_left=TimeLeft(clock))
+    parts.show = shown.append
+    monkeypatch.setattr(ItemParts, "SHOWN_AFTER_S", 0.0)
+    for i in range(3):
+        parts.begin(i, Path(f"m{i}.png"))
+        clock.now += 0.6  # 0.6 s a file: 1.2 s after the third, 0.6 s left
+        parts.part("reading")
+    assert shown[-1] == "qgn convert: [3/4] m2.png: reading · under a second left", shown
+    clock.now += 5  # past its estimate, with m3.png after it: that file's estimate
+    parts.part("writing")
+    assert shown[-1] == "qgn convert: [3/4] m2.png: writing · under a second left", shown
+    parts.begin(3, Path("m3.png"))
+    clock.now += 5  # the last file, past its estimate: said so
+    parts.part("writing")
+    assert shown[-1] == "qgn convert: [4/4] m3.png: writing · longer than estimated", shown
+
+    monkeypatch.setattr(time, "monotonic", clock)
+    line = stage_line()
+    for i in range(5):
+        line("speed", i, 5, "schemes")  # 0.3 s a scheme: 0.3 s left at the fifth
+        clock.now += 0.3
+    err = capsys.readouterr().err
+    assert "about 0 s" not in err and "qgn bench: speed: 4/5 schemes · under a second left" in err, err
 
 
 def test_counting_down_subtracts_the_time_since_the_count_moved():
@@ -191,11 +251,40 @@ def test_counting_down_subtracts_the_time_since_the_count_moved():
     assert left.counting_down(1, 10) is None  # the first report: nothing known yet
     clock.now += 2
     assert left.counting_down(2, 10) == pytest.approx(16.0)  # 2 s per item, 8 left
-    clock.now += 5
-    assert left.counting_down(2, 10) == pytest.approx(11.0) and left.seconds(2, 10) == pytest.approx(56.0)
+    clock.now += 1
+    assert left.counting_down(2, 10) == pytest.approx(15.0) and left.seconds(2, 10) == pytest.approx(24.0)
     clock.now += 30
-    assert left.counting_down(2, 10) == 0.0  # never below 0
-    assert left.counting_down(3, 10) == pytest.approx(37 / 2 * 7)  # the count moved: a new estimate
+    assert left.counting_down(2, 10) == pytest.approx(14.0)  # never below the 7 items after the one under way
+    assert left.counting_down(3, 10) == pytest.approx(33 / 2 * 7)  # the count moved: a new estimate
+
+
+def test_a_file_past_its_estimate_keeps_the_time_left_of_the_files_after_it(monkeypatch):
+    """100 files of 6 s, the 60th taking 400 s (more than the ~4 min estimated for all 41 left):
+    its line counted down to no time left at all (~150 s with nothing, "about 0 s left" before)
+    while 40 files of ~6 s were known to remain; it now holds at their estimate (40 × 6 s = 4 min),
+    and the last file run past its estimate says so (``TimeLeft.counting_down``, ``left_phrase``)."""
+    import sys
+    from pathlib import Path
+
+    import qgn.cli.progress_line as progress_line
+    from qgn.cli.progress_line import ItemParts
+
+    clock = Clock()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(progress_line, "room", lambda: None)
+    monkeypatch.setattr(ItemParts, "SHOWN_AFTER_S", 0.0)
+    parts = ItemParts("predict", 100, time_left=TimeLeft(clock))
+    shown = []
+    parts.show = shown.append
+    for i in range(100):
+        parts.begin(i, Path(f"f{i:03d}.png"))
+        for step in ([3] + [50] * 8 if i in (59, 99) else [6]):  # the 60th and the last: 403 s
+            clock.now += step
+            parts.part("computing")
+    stuck = [line for line in shown if "[60/100]" in line]
+    assert stuck[0] == "qgn predict: [60/100] f059.png: computing · about 4 min 03 s left", stuck  # 246 s - 3 s
+    assert stuck[-8:] == ["qgn predict: [60/100] f059.png: computing · about 4 min 00 s left"] * 8, stuck
+    assert shown[-1] == "qgn predict: [100/100] f099.png: computing · longer than estimated", shown[-3:]
 
 
 def test_a_finished_training_leaves_no_line_for_the_next_command_to_blank(tmp_path, run_cli, monkeypatch):
@@ -247,6 +336,68 @@ def test_step_costs_scale_a_step_not_known_yet_as_the_latest_run_grew():
     assert costs.seconds([("a", 0), ("b", None)]) == 0.0
     costs.record("c", 0, 0.5)  # the decoder stopped: no sites
     assert costs.seconds([("b", 40), ("c", None)]) == pytest.approx(2.0)
-    assert left_phrase(0.4) == left_phrase(-3) == "a moment left" and left_phrase(12.2) == "about 12 s left"
+    assert left_phrase(0.4) == "under a second left" and left_phrase(12.2) == "about 12 s left"
+    assert left_phrase(0) == "under a second left"  # an estimate of 0 s (two reports in one clock tick)
+    assert TimedText("finishing", 0.0) == "finishing · under a second left"  # (an estimate of 0 s)
     text = TimedText("computing Q̂0", 5.0)
     assert text == "computing Q̂0 · about 5 s left" and (text.head, text.left) == ("computing Q̂0", 5.0)
+
+
+def test_a_fresh_estimate_of_no_time_reads_under_a_second_and_only_a_count_down_that_ran_out_overran():
+    """Two reports within one tick of a coarse clock (Windows' monotonic ticks 15.6 ms) estimate 0 s:
+    the line said "longer than estimated" from that first estimate. A fresh estimate of 0 s reads
+    "under a second left"; "longer than estimated" is said only by a count-down that ran past its
+    estimate with nothing known after it (``count_down_suffix``, the one home)."""
+    from qgn.progress import TimeLeft
+
+    now = [0.0]
+
+    def tick():  # a 15.625 ms clock
+        return int(now[0] / 0.015625) * 0.015625
+
+    left = TimeLeft(tick)
+    now[0] = 1.20
+    assert left.suffix(1, 50) == ""  # the first report: nothing known yet
+    now[0] = 1.202  # the next file 2 ms later, the same tick
+    assert left.suffix(2, 50) == " · under a second left"
+    assert left(2, 50) == "under a second left"
+    from qgn.progress import count_down_suffix
+
+    now[0] = 3.0
+    down = TimeLeft(tick)
+    now[0] = 5.0
+    down.count_down_suffix(1, 3)
+    now[0] = 5.002
+    assert down.count_down_suffix(2, 3) == " · under a second left"  # a fresh 0 s, the last item under way
+    now[0] = 9.0
+    assert down.count_down_suffix(2, 3) == " · longer than estimated"  # it ran out, nothing after it
+    assert count_down_suffix(0.0, 0.0) == " · under a second left"
+    assert count_down_suffix(6.0, 7.0, 5.0) == " · about 5 s left"  # the items after the one under way
+    assert count_down_suffix(6.0, 7.0) == " · longer than estimated"
+    assert count_down_suffix(None, 3.0) == ""
+
+
+def test_a_count_down_with_items_after_the_one_under_way_never_says_longer_than_estimated():
+    """An estimate of 0 s for the 48 files left (two reports in one tick of a coarse clock) said
+    "longer than estimated" one tick later with 48 files still to do: only the last item
+    (``done == total - 1``) overruns; ``after`` None means "nothing after" (``count_down_suffix``)."""
+    from qgn.progress import TimeLeft, count_down_suffix
+
+    now = [0.0]
+
+    def tick():  # a 15.625 ms clock
+        return int(now[0] / 0.015625) * 0.015625
+
+    left = TimeLeft(tick)
+    now[0] = 1.20
+    left.count_down_suffix(1, 50)
+    now[0] = 1.202
+    assert left.count_down_suffix(2, 50) == " · under a second left"
+    now[0] = 1.220  # the next tick, the same file
+    assert left.count_down_suffix(2, 50) == " · under a second left"
+    now[0] = 3.0
+    assert left.count_down_suffix(2, 50) == " · under a second left"
+    assert left.counting_down(2, 50) == 0.0
+    assert count_down_suffix(0.0, 2.0, 0.0) == " · under a second left"  # work after it, its estimate 0 s
+    assert count_down_suffix(0.0, 2.0, None) == " · longer than estimated"  # nothing after it
+    assert count_down_suffix(3.0, 1.0, 0.0) == " · about 2 s left"

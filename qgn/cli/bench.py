@@ -374,7 +374,7 @@ def stage_line():
     (their time left was estimated from the other passes' clock: "about 2 min 48 s left" with 4 s
     left)."""
     from qgn.cli.progress_line import ProgressLine
-    from qgn.progress import TimeLeft, format_duration
+    from qgn.progress import TimeLeft
 
     line = ProgressLine(64, shown=sys.stderr.isatty())
     current: list = [None, 0]  # (stage, unit, n) of the estimate, and its last count
@@ -383,8 +383,7 @@ def stage_line():
         if current[0] != (stage, unit, n) or i < current[1]:
             line.time_left = TimeLeft()
         current[:] = [(stage, unit, n), i]
-        seconds = line.time_left.counting_down(i, n)
-        left = "" if seconds is None else f" · about {format_duration(seconds)} left"
+        left = line.time_left.count_down_suffix(i, n)
         line.show(f"qgn bench: {stage}: {i}/{n} {unit}{left}" + (f" · {detail}" if detail else ""))
         if i >= n:
             line.clear()

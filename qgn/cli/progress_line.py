@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from qgn.progress import TimeLeft, format_duration
+from qgn.progress import TimeLeft
 
 #: A pass over files draws its line only on a terminal and for more files than this.
 SHOWN_ABOVE_FILES = 20
@@ -156,9 +156,8 @@ class ItemParts(ProgressLine):
         if not self.shown or (self.n > 1 and time.monotonic() - self.started < self.SHOWN_AFTER_S):
             return
         text = f"{self.head}{what} ({done}/{self.total})" if self.total else f"{self.head}{what}"
-        left = self.time_left.counting_down(self.done, self.n) if self.n > 1 else None
-        if left is not None:
-            suffix = f" · about {format_duration(left)} left"
+        suffix = self.time_left.count_down_suffix(self.done, self.n) if self.n > 1 else ""
+        if suffix:
             limit = room()
             if limit is not None and len(text) + len(suffix) > limit:  # the name and part are cut, not the time left
                 text = text[:max(limit - len(suffix) - 1, 0)] + "…"

@@ -12,7 +12,7 @@ import time
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from qgn.progress import left_phrase
+from qgn.progress import count_down_suffix
 from qgn_studio.canvas.annotation_layers import make_annotation_layers
 from qgn_studio.canvas.layers import Layer, make_layers
 from qgn_studio.canvas.painter import PicturePainter
@@ -144,7 +144,7 @@ class BusyPill(QtWidgets.QFrame):
         layout.addWidget(self.bar)
         layout.addWidget(self.button)
         self.busy = False
-        self._counting: tuple[str, float] | None = None  # (the note's head, when its time is up)
+        self._counting: tuple | None = None  # (the note's head, its start, its seconds, those after the step)
         self._tick = QtCore.QTimer(self)
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self._count_down)
@@ -182,13 +182,16 @@ class BusyPill(QtWidgets.QFrame):
             self.adjustSize()
             self.reposition()
 
-    def count_down(self, head: str, seconds: float) -> None:
+    def count_down(self, head: str, seconds: float, after: float | None = None) -> None:
         """The note is ``head`` and the time left, ``seconds`` from now, counted down each second
         (a prediction's last level is its longest: its note stayed at its first "about N s left"),
-        never below "a moment left"."""
+        never below ``after`` (the estimate of the steps after the one under way: a middle level
+        that overran said "longer than estimated", then its next level a time left again; None:
+        no step after it); then "under a second left", and "longer than estimated" once past it
+        with no step after it (``qgn.progress.count_down_suffix``)."""
         if not self.busy:
             return
-        self._counting = (head, self.clock() + max(0.0, seconds))
+        self._counting = (head, self.clock(), seconds, after)
         self._count_down()
         self._tick.start()
 
@@ -196,8 +199,8 @@ class BusyPill(QtWidgets.QFrame):
         if self._counting is None or not self.busy:
             self._tick.stop()
             return
-        head, end = self._counting
-        text = f"{head} · {left_phrase(end - self.clock())}"
+        head, start, seconds, after = self._counting
+        text = head + count_down_suffix(seconds, self.clock() - start, after)
         if text != self.label.text():
             self.label.setText(text)
             if self.isVisible():

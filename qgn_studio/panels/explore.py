@@ -499,6 +499,13 @@ class ExplorePanel(QtWidgets.QWidget):
         self.plot.setVisible(has_truth)
         self.metric_choice.setVisible(has_truth)
 
+    def show_not_computed(self) -> None:
+        """The image shown has no result because its prediction was cancelled (Esc): the controls
+        still name the setting cancelled (the next one asked for), and said "No result yet" over
+        it as if it were coming."""
+        self.show_result(None, None)
+        self.summary.setText("Not computed: its prediction was cancelled. Move a control to compute one")
+
     @staticmethod
     def _summary(result: RenderResult, reference_macs: int | None) -> str:
         cost = result.cost

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
-from qgn.progress import TimeLeft, left_phrase
+from qgn.progress import TimeLeft
 
 
 class TaskProgress(QtWidgets.QWidget):
@@ -15,7 +15,13 @@ class TaskProgress(QtWidgets.QWidget):
     scoring, a project being opened): each says its ``owner`` (any hashable; None is one more), and
     the slot shows the latest started of those still running and how many others run, and the
     Cancel of the latest started that has one - its own ("Cancel"), or another's, named ("Cancel
-    exporting"): a save round (no Cancel) started during an export whose dialog was closed left the
+    exporting"); while the task shown winds down after its cancel, its line says so and names the
+    task the Cancel stops ("Cancelling the prediction… · Exporting 5/900"), or "Cancelling scoring
+    uncertainty…" with a disabled Cancel when none is left to stop. A press of this Cancel is
+    followed by a double-click interval in which presses are ignored (a double click's second press
+    stopped the next task); a cancel made elsewhere (Esc, the fine-tune panel, a dialog) never
+    disables it (an export whose dialog was closed could not be stopped while a prediction
+    cancelled by Esc wound down). A save round (no Cancel) started during an export whose dialog was closed left the
     export nothing to stop it with. A task's end hides its own line only: the end of a save round
     hid a running export's bar and Cancel until its next step (and the reverse); the next task
     shows again."""
@@ -39,6 +45,11 @@ class TaskProgress(QtWidgets.QWidget):
         self._tasks: dict = {}  # owner → its _Task, the latest started last
         self._on_cancel = None
         self._stoppable: _Task | None = None
+        # after a press of the Cancel, presses are ignored for a double-click interval (then the next
+        # task's Cancel is offered): a double click's second press stopped the task behind the first
+        self._press_guard = QtCore.QTimer(self)
+        self._press_guard.setSingleShot(True)
+        self._press_guard.timeout.connect(self._show)
         self.hide()
 
     def show_progress(self, text: str, done: int, total: int, on_cancel=None, name: str | None = None,
@@ -55,8 +66,7 @@ class TaskProgress(QtWidgets.QWidget):
         # (its time left is read at each of its steps, shown or not)
         task.text, task.done, task.total, task.on_cancel = text, done, total, on_cancel
         task.name, task.detail, task.esc = name, detail, esc
-        seconds = task.time_left.seconds(done, total)  # (under a second "a moment left": it said "about 0 s left")
-        task.left = "" if seconds is None else f" · {left_phrase(seconds)}"
+        task.left = task.time_left.suffix(done, total)  # (under a second "under a second left": it said "about 0 s left")
         self._show()
 
     def cancelling(self, owner=None, name: str | None = None) -> None:
@@ -85,16 +95,24 @@ class TaskProgress(QtWidgets.QWidget):
     def _show(self) -> None:
         if not self._tasks:
             self._on_cancel = self._stoppable = None
+            self._press_guard.stop()  # (nothing left that a double click's second press could stop)
             self.hide()
             return
+        # the latest started, winding down or not: a task just cancelled says "Cancelling <it>…" until it
+        # stopped (its line jumped to another task's, whose plain Cancel then took a double click's second
+        # press); a cancelled project open still queued behind a job never shows here (it hides at once)
         shown = self._tasks[next(reversed(self._tasks))]
         # the latest started that can still be stopped (one already cancelled, winding down, is not offered)
         stoppable = next((task for task in reversed(self._tasks.values())
                           if task.on_cancel is not None and not task.cancelled), None)
-        others = len(self._tasks) - 1
+        guarded = self._press_guard.isActive()  # (a press of the Cancel just now: presses ignored)
+        # a task named on the line besides the one winding down: the one the Cancel stops
+        named = stoppable if shown.cancelled and stoppable is not None and stoppable is not shown else None
+        others = len(self._tasks) - 1 - (named is not None)
         more = f" (and {others} more task{'s' if others > 1 else ''})" if others else ""
         if shown.cancelled:
-            self.label.setText(f"Cancelling {shown.what()}…{more}")
+            also = "" if named is None else f" · {named.text}{named.left}"
+            self.label.setText(f"Cancelling {shown.what()}…{also}{more}")
         else:
             self.label.setText(shown.text + shown.left + more)
         if shown.cancelled and not shown.total:  # (winding down: no count to show)
@@ -103,29 +121,37 @@ class TaskProgress(QtWidgets.QWidget):
             self.bar.setRange(0, max(shown.total, 1))
             self.bar.setValue(shown.done)
         self._stoppable = stoppable
-        self._on_cancel = None if stoppable is None else stoppable.on_cancel
-        if stoppable is not None:
+        self._on_cancel = None if stoppable is None or guarded else stoppable.on_cancel
+        if stoppable is not None and not guarded:
             esc = " (Esc)" if stoppable.esc else ""  # (only for what the window's Esc stops)
             if stoppable is shown:  # its own
                 self.cancel_button.setText("Cancel")
                 self.cancel_button.setToolTip(f"Stop {stoppable.what() if stoppable.name else 'it'}{esc}")
+            elif stoppable is named:  # its step on the line, after the one winding down
+                self.cancel_button.setText(f"Cancel {stoppable.called()}")
+                self.cancel_button.setToolTip(f"Stop {stoppable.what()}{esc}")
             else:
                 self.cancel_button.setText(f"Cancel {stoppable.called()}")
                 self.cancel_button.setToolTip(f"Stop {stoppable.what()}{esc}, still running behind this line "
                                               f"(its latest step: {stoppable.text})")
-        winding = next((task for task in reversed(self._tasks.values()) if task.cancelled), None)
-        if stoppable is None and winding is not None:  # heard: it stops at its next step
+        winding = shown if shown.cancelled else next(
+            (task for task in reversed(self._tasks.values()) if task.cancelled), None)
+        if self._on_cancel is None and (winding is not None or stoppable is not None):
+            # heard: it stops at its next step; the next task's Cancel after a double-click interval
             self.cancel_button.setText("Cancel")
-            self.cancel_button.setToolTip(f"Cancelling {winding.what()}: it stops after its current step")
-        self.cancel_button.setEnabled(stoppable is not None)
+            tip = "; ".join(([f"Cancelling {winding.what()}: it stops after its current step"] if winding else [])
+                            + ([f"{stoppable.what()} can be stopped here in a moment"] if stoppable else []))
+            self.cancel_button.setToolTip(tip[:1].upper() + tip[1:])
+        self.cancel_button.setEnabled(self._on_cancel is not None)
         self.cancel_button.setVisible(stoppable is not None or winding is not None)
         self.show()
 
     def _cancel(self) -> None:
-        if self._on_cancel is not None:
+        if self._on_cancel is not None and not self._press_guard.isActive():
+            self._press_guard.start(QtWidgets.QApplication.doubleClickInterval())
             self._stoppable.cancelled = True
             self._on_cancel()
-            self._show()  # (the next task that can be stopped is offered)
+            self._show()  # (the next task that can be stopped is offered after the guard)
 
 
 class _Task:

@@ -4,6 +4,8 @@ left` in the status bar's task progress (hidden when the job ends), and the stat
 while it counts."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from qgn.cli.main import main
@@ -49,9 +51,9 @@ def test_a_class_edit_of_a_project_shows_its_progress_and_time_left(qtbot, windo
     qtbot.waitUntil(lambda: window.progress.isHidden(), timeout=WAIT_MS)  # the job's end hides it
     mine = [t for t in texts if t.startswith(CLASS_EDIT)]
     assert mine[0] == f"{CLASS_EDIT} 0/{COUNT}", texts
-    # (none from the first item; under a second "a moment left")
+    # (none from the first item; under a second "under a second left", never "about 0 s left")
     assert any(t.startswith(f"{CLASS_EDIT} 2/{COUNT} · ") and t.endswith(" left") for t in mine), mine
-    assert all(t.endswith((" s left", " · a moment left")) for t in mine[2:]), mine
+    assert all(t.endswith((" s left", " · under a second left")) and " · about 0 s " not in t for t in mine[2:]), mine
 
 
 def test_the_statistics_window_shows_how_far_the_counting_is(qtbot, window, tmp_path, model_path, monkeypatch):
@@ -64,7 +66,8 @@ def test_the_statistics_window_shows_how_far_the_counting_is(qtbot, window, tmp_
     qtbot.waitUntil(lambda: window.progress.isHidden(), timeout=WAIT_MS)
     counted = [t for t in texts if t.startswith(COUNTING)]
     assert counted and counted[-1].startswith(f"{COUNTING} ") and counted[-1].endswith(" left"), texts
-    assert any(t.startswith("Counting the annotations… ") and " · about " in t for t in seen), seen
+    assert any(re.fullmatch(r"Counting the annotations… \d/\d · (about [1-9]\d* s|under a second) left", t)
+               for t in seen), seen
     assert dialog.stats.annotated == COUNT
     dialog.close()
 
@@ -204,10 +207,15 @@ def test_a_levels_time_left_follows_its_sites_not_the_images_pixels(model_path, 
     assert sites[0] and sites[1] and sites[0] != sites[1], sites  # (the case: other sites, same pixels)
     last = said[-2]  # (said[-1]: the finishing after it, its level views and the rest: 100 s each here)
     assert last.startswith("computing Q̂0 · step") and said[-1].left == pytest.approx(200.0), said
-    head = last.split(" · about")[0].split(" · a moment")[0]
+    head = last.split(" · about")[0].split(" · under a second")[0]
     expected = 100.0 * sites[1] / sites[0] + 200.0  # (by pixels the level alone was 100 s)
     assert last == f"{head} · {left_phrase(expected)}", (said, sites)
     assert last.left == pytest.approx(expected)
+    # the floor of each note's count-down: the steps after its own (the busy note over Q̂0 said "longer
+    # than estimated" once Q̂0 overran, the views and the rest still to come: its after was not sent);
+    # "finishing" is said once for the views and the finish after them, so nothing follows it (floored
+    # at the finish's 100 s, the note stood still there through the whole finish)
+    assert last.after == pytest.approx(200.0) and said[-1].after is None, said
 
 
 def test_a_predictions_time_left_holds_the_work_after_its_last_level(model_path, tmp_path, monkeypatch):
@@ -273,7 +281,8 @@ def test_a_moved_threshold_is_estimated_anew(model_path, tmp_path):
 
 def test_the_busy_note_counts_its_time_left_down(qtbot):
     """The note said "about 9 s left" through the whole of the last, longest level: it counts down
-    each second from the estimate it was given, and never goes below "a moment left"."""
+    each second from the estimate it was given, down to "under a second left"; past its estimate it
+    says "longer than estimated" (it said "a moment left" however long the overrun, then nothing)."""
     from PySide6 import QtWidgets
 
     from qgn_studio.canvas.view import BusyPill
@@ -291,15 +300,47 @@ def test_the_busy_note_counts_its_time_left_down(qtbot):
     now[0] += 4
     pill._tick.timeout.emit()
     assert pill.label.text() == f"{head} · about 5 s left"
+    now[0] += 4.5
+    pill._tick.timeout.emit()
+    assert pill.label.text() == f"{head} · under a second left"
     now[0] += 30  # past the estimate
     pill._tick.timeout.emit()
-    assert pill.label.text() == f"{head} · a moment left"
+    assert pill.label.text() == f"{head} · longer than estimated"
     pill.set_busy(True, "Computing Q̂0")  # a new note: no count-down of the last one
     pill._tick.timeout.emit()
     assert pill.label.text() == "Computing Q̂0" and not pill._tick.isActive()
     pill.count_down(head, 3.0)
     pill.set_busy(False)
     assert not pill._tick.isActive()
+
+
+def test_the_busy_note_of_a_middle_step_that_overran_keeps_the_time_of_the_steps_after_it(qtbot):
+    """A middle level run past the estimate of all the steps left said "longer than estimated",
+    then the next level's note a time left again: its count-down stops at the estimate of the steps
+    after it (sent with it), and only the last step's says it overran."""
+    from PySide6 import QtWidgets
+
+    from qgn_studio.canvas.view import BusyPill
+
+    parent = QtWidgets.QWidget()
+    qtbot.addWidget(parent)
+    pill = BusyPill(parent)
+    now = [1000.0]
+    pill.clock = lambda: now[0]
+    head = "Computing Q̂3 · step 8 of 11"  # 6 s in all, 5 s of them the three steps after it
+    pill.set_busy(True, head)
+    pill.count_down(head, 6.0, 5.0)
+    assert pill.label.text() == f"{head} · about 6 s left"
+    now[0] += 7  # Q̂3 took 7 s
+    pill._tick.timeout.emit()
+    assert pill.label.text() == f"{head} · about 5 s left"
+    head = "Finishing · step 11 of 11"  # the last step: nothing after it
+    pill.set_busy(True, head)
+    pill.count_down(head, 0.0)  # (an estimate of 0 s: under a second, not overrun)
+    assert pill.label.text() == f"{head} · under a second left"
+    now[0] += 2
+    pill._tick.timeout.emit()
+    assert pill.label.text() == f"{head} · longer than estimated"
 
 
 def test_the_window_says_a_predictions_time_left_once_it_has_a_basis(qtbot, window, model_path, samples):
@@ -322,7 +363,7 @@ def test_the_window_says_a_predictions_time_left_once_it_has_a_basis(qtbot, wind
     window.workspace.select(window.docs[1])
     qtbot.waitUntil(lambda: window.current is window.docs[1] and window.current.result is not None, timeout=WAIT_MS)
     assert any(text.startswith("Computing Q̂5 · step 1 of") and text.endswith(" left") and "estimating" not in text
-               for text in said), said  # ("about 3 s left", or "a moment left" for the tiny test model)
+               for text in said), said  # ("about 3 s left", or "under a second left" for the tiny test model)
     assert any(head.startswith("Computing Q̂0 · step ") for head, _ in counted), counted  # the note counts down
     assert counted[-1][0].startswith("Finishing · step "), counted  # (the views and metrics after the last level)
 

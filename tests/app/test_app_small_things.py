@@ -242,7 +242,9 @@ def test_the_task_progress_offers_the_cancel_of_the_latest_task_that_has_one(qtb
     bar.show_progress("Exporting 1/9", 1, 9, lambda: stopped.append("export"), owner="export")
     bar.show_progress("Saving annotations 0/2", 0, 2, owner="save")
     assert bar.cancel_button.text() == "Cancel exporting"
-    bar.cancel_button.click()  # the export winds down (its line stays until its end): the next is offered
+    bar.cancel_button.click()  # the export winds down (its line stays until its end)
+    assert not bar.cancel_button.isEnabled()  # (a double click's second press is ignored)
+    _end_press_guard(bar)  # then the next is offered
     assert bar.cancel_button.text() == "Cancel scoring uncertainty"
     bar.show_progress("Exporting 2/9", 2, 9, lambda: stopped.append("export"), owner="export")
     assert bar.cancel_button.text() == "Cancel scoring uncertainty"
@@ -250,6 +252,7 @@ def test_the_task_progress_offers_the_cancel_of_the_latest_task_that_has_one(qtb
     assert bar.cancel_button.text() == "Cancel scoring uncertainty"
     bar.cancel_button.click()
     assert stopped == ["export", "scoring"]
+    _end_press_guard(bar)
     assert not bar.cancel_button.isEnabled()  # (nothing left to stop: the save has no Cancel; scoring winds down)
     bar.hide_progress("scoring")
     assert not bar.cancel_button.isVisibleTo(bar)
@@ -271,6 +274,8 @@ def test_two_tasks_of_one_name_are_told_apart_by_their_cancels_tooltip(qtbot):
     assert bar.cancel_button.text() == "Cancel exporting"
     assert bar.cancel_button.toolTip().startswith("Stop exporting into /data/b, still running")
     bar.cancel_button.click()
+    assert bar.cancel_button.toolTip().endswith("; exporting into /data/a can be stopped here in a moment")
+    _end_press_guard(bar)
     assert bar.cancel_button.toolTip().startswith("Stop exporting into /data/a, still running")
     bar.cancel_button.click()
     assert stopped == ["b", "a"]
@@ -473,6 +478,8 @@ def test_a_cancelled_task_says_cancelling_until_it_has_stopped(qtbot):
     assert stopped == [1]
     assert bar.label.text() == "Cancelling scoring uncertainty…"
     assert bar.cancel_button.isVisibleTo(bar) and not bar.cancel_button.isEnabled()
+    _end_press_guard(bar)
+    assert not bar.cancel_button.isEnabled()  # (nothing else to stop)
     bar.show_progress("Scoring uncertainty 4/10: b.png", 4, 10, lambda: stopped.append(1), owner="scoring")
     assert bar.label.text() == "Cancelling scoring uncertainty…"  # (a step still coming: still winding down)
     assert not bar.cancel_button.isEnabled()
@@ -486,6 +493,91 @@ def test_a_cancelled_task_says_cancelling_until_it_has_stopped(qtbot):
     bar.hide_progress("export")
     bar.hide_progress("prediction")
     assert bar.isHidden()
+
+
+def _end_press_guard(bar) -> None:
+    """The double-click interval after a press of the status bar's Cancel, ended now."""
+    assert bar._press_guard.isActive()
+    bar._press_guard.stop()
+    bar._press_guard.timeout.emit()
+
+
+def test_a_task_cancelled_from_its_line_says_cancelling_and_its_cancel_ignores_a_double_click(qtbot):
+    """The Cancel of the line shown (scoring, started after a running export) pressed: the line
+    jumped to the export's, whose plain "Cancel" took the press's place - a double click's second
+    press cancelled the export. The line says "Cancelling scoring uncertainty…" and the export's
+    step; presses are ignored for a double-click interval, then "Cancel exporting" is offered."""
+    from qgn_studio.panels.progress import TaskProgress
+
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    stopped = []
+    bar.show_progress("Exporting 2/9", 2, 9, lambda: stopped.append("export"), owner="export", name="Exporting")
+    bar.show_progress("Scoring uncertainty 1/10: a.png", 1, 10, lambda: stopped.append("scoring"), owner="scoring")
+    assert bar.cancel_button.text() == "Cancel" and bar.cancel_button.isEnabled()
+    bar.cancel_button.click()
+    assert bar.label.text() == "Cancelling scoring uncertainty… · Exporting 2/9", bar.label.text()
+    assert not bar.cancel_button.isEnabled() and bar.cancel_button.isVisibleTo(bar)
+    bar.cancel_button.click()  # (the second press of a double click)
+    assert stopped == ["scoring"]
+    _end_press_guard(bar)
+    assert bar.cancel_button.text() == "Cancel exporting" and bar.cancel_button.isEnabled()
+    bar.show_progress("Exporting 3/9", 3, 9, lambda: stopped.append("export"), owner="export", name="Exporting")
+    assert bar.label.text() == "Cancelling scoring uncertainty… · Exporting 3/9"  # (still winding down)
+    assert stopped == ["scoring"] and bar.cancel_button.text() == "Cancel exporting"
+    bar.hide_progress("scoring")  # it stopped: the export's line, its own Cancel
+    assert bar.label.text() == "Exporting 3/9" and bar.bar.value() == 3 and bar.bar.maximum() == 9
+    assert bar.cancel_button.text() == "Cancel" and bar.cancel_button.isEnabled()
+    assert bar.cancel_button.toolTip() == "Stop exporting"
+    bar.cancel_button.click()
+    assert stopped == ["scoring", "export"]
+
+
+def test_a_cancel_made_elsewhere_leaves_the_other_tasks_stoppable_from_the_status_bar(qtbot):
+    """An export runs, its dialog closed (the status bar's Cancel is its only stop); Esc on a
+    prediction: while the prediction wound down, the line said "Cancelling the prediction… (and 1
+    more task)" with the Cancel disabled - the export could not be stopped until that step ended.
+    A cancel made elsewhere never disables the status bar's Cancel."""
+    from qgn_studio.panels.progress import TaskProgress
+
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    stopped = []
+    bar.show_progress("Exporting 2/900", 2, 900, lambda: stopped.append("export"), owner="export", name="Exporting")
+    bar.cancelling("prediction", "the prediction")  # (main_window.cancel: Esc)
+    for i in range(3, 6):
+        bar.show_progress(f"Exporting {i}/900", i, 900, lambda: stopped.append("export"), owner="export",
+                          name="Exporting")
+    assert bar.label.text() == "Cancelling the prediction… · Exporting 5/900"
+    assert bar.cancel_button.text() == "Cancel exporting" and bar.cancel_button.isEnabled()
+    assert bar.cancel_button.toolTip() == "Stop exporting"
+    bar.cancel_button.click()
+    assert stopped == ["export"]
+    bar.hide_progress("prediction")
+    assert bar.label.text() == "Cancelling exporting…" and not bar.cancel_button.isEnabled()
+
+
+def test_the_disabled_cancel_promises_no_task_it_cannot_stop(qtbot):
+    """A save round (no Cancel) runs; scoring, started after, is cancelled from its line: the
+    disabled Cancel's tooltip said "then the other tasks can be stopped here" - none can."""
+    from qgn_studio.panels.progress import TaskProgress
+
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    bar.show_progress("Saving annotations 1/5", 1, 5, owner="save")
+    bar.show_progress("Scoring uncertainty 1/10: a.png", 1, 10, lambda: None, owner="scoring")
+    bar.cancel_button.click()
+    _end_press_guard(bar)
+    assert bar.label.text() == "Cancelling scoring uncertainty… (and 1 more task)"
+    assert not bar.cancel_button.isEnabled()
+    assert bar.cancel_button.toolTip() == "Cancelling scoring uncertainty: it stops after its current step"
+    # with a task still stoppable, during the double-click interval it names that one
+    bar.show_progress("Exporting 1/9", 1, 9, lambda: None, owner="export", name="Exporting")
+    bar.show_progress("Reading 1/4", 1, 4, lambda: None, owner="read", name="Reading")
+    bar.cancel_button.click()
+    assert not bar.cancel_button.isEnabled()
+    assert bar.cancel_button.toolTip() == ("Cancelling reading: it stops after its current step; "
+                                           "exporting can be stopped here in a moment")
 
 
 def test_the_cost_summary_while_all_is_measured_reads_as_a_sentence(qtbot):
@@ -507,9 +599,10 @@ def test_the_cost_summary_while_all_is_measured_reads_as_a_sentence(qtbot):
     assert measured.splitlines()[0] == "Decoder 58.6 M MACs = 50.0 % of All at this depth"
 
 
-def test_the_status_bars_time_left_under_a_second_reads_a_moment(qtbot, monkeypatch):
+def test_the_status_bars_time_left_under_a_second_reads_under_a_second(qtbot, monkeypatch):
     """A 20,000-image project's open ended on "Opening the project p: 19,500 of 20,000 images ·
-    about 0 s left" (the busy note over the image says "a moment left" under a second)."""
+    about 0 s left"; the status bar, the busy note, the dialogs and the command line all say
+    "under a second left" there (``qgn.progress.left_phrase``)."""
     import qgn.progress
     from qgn_studio.panels.progress import TaskProgress
 
@@ -522,4 +615,4 @@ def test_the_status_bars_time_left_under_a_second_reads_a_moment(qtbot, monkeypa
     bar.show_progress("Opening 500 of 20,000 images", 500, 20_000)
     clock[0] = 1.8  # 0.3 s for 19,000 images: 8 ms for the last 500
     bar.show_progress("Opening 19,500 of 20,000 images", 19_500, 20_000)
-    assert bar.label.text() == "Opening 19,500 of 20,000 images · a moment left"
+    assert bar.label.text() == "Opening 19,500 of 20,000 images · under a second left"

@@ -809,3 +809,66 @@ def test_esc_on_a_running_prediction_still_reads_the_image_chosen_since(
     qtbot.waitUntil(lambda: window.canvas.doc is doc, timeout=WAIT_MS)
     assert doc.result is None and window.canvas.result is None
     assert window.statusBar().currentMessage() == f"Cancelled — no prediction for {doc.name}"
+    # the controls still name the setting cancelled: the panel says it was not computed ("No result yet")
+    assert window.explore.summary.text().startswith("Not computed: its prediction was cancelled"), \
+        window.explore.summary.text()
+
+
+def test_esc_during_a_model_load_says_it_goes_on(qtbot, window, model_path, monkeypatch):
+    """Esc while the model loads (nothing else to stop) said nothing: the status bar now says the
+    load goes on and cannot be cancelled."""
+    from qgn_studio.engine import Engine
+
+    entered, release, original = threading.Event(), threading.Event(), Engine.load_model
+
+    def held(self, *args, **kwargs):
+        entered.set()
+        release.wait(WAIT_MS / 1000)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "load_model", held)
+    window.start([], str(model_path))
+    qtbot.waitUntil(entered.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    window.cancel()  # Esc
+    assert window.statusBar().currentMessage() == "Loading the model goes on: it cannot be cancelled"
+    release.set()
+    qtbot.waitUntil(lambda: window.model_info is not None, timeout=WAIT_MS)
+
+
+def test_esc_during_a_read_alone_does_not_say_cancelling_the_prediction(
+        qtbot, window, model_path, samples, monkeypatch):
+    """A prediction runs, an image not read yet is chosen, Esc: the image is still read (its
+    prediction dropped). Esc during that read said "Cancelling the prediction…" (and "Cancelled"
+    after) where no prediction ran: it now says the read goes on."""
+    from qgn_studio.document import ImageDocument
+
+    window.start([samples[0].parent], str(model_path))
+    settled_result(qtbot, window)
+    (started,), (release,), _returned = _held_predict(monkeypatch)
+    other = next(i for i, d in enumerate(window.docs) if d is not window.current and not d.loaded)
+    doc = window.docs[other]
+    reading, read_release, load = threading.Event(), threading.Event(), ImageDocument.load
+
+    def held_load(self):
+        if self is doc:
+            reading.set()
+            read_release.wait(WAIT_MS / 1000)
+        load(self)
+
+    monkeypatch.setattr(ImageDocument, "load", held_load)
+    window.explore.set_setting(SchemeChoice("all", depth=1))
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    window.images.set_current(other)
+    qtbot.waitUntil(lambda: window.current is doc, timeout=WAIT_MS)
+    window.cancel()  # Esc: the running prediction stops, the chosen image's read is kept
+    release.set()
+    qtbot.waitUntil(reading.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.canvas.busy.label.text().startswith(f"Reading {doc.name}"), timeout=WAIT_MS)
+    window.cancel()  # Esc during the read alone
+    assert window.statusBar().currentMessage() == f"Reading {doc.name} goes on: it cannot be cancelled"
+    assert window.canvas.busy.label.text().startswith(f"Reading {doc.name}")
+    assert "Cancelling" not in window.progress.label.text() or window.progress.isHidden()
+    read_release.set()
+    qtbot.waitUntil(lambda: doc.loaded and not window._busy and window.canvas.doc is doc, timeout=WAIT_MS)
