@@ -266,25 +266,29 @@ def label_folders(src: Path, images: Path | None) -> tuple[Path, list[Path]]:
     return folder, [d for d in (images, folder.parent / "images", folder / "images") if d is not None]
 
 
-def label_pngs(src: Path, images: Path | None, any_case: bool | None = None) -> Iterator[Path]:
+def label_pngs(src: Path, images: Path | None) -> Iterator[Path]:
     """The PNGs the import of the folder ``src`` (with ``--images images``) reads as label maps
     (``scan_label_folder``, ``DatasetProbe.label_png_mode``; a png export's list check,
     ``PngWriter.check_items_folder``): every ``*.png`` in its label folder and beneath
     (``label_folders``: its ``labels/`` where it has one), none that resolves inside one of its
     image folders (``--images``, ``images/`` beside or inside), as ``rglob`` finds them (folder
-    links not followed), folders top-down and names sorted. ``any_case``: ``.PNG`` too - the
-    system's glob reads it on Windows, where it ignores case (None: as this system's does)."""
+    links not followed), folders top-down and names sorted. ``.PNG`` (any case) too, on every system,
+    as ``qgn convert`` and ``qgn stats`` read it: this function alone decides, for the import and for
+    the png export's list check alike (``is_png_name``)."""
     label_dir, image_dirs = label_folders(src, images)
     skip = [folder.resolve() for folder in image_dirs if folder.is_dir()]
-    if any_case is None:
-        any_case = os.path.normcase("A") == "a"
     for top, dirs, files in os.walk(label_dir):
         dirs.sort()
         for name in sorted(files):
-            if name.endswith(".png") or any_case and name.lower().endswith(".png"):
+            if is_png_name(name):
                 path = Path(top, name)
                 if not skip or not _resolves_inside(path, skip):
                     yield path
+
+
+def is_png_name(name: str) -> bool:
+    """A file name the import reads as a PNG: ``.png`` in any case (``x.PNG`` too), on every system."""
+    return name.lower().endswith(".png")
 
 
 def _resolves_inside(path: Path, folders: list[Path]) -> bool:

@@ -90,3 +90,21 @@ def test_a_link_that_loops_among_the_labels_is_one_bad_item_the_batch_goes_past(
     assert "unexpected" not in err and "loop" in err
     assert "imported 4 of 5" in out
     assert len(Project.open(tmp_path / "p").images) == 4
+
+
+def test_an_upper_case_png_label_is_read_by_the_import_as_the_png_export_s_check_counts_it(folder_dataset, tmp_path, capsys):
+    """``NAME.PNG`` in labels/ is a label map on every system (as ``qgn convert`` and ``qgn stats``
+    read it, and as the png export's list check counts it): the import read it only where the
+    system's glob ignored case (Windows), so the check refused a folder for a file a Linux import of
+    it never read. One function (``label_pngs``) decides for both."""
+    from qgn.formats.source import label_pngs
+
+    root, paths = folder_dataset
+    upper = root / "labels" / f"{paths[0].stem}.PNG"
+    (root / "labels" / f"{paths[0].stem}.png").rename(upper)
+    assert [p.name for p in label_pngs(root, None)][0] == upper.name
+    code = main(["import", str(root), "--format", "ids", "--project", str(tmp_path / "p")])
+    assert code == 0 and "imported 4 of 4" in capsys.readouterr().out
+    project = Project.open(tmp_path / "p")
+    im = next(im for im in project.images if im.path.stem == paths[0].stem)
+    np.testing.assert_array_equal(project.load_annotation(im), read_label(upper))
