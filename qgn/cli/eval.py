@@ -156,11 +156,12 @@ def run(args) -> int:
     from qgn.resources import default_model
 
     from qgn.cli.device import resolve_device
+    from qgn.fileio import resolved
 
     check_options(args)
     device = resolve_device(args.device)
     model_path = default_model(args.model)
-    if args.record and Path(args.record).resolve() in (model_path.resolve(), model_path.with_suffix(".json").resolve()):
+    if args.record and resolved(args.record) in (resolved(model_path), resolved(model_path.with_suffix(".json"))):
         raise ValueError(f"--record {args.record} would overwrite the model evaluated; name a new file")
     if args.record:  # refused now, not after the whole evaluation; replaced only with --force, as finetune's --out
         from qgn.cli.finetune import check_out

@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import UnidentifiedImageError
 
+from ..fileio import resolved_or_none
 from ..classes import UNMATCHED, VOID, ClassSet, check_class_names, default_palette, match_class_names, unmatched_message
 from ..imagefile import ImageTooLargeError, SeveralPicturesError, open_image
 from ..quadtree.label_io import find_classes_file, read_classes_file, read_label
@@ -174,8 +175,9 @@ def _image_in(folder: Path, name: str) -> Path | None:
     if not found:
         stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
         for candidate in sorted(folder.glob(f"{glob_escape(stem)}.*")):
-            if candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
-                found.setdefault(candidate.resolve(), candidate)
+            real = resolved_or_none(candidate)  # None: a link loop, no image (as is_file says above)
+            if real is not None and candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
+                found.setdefault(real, candidate)
     if len(found) > 1:
         shown = " and ".join(sorted(p.name for p in found.values())[:3])
         raise AmbiguousImageError(f"{shown} in {folder} are all images of {Path(name).name!r}: which one the "
