@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .classes import ClassSet
-from .fileio import atomic_write_bytes, file_sha256, read_json
+from .fileio import atomic_write_bytes, file_sha256, read_json, resolved_or_none
 
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
 RECORD_FORMAT, RECORD_VERSION = "qgn-removed", 1
@@ -57,6 +57,13 @@ def file_note(path: Path) -> tuple | None:
     return None if sha is None else (size, sha)
 
 
+def path_key(image_path) -> str:
+    """How a record names its image (and how an added image is matched to it): the path resolved,
+    or as an absolute path where a loop of symbolic links stands in the way (removing an image whose
+    file became a link loop ended in 'Symlink loop'; re-added once a file is there, it still matches)."""
+    return str(resolved_or_none(image_path) or Path(image_path).absolute())
+
+
 def record_path(kept: Path) -> Path:
     """Where the record of the file moved to ``kept`` is written."""
     return kept.with_name(kept.name + RECORD_SUFFIX)
@@ -67,7 +74,7 @@ def write_record(kept: Path, kind: str, key: str, image_path: Path, generation: 
     """Write the record of a file about to be moved to ``kept`` (atomically; before the move, so a
     moved file never lacks one — a record whose file is missing is ignored)."""
     doc = {"format": RECORD_FORMAT, "version": RECORD_VERSION, "kind": kind, "key": key,
-           "path": str(Path(image_path).resolve()), "removed": time.time(), "generation": generation,
+           "path": path_key(image_path), "removed": time.time(), "generation": generation,
            "classes": classes.to_json()}
     if file_note is not None:
         doc["file"] = {"bytes": file_note[0], "sha256": file_note[1]}
