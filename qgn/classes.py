@@ -254,6 +254,10 @@ def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
     if not names:
         raise ValueError(f"{source}: no class names (expected one name per line)")
     check_class_names(names, source, lines)
+    if ignore_index is not None and ignore_index < len(names):  # ClassSet's own words name no fix
+        raise ValueError(f"{source}: the ignore value {ignore_index} collides with a class id (its {len(names)} classes "
+                         f"take 0..{len(names) - 1}); add a line 'ignore: {max(len(names), 255)}' (any value from "
+                         f"{len(names)} up) or 'ignore: none'")
     fallback = default_palette(len(names))
     palette = tuple(colour if colour is not None else fallback[i] for i, colour in enumerate(colours))
     try:
