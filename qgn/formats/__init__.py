@@ -286,9 +286,10 @@ def detect_dataset(src: str | os.PathLike) -> str:
             return name
     if src.is_file():
         raise ValueError(f"{src}: cannot tell the format of this file; name it with --format")
+    unread = f"; its JSON could not be read: {probe.json_error}" if probe.json_error else ""
     raise ValueError(f"{src}: found no dataset (looked for SegmentationClass/, gtFine/, label_colors.txt with a list, "
                      "annotations/instances_*.json, labelme or Label Studio JSON, labels/ with data/ or data.json, "
-                     "label PNGs)")
+                     f"label PNGs){unread}")
 
 
 def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.PathLike | None = None

@@ -372,6 +372,7 @@ class DatasetProbe:
 
     def __init__(self, src: Path):
         self.src = Path(src)
+        self.json_error: str | None = None  # why the folder's first JSON file could not be read, when none could
 
     @cached_property
     def json_document(self):
@@ -384,10 +385,12 @@ class DatasetProbe:
         if self.src.is_file():
             return load_json(self.src, keys_once=False) if self.src.suffix.lower() == ".json" else None
         votes, first = [], {}  # the kind of each file read; the first document of each kind (no more held)
+        unread = None
         for path in sorted(self.src.glob("*.json")):
             try:
                 doc = load_json(path, keys_once=False)  # its shape; the format's read says what is wrong
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
+                unread = unread or str(exc)
                 continue
             votes.append(isinstance(doc, list))
             first.setdefault(votes[-1], doc)
@@ -395,6 +398,7 @@ class DatasetProbe:
             if len(votes) == JSON_VOTES:
                 break
         if not votes:
+            self.json_error = unread  # said where no format is found (``detect_dataset``)
             return None
         lists = sum(votes)
         if 2 * lists == len(votes):

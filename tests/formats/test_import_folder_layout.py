@@ -108,3 +108,16 @@ def test_an_upper_case_png_label_is_read_by_the_import_as_the_png_export_s_check
     project = Project.open(tmp_path / "p")
     im = next(im for im in project.images if im.path.stem == paths[0].stem)
     np.testing.assert_array_equal(project.load_annotation(im), read_label(upper))
+
+
+def test_a_folder_whose_only_json_cannot_be_read_says_why(tmp_path, run_cli):
+    """A COCO folder whose annotations.json holds NaN (Python's json.dump writes it; JSON has no NaN):
+    'found no dataset (looked for …)' named neither the file nor what is wrong with it."""
+    root = tmp_path / "coco"
+    (root / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 6)).save(root / "images" / "a.png")
+    (root / "annotations.json").write_text('{"images": [], "annotations": [{"bbox": [NaN, 0, 1, 1]}], "categories": []}')
+    code, _, err = run_cli("import", root, "--project", tmp_path / "p")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "annotations.json" in lines[0] and "NaN" in lines[0], err
+    assert not (tmp_path / "p").exists()
