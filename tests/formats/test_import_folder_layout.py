@@ -121,3 +121,17 @@ def test_a_folder_whose_only_json_cannot_be_read_says_why(tmp_path, run_cli):
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "annotations.json" in lines[0] and "NaN" in lines[0], err
     assert not (tmp_path / "p").exists()
+
+
+def test_a_labelme_folder_whose_json_cannot_be_read_is_not_taken_for_id_maps(tmp_path, run_cli):
+    """A labelme folder (photo + JSON) whose JSON holds NaN was taken for a folder of id maps (its
+    photo the 'label PNG'), and the import said 'the ids files hold bare class ids; name the classes
+    with --classes FILE': now the JSON file and what is wrong with it."""
+    root = tmp_path / "lm"
+    root.mkdir()
+    Image.new("RGB", (8, 6)).save(root / "a.png")
+    (root / "a.json").write_text('{"shapes": [{"label": "car", "points": [[NaN, 0], [4, 0], [4, 4]], '
+                                 '"shape_type": "polygon"}], "imagePath": "a.png", "imageHeight": 6, "imageWidth": 8}')
+    code, _, err = run_cli("import", root, "--project", tmp_path / "p")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "a.json" in lines[0] and "NaN" in lines[0], err
