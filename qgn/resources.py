@@ -103,26 +103,41 @@ class BundledModel:
         return None if mode is None else mode.get("miou")
 
 
-def bundled_models() -> list[BundledModel]:
+MAX_CONFIG_BYTES = 16 << 20  # a model's JSON (config + training metadata) is a few KB (``qgn.model.checkpoint``)
+
+
+def bundled_models(problems: list[str] | None = None) -> list[BundledModel]:
     """Every bundled model whose JSON reads, sorted by name (the demo model first).
 
     Reads the JSON files alone (their classes and training record), never torch: the app lists
     the models in its menu before anything heavy is imported. Loading a model checks it fully
-    (``qgn.model.checkpoint.load_config``)."""
-    import json
-
+    (``qgn.model.checkpoint.load_config``). Each JSON is read by ``qgn.fileio.read_json``: a named
+    pipe there never waits, a huge file is not read whole. ``problems``: where given, why each model
+    left out was (one line each; ``qgn models`` says them)."""
     from qgn.classes import ClassSet
+    from qgn.fileio import read_json
 
     found = []
     for weights in sorted(models_dir().glob("*.safetensors")) if models_dir().is_dir() else []:
         try:
-            doc = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+            doc = read_json(weights.with_suffix(".json"), "model config", MAX_CONFIG_BYTES)
             config = doc["config"]
             classes = ClassSet.from_json(config["classes"])
             extra = config.get("extra") or {}
             if not isinstance(extra, dict):
                 raise TypeError("extra is not an object")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            if problems is not None:
+                from qgn.shown import path_text
+
+                shown = path_text(weights.with_suffix(".json"))
+                if isinstance(exc, OSError):
+                    said = f"{shown}: {exc.strerror or exc}"
+                elif isinstance(exc, ValueError) and str(weights.with_suffix(".json")) in str(exc):
+                    said = str(exc)  # read_json's words name the file
+                else:
+                    said = f"{shown} is not a QGN model config ({'no ' + str(exc) + ' entry' if isinstance(exc, KeyError) else exc})"
+                problems.append(said)
             continue
         train = extra.get("train", {}) if isinstance(extra.get("train"), dict) else {}
         trained_on = f"{train.get('dataset', '')}/{train.get('split', '')}" if train.get("dataset") else ""

@@ -1,0 +1,31 @@
+"""`qgn models` with a damaged bundled model (its JSON null, a named pipe, missing): the others are
+listed, and each one left out is one line naming its file, exit 2. The JSON was read with
+``read_text`` inside a bare ``except``: a damaged one was left out without a word (exit 0, or 'no
+bundled models' when it was the only one), and a named pipe made the command - and the app's
+model menu, which lists the same models - wait for ever."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from qgn.resources import models_dir
+
+
+@pytest.mark.parametrize("kind", ["null", "fifo", "missing"])
+def test_a_damaged_bundled_model_is_named_and_the_others_listed(tmp_path, monkeypatch, run_cli, kind):
+    models = tmp_path / "models"
+    models.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(models_dir() / f"demo{suffix}", models / f"demo{suffix}")
+    (models / "bad.safetensors").write_bytes(b"weights")
+    if kind == "null":
+        (models / "bad.json").write_text("null")
+    elif kind == "fifo":
+        os.mkfifo(models / "bad.json")
+    monkeypatch.setenv("QGN_RESOURCES", str(tmp_path))
+    code, out, err = run_cli("models")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and "demo" in out and "bad" not in out, (out, err)
+    assert len(lines) == 1 and lines[0].startswith("qgn models: error: ") and str(models / "bad.json") in lines[0], err
