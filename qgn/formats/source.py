@@ -293,6 +293,20 @@ def is_png_name(name: str) -> bool:
     return name.lower().endswith(".png")
 
 
+def check_png_clash(masks: list[Path]) -> None:
+    """Refuse (ValueError, naming both) two label PNGs of one folder whose names differ only in the
+    case of ``.png`` (``x.png`` and ``x.PNG``: ``is_png_name`` reads both): both are the label map of
+    the image ``x``, and which one the user means is unknown - as ``qgn convert`` refuses them for
+    one output file (``qgn.cli.files.check_outputs``)."""
+    seen: dict[tuple[Path, str], Path] = {}
+    for mask in masks:
+        other = seen.setdefault((mask.parent, mask.stem), mask)
+        if other is not mask:
+            first, second = sorted((other, mask))
+            raise ValueError(f"{first} and {second} would both be imported as the label map of {mask.stem!r}; "
+                             "rename one of them (or move it away)")
+
+
 def _resolves_inside(path: Path, folders: list[Path]) -> bool:
     """Whether ``path`` resolves inside one of ``folders``; a link that loops resolves nowhere (its
     reader then names it as a file it cannot read, and the batch goes on)."""
@@ -337,6 +351,7 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
         masks = sorted(label_pngs(src, images))
     if not masks:
         raise ValueError(f"{src}: no label PNGs" + (f" in {label_dir}" if label_dir != folder else ""))
+    check_png_clash(masks)
     classes_file = find_classes_file(folder)
     file_classes = None if classes_file is None else read_classes_file(classes_file)
     items = []
@@ -407,17 +422,25 @@ class DatasetProbe:
 
     @cached_property
     def label_png_mode(self) -> str | None:
-        """The image mode of ``src`` (a ``.png`` file) or of the folder's first label PNG (``label_folders``);
-        None when there is none."""
+        """The image mode of ``src`` (a ``.png`` file) or of the folder's first label PNG that is no
+        photo (``label_folders``; ``PHOTO_MODES``: a stray picture among the labels - a preview, a
+        ``COVER.PNG`` sorting before them - never decides how the folder reads), else of its first
+        readable one; None when there is none."""
         if self.src.is_file():
             return image_mode(self.src) if self.src.suffix.lower() == ".png" else None
         pngs = sorted(label_pngs(self.src, None))
-        first_error = None
+        first_error = first_mode = None
         for png in pngs[:MODE_TRIES]:  # an empty or damaged first file is the import's to report, not the folder's end
             try:
-                return image_mode(png)
+                mode = image_mode(png)
             except (ValueError, OSError) as exc:
                 first_error = first_error or exc
+                continue
+            if mode not in PHOTO_MODES:
+                return mode
+            first_mode = first_mode or mode
+        if first_mode is not None:
+            return first_mode  # photos alone: read as ids, each one then named as no label map
         if first_error is not None:
             raise first_error
         return None

@@ -135,3 +135,50 @@ def test_a_labelme_folder_whose_json_cannot_be_read_is_not_taken_for_id_maps(tmp
     code, _, err = run_cli("import", root, "--project", tmp_path / "p")
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "a.json" in lines[0] and "NaN" in lines[0], err
+
+
+def test_x_png_beside_x_upper_png_is_refused_naming_both(folder_dataset, tmp_path, run_cli):
+    """labels/x.png and labels/x.PNG side by side: since the import reads ``.PNG`` on every system it
+    took x.PNG (it sorts first), skipped the user's x.png as 'already has an annotation' and said
+    neither which file it used; now refused before anything is written, naming both files (as ``qgn
+    convert`` refuses them for one x.qgt)."""
+    root, paths = folder_dataset
+    lower = root / "labels" / f"{paths[0].stem}.png"
+    upper = lower.with_suffix(".PNG")
+    Image.fromarray(np.zeros((64, 96), np.uint8)).save(upper, format="PNG")
+    code, out, err = run_cli("import", root, "--format", "ids", "--project", tmp_path / "p")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, err
+    assert str(lower) in lines[0] and str(upper) in lines[0] and "rename one" in lines[0], err
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_stray_photo_sorting_first_with_an_unreadable_json_beside_does_not_refuse_the_folder(
+        folder_dataset, tmp_path, run_cli):
+    """An ids folder with a stray RGB picture among its labels (sorting first) and a metrics.json
+    holding NaN (Python's json.dump) beside it: detection judged the folder by its first PNG, took it
+    for a labelme folder whose JSON cannot be read and refused it all; the label maps are imported
+    and the stray named, as before."""
+    root, paths = folder_dataset
+    Image.new("RGB", (96, 64), (200, 10, 10)).save(root / "labels" / "Preview.png")
+    assert sorted(p.name for p in (root / "labels").iterdir())[0] == "Preview.png"
+    (root / "metrics.json").write_text('{"miou": 0.5, "iou_sky": NaN}')
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
+    assert code == 2 and "imported 4 of 5" in out and "Preview" in err and "NaN" not in err, (out, err)
+    project = Project.open(tmp_path / "p")
+    for im in project.images:
+        np.testing.assert_array_equal(project.load_annotation(im), read_label(root / "labels" / im.path.name))
+
+
+def test_an_upper_case_photo_sorting_first_does_not_decide_the_format(tmp_path, run_cli):
+    """The palette-PNG samples (detected as png) with COVER.PNG, an RGB picture, among their labels:
+    read on every system now, it sorted first and made the folder a folder of bare ids; the first
+    label PNG that is no photo decides."""
+    import shutil
+    from pathlib import Path
+
+    root = tmp_path / "ds"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "resources" / "samples", root)
+    shutil.copy(root / "images" / "scene_01.png", root / "labels" / "COVER.PNG")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
+    assert "found png:" in out and "imported 6 of 7" in out and code == 2 and "COVER" in err, (out, err)
