@@ -293,7 +293,7 @@ def make_folder(folder: str | os.PathLike) -> Path:
     - NotADirectoryError (ENOTDIR) naming the plain file (a sync tool's, a script's) that stands
       there, saying to move it away.
 
-    - LinkLoopError (a ValueError) naming the loop of symbolic links that stands there.
+    - LinkLoopError (an OSError, and a ValueError) naming the loop of symbolic links that stands there.
 
     Other failures of ``mkdir`` (no permission, a full or read-only disk) pass through as they are."""
     folder = Path(folder)
@@ -609,8 +609,15 @@ def file_sha256(path: str | os.PathLike) -> str | None:
     return sha.hexdigest()
 
 
-class LinkLoopError(ValueError):
-    """A path that leads into a loop of symbolic links, said in one line (``resolved``)."""
+class LinkLoopError(OSError, ValueError):
+    """A path that leads into a loop of symbolic links, said in one line (``resolved``, ``make_folder``).
+
+    An OSError, as the ELOOP it stands for and the FileExistsError ``make_folder`` raised for it
+    before: a caller that takes a failed write or read as an OSError (a best-effort write logged,
+    an unreadable item skipped) takes it too. A ValueError as well, for the readers that report a
+    bad input item as one. Its text is complete (``os_error_text`` says it as it is)."""
+
+    qgn_complete = True
 
 
 def resolved_or_none(path: str | os.PathLike) -> Path | None:
@@ -623,7 +630,7 @@ def resolved_or_none(path: str | os.PathLike) -> Path | None:
 
 
 def resolved(path: str | os.PathLike) -> Path:
-    """``Path(path).resolve()``; LinkLoopError (a ValueError: one line, naming the link and the fix)
+    """``Path(path).resolve()``; LinkLoopError (an OSError and a ValueError: one line, naming the link and the fix)
     where a loop of symbolic links stands in its way - ``Path.resolve`` raises RuntimeError for it,
     which ended commands as an 'unexpected' error."""
     found = resolved_or_none(path)

@@ -786,3 +786,30 @@ def test_a_server_on_a_file_system_without_locks_fine_tunes_there_and_says_so(tm
     with holding(staging):
         (staging / "x").write_bytes(b"staged")
     assert (staging / "x").read_bytes() == b"staged"
+
+
+def test_a_kept_folder_that_became_a_link_loop_is_a_failed_write_said_in_the_log(tmp_path, capsys):
+    """kept-annotations/ replaced by a loop of symbolic links: ``make_folder`` raised LinkLoopError, a
+    ValueError alone, which ``keep_on_disk`` (a failed write: an OSError) let through - out of the
+    webhook, and out of the training loop after a fine-tune (``mark_trained``). It is an OSError
+    (as the FileExistsError it raised before): said in the log, the annotation learnt from."""
+    import shutil
+
+    from qgn.fileio import LinkLoopError, make_folder
+
+    models = tmp_path / "models"
+    backend = started(models)
+    folder = backend.kept.folder
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.symlink(folder.name + ".b", folder)
+    os.symlink(folder.name, folder.with_name(folder.name + ".b"))
+    with pytest.raises(OSError) as raised:
+        make_folder(folder)
+    assert isinstance(raised.value, LinkLoopError) and isinstance(raised.value, ValueError)
+    assert backend.webhook(annotated(1, 1, 9))["status"] == "kept"
+    assert list(backend.corrections) == [(7, 1)]
+    assert backend.keep_on_disk(lambda: backend.kept.mark_trained("v1.safetensors", 1)) is False
+    err = capsys.readouterr().err
+    assert "loop" in err and "stays held" in err, err
+    killed(backend)
