@@ -16,12 +16,13 @@ before records existed, left over by a class edit, a copied link) stay where the
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .classes import ClassSet
-from .fileio import atomic_write_bytes, file_sha256, read_json, resolved_or_none
+from .fileio import atomic_write_bytes, file_sha256, read_json
 
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
 RECORD_FORMAT, RECORD_VERSION = "qgn-removed", 1
@@ -58,10 +59,12 @@ def file_note(path: Path) -> tuple | None:
 
 
 def path_key(image_path) -> str:
-    """How a record names its image (and how an added image is matched to it): the path resolved,
-    or as an absolute path where a loop of symbolic links stands in the way (removing an image whose
-    file became a link loop ended in 'Symlink loop'; re-added once a file is there, it still matches)."""
-    return str(resolved_or_none(image_path) or Path(image_path).absolute())
+    """How a record names its image (and how an added image is matched to it): the path resolved
+    (``os.path.realpath``: as ``Path.resolve`` names it, the key records before this one hold), its
+    folders resolved and the rest kept as it is where a loop of symbolic links stands in the way -
+    removing an image whose file became a link loop ended in 'Symlink loop'; re-added once a file
+    stands there, reached through the same folder link or not, it still matches."""
+    return os.path.realpath(image_path)
 
 
 def record_path(kept: Path) -> Path:
