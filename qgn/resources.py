@@ -121,11 +121,22 @@ def bundled_models(problems: list[str] | None = None) -> list[BundledModel]:
     for weights in sorted(models_dir().glob("*.safetensors")) if models_dir().is_dir() else []:
         try:
             doc = read_json(weights.with_suffix(".json"), "model config", MAX_CONFIG_BYTES)
-            config = doc["config"]
-            classes = ClassSet.from_json(config["classes"])
+            config = doc.get("config") if isinstance(doc, dict) else None
+            if not isinstance(config, dict):  # Python's words ('NoneType' object is not subscriptable) said nothing
+                raise TypeError(f"it holds {_json_kind(doc)}, where a JSON object with a 'config' object belongs"
+                                if not isinstance(doc, dict) else
+                                f"its 'config' is {_json_kind(config)}, where an object belongs")
+            if not isinstance(config.get("classes"), dict) or not isinstance(config["classes"].get("names"), list):
+                raise TypeError(f"its 'config' 'classes' is {_json_kind(config.get('classes'))}, where an object "
+                                "with a list of 'names' belongs" if "classes" in config else
+                                "its 'config' has no 'classes'")
+            try:
+                classes = ClassSet.from_json(config["classes"])
+            except (TypeError, AttributeError) as exc:  # a palette or ignore colour of the wrong kind
+                raise TypeError(f"its 'config' 'classes' cannot be read: {exc}") from None
             extra = config.get("extra") or {}
             if not isinstance(extra, dict):
-                raise TypeError("extra is not an object")
+                raise TypeError(f"its 'extra' is {_json_kind(extra)}, where an object belongs")
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             if problems is not None:
                 from qgn.shown import path_text
@@ -145,6 +156,14 @@ def bundled_models(problems: list[str] | None = None) -> list[BundledModel]:
         found.append(BundledModel(weights.stem, weights, classes, weights.stat().st_size, trained_on,
                                   extra.get("iteration"), evaluation if isinstance(evaluation, dict) else {}))
     return sorted(found, key=lambda m: (m.name != DEFAULT_MODEL_NAME, m.name))
+
+
+def _json_kind(value) -> str:
+    """What a JSON value is, in words (``bundled_models``' messages)."""
+    if value is None:
+        return "null"
+    kinds = ((bool, "true or false"), (dict, "an object"), (list, "a list"), (str, "a string"), ((int, float), "a number"))
+    return next((what for kind, what in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 def bundled_model_path(name: str) -> Path | None:

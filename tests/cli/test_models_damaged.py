@@ -29,3 +29,22 @@ def test_a_damaged_bundled_model_is_named_and_the_others_listed(tmp_path, monkey
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and "demo" in out and "bad" not in out, (out, err)
     assert len(lines) == 1 and lines[0].startswith("qgn models: error: ") and str(models / "bad.json") in lines[0], err
+
+
+@pytest.mark.parametrize("text, words", [
+    ("null", "it holds null, where a JSON object with a 'config' object belongs"),
+    ("[1, 2]", "it holds a list, where a JSON object with a 'config' object belongs"),
+    ('{"config": null}', "its 'config' is null, where an object belongs"),
+    ('{"config": {"classes": 5}}', "its 'config' 'classes' is a number, where an object with a list of 'names'"),
+    ('{"config": {}}', "its 'config' has no 'classes'"),
+])
+def test_a_bundled_model_json_of_the_wrong_shape_is_said_in_words(tmp_path, monkeypatch, run_cli, text, words):
+    """A bundled model's JSON holding null (or a list, a null config…) was said as Python's words:
+    "('NoneType' object is not subscriptable)"; now what the file holds and what belongs there."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "bad.safetensors").write_bytes(b"weights")
+    (models / "bad.json").write_text(text)
+    monkeypatch.setenv("QGN_RESOURCES", str(tmp_path))
+    code, _, err = run_cli("models")
+    assert code == 2 and words in err and "subscriptable" not in err and "NoneType" not in err, err

@@ -496,3 +496,17 @@ def test_a_class_list_whose_classes_reach_the_ignore_value_says_the_fix(tmp_path
     assert code == 2 and len(lines) == 1 and str(listing) in lines[0] and "'ignore: 300'" in lines[0], err
     listing.write_text(listing.read_text() + "ignore: 300\n")
     assert read_classes_file(listing).ignore_index == 300
+
+
+def test_a_class_list_whose_own_ignore_line_collides_says_to_change_that_line(tmp_path):
+    """The list has an 'ignore: 2' line among 5 classes: the message said to add a line 'ignore: N'
+    (a second one, the file then holding two); it names the line to change."""
+    from qgn.classes import parse_classes_txt
+
+    with pytest.raises(ValueError) as raised:
+        parse_classes_txt("a\nb\nignore: 2\nc\nd\ne\n", "list.txt")
+    said = str(raised.value)
+    assert "line 3" in said and "change" in said and "'ignore: 255'" in said and "add a line" not in said, said
+    assert parse_classes_txt("a\nb\nignore: 255\nc\nd\ne\n").ignore_index == 255
+    with pytest.raises(ValueError, match="add a line 'ignore: 300'"):
+        parse_classes_txt("".join(f"c{i}\n" for i in range(300)))
