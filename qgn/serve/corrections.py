@@ -154,9 +154,11 @@ class Corrections:
             write()
             return True
         except OSError as exc:
-            print(f"qgn serve: warning: {exc}; the annotation is learnt from but its file is not kept (free disk "
-                  "space): where its webhook is held, it stays held, else a restart loses it", file=sys.stderr,
-                  flush=True)
+            import errno
+
+            fix = " (free disk space)" if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)) else ""
+            print(f"qgn serve: warning: {exc}; the annotation is learnt from but its file is not kept{fix}: where its "
+                  "webhook is held, it stays held, else a restart loses it", file=sys.stderr, flush=True)
             return False
 
     def forget_corrections(self, project_id, deleted, action: str, stamp: int | None = None) -> dict:
