@@ -215,6 +215,8 @@ def inside_dataset(root: Path, path: Path, source=None):
 
 #: Label PNGs a folder's detection tries for one it can read the mode of (``label_png_mode``).
 MODE_TRIES = 64
+#: Readable label PNGs whose modes decide how a folder reads (``label_png_mode``): most of them.
+MODE_VOTES = 9
 
 
 def image_mode(path: Path) -> str:
@@ -422,28 +424,36 @@ class DatasetProbe:
 
     @cached_property
     def label_png_mode(self) -> str | None:
-        """The image mode of ``src`` (a ``.png`` file) or of the folder's first label PNG that is no
-        photo (``label_folders``; ``PHOTO_MODES``: a stray picture among the labels - a preview, a
-        ``COVER.PNG`` sorting before them - never decides how the folder reads), else of its first
-        readable one; None when there is none."""
+        """The image mode of ``src`` (a ``.png`` file), or the one that stands for the folder's label
+        PNGs (``label_folders``): of the first ``MODE_VOTES`` it can read (trying at most
+        ``MODE_TRIES``), a photo's (``PHOTO_MODES``) where photos are most of them (a labelme folder's
+        PNGs; ``detect_dataset`` then says its unreadable JSON), else the first of the kind - palette
+        (P) or other ids (L, I;16, 1) - most of the others share, the earliest on a tie. One stray
+        file - a preview or ``COVER.PNG`` sorting first, a depth map among photos, a palette PNG among
+        labelIds maps - never decides how the folder reads. None when there is none."""
         if self.src.is_file():
             return image_mode(self.src) if self.src.suffix.lower() == ".png" else None
-        pngs = sorted(label_pngs(self.src, None))
-        first_error = first_mode = None
-        for png in pngs[:MODE_TRIES]:  # an empty or damaged first file is the import's to report, not the folder's end
-            try:
-                mode = image_mode(png)
+        modes, first_error = [], None
+        for png in sorted(label_pngs(self.src, None))[:MODE_TRIES]:
+            try:  # an empty or damaged file is the import's to report, not the folder's end
+                modes.append(image_mode(png))
             except (ValueError, OSError) as exc:
                 first_error = first_error or exc
                 continue
-            if mode not in PHOTO_MODES:
-                return mode
-            first_mode = first_mode or mode
-        if first_mode is not None:
-            return first_mode  # photos alone: read as ids, each one then named as no label map
-        if first_error is not None:
-            raise first_error
-        return None
+            if len(modes) == MODE_VOTES:
+                break
+        if not modes:
+            if first_error is not None:
+                raise first_error
+            return None
+        photos = [mode for mode in modes if mode in PHOTO_MODES]
+        if 2 * len(photos) > len(modes):
+            return photos[0]  # photos: read as ids, each one then named as no label map
+        maps = [mode for mode in modes if mode not in PHOTO_MODES]
+        palettes = sum(mode == "P" for mode in maps)
+        if 2 * palettes == len(maps):
+            return maps[0]
+        return next(mode for mode in maps if (mode == "P") == (2 * palettes > len(maps)))
 
     def is_folder_with(self, name: str) -> bool:
         """``src`` is a folder holding the sub-folder ``name``."""

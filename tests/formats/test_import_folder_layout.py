@@ -182,3 +182,47 @@ def test_an_upper_case_photo_sorting_first_does_not_decide_the_format(tmp_path, 
     shutil.copy(root / "images" / "scene_01.png", root / "labels" / "COVER.PNG")
     code, out, err = run_cli("import", root, "--project", tmp_path / "p")
     assert "found png:" in out and "imported 6 of 7" in out and code == 2 and "COVER" in err, (out, err)
+
+
+def test_one_grey_png_among_the_photos_of_a_labelme_folder_does_not_make_it_id_maps(tmp_path, run_cli):
+    """A labelme folder (PNG photos + JSON holding NaN) with one greyscale PNG among them (a depth
+    map, a mask): detection took the first PNG that is no photo for the folder's mode, read it all as
+    id maps and asked for --classes; the photos outnumber it, and the JSON's read error is said."""
+    root = tmp_path / "lm"
+    root.mkdir()
+    for name in ("img1", "img2"):
+        Image.new("RGB", (8, 6), (100, 20, 20)).save(root / f"{name}.png")
+        (root / f"{name}.json").write_text('{"shapes": [], "imagePath": "%s.png", "score": NaN}' % name)
+    Image.fromarray(np.ones((6, 8), np.uint8)).save(root / "zdepth.png")
+    code, _, err = run_cli("import", root, "--project", tmp_path / "p")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "img1.json" in lines[0] and "NaN" in lines[0], err
+    assert "--classes" not in err and not (tmp_path / "p").exists()
+
+
+def test_one_palette_png_among_cityscapes_label_ids_does_not_make_them_raw_ids(tmp_path, run_cli):
+    """Cityscapes classes, labels/ of greyscale labelIds maps with a stray RGB Preview.png sorting
+    first and one palette PNG before the maps: detection took that palette PNG (the first PNG that
+    is no photo) for the folder's mode, and the labelIds (7: road) were imported raw as class 7; the
+    mode most of the label PNGs share decides - ids, labelIds read as train ids (road: 0)."""
+    from qgn.data.cityscapes import CITYSCAPES_CLASSES
+
+    root = tmp_path / "cs"
+    (root / "labels").mkdir(parents=True)
+    (root / "images").mkdir()
+    (root / "classes.txt").write_text("\n".join(CITYSCAPES_CLASSES.names) + "\nignore: 255\n")
+    Image.new("RGB", (8, 6), (1, 2, 3)).save(root / "labels" / "Preview.png")
+    palette = Image.fromarray(np.zeros((6, 8), np.uint8), mode="P")
+    palette.putpalette([0, 0, 0] * 256)
+    palette.save(root / "labels" / "a.png")
+    for name in ("b_gtFine_labelIds", "c"):
+        Image.fromarray(np.full((6, 8), 7, np.uint8)).save(root / "labels" / f"{name}.png")  # labelId 7: road
+    for name in ("a", "b_gtFine_labelIds", "c"):
+        Image.new("RGB", (8, 6)).save(root / "images" / f"{name}.jpg")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
+    assert "found ids:" in out and "imported 3 of 4" in out and "Preview" in err, (out, err)
+    project = Project.open(tmp_path / "p")
+    road = CITYSCAPES_CLASSES.names.index("road")
+    for im in project.images:
+        if im.path.stem != "a":
+            assert set(np.unique(project.load_annotation(im))) == {road}, im.path
