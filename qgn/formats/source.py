@@ -299,11 +299,17 @@ def check_png_clash(masks: list[Path]) -> None:
     """Refuse (ValueError, naming both) two label PNGs of one folder whose names differ only in the
     case of ``.png`` (``x.png`` and ``x.PNG``: ``is_png_name`` reads both): both are the label map of
     the image ``x``, and which one the user means is unknown - as ``qgn convert`` refuses them for
-    one output file (``qgn.cli.files.check_outputs``)."""
+    one output file (``qgn.cli.files.check_outputs``). A photo among them (``is_photo_png``: a copy of
+    the image beside its label map) is no clash: never read as a label map, the import names it."""
     seen: dict[tuple[Path, str], Path] = {}
     for mask in masks:
         other = seen.setdefault((mask.parent, mask.stem), mask)
         if other is not mask:
+            if is_photo_png(mask):
+                continue
+            if is_photo_png(other):
+                seen[mask.parent, mask.stem] = mask
+                continue
             first, second = sorted((other, mask))
             raise ValueError(f"{first} and {second} would both be imported as the label map of {mask.stem!r}; "
                              "rename one of them (or move it away)")

@@ -226,3 +226,21 @@ def test_one_palette_png_among_cityscapes_label_ids_does_not_make_them_raw_ids(t
     for im in project.images:
         if im.path.stem != "a":
             assert set(np.unique(project.load_annotation(im))) == {road}, im.path
+
+
+def test_a_photo_named_like_a_label_map_in_upper_case_is_no_clash(tmp_path, run_cli):
+    """labels/scene_01.PNG, a copy of the photo, beside the label map labels/scene_01.png: the clash
+    check (x.png beside x.PNG) refused the whole import, though a photo is never read as a label
+    map; the photo is named as no label map and the label map imported, as any photo among labels."""
+    import shutil
+    from pathlib import Path
+
+    root = tmp_path / "ds"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "resources" / "samples", root)
+    shutil.copy(root / "images" / "scene_01.png", root / "labels" / "scene_01.PNG")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
+    assert "imported 6 of 7" in out and code == 2, (out, err)
+    assert "scene_01.PNG" in err and "not a label map" in err and "rename one" not in err, err
+    project = Project.open(tmp_path / "p")
+    image = next(im for im in project.images if im.path.stem == "scene_01")
+    np.testing.assert_array_equal(project.load_annotation(image), read_label(root / "labels" / "scene_01.png"))
