@@ -71,7 +71,7 @@ from ..classes import ClassSet
 from ..label_map import check_label
 from ..quadtree import NUM_LEVELS
 from .base import ExportItem, Format, MaskProbe, check_export_links, check_split
-from .source import PHOTO_MODES, DatasetProbe, SourceDataset, SourceItem
+from .source import DatasetProbe, SourceDataset, SourceItem
 from ..fileio import no_folder_error, no_input_error
 
 # module name -> the attributes holding its Format(s), in menu order
@@ -283,7 +283,7 @@ def detect_dataset(src: str | os.PathLike) -> str:
     probe = DatasetProbe(src)
     for name in DATASET_DETECTION:
         if FORMATS[name].is_dataset(probe):
-            if not (name in ("png", "ids") and probe.json_error and probe.label_png_mode in PHOTO_MODES):
+            if not (name in ("png", "ids") and probe.json_error and probe.label_pngs_mostly_photos):
                 return name
             break  # a labelme or Label Studio folder whose JSON cannot be read, beside its photos: no id maps
     if src.is_file():

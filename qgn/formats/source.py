@@ -429,16 +429,9 @@ class DatasetProbe:
         return first[2 * lists > len(votes)]
 
     @cached_property
-    def label_png_mode(self) -> str | None:
-        """The image mode of ``src`` (a ``.png`` file), or the one that stands for the folder's label
-        PNGs (``label_folders``): of the first ``MODE_VOTES`` it can read (trying at most
-        ``MODE_TRIES``), a photo's (``PHOTO_MODES``) where photos are most of them (a labelme folder's
-        PNGs; ``detect_dataset`` then says its unreadable JSON), else the first of the kind - palette
-        (P) or other ids (L, I;16, 1) - most of the others share, the earliest on a tie. One stray
-        file - a preview or ``COVER.PNG`` sorting first, a depth map among photos, a palette PNG among
-        labelIds maps - never decides how the folder reads. None when there is none."""
-        if self.src.is_file():
-            return image_mode(self.src) if self.src.suffix.lower() == ".png" else None
+    def _label_png_modes(self) -> list[str]:
+        """The image modes of the first ``MODE_VOTES`` label PNGs of the folder (``label_folders``) it
+        can read, trying at most ``MODE_TRIES``; the first error raised where it could read none."""
         modes, first_error = [], None
         for png in sorted(label_pngs(self.src, None))[:MODE_TRIES]:
             try:  # an empty or damaged file is the import's to report, not the folder's end
@@ -448,18 +441,39 @@ class DatasetProbe:
                 continue
             if len(modes) == MODE_VOTES:
                 break
-        if not modes:
-            if first_error is not None:
-                raise first_error
-            return None
-        photos = [mode for mode in modes if mode in PHOTO_MODES]
-        if 2 * len(photos) > len(modes):
-            return photos[0]  # photos: read as ids, each one then named as no label map
+        if not modes and first_error is not None:
+            raise first_error
+        return modes
+
+    @cached_property
+    def label_png_mode(self) -> str | None:
+        """The image mode of ``src`` (a ``.png`` file), or the one that stands for the folder's label
+        PNGs (``label_folders``): of the first ``MODE_VOTES`` it can read (``_label_png_modes``), the
+        label maps decide wherever there is one - the first of the kind, palette (P) or other ids (L,
+        I;16, 1), most of the maps share, the earliest on a tie - and a photo's (``PHOTO_MODES``) only
+        where all are photos. Stray files never decide how the folder reads: previews or
+        ``COVER.PNG`` sorting first, however many, a palette PNG among labelIds maps. None when there
+        is none."""
+        if self.src.is_file():
+            return image_mode(self.src) if self.src.suffix.lower() == ".png" else None
+        modes = self._label_png_modes
         maps = [mode for mode in modes if mode not in PHOTO_MODES]
+        if not maps:
+            return modes[0] if modes else None  # photos: read as ids, each one then named as no label map
         palettes = sum(mode == "P" for mode in maps)
         if 2 * palettes == len(maps):
             return maps[0]
         return next(mode for mode in maps if (mode == "P") == (2 * palettes > len(maps)))
+
+    @cached_property
+    def label_pngs_mostly_photos(self) -> bool:
+        """Half or more of the folder's first label PNGs (``_label_png_modes``) are photos - a labelme or
+        Label Studio folder's (a depth map beside each photo is half), beside its JSON: ``detect_dataset`` then says why that JSON could not be read
+        rather than reading the PNGs as id maps (one depth map among its photos does not change that)."""
+        if self.src.is_file():
+            return self.label_png_mode in PHOTO_MODES
+        modes = self._label_png_modes
+        return 2 * sum(mode in PHOTO_MODES for mode in modes) >= len(modes) > 0
 
     def is_folder_with(self, name: str) -> bool:
         """``src`` is a folder holding the sub-folder ``name``."""

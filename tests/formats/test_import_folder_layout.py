@@ -228,6 +228,44 @@ def test_one_palette_png_among_cityscapes_label_ids_does_not_make_them_raw_ids(t
             assert set(np.unique(project.load_annotation(im))) == {road}, im.path
 
 
+def test_two_pictures_sorting_first_among_palette_maps_do_not_make_them_raw_ids(tmp_path, run_cli):
+    """Cityscapes classes, labels/ holding one palette map (train id 0: road) and two pictures sorting
+    first (COVER.PNG, Preview.png): the mode vote let the pictures, two of three, decide - the folder
+    read as ids and road became ignore (255), silently; label maps decide wherever there is one."""
+    from qgn.data.cityscapes import CITYSCAPES_CLASSES
+
+    root = tmp_path / "cs"
+    (root / "labels").mkdir(parents=True)
+    (root / "images").mkdir()
+    (root / "classes.txt").write_text("\n".join(CITYSCAPES_CLASSES.names) + "\nignore: 255\n")
+    for name in ("COVER.PNG", "Preview.png"):
+        Image.new("RGB", (8, 6), (1, 2, 3)).save(root / "labels" / name)
+    palette = Image.fromarray(np.zeros((6, 8), np.uint8), mode="P")
+    palette.putpalette([128, 64, 128] * 256)
+    palette.save(root / "labels" / "scene.png")
+    Image.new("RGB", (8, 6)).save(root / "images" / "scene.jpg")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
+    assert "found png:" in out and "imported 1 of 3" in out, (out, err)
+    project = Project.open(tmp_path / "p")
+    (im,) = project.images
+    assert set(np.unique(project.load_annotation(im))) == {CITYSCAPES_CLASSES.names.index("road")}
+
+
+def test_a_labelme_folder_with_a_depth_map_beside_each_photo_says_its_json_error(tmp_path, run_cli):
+    """A labelme folder whose JSON holds NaN, a grey depth map beside each photo (half its PNGs): the
+    maps were taken for id maps and the import asked for --classes; half or more photos beside
+    unreadable JSON is a labelme/Label Studio folder, and the JSON's read error is said."""
+    root = tmp_path / "lm"
+    root.mkdir()
+    for name in ("img1", "img2"):
+        Image.new("RGB", (8, 6), (100, 20, 20)).save(root / f"{name}.png")
+        Image.fromarray(np.ones((6, 8), np.uint8)).save(root / f"{name}_depth.png")
+        (root / f"{name}.json").write_text('{"shapes": [], "imagePath": "%s.png", "score": NaN}' % name)
+    code, _, err = run_cli("import", root, "--project", tmp_path / "p")
+    assert code == 2 and "img1.json" in err and "NaN" in err and "--classes" not in err, err
+    assert not (tmp_path / "p").exists()
+
+
 def test_a_photo_named_like_a_label_map_in_upper_case_is_no_clash(tmp_path, run_cli):
     """labels/scene_01.PNG, a copy of the photo, beside the label map labels/scene_01.png: the clash
     check (x.png beside x.PNG) refused the whole import, though a photo is never read as a label
