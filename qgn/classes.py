@@ -234,6 +234,7 @@ def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
     lines: list[int] = []
     colours: list[tuple[int, int, int] | None] = []
     ignore_index: int | None = DEFAULT_IGNORE_INDEX
+    ignore_line = None  # the number of the line that sets it, if one does
     for number, raw_line in enumerate(text.splitlines(), start=1):
         line = raw_line.strip()
         if not line or line.startswith("#"):
@@ -246,6 +247,7 @@ def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
                 ignore_index = int(value)
             else:
                 raise ValueError(f"{source} line {number}: expected 'ignore: <integer>' or 'ignore: none'")
+            ignore_line = number
             continue
         name, colour = parse_colour_suffix(line)
         names.append(name)
@@ -254,6 +256,12 @@ def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
     if not names:
         raise ValueError(f"{source}: no class names (expected one name per line)")
     check_class_names(names, source, lines)
+    if ignore_index is not None and ignore_index < len(names):  # ClassSet's own words name no fix
+        fix = (f"add a line 'ignore: {max(len(names), 255)}'" if ignore_line is None else
+               f"change its line {ignore_line} to 'ignore: {max(len(names), 255)}'")
+        where = "the default ignore value" if ignore_line is None else f"the ignore value (line {ignore_line})"
+        raise ValueError(f"{source}: {where} {ignore_index} collides with a class id (its {len(names)} classes "
+                         f"take 0..{len(names) - 1}); {fix} (any value from {len(names)} up) or 'ignore: none'")
     fallback = default_palette(len(names))
     palette = tuple(colour if colour is not None else fallback[i] for i, colour in enumerate(colours))
     try:

@@ -293,13 +293,16 @@ def make_folder(folder: str | os.PathLike) -> Path:
     - NotADirectoryError (ENOTDIR) naming the plain file (a sync tool's, a script's) that stands
       there, saying to move it away.
 
-    Other failures of ``mkdir`` (no permission, a full or read-only disk, a loop of links: ELOOP)
-    pass through as they are."""
+    - LinkLoopError (an OSError, and a ValueError) naming the loop of symbolic links that stands there.
+
+    Other failures of ``mkdir`` (no permission, a full or read-only disk) pass through as they are."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         dangling = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
+        if dangling is not None and resolved_or_none(dangling) is None:  # a loop: mkdir said "File exists"
+            raise LinkLoopError(dangling_link_text(dangling)) from None
         if dangling is not None:  # named as what it is by os_error_text
             error = FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dangling))
             error.qgn_wanted = "folder"  # the advice: make the folder it points to
@@ -606,6 +609,40 @@ def file_sha256(path: str | os.PathLike) -> str | None:
     return sha.hexdigest()
 
 
+class LinkLoopError(OSError, ValueError):
+    """A path that leads into a loop of symbolic links, said in one line (``resolved``, ``make_folder``).
+
+    An OSError, as the ELOOP it stands for and the FileExistsError ``make_folder`` raised for it
+    before: a caller that takes a failed write or read as an OSError (a best-effort write logged,
+    an unreadable item skipped) takes it too. A ValueError as well, for the readers that report a
+    bad input item as one. Its text is complete (``os_error_text`` says it as it is)."""
+
+    qgn_complete = True
+
+
+def resolved_or_none(path: str | os.PathLike) -> Path | None:
+    """``Path(path).resolve()``, None where a loop of symbolic links stands in its way (RuntimeError
+    up to Python 3.12, OSError after) or it cannot be looked up."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        return None
+
+
+def resolved(path: str | os.PathLike) -> Path:
+    """``Path(path).resolve()``; LinkLoopError (an OSError and a ValueError: one line, naming the link and the fix)
+    where a loop of symbolic links stands in its way - ``Path.resolve`` raises RuntimeError for it,
+    which ended commands as an 'unexpected' error."""
+    found = resolved_or_none(path)
+    if found is not None:
+        return found
+    from .shown import path_text
+
+    said = dangling_link_text(path) if os.path.islink(path) else None
+    raise LinkLoopError(said or link_in_the_way(path) or
+                        f"{path_text(path)}: leads into a loop of symbolic links, which leads nowhere (remove the link)")
+
+
 def path_inside(root: str | os.PathLike, *parts: str, follow: bool = True) -> Path:
     """``root / parts…``, refused (OutsideRootError) unless it resolves strictly inside ``root``.
 
@@ -618,11 +655,11 @@ def path_inside(root: str | os.PathLike, *parts: str, follow: bool = True) -> Pa
     ``images="link"`` replaces its links to the images)."""
     root = Path(root)
     path = root.joinpath(*parts)
-    base = root.resolve()
+    base = resolved(root)
     if not follow and path.name not in ("", ".", ".."):
-        target = path.parent.resolve() / path.name
+        target = resolved(path.parent) / path.name
     else:
-        target = path.resolve()
+        target = resolved(path)
     if target == base or base not in target.parents:
         from .shown import path_text
 

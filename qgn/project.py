@@ -1428,12 +1428,10 @@ class Project:
 
 
 def _resolved(path: Path) -> Path | None:
-    """``path.resolve()``, None where a loop of symbolic links stands in its way (RuntimeError on
-    Python before 3.13, OSError after) or it cannot be looked up."""
-    try:
-        return path.resolve()
-    except (RuntimeError, OSError):
-        return None
+    """``path.resolve()``, None where a loop of symbolic links stands in its way (``fileio.resolved_or_none``)."""
+    from .fileio import resolved_or_none
+
+    return resolved_or_none(path)
 
 
 def _link_loop(path: Path) -> bool:

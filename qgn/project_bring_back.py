@@ -43,7 +43,8 @@ from pathlib import Path
 
 from .fileio import atomic_write_bytes, file_sha256, make_folder, read_json, sync_folder, unlink_quietly
 from .project_kept import move_into_place
-from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, removed_annotations, why_not
+from .project_removed import (REMOVED_DIR, RemovedAnnotation, file_note, path_key, record_path, removed_annotations,
+                              why_not)
 
 #: The images an add lists whose annotations may wait in removed/: written before project.json lists them,
 #: removed once they were brought back, so that an add killed in between is finished by the next writer
@@ -311,7 +312,7 @@ def note_kept(project, images: list, report: list[RemovedAnnotation]) -> None:
         if not item.brought_back:
             held[str(item.image_path)] = ([item.path.name], item.why)
     for im in images:
-        entries = autosaves.get(str(im.path.resolve()))
+        entries = autosaves.get(path_key(im.path))
         if entries:  # its newest autosave, still there: held back (``_bring_back_autosave``)
             names, why = held.get(str(im.path), ([], "the image has a saved annotation of its own"))
             held[str(im.path)] = ([*names, entries[0][0].name], why)
@@ -359,7 +360,7 @@ def _bring_back_entry(project, image, found: dict) -> dict:
     annotation ``bring_back`` is to move back for it, if any: its name in removed/ and the file
     itself (``_file_identity``)."""
     entry: dict = {"key": image.key, "path": project._stored(image.path)}  # as project.json spells it (``Project._noted_as``)
-    entries = found.get(str(image.path.resolve())) if found else None
+    entries = found.get(path_key(image.path)) if found else None
     identity = _file_identity(entries[0][0]) if entries else None
     if identity is not None:
         entry["annotation"] = {"name": entries[0][0].name, "file": identity}
@@ -399,7 +400,7 @@ def bring_back(project, images: list, moved: dict | None = None) -> list[Removed
     autosaves = removed_annotations(project.root / REMOVED_DIR, "autosave")
     out, back = [], set()  # back: id() of the images whose annotation was moved back
     for image in images if found else ():  # no resolve() per new path with nothing to match
-        entries = found.get(str(image.path.resolve()))
+        entries = found.get(path_key(image.path))
         if not entries:
             continue
         kept, doc = entries[0]
@@ -438,7 +439,7 @@ def _bring_back_autosave(project, image, autosaves: dict, annotations: dict, ann
     its annotation came back too (``annotation_back``) or the image has no saved annotation: an
     autosave of the removed annotation beside a newer one saved since (an add finished by the next
     writer, ``finish_bring_back``, after another window saved it) would be offered over it."""
-    entries = autosaves.get(str(image.path.resolve()))
+    entries = autosaves.get(path_key(image.path))
     if not entries:
         return
     if not annotation_back:
@@ -446,7 +447,7 @@ def _bring_back_autosave(project, image, autosaves: dict, annotations: dict, ann
         if saved.exists() or saved.is_symlink():
             return
     kept, doc = entries[0]
-    later = annotations.get(str(image.path.resolve()))
+    later = annotations.get(path_key(image.path))
     if later and float(later[0][1]["removed"]) > float(doc["removed"]):
         return  # removed before the newest annotation was: of an older removal
     noted = file_note(image.path) if isinstance(doc.get("file"), dict) else None

@@ -82,9 +82,11 @@ def _export_inputs(project: Project, out_dir: Path, names: list[str]) -> list[Pa
     """What an export of ``project`` into ``out_dir/<name>/`` must never replace: its images, and
     every file of the project's folder outside those (an export may live inside the project)."""
     inputs = [im.path for im in project.images]
-    exports = {(out_dir / name).resolve() for name in names}
+    from .fileio import resolved_or_none
+
+    exports = {resolved_or_none(out_dir / name) for name in names} - {None}  # a link loop is no folder
     for folder, dirs, files in os.walk(project.root):
-        dirs[:] = [d for d in dirs if Path(folder, d).resolve() not in exports]
+        dirs[:] = [d for d in dirs if resolved_or_none(Path(folder, d)) not in exports]
         inputs += [Path(folder, name) for name in files]
     return inputs
 

@@ -16,6 +16,7 @@ before records existed, left over by a class edit, a copied link) stay where the
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,15 @@ def file_note(path: Path) -> tuple | None:
     return None if sha is None else (size, sha)
 
 
+def path_key(image_path) -> str:
+    """How a record names its image (and how an added image is matched to it): the path resolved
+    (``os.path.realpath``: as ``Path.resolve`` names it, the key records before this one hold), its
+    folders resolved and the rest kept as it is where a loop of symbolic links stands in the way -
+    removing an image whose file became a link loop ended in 'Symlink loop'; re-added once a file
+    stands there, reached through the same folder link or not, it still matches."""
+    return os.path.realpath(image_path)
+
+
 def record_path(kept: Path) -> Path:
     """Where the record of the file moved to ``kept`` is written."""
     return kept.with_name(kept.name + RECORD_SUFFIX)
@@ -67,7 +77,7 @@ def write_record(kept: Path, kind: str, key: str, image_path: Path, generation: 
     """Write the record of a file about to be moved to ``kept`` (atomically; before the move, so a
     moved file never lacks one — a record whose file is missing is ignored)."""
     doc = {"format": RECORD_FORMAT, "version": RECORD_VERSION, "kind": kind, "key": key,
-           "path": str(Path(image_path).resolve()), "removed": time.time(), "generation": generation,
+           "path": path_key(image_path), "removed": time.time(), "generation": generation,
            "classes": classes.to_json()}
     if file_note is not None:
         doc["file"] = {"bytes": file_note[0], "sha256": file_note[1]}

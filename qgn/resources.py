@@ -103,33 +103,119 @@ class BundledModel:
         return None if mode is None else mode.get("miou")
 
 
-def bundled_models() -> list[BundledModel]:
+MAX_CONFIG_BYTES = 16 << 20  # a model's JSON (config + training metadata) is a few KB (``qgn.model.checkpoint``)
+
+
+def bundled_models(problems: list[str] | None = None) -> list[BundledModel]:
     """Every bundled model whose JSON reads, sorted by name (the demo model first).
 
     Reads the JSON files alone (their classes and training record), never torch: the app lists
     the models in its menu before anything heavy is imported. Loading a model checks it fully
-    (``qgn.model.checkpoint.load_config``)."""
-    import json
-
+    (``qgn.model.checkpoint.load_config``). Each JSON is read by ``qgn.fileio.read_json``: a named
+    pipe there never waits, a huge file is not read whole. ``problems``: where given, why each model
+    left out was (one line each; ``qgn models`` says them)."""
     from qgn.classes import ClassSet
+    from qgn.fileio import read_json
 
     found = []
     for weights in sorted(models_dir().glob("*.safetensors")) if models_dir().is_dir() else []:
         try:
-            doc = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+            doc = read_json(weights.with_suffix(".json"), "model config", MAX_CONFIG_BYTES)
+            problem = _config_problem(doc)
+            if problem is not None:  # Python's words ('NoneType' object is not subscriptable) said nothing
+                raise TypeError(problem)
             config = doc["config"]
-            classes = ClassSet.from_json(config["classes"])
+            try:
+                classes = ClassSet.from_json(config["classes"])
+            except (TypeError, AttributeError) as exc:  # a palette or ignore colour of the wrong kind
+                raise TypeError(f"its 'config' 'classes' cannot be read: {exc}") from None
             extra = config.get("extra") or {}
-            if not isinstance(extra, dict):
-                raise TypeError("extra is not an object")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            if problems is not None:
+                from qgn.shown import path_text
+
+                shown = path_text(weights.with_suffix(".json"))
+                if isinstance(exc, OSError):
+                    said = f"{shown}: {exc.strerror or exc}"
+                elif isinstance(exc, ValueError) and str(weights.with_suffix(".json")) in str(exc):
+                    said = str(exc)  # read_json's words name the file
+                else:
+                    said = f"{shown} is not a QGN model config ({'no ' + str(exc) + ' entry' if isinstance(exc, KeyError) else exc})"
+                problems.append(said)
             continue
-        train = extra.get("train", {}) if isinstance(extra.get("train"), dict) else {}
+        train = extra.get("train") or {}
         trained_on = f"{train.get('dataset', '')}/{train.get('split', '')}" if train.get("dataset") else ""
-        evaluation = extra.get("evaluation", {})
         found.append(BundledModel(weights.stem, weights, classes, weights.stat().st_size, trained_on,
-                                  extra.get("iteration"), evaluation if isinstance(evaluation, dict) else {}))
+                                  extra.get("iteration"), extra.get("evaluation") or {}))
     return sorted(found, key=lambda m: (m.name != DEFAULT_MODEL_NAME, m.name))
+
+
+def _config_problem(doc) -> str | None:
+    """What is of the wrong shape in a bundled model's JSON document, in words (naming the part,
+    what it holds and what belongs there), or None: every part ``bundled_models``, ``qgn models``
+    and the app's model menu read (the classes, the training and evaluation records), checked here
+    at once, so that no reader of a ``BundledModel`` meets a part of the wrong kind."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        return (f"it holds {_json_kind(doc)}, where a JSON object with a 'config' object belongs"
+                if not isinstance(doc, dict) else f"its 'config' is {_json_kind(doc.get('config'))}, where an object "
+                "belongs")
+    config = doc["config"]
+    if "classes" not in config:
+        return "its 'config' has no 'classes'"
+    classes = config["classes"]
+    if not isinstance(classes, dict) or not isinstance(classes.get("names"), list):
+        return f"its 'config' 'classes' is {_json_kind(classes)}, where an object with a list of 'names' belongs"
+    names = classes["names"]
+    if not names:
+        return "its 'config' 'classes' 'names' is an empty list, where the class names belong"
+    odd = next((name for name in names if not isinstance(name, str)), "")
+    if not isinstance(odd, str):
+        return f"its 'config' 'classes' 'names' holds {_json_kind(odd)}, where class names (texts) belong"
+    from qgn.classes import is_json_rgb
+
+    palette = classes.get("palette", [])
+    if not isinstance(palette, list) or not all(is_json_rgb(colour) for colour in palette):
+        return (f"its 'config' 'classes' 'palette' is {_json_kind(palette)}, where a list of [r, g, b] colours "
+                "(whole numbers in 0..255) belongs")
+    if not is_json_rgb(classes.get("ignore_color", [0, 0, 0])):
+        return (f"its 'config' 'classes' 'ignore_color' is {_json_kind(classes['ignore_color'])}, where an [r, g, b] "
+                "colour (whole numbers in 0..255) belongs")
+    ignore = classes.get("ignore_index")
+    if ignore is not None and (isinstance(ignore, bool) or not isinstance(ignore, int)):
+        return f"its 'config' 'classes' 'ignore_index' is {_json_kind(ignore)}, where null or a whole number belongs"
+    extra = config.get("extra")
+    if extra is None:
+        return None
+    if not isinstance(extra, dict):
+        return f"its 'config' 'extra' is {_json_kind(extra)}, where an object belongs"
+    for part in ("train", "evaluation"):
+        if extra.get(part) is not None and not isinstance(extra[part], dict):
+            return f"its 'config' 'extra' '{part}' is {_json_kind(extra[part])}, where an object belongs"
+    iteration = extra.get("iteration")
+    if iteration is not None and (isinstance(iteration, bool) or not isinstance(iteration, int)):
+        return f"its 'config' 'extra' 'iteration' is {_json_kind(iteration)}, where a whole number belongs"
+    evaluation = extra.get("evaluation") or {}
+    if "modes" not in evaluation:
+        return None
+    modes = evaluation["modes"]
+    if not isinstance(modes, dict):
+        return f"its 'config' 'extra' 'evaluation' 'modes' is {_json_kind(modes)}, where an object of modes belongs"
+    for name, mode in modes.items():
+        if not isinstance(mode, dict):
+            return f"its 'config' 'extra' 'evaluation' 'modes' '{name}' is {_json_kind(mode)}, where an object belongs"
+        miou = mode.get("miou")
+        if miou is not None and (isinstance(miou, bool) or not isinstance(miou, (int, float))):
+            return (f"its 'config' 'extra' 'evaluation' 'modes' '{name}' 'miou' is {_json_kind(miou)}, where a number "
+                    "(or null) belongs")
+    return None
+
+
+def _json_kind(value) -> str:
+    """What a JSON value is, in words (``bundled_models``' messages)."""
+    if value is None:
+        return "null"
+    kinds = ((bool, "true or false"), (dict, "an object"), (list, "a list"), (str, "a string"), ((int, float), "a number"))
+    return next((what for kind, what in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 def bundled_model_path(name: str) -> Path | None:

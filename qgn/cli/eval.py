@@ -145,7 +145,9 @@ def check_pairs(data, n: int, classes, scale: float = 1.0) -> None:
 
 def _check_record(args, model_path) -> None:
     """``--record``: never the model evaluated; refused now, not after the whole evaluation."""
-    if args.record and Path(args.record).resolve() in (model_path.resolve(), model_path.with_suffix(".json").resolve()):
+    from qgn.fileio import resolved
+
+    if args.record and resolved(args.record) in (resolved(model_path), resolved(model_path.with_suffix(".json"))):
         raise ValueError(f"--record {args.record} would overwrite the model evaluated; name a new file")
     if args.record:  # refused now, not after the whole evaluation; replaced only with --force, as finetune's --out
         from qgn.cli.finetune import check_out

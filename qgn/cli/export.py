@@ -315,13 +315,15 @@ def qgt_image(path: Path, images: str | None, root: Path | None = None, clashing
     ``root/sub/f0.qgt`` -> ``images/sub/f0.png``), else by stem alone in ``images`` unless another
     exported file has the same stem (``clashing``: which of them it is the photo of is unknown -
     AmbiguousImageError rather than another folder's photo), else beside the .qgt; None if none."""
+    from qgn.fileio import resolved, resolved_or_none
     from qgn.formats.source import AmbiguousImageError, find_image
 
     if not images:
         return find_image(path.stem, path.parent)
     rel = path.parent.relative_to(root) if root is not None else Path()
     under = Path(images) / rel
-    if rel != Path() and under.resolve().is_relative_to(Path(images).resolve()):  # no link leading out
+    inside = resolved_or_none(under) if rel != Path() else None  # a link loop is no folder to look in
+    if inside is not None and inside.is_relative_to(resolved(images)):  # no link leading out
         found = find_image(path.stem, under)
         if found is not None:
             return found

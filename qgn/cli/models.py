@@ -31,13 +31,17 @@ def describe(model) -> dict:
 def run(args) -> int:
     from qgn.resources import bundled_models, models_dir
 
-    models = bundled_models()
-    if not models:
+    problems: list[str] = []
+    models = bundled_models(problems)
+    if not models and not problems:
         raise FileNotFoundError(f"no bundled models in {models_dir()}")
+    code = _say_problems(problems)
+    if not models:
+        return code
     if args.json:
         for model in models:
             print(json.dumps(describe(model)))
-        return 0
+        return code
     print(f"{'name':<10}{'classes':<44}{'size':>9}  {'trained on':<18}{'mIoU (All / PC)':<28}")
     for model in models:
         d = describe(model)
@@ -50,4 +54,14 @@ def run(args) -> int:
         print(f"{d['name']:<10}{classes:<44}{d['size_bytes'] / 1e6:>7.1f}MB  {d['trained_on']:<18}"
               f"{(score + where) if miou else 'not measured':<28}")
     print("\nUse one with --model NAME (every command), or in the app: Model → Bundled models.")
-    return 0
+    return code
+
+
+def _say_problems(problems: list[str]) -> int:
+    """Each bundled model left out, one line on stderr (the others are listed); 2 when there is one."""
+    import sys
+
+    for problem in problems:
+        print(f"qgn models: error: {problem}; that bundled model is left out: reinstall qgn (or fix QGN_RESOURCES)",
+              file=sys.stderr)
+    return 2 if problems else 0

@@ -283,12 +283,15 @@ def detect_dataset(src: str | os.PathLike) -> str:
     probe = DatasetProbe(src)
     for name in DATASET_DETECTION:
         if FORMATS[name].is_dataset(probe):
-            return name
+            if not (name in ("png", "ids") and probe.json_error and probe.label_pngs_mostly_photos):
+                return name
+            break  # a labelme or Label Studio folder whose JSON cannot be read, beside its photos: no id maps
     if src.is_file():
         raise ValueError(f"{src}: cannot tell the format of this file; name it with --format")
+    unread = f"; its JSON could not be read: {probe.json_error}" if probe.json_error else ""
     raise ValueError(f"{src}: found no dataset (looked for SegmentationClass/, gtFine/, label_colors.txt with a list, "
                      "annotations/instances_*.json, labelme or Label Studio JSON, labels/ with data/ or data.json, "
-                     "label PNGs)")
+                     f"label PNGs){unread}")
 
 
 def scan_dataset(src: str | os.PathLike, format: str = "auto", images: str | os.PathLike | None = None

@@ -582,18 +582,18 @@ def check_export_links(root, folders, elsewhere: str = "export elsewhere") -> No
     ``root`` is followed and its folders judged the same. Links to files (an export's links to its
     images) are not folders and pass. Writes nothing. ``elsewhere``: the fix's second half, as the
     caller's user says it (``qgn convert``'s "write elsewhere")."""
-    from ..fileio import OutsideRootError
+    from ..fileio import OutsideRootError, resolved, resolved_or_none
     from ..shown import path_text
 
     root = Path(root)
-    base = root.resolve()
+    base = resolved(root)
 
     def judged(path: Path) -> Path | None:  # the folder to look into, None where there is none
         if not path.is_symlink():
             return path if path.is_dir() else None
-        target = path.resolve()
-        if not target.is_dir():
-            return None  # a link to a file, or one leading nowhere: no folder is written through it
+        target = resolved_or_none(path)
+        if target is None or not target.is_dir():
+            return None  # a link to a file, or one leading nowhere (a loop too): no folder is written through it
         if target != base and base not in target.parents:
             raise OutsideRootError(f"{path_text(path)} is a link to {path_text(target)}, outside "
                                    f"{path_text(root)}; remove the link or {elsewhere}")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import ClassSet
-from ..fileio import atomic_write_bytes, read_text_within
+from ..fileio import LinkLoopError, atomic_write_bytes, read_text_within, resolved
 from ..label_map import table_index
 from ..quadtree import NUM_LEVELS
 from .base import (
@@ -168,7 +168,12 @@ def scan_camvid(root: Path, images: Path | None) -> SourceDataset:
                 continue
             mask, image = root / mask_rel.lstrip("/"), root / image_rel.lstrip("/")
             inside = root.resolve()
-            if not (mask.resolve().is_relative_to(inside) and image.resolve().is_relative_to(inside)):
+            try:
+                real_mask, real_image = resolved(mask), resolved(image)
+            except LinkLoopError as exc:  # one item named, the batch goes on
+                items.append(broken_item(Path(mask_rel).stem, mask, exc))
+                continue
+            if not (real_mask.is_relative_to(inside) and real_image.is_relative_to(inside)):
                 raise ValueError(f"{listing}: {image_rel} {mask_rel} lies outside {root} (as Datumaro, "
                                  "a CamVid list may only name files inside its folder)")
             try:

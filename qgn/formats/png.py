@@ -85,7 +85,7 @@ class PngWriter(ClassListWriter):
         list of other classes, which an import would read under this export's names. The PNGs looked
         at are those the import of the folder reads (``label_pngs``: beneath it too, not its image
         folders - ``images`` the export's ``--images``, ``images/`` beside or inside - only its
-        ``labels/`` where it has one), .PNG too (the import reads it on Windows); a photo (an RGB or
+        ``labels/`` where it has one), .PNG too (the import reads it, on every system); a photo (an RGB or
         RGBA PNG, its header read: ``is_photo_png``) is never read as labels. PNGs of this export's
         own names only - a 0.2.0 export (which wrote no list), one killed before its finish, a folder
         tree's export - are replaced: exporting there again goes on. ``walks``: a dict one run keeps
@@ -145,7 +145,7 @@ def _first_stray(out_dir: Path, data: bytes, items, images: Path | None) -> tupl
             lists[folder] = listed
         return listed
 
-    for png in label_pngs(out_dir, Path(images) if images is not None else None, any_case=True):
+    for png in label_pngs(out_dir, Path(images) if images is not None else None):
         rel = os.path.relpath(png, top)
         if os.path.normcase(rel) in planned:
             continue

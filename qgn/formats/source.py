@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import UnidentifiedImageError
 
+from ..fileio import resolved_or_none
 from ..classes import UNMATCHED, VOID, ClassSet, check_class_names, default_palette, match_class_names, unmatched_message
 from ..imagefile import ImageTooLargeError, SeveralPicturesError, open_image
 from ..quadtree.label_io import find_classes_file, read_classes_file, read_label
@@ -174,8 +175,9 @@ def _image_in(folder: Path, name: str) -> Path | None:
     if not found:
         stem = Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else Path(name).name
         for candidate in sorted(folder.glob(f"{glob_escape(stem)}.*")):
-            if candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
-                found.setdefault(candidate.resolve(), candidate)
+            real = resolved_or_none(candidate)  # None: a link loop, no image (as is_file says above)
+            if real is not None and candidate.suffix.lower() in IMAGE_EXTENSIONS and is_contained(folder, candidate):
+                found.setdefault(real, candidate)
     if len(found) > 1:
         shown = " and ".join(sorted(p.name for p in found.values())[:3])
         raise AmbiguousImageError(f"{shown} in {folder} are all images of {Path(name).name!r}: which one the "
@@ -213,6 +215,8 @@ def inside_dataset(root: Path, path: Path, source=None):
 
 #: Label PNGs a folder's detection tries for one it can read the mode of (``label_png_mode``).
 MODE_TRIES = 64
+#: Readable label PNGs whose modes decide how a folder reads (``label_png_mode``): most of them.
+MODE_VOTES = 9
 
 
 def image_mode(path: Path) -> str:
@@ -266,25 +270,49 @@ def label_folders(src: Path, images: Path | None) -> tuple[Path, list[Path]]:
     return folder, [d for d in (images, folder.parent / "images", folder / "images") if d is not None]
 
 
-def label_pngs(src: Path, images: Path | None, any_case: bool | None = None) -> Iterator[Path]:
+def label_pngs(src: Path, images: Path | None) -> Iterator[Path]:
     """The PNGs the import of the folder ``src`` (with ``--images images``) reads as label maps
     (``scan_label_folder``, ``DatasetProbe.label_png_mode``; a png export's list check,
     ``PngWriter.check_items_folder``): every ``*.png`` in its label folder and beneath
     (``label_folders``: its ``labels/`` where it has one), none that resolves inside one of its
     image folders (``--images``, ``images/`` beside or inside), as ``rglob`` finds them (folder
-    links not followed), folders top-down and names sorted. ``any_case``: ``.PNG`` too - the
-    system's glob reads it on Windows, where it ignores case (None: as this system's does)."""
+    links not followed), folders top-down and names sorted. ``.PNG`` (any case) too, on every system,
+    as ``qgn convert`` and ``qgn stats`` read it: this function alone decides, for the import and for
+    the png export's list check alike (``is_png_name``)."""
     label_dir, image_dirs = label_folders(src, images)
     skip = [folder.resolve() for folder in image_dirs if folder.is_dir()]
-    if any_case is None:
-        any_case = os.path.normcase("A") == "a"
     for top, dirs, files in os.walk(label_dir):
         dirs.sort()
         for name in sorted(files):
-            if name.endswith(".png") or any_case and name.lower().endswith(".png"):
+            if is_png_name(name):
                 path = Path(top, name)
                 if not skip or not _resolves_inside(path, skip):
                     yield path
+
+
+def is_png_name(name: str) -> bool:
+    """A file name the import reads as a PNG: ``.png`` in any case (``x.PNG`` too), on every system."""
+    return name.lower().endswith(".png")
+
+
+def check_png_clash(masks: list[Path]) -> None:
+    """Refuse (ValueError, naming both) two label PNGs of one folder whose names differ only in the
+    case of ``.png`` (``x.png`` and ``x.PNG``: ``is_png_name`` reads both): both are the label map of
+    the image ``x``, and which one the user means is unknown - as ``qgn convert`` refuses them for
+    one output file (``qgn.cli.files.check_outputs``). A photo among them (``is_photo_png``: a copy of
+    the image beside its label map) is no clash: never read as a label map, the import names it."""
+    seen: dict[tuple[Path, str], Path] = {}
+    for mask in masks:
+        other = seen.setdefault((mask.parent, mask.stem), mask)
+        if other is not mask:
+            if is_photo_png(mask):
+                continue
+            if is_photo_png(other):
+                seen[mask.parent, mask.stem] = mask
+                continue
+            first, second = sorted((other, mask))
+            raise ValueError(f"{first} and {second} would both be imported as the label map of {mask.stem!r}; "
+                             "rename one of them (or move it away)")
 
 
 def _resolves_inside(path: Path, folders: list[Path]) -> bool:
@@ -331,6 +359,7 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
         masks = sorted(label_pngs(src, images))
     if not masks:
         raise ValueError(f"{src}: no label PNGs" + (f" in {label_dir}" if label_dir != folder else ""))
+    check_png_clash(masks)
     classes_file = find_classes_file(folder)
     file_classes = None if classes_file is None else read_classes_file(classes_file)
     items = []
@@ -366,6 +395,7 @@ class DatasetProbe:
 
     def __init__(self, src: Path):
         self.src = Path(src)
+        self.json_error: str | None = None  # why the folder's first JSON file could not be read, when none could
 
     @cached_property
     def json_document(self):
@@ -378,10 +408,12 @@ class DatasetProbe:
         if self.src.is_file():
             return load_json(self.src, keys_once=False) if self.src.suffix.lower() == ".json" else None
         votes, first = [], {}  # the kind of each file read; the first document of each kind (no more held)
+        unread = None
         for path in sorted(self.src.glob("*.json")):
             try:
                 doc = load_json(path, keys_once=False)  # its shape; the format's read says what is wrong
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
+                unread = unread or str(exc)
                 continue
             votes.append(isinstance(doc, list))
             first.setdefault(votes[-1], doc)
@@ -389,6 +421,7 @@ class DatasetProbe:
             if len(votes) == JSON_VOTES:
                 break
         if not votes:
+            self.json_error = unread  # said where no format is found (``detect_dataset``)
             return None
         lists = sum(votes)
         if 2 * lists == len(votes):
@@ -396,21 +429,51 @@ class DatasetProbe:
         return first[2 * lists > len(votes)]
 
     @cached_property
-    def label_png_mode(self) -> str | None:
-        """The image mode of ``src`` (a ``.png`` file) or of the folder's first label PNG (``label_folders``);
-        None when there is none."""
-        if self.src.is_file():
-            return image_mode(self.src) if self.src.suffix.lower() == ".png" else None
-        pngs = sorted(label_pngs(self.src, None))
-        first_error = None
-        for png in pngs[:MODE_TRIES]:  # an empty or damaged first file is the import's to report, not the folder's end
-            try:
-                return image_mode(png)
+    def _label_png_modes(self) -> list[str]:
+        """The image modes of the first ``MODE_VOTES`` label PNGs of the folder (``label_folders``) it
+        can read, trying at most ``MODE_TRIES``; the first error raised where it could read none."""
+        modes, first_error = [], None
+        for png in sorted(label_pngs(self.src, None))[:MODE_TRIES]:
+            try:  # an empty or damaged file is the import's to report, not the folder's end
+                modes.append(image_mode(png))
             except (ValueError, OSError) as exc:
                 first_error = first_error or exc
-        if first_error is not None:
+                continue
+            if len(modes) == MODE_VOTES:
+                break
+        if not modes and first_error is not None:
             raise first_error
-        return None
+        return modes
+
+    @cached_property
+    def label_png_mode(self) -> str | None:
+        """The image mode of ``src`` (a ``.png`` file), or the one that stands for the folder's label
+        PNGs (``label_folders``): of the first ``MODE_VOTES`` it can read (``_label_png_modes``), the
+        label maps decide wherever there is one - the first of the kind, palette (P) or other ids (L,
+        I;16, 1), most of the maps share, the earliest on a tie - and a photo's (``PHOTO_MODES``) only
+        where all are photos. Stray files never decide how the folder reads: previews or
+        ``COVER.PNG`` sorting first, however many, a palette PNG among labelIds maps. None when there
+        is none."""
+        if self.src.is_file():
+            return image_mode(self.src) if self.src.suffix.lower() == ".png" else None
+        modes = self._label_png_modes
+        maps = [mode for mode in modes if mode not in PHOTO_MODES]
+        if not maps:
+            return modes[0] if modes else None  # photos: read as ids, each one then named as no label map
+        palettes = sum(mode == "P" for mode in maps)
+        if 2 * palettes == len(maps):
+            return maps[0]
+        return next(mode for mode in maps if (mode == "P") == (2 * palettes > len(maps)))
+
+    @cached_property
+    def label_pngs_mostly_photos(self) -> bool:
+        """Half or more of the folder's first label PNGs (``_label_png_modes``) are photos - a labelme or
+        Label Studio folder's (a depth map beside each photo is half), beside its JSON: ``detect_dataset`` then says why that JSON could not be read
+        rather than reading the PNGs as id maps (one depth map among its photos does not change that)."""
+        if self.src.is_file():
+            return self.label_png_mode in PHOTO_MODES
+        modes = self._label_png_modes
+        return 2 * sum(mode in PHOTO_MODES for mode in modes) >= len(modes) > 0
 
     def is_folder_with(self, name: str) -> bool:
         """``src`` is a folder holding the sub-folder ``name``."""

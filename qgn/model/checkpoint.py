@@ -16,13 +16,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from qgn.fileio import atomic_write_together
+from qgn.resources import MAX_CONFIG_BYTES
 
 from qgn.model.encoder import SHORTCUTS, STEMS, list_encoders
 from qgn.model.qgn import QGN, QGNConfig
 from qgn.quadtree import NUM_LEVELS
 
 FORMAT = "qgn-model"
-MAX_CONFIG_BYTES = 16 << 20  # a model's JSON (config + training metadata) is a few KB
 FORMAT_VERSION = 1
 MAX_CLASSES = 4096
 RESTORE = "restore the file that came with the weights"  # the fix of a damaged model JSON

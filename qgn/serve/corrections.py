@@ -162,17 +162,19 @@ class Corrections:
 
     def keep_on_disk(self, write) -> bool:
         """``write()`` of a kept annotation's file (webhook thread); whether it was written. A failure
-        (a full disk) is said in the server's log: the annotation is still learnt from, and its
-        held webhook stays held (``stays_held``): without one, a restart would lose it."""
+        (a full disk, no permission) is said in the server's log (``os_error_text``): the annotation
+        is still learnt from, and its held webhook stays held (``stays_held``): without one, a
+        restart would lose it."""
         import sys
 
         try:
             write()
             return True
-        except OSError as exc:
-            print(f"qgn serve: warning: {exc}; the annotation is learnt from but its file is not kept (free disk "
-                  "space): where its webhook is held, it stays held, else a restart loses it", file=sys.stderr,
-                  flush=True)
+        except OSError as exc:  # the file, the reason and what to do (a full disk, no permission), not "[Errno 13] …"
+            from qgn.fileio import os_error_text
+
+            print(f"qgn serve: warning: {os_error_text(exc)}; the annotation is learnt from but its file is not kept: "
+                  "where its webhook is held, it stays held, else a restart loses it", file=sys.stderr, flush=True)
             return False
 
     def forget_corrections(self, project_id, deleted, action: str, stamp: int | None = None) -> dict:

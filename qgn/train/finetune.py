@@ -590,7 +590,9 @@ def same_file(a: Path, b: Path) -> bool:
     """Whether two paths name the same file (resolving links; also for files not yet created)."""
     if a.exists() and b.exists():
         return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
+    from ..fileio import resolved
+
+    return resolved(a) == resolved(b)  # a link loop: one line naming it (LinkLoopError)
 
 
 def finetune_metadata(config: FinetuneConfig, result: FinetuneResult, source: str | os.PathLike | None,

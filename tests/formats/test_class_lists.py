@@ -480,3 +480,33 @@ def test_a_writer_opened_on_its_own_checks_every_class_list_before_writing_one(t
     with pytest.raises(ValueError, match=f"{kept} belongs to an export with other classes"):
         FORMATS[fmt].open_writer(custom, folder)
     assert folder_bytes(folder) == before
+
+
+def test_a_class_list_whose_classes_reach_the_ignore_value_says_the_fix(tmp_path, run_cli):
+    """300 classes take the ids 0..299, the default ignore value 255 among them: the command said
+    'ClassSet: ignore_index 255 collides with class id (0..299)' - no file line to add. Now one line
+    naming the file and the 'ignore:' line that fixes it, which then reads."""
+    from qgn.quadtree.label_io import read_classes_file
+
+    listing = tmp_path / "classes.txt"
+    listing.write_text("".join(f"c{i}\n" for i in range(300)))
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "m.png")
+    code, _, err = run_cli("convert", "--classes", listing, tmp_path / "m.png", tmp_path / "out")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and str(listing) in lines[0] and "'ignore: 300'" in lines[0], err
+    listing.write_text(listing.read_text() + "ignore: 300\n")
+    assert read_classes_file(listing).ignore_index == 300
+
+
+def test_a_class_list_whose_own_ignore_line_collides_says_to_change_that_line(tmp_path):
+    """The list has an 'ignore: 2' line among 5 classes: the message said to add a line 'ignore: N'
+    (a second one, the file then holding two); it names the line to change."""
+    from qgn.classes import parse_classes_txt
+
+    with pytest.raises(ValueError) as raised:
+        parse_classes_txt("a\nb\nignore: 2\nc\nd\ne\n", "list.txt")
+    said = str(raised.value)
+    assert "line 3" in said and "change" in said and "'ignore: 255'" in said and "add a line" not in said, said
+    assert parse_classes_txt("a\nb\nignore: 255\nc\nd\ne\n").ignore_index == 255
+    with pytest.raises(ValueError, match="add a line 'ignore: 300'"):
+        parse_classes_txt("".join(f"c{i}\n" for i in range(300)))

@@ -63,11 +63,14 @@ def test_bundled_models_describe_themselves(resources):
 
 
 def test_qgn_models_lists_them(resources, capsys):
-    assert main(["models", "--json"]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    """The broken one is said, one line naming its JSON, after the others are listed (exit 2)."""
+    assert main(["models", "--json"]) == 2
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
     assert [r["name"] for r in rows] == ["demo", "street"]
     assert rows[1]["miou"] == {"all": 0.61, "pc": 0.605} and rows[1]["evaluated_on"] == "camvid/val"
-    assert main(["models"]) == 0
+    assert err.count("\n") == 1 and err.startswith("qgn models: error: ") and "broken.json" in err
+    assert main(["models"]) == 2
     text = capsys.readouterr().out
     assert "street" in text and "61.0 / 60.5 on camvid/val" in text and "not measured" in text
 

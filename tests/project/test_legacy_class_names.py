@@ -467,7 +467,7 @@ def test_a_png_export_with_a_list_is_refused_above_list_less_pngs_in_a_subfolder
 
 
 def test_a_project_s_png_export_with_a_list_is_refused_beside_a_list_less_upper_case_png(tmp_path):
-    """OTHER.PNG is read by an import on Windows (its glob ignores case), and a folder's own PNGs are
+    """OTHER.PNG is read by an import (on every system), and a folder's own PNGs are
     checked at every depth: both refused before anything is written; the folder's images/ (photos,
     which no import of it reads) is not."""
     from qgn.formats.base import FolderRefusedError

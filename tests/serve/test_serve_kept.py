@@ -5,6 +5,7 @@ no process holds it - never one a live server holds, nor anything else in the fo
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import subprocess
@@ -740,7 +741,8 @@ def test_an_annotation_whose_kept_file_a_full_disk_refused_outlives_a_restart(tm
     first = started(models)
     full_disk_for_kept_files(first)
     assert first.webhook(annotated(1, 1, 9))["status"] == "kept"
-    assert "stays held" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "stays held" in said and "No space left on device (free some disk space)" in said, said
     killed(first)
     again = started(models)
     assert again.webhooks.settle(120)
@@ -786,3 +788,50 @@ def test_a_server_on_a_file_system_without_locks_fine_tunes_there_and_says_so(tm
     with holding(staging):
         (staging / "x").write_bytes(b"staged")
     assert (staging / "x").read_bytes() == b"staged"
+
+
+def test_a_kept_folder_that_became_a_link_loop_is_a_failed_write_said_in_the_log(tmp_path, capsys):
+    """kept-annotations/ replaced by a loop of symbolic links: ``make_folder`` raised LinkLoopError, a
+    ValueError alone, which ``keep_on_disk`` (a failed write: an OSError) let through - out of the
+    webhook, and out of the training loop after a fine-tune (``mark_trained``). It is an OSError
+    (as the FileExistsError it raised before): said in the log, the annotation learnt from."""
+    import shutil
+
+    from qgn.fileio import LinkLoopError, make_folder
+
+    models = tmp_path / "models"
+    backend = started(models)
+    folder = backend.kept.folder
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.symlink(folder.name + ".b", folder)
+    os.symlink(folder.name, folder.with_name(folder.name + ".b"))
+    with pytest.raises(OSError) as raised:
+        make_folder(folder)
+    assert isinstance(raised.value, LinkLoopError) and isinstance(raised.value, ValueError)
+    assert backend.webhook(annotated(1, 1, 9))["status"] == "kept"
+    assert list(backend.corrections) == [(7, 1)]
+    assert backend.keep_on_disk(lambda: backend.kept.mark_trained("v1.safetensors", 1)) is False
+    err = capsys.readouterr().err
+    assert "loop" in err and "stays held" in err and "free disk space" not in err, err
+    killed(backend)
+
+
+@pytest.mark.parametrize("code, hint", [(errno.EACCES, "check its owner and permissions"),
+                                        (errno.EROFS, "the disk is read-only")])
+def test_a_kept_file_refused_for_permission_or_a_read_only_disk_is_said_in_words(tmp_path, capsys, code, hint):
+    """A kept annotation's file refused for a permission or a read-only disk: the log said Python's
+    "[Errno 13] Permission denied: '…'"; now the file, the reason and what to do (``os_error_text``)."""
+    backend = started(tmp_path / "models")
+    target = str(backend.kept.folder / "7-1.npz")
+
+    def refused(*args, **kwargs):
+        raise OSError(code, os.strerror(code), target)
+
+    backend.kept.save = refused
+    assert backend.webhook(annotated(1, 1, 9))["status"] == "kept"
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if "stays held" in line)
+    assert f"{target}: {os.strerror(code)} (" in line and hint in line, line
+    assert "[Errno" not in line and "free" not in line, line
+    killed(backend)
