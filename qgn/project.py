@@ -132,8 +132,8 @@ from .project_file import (
     PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_bytes, read_project_file,
 )
-from .project_kept import (_cut, _put_back, bring_back_taken, keep_undone, kept_folder, move_aside, name_aside,
-                           remove_if_version, remove_kept)
+from .project_kept import (KeptCopy, _cut, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, move_aside,
+                           name_aside, remove_if_version, remove_kept)
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -1267,6 +1267,15 @@ class Project:
                 raise
             unlink_quietly(private)  # it has its kept name
             return target
+
+    def kept_copies(self, image: ProjectImage) -> list[KeptCopy]:
+        """What the project kept aside for ``image`` (``qgn.project_kept.kept_copies``: discarded/,
+        conflicts/, replaced/, removed/), newest first: the files named by its key, and by its file's
+        stem (a class change elsewhere keeps unsaved maps so). Reads folders (job threads only); a
+        copy of an image that had the key before, or of another image of the same stem, may be among
+        them: whoever loads one checks it fits (``Annotation.from_file``'s checks)."""
+        own = self._own(image)
+        return kept_copies(self.root, [own.key, Path(own.path).stem])
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""

@@ -1,0 +1,111 @@
+"""The copies a project kept aside for an image, listed (``Project.kept_copies``,
+``qgn.project_kept.kept_copies``): by the names their writers give them, with why and when, newest
+first; never through a link out of the project; and a garbage or foreign one is refused by the
+reader the app loads them with (``Annotation.from_file``, as an imported mask)."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.annotation import Annotation
+from qgn.classes import ClassSet
+from qgn.project import CONFLICTS_DIR, DISCARDED_DIR, Project
+from qgn.project_kept import kept_copies
+from test_project_lost_work import CLASSES, label_for, project_with_work
+
+
+def _names(copies) -> list[str]:
+    return [copy.path.name for copy in copies]
+
+
+def test_two_writers_files_are_listed_with_why_newest_first(tmp_path):
+    """Another window's autosave and save, kept by this writer's writes; a Discard; undone edits: each
+    listed for its image only, with its reason, newest first; each one readable as the image's map."""
+    ours = project_with_work(tmp_path / "p")  # frame_0 autosaved (label_for(100)) by this writer
+    other = Project.open(ours.root)
+    image, second = ours.images[0], ours.images[1]
+    read = ours.annotation_version(image)
+    other.autosave(image, label_for(200), over=None)  # over ours unseen: ours kept in conflicts/
+    other.save_annotation(image, label_for(201), autosave=other.autosave_version(image))
+    ours.save_annotation(image, label_for(202), over=read)  # over the other's save unseen: kept
+    ours.autosave(second, label_for(203))
+    time.sleep(1.1)  # (kept names tell the second)
+    ours.discard_autosave(second)
+    copies = ours.kept_copies(image)
+    whys = {copy.path.name: (copy.folder, copy.why) for copy in copies}
+    assert len(copies) == 2, _names(copies)
+    auto = next(name for name in whys if ".autosave." in name)
+    assert whys[auto] == (CONFLICTS_DIR, "another window's unsaved edits")
+    save = next(name for name in whys if name != auto)
+    assert whys[save][0] == CONFLICTS_DIR and "another window's save" in whys[save][1]
+    for copy, expected in ((auto, 100), (save, 201)):
+        np.testing.assert_array_equal(
+            Annotation.from_file(ours.root / CONFLICTS_DIR / copy, CLASSES, "qgt", shape=(40, 48)).label,
+            label_for(expected))
+    (discarded,) = ours.kept_copies(second)
+    assert discarded.folder == DISCARDED_DIR and discarded.why == "unsaved edits discarded"
+    assert discarded.when >= max(copy.when for copy in copies)
+    assert [c.when for c in copies] == sorted((c.when for c in copies), reverse=True)
+    assert ours.kept_copies(ours.images[2]) == []
+
+
+def test_undone_states_and_unicode_stems_are_listed_and_a_longer_key_is_not(tmp_path):
+    """An undone state (no time in its name: its file's time), a class change's leftover named by a
+    unicode file stem, and files of a key that only starts like this one's (``frame_0.b``) or hidden."""
+    root = tmp_path / "p"
+    path = tmp_path / "images" / "Straße été.png"
+    path.parent.mkdir(parents=True)
+    Image.new("RGB", (48, 40)).save(path)
+    project = Project.create(root, [path], CLASSES)
+    (image,) = project.images
+    project.save_annotation(image, label_for(1))
+    project.autosave(image, label_for(2))
+    project.discard_autosave(image, undone=True)
+    kept = project.keep_conflict(path.stem, label_for(3), CLASSES)
+    assert "Straße été" in kept.name
+    (root / CONFLICTS_DIR / f"{image.key}.b.20260101-000000.qgt").write_bytes(kept.read_bytes())
+    (root / CONFLICTS_DIR / f".{image.key}.20260101-000000.qgt").write_bytes(kept.read_bytes())
+    copies = project.kept_copies(image)
+    assert sorted(_names(copies)) == sorted([kept.name, next((root / DISCARDED_DIR).glob("*.undone-*.qgt")).name])
+    undone = next(c for c in copies if c.folder == DISCARDED_DIR)
+    assert undone.why == "edits undone back to the saved annotation"
+    assert undone.when == undone.written == os.stat(undone.path).st_mtime
+
+
+def test_a_link_out_of_the_project_is_never_followed(tmp_path):
+    """discarded/ a link to a folder elsewhere holding a file of the key's name, and a link in
+    conflicts/ to a file elsewhere: neither listed."""
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / f"{image.key}.20260101-000000.qgt").write_bytes(project.annotation_path(image).read_bytes())
+    (project.root / DISCARDED_DIR).symlink_to(elsewhere)
+    (project.root / CONFLICTS_DIR).mkdir()
+    (project.root / CONFLICTS_DIR / f"{image.key}.20260101-000000.qgt").symlink_to(
+        elsewhere / f"{image.key}.20260101-000000.qgt")
+    assert project.kept_copies(image) == []
+    assert kept_copies(project.root, [image.key]) == []
+
+
+def test_garbage_foreign_and_misfit_copies_are_refused_by_the_reader_the_app_uses(tmp_path):
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    folder = project.root / CONFLICTS_DIR
+    folder.mkdir()
+    garbage = folder / f"{image.key}.20260101-000000.qgt"
+    garbage.write_bytes(b"\x00garbage" * 100)
+    other = ClassSet(("sky", "tree", "car"), ((1, 2, 3), (4, 5, 6), (7, 8, 9)), 255)
+    foreign = project.keep_conflict(image.key, label_for(4), other)
+    (copy_a, copy_b) = sorted(project.kept_copies(image), key=lambda c: c.path.name)
+    assert {copy_a.path, copy_b.path} == {garbage, foreign}  # listed: the names are right
+    with pytest.raises(ValueError, match="not a .qgt"):
+        Annotation.from_file(garbage, CLASSES, "qgt", shape=(40, 48))
+    with pytest.raises(ValueError, match="other classes"):
+        Annotation.from_file(foreign, CLASSES, "qgt", shape=(40, 48))
+    with pytest.raises(ValueError, match="the image is"):
+        Annotation.from_file(project.annotation_path(image), CLASSES, "qgt", shape=(41, 48))
