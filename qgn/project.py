@@ -334,6 +334,7 @@ class Project:
         self.generation = generation
         self.revision = revision
         self._digest: str | None = None  # of project.json as last read or written; None: not yet written
+        self.taken_left: list = []  # (private name, own name, why): crashed writers' files not put back (``taken_left_text``)
         self._saved_classes = classes
         self._lock = threading.RLock()
         # held only to replace ``images`` together with their path index, and to read the two as a pair:
@@ -1340,10 +1341,26 @@ class Project:
         """``bring_back_taken`` in the autosave and annotation folders (a save's ``_park_unless`` takes
         another writer's annotation under a private name too), not through a folder linked out of the
         project (neither read nor written)."""
+        left: list = []
         for name in (self.autosave_dir, self.annotation_dir):
             folder = self.root / name
             if not folder.is_symlink():
-                bring_back_taken(folder)
+                bring_back_taken(folder, left)
+        self.taken_left = left
+
+    def taken_left_text(self) -> str | None:
+        """What the last ``_bring_back_taken`` could not put back (``taken_left``: a crashed writer's
+        file under its private ``.taking`` name, in a project this process cannot write), in words for
+        people - those files are offered by no open until then - or None."""
+        left = self.taken_left
+        if not left:
+            return None
+        files = "; ".join(f"{path} ({why}; its own name: {name})" for path, name, why in left[:5]) + (f"; and {len(left) - 5} more" if len(left) > 5
+                                                                           else "")
+        return (f"{len(left)} file{'s' if len(left) != 1 else ''} of edits a crashed writer left hidden under a private "
+                f"name could not be put back where opening offers {'them' if len(left) != 1 else 'it'}: {files}. "
+                "Nothing was deleted: open the project where it can be written (they are offered then), or copy such "
+                "a file elsewhere under its own name to read it (Start from → Import mask…)")
 
     def autosave_is_older(self, image: ProjectImage) -> bool:
         """True when ``image`` has an autosave and a saved annotation written after it (by another

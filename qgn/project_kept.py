@@ -261,14 +261,16 @@ def taken_stale(name: str, now_ns: int | None = None) -> bool:
     return age > TAKEN_STALE_SECONDS and process_gone(int(match["pid"]))
 
 
-def bring_back_taken(folder: Path) -> list[Path]:
+def bring_back_taken(folder: Path, left: list | None = None) -> list[Path]:
     """Put the files a crashed writer left in ``folder`` (the autosave folder; the annotation folder,
     where ``Project._park_unless`` takes another writer's save to conflicts/) under their private
     ``.taking`` names (killed between ``_remove_if_same``'s taking and its removal or keeping: maybe
     another writer's edits) back under their own names, where an open offers them - never over a file
     there (a newer one: the leftover stays, put back at a later open), never deleted; only those
     ``taken_stale`` says are a crashed writer's (a live writer's take is left alone). As far as the
-    folder lets (read-only: left as they are). The paths put back."""
+    folder lets (read-only: left as they are). The paths put back; ``left`` gets (the private name, its own name, why)
+    of each crashed writer's file that could not be put back (a read-only folder, a newer file at its
+    name): hidden from an open, to be said."""
     try:
         with os.scandir(folder) as entries:
             names = [entry.name for entry in entries if entry.name.endswith(".taking")]
@@ -285,7 +287,10 @@ def bring_back_taken(folder: Path) -> list[Path]:
         path = Path(folder) / match["name"]
         try:
             _second_name(private, path)
-        except OSError:  # taken by a newer file (or a read-only folder): left where it is
+        except OSError as exc:  # taken by a newer file (or a read-only folder): left where it is
+            if left is not None:
+                left.append((private, path.name, "a newer file has its name" if isinstance(exc, FileExistsError)
+                             else exc.strerror or str(exc)))
             continue
         try:
             private.unlink()

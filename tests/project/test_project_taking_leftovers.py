@@ -136,3 +136,35 @@ def test_a_take_moved_away_meanwhile_says_so(tmp_path, monkeypatch):
     text = str(caught.value)
     assert ".taking" not in text and "nothing was deleted" in text and path.name in text, text
     assert path.exists()
+
+
+def test_a_take_a_read_only_project_cannot_put_back_is_said(tmp_path, monkeypatch):
+    """(lost6 2a) A crashed writer's autosave under its private name, in a project this process cannot
+    write: not put back, not offered - and said (``taken_left_text``), naming the file and its own name,
+    nothing deleted. Fails before: nothing said (no ``taken_left``)."""
+    import errno
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = project.autosave_path(image)
+    old = time.time_ns() - 25 * 3600 * 10**9  # taken over a day ago: a crashed writer's, whatever its pid
+    private = path.with_name(f".{path.name}.{os.getpid()}-{old}.taking")
+    os.rename(path, private)
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(qgn.project_kept.os, "link", read_only)
+    monkeypatch.setattr(qgn.project_kept, "_copy_into_new", read_only)
+    reader = Project.open(project.root)
+    assert reader.recoverable() == []  # not offered: it cannot be put back
+    text = reader.taken_left_text()
+    assert text is not None and str(private) in text and path.name in text and "Read-only file system" in text, text
+    assert private.exists()  # kept as it is
+    from qgn_studio.project_open import read_project
+
+    opening = read_project(project.root, [])
+    assert opening.hidden == text
+    monkeypatch.undo()
+    assert Project.open(project.root).recoverable() == [image]  # writable again: put back and offered
+    assert Project.open(project.root).taken_left_text() is None
