@@ -255,3 +255,27 @@ def test_a_removal_failure_of_a_file_told_already_is_said():
     moved = OSError("frame_0.qgt was moved by another process while this one set it aside")
     AutosaveMixin._say_undone_aside(fake, doc, SavedAnnotation(None, None, kept, why, moved), "your annotation is saved")
     assert len(said) == 2 and "could not be removed" in said[1] and "moved by another process" in said[1], said
+
+
+def test_a_stand_ins_autosave_neither_folder_takes_is_said(qtbot, windows, samples, model_path, tmp_path):
+    """(lost6 2b) Both strokes autosaved into the stand-in, the project fixed, the second stroke undone;
+    the stand-in's discarded/ and conflicts/ both plain files: its autosave (holding the undone stroke)
+    stays in the stand-in, offered - and now the drop says so. Fails before: nothing said."""
+    from qgn.project import Project
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "project"
+    win, session, both, spare, good = two_strokes_autosaved_in_the_stand_in(qtbot, windows, samples, model_path,
+                                                                           folder)
+    (spare / "discarded").write_text("in the way")
+    (spare / "conflicts").write_text("in the way")
+    warnings = _warnings(win)
+    (folder / "project.json").write_bytes(good)  # fixed: the next autosave goes to the project
+    win.annotator.undo_action.trigger()
+    for _ in range(2):
+        _round(qtbot, win)
+    stand_in = Project.open(spare)
+    np.testing.assert_array_equal(read_label_file(stand_in.autosave_path(stand_in.images[0]), win.annotator.classes),
+                                  both)  # kept where it was, offered
+    said = [w for w in warnings if "edits you undid" in w]
+    assert said and "neither in discarded/ nor in conflicts/" in said[0], warnings
