@@ -509,8 +509,12 @@ def kept_copies(root, stems, folders=KEPT_FOLDER_NAMES) -> list[KeptCopy]:
                 found.append(KeptCopy(path, folder, why,
                                       _name_time(match.groupdict().get("time")) or written, written))
                 break
-    found.sort(key=lambda copy: (copy.when, copy.written, copy.path.name), reverse=True)
-    return found
+    return newest_first(found)
+
+
+def newest_first(copies) -> list[KeptCopy]:
+    """``copies`` in ``kept_copies``' order: newest kept first (then newest written, then by name)."""
+    return sorted(copies, key=lambda copy: (copy.when, copy.written, copy.path.name), reverse=True)
 
 
 #: folder → ((device, inode, mtime_ns) when listed, its names sorted): each kept folder is scanned once

@@ -1,6 +1,7 @@
 """What the project kept aside for the image on screen, offered back: **Start from → Kept copy… (N)**
 lists the copies of its labels in the project's ``discarded/``, ``conflicts/``, ``replaced/`` and
-``removed/`` (``Project.kept_copies``: when and why each was kept, newest first), and the one chosen
+``removed/`` (``Project.kept_copies``: when and why each was kept, newest first; those of a read-only
+project's stand-in too, where its Discards and undone edits go), and the one chosen
 becomes its labels as one undoable edit (``Annotator.start_from("kept")``: read by the import's
 checked reader, refused when its classes or size do not fit). Nothing on disk changes until a save;
 the kept file is never moved.
@@ -14,9 +15,12 @@ from __future__ import annotations
 
 import html
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6 import QtCore
+
+from qgn.project_kept import newest_first
 
 NOTICE_KEY = "kept"
 
@@ -57,8 +61,18 @@ class KeptController(QtCore.QObject):
             self.workspace.clear_message(NOTICE_KEY)
             return
 
+        scratch = self.projects.scratch_path
+
         def run():
             copies = project.kept_copies(image)
+            spare = _stand_in(scratch, project)  # where edits go the project refuses (read-only): its Discards too
+            if spare is not None:
+                try:
+                    theirs = spare.kept_copies(spare.image_for(doc.path))
+                except (KeyError, OSError):
+                    theirs = []
+                copies = newest_first([*copies, *(replace(copy, why=f"{copy.why}, in the read-only project's "
+                                                               "stand-in") for copy in theirs)])
             try:
                 saved = os.stat(project.annotation_path(image)).st_mtime
             except OSError:
@@ -92,6 +106,19 @@ class KeptController(QtCore.QObject):
 
     def shutdown(self, wait: bool = True) -> None:
         self.runner.stop(wait)
+
+
+def _stand_in(scratch, project):
+    """(Job thread) ``project``'s stand-in (``qgn_studio.scratch.stand_in``), None when it has none or it
+    cannot be read."""
+    from qgn_studio.scratch import stand_in
+
+    if scratch is None:
+        return None
+    try:
+        return stand_in(scratch, project, create=False)
+    except Exception:  # unreadable: its copies are not listed (its own open says why)
+        return None
 
 
 def notice_text(name: str, newer: list, unsaved: bool) -> str:

@@ -96,3 +96,28 @@ def test_kept_copies_are_offered_said_once_and_loaded_as_one_edit(qtbot, windows
     np.testing.assert_array_equal(session.label, before)
     for path, data in on_disk.items():
         assert path.read_bytes() == data  # the kept files and the saved annotation as they were
+
+
+def test_a_stand_ins_kept_copies_are_offered_too(qtbot, windows, samples, model_path, tmp_path):
+    """A project whose edits go to its stand-in (project.json refused, or a read-only project): what the
+    stand-in kept aside (its Discards, undone edits) is listed beside the project's, saying where."""
+    from qgn.formats import FORMATS
+    from qgn.project import Project
+
+    from studio_steps import two_strokes_autosaved_in_the_stand_in
+
+    folder = tmp_path / "project"
+    win, session, both, spare, _good = two_strokes_autosaved_in_the_stand_in(qtbot, windows, samples, model_path,
+                                                                            folder)
+    first, second = win.docs[0], win.docs[1]
+    stand_in = Project.open(spare)
+    key = stand_in.image_for(first.path).key
+    (spare / "discarded").mkdir(exist_ok=True)
+    kept = FORMATS["qgt"].write(both, win.annotator.classes, spare / "discarded",
+                                f"{key}.{time.strftime('%Y%m%d-%H%M%S')}")[0]
+    _show(qtbot, win, second)
+    _show(qtbot, win, first)
+    qtbot.waitUntil(lambda: bool(win.kept.copies.get(first.path)), timeout=WAIT_MS)
+    (copy,) = win.kept.copies[first.path]
+    assert copy.path == kept and "stand-in" in copy.why
+    assert win.annotator.panel.start_buttons["kept"].text() == "Kept copy… (1)"
