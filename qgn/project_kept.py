@@ -517,11 +517,12 @@ def newest_first(copies) -> list[KeptCopy]:
     return sorted(copies, key=lambda copy: (copy.when, copy.written, copy.path.name), reverse=True)
 
 
-#: folder → ((device, inode, mtime_ns) when listed, its names sorted): each kept folder is scanned once
-#: while unchanged - 20,000 images' files in each of the four took 200 ms a key to scan every time
-_LISTED: dict[str, tuple[tuple, list[str]]] = {}
+#: folder → ((device, inode, mtime_ns) when listed, its names sorted, when listed): each kept folder is
+#: scanned once while unchanged - 20,000 images' files in each of the four took 200 ms a key to scan every time
+_LISTED: dict[str, tuple[tuple, list[str], float]] = {}
 _LISTED_LOCK = threading.Lock()
-#: a folder changed this recently is scanned again whatever its time says (coarse clocks: FAT's 2 s)
+#: a scan made this soon after its folder's last change is not trusted: a file added in the same tick of a
+#: coarse clock (FAT's 2 s) leaves the folder's time as it was
 _FRESH_SECONDS = 3.0
 
 
@@ -558,8 +559,9 @@ def _listed(folder: Path) -> list[str]:
     key = os.fspath(folder)
     with _LISTED_LOCK:
         listed = _LISTED.get(key)
-    if listed is not None and listed[0] == mark and time.time() - now.st_mtime > _FRESH_SECONDS:
-        return listed[1]
+    if listed is not None and listed[0] == mark and listed[2] - now.st_mtime > _FRESH_SECONDS:
+        return listed[1]  # unchanged since a scan made well after its last change
+    listed_at = time.time()
     try:
         with os.scandir(folder) as entries:
             names = sorted(entry.name for entry in entries if entry.name.endswith(".qgt") and not entry.name.startswith("."))
@@ -568,7 +570,7 @@ def _listed(folder: Path) -> list[str]:
     with _LISTED_LOCK:
         if len(_LISTED) > 64:
             _LISTED.clear()
-        _LISTED[key] = (mark, names)
+        _LISTED[key] = (mark, names, listed_at)
     return names
 
 

@@ -109,3 +109,19 @@ def test_garbage_foreign_and_misfit_copies_are_refused_by_the_reader_the_app_use
         Annotation.from_file(foreign, CLASSES, "qgt", shape=(40, 48))
     with pytest.raises(ValueError, match="the image is"):
         Annotation.from_file(project.annotation_path(image), CLASSES, "qgt", shape=(41, 48))
+
+
+def test_a_copy_kept_after_a_listing_is_listed_next_time(tmp_path):
+    """Each folder's names are kept between listings while it is unchanged: a file kept since (by
+    another writer) changes the folder, and is listed."""
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    folder = project.root / CONFLICTS_DIR
+    folder.mkdir()
+    first = folder / f"{image.key}.20260101-000000.qgt"
+    first.write_bytes(project.annotation_path(image).read_bytes())
+    long_ago = time.time() - 60
+    os.utime(folder, (long_ago, long_ago))  # a scan well after its last change: kept
+    assert _names(project.kept_copies(image)) == [first.name]
+    second = project.keep_conflict(image.key, label_for(9), CLASSES)
+    assert _names(project.kept_copies(image)) == [second.name, first.name]
