@@ -1272,11 +1272,13 @@ class Project:
     def kept_copies(self, image: ProjectImage) -> list[KeptCopy]:
         """What the project kept aside for ``image`` (``qgn.project_kept.kept_copies``: discarded/,
         conflicts/, replaced/, removed/), newest first: the files named by its key, and by its file's
-        stem (a class change elsewhere keeps unsaved maps so). Reads folders (job threads only); a
-        copy of an image that had the key before, or of another image of the same stem, may be among
-        them: whoever loads one checks it fits (``Annotation.from_file``'s checks)."""
+        stem (a class change elsewhere keeps unsaved maps so) - a copy whose name fits another image
+        of the project too (a stem two images share) listed ``unsure``, saying so. Reads folders (job
+        threads only); a copy of an image that had the key before may be among them: whoever loads one
+        checks it fits (``Annotation.from_file``'s checks)."""
         own = self._own(image)
-        return kept_copies(self.root, [own.key, Path(own.path).stem])
+        others = [(im.key, Path(im.path).stem, f"{Path(im.path).parent.name}/{Path(im.path).name}") for im in self.images if im.key != own.key]
+        return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path)
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""

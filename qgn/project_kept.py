@@ -445,23 +445,28 @@ def kept_folder(root: Path, name: str) -> Path:
 #: a kept name's time (``kept_path``: local time, ``-<n>`` when the second was taken) and an undone state's hash
 _TIME = r"(?P<time>\d{8}-\d{6})(?:-\d+)?"
 _UNDONE = r"undone-[0-9a-f]{12}"
-#: (folder, the rest of a kept name after ``<stem>.``, why it was kept in plain words); the first that
-#: matches says why. Those who write them: ``Project.discard_autosave`` (``move_aside``), ``keep_undone``,
-#: ``Project._park_unless`` (a save's or an autosave's), ``Project.keep_conflict`` (named by the image
-#: file's stem, not its key), ``Project.replace_annotation`` (``name_aside`` into replaced/),
-#: ``Project.remove_image`` (``<key>.<annotation|autosave>``, each with a ``.qgt.json`` record).
+#: (folder, the rest of a kept name after ``<head>.``, what its head is - "key": the image's key, "stem":
+#: its file's stem -, why it was kept in plain words); the first that matches says why. Those who write
+#: them, all by the image's key but one: ``Project.discard_autosave`` (``move_aside``), ``keep_undone``,
+#: ``Project._park_unless`` (a save's ``<key>``, an autosave's ``<key>.autosave``),
+#: ``Project.replace_annotation`` (``name_aside`` into replaced/), ``Project.remove_image``
+#: (``<key>.<annotation|autosave>``, each with a ``.qgt.json`` record naming the image file); and only
+#: ``Project.keep_conflict`` (a class change's unsaved map it cannot take: ``follow_or_keep``) by the
+#: image file's stem - two images of one stem (``x/a.png``, ``y/a.png``) share those names.
 KEPT_NAMES = (
-    ("discarded", rf"{_TIME}\.qgt", "unsaved edits discarded"),
-    ("discarded", rf"(?:{_TIME}\.)?{_UNDONE}\.qgt", "edits undone back to the saved annotation"),
-    ("conflicts", rf"autosave\.{_TIME}\.qgt", "another window's unsaved edits"),
-    ("conflicts", rf"(?:{_TIME}\.)?{_UNDONE}\.qgt", "edits undone back to the saved annotation"),
-    ("conflicts", rf"{_TIME}\.qgt",
-     "another window's save it replaced, or unsaved edits a class change elsewhere could not take"),
-    ("replaced", rf"{_TIME}\.qgt", "the saved annotation an import of corrections replaced"),
-    ("removed", rf"annotation\.{_TIME}\.qgt", "the saved annotation, kept when the image was removed"),
-    ("removed", rf"autosave\.{_TIME}\.qgt", "unsaved edits, kept when the image was removed"),
+    ("discarded", rf"{_TIME}\.qgt", "key", "unsaved edits discarded"),
+    ("discarded", rf"(?:{_TIME}\.)?{_UNDONE}\.qgt", "key", "edits undone back to the saved annotation"),
+    ("conflicts", rf"autosave\.{_TIME}\.qgt", "key", "another window's unsaved edits"),
+    ("conflicts", rf"(?:{_TIME}\.)?{_UNDONE}\.qgt", "key", "edits undone back to the saved annotation"),
+    ("conflicts", rf"{_TIME}\.qgt", "key", "another window's save it replaced"),
+    ("conflicts", rf"{_TIME}\.qgt", "stem", "unsaved edits a class change elsewhere could not take"),
+    ("replaced", rf"{_TIME}\.qgt", "key", "the saved annotation an import of corrections replaced"),
+    ("removed", rf"annotation\.{_TIME}\.qgt", "key", "the saved annotation, kept when the image was removed"),
+    ("removed", rf"autosave\.{_TIME}\.qgt", "key", "unsaved edits, kept when the image was removed"),
 )
-KEPT_FOLDER_NAMES = tuple(dict.fromkeys(folder for folder, _rest, _why in KEPT_NAMES))
+KEPT_FOLDER_NAMES = tuple(dict.fromkeys(folder for folder, _rest, _by, _why in KEPT_NAMES))
+_RULES = {folder: [(re.compile(rest), by, why) for name, rest, by, why in KEPT_NAMES if name == folder]
+          for folder in KEPT_FOLDER_NAMES}
 
 
 @dataclass(frozen=True)
@@ -469,47 +474,109 @@ class KeptCopy:
     """A file the project kept aside for an image: ``path``, its ``folder`` (``discarded``…), ``why``
     (plain words), ``when`` it was kept (seconds since the epoch: the time in its name, else - an undone
     state's name has none - the file's modification time) and ``written`` (its modification time: when
-    its map was written; a link keeps the autosave's)."""
+    its map was written; a link keeps the autosave's). ``unsure``: its name fits another image of the
+    project too (``why`` says which): maybe not this image's."""
 
     path: Path
     folder: str
     why: str
     when: float
     written: float
+    unsure: bool = False
 
     def describe(self) -> str:
         """``2026-12-07 21:03  edits undone back to the saved annotation (discarded/)``."""
         return f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(self.when))}  {self.why} ({self.folder}/)"
 
 
-def kept_copies(root, stems, folders=KEPT_FOLDER_NAMES) -> list[KeptCopy]:
-    """The files the project at ``root`` kept aside (``folders``: those of ``KEPT_NAMES``) under the
-    names ``stems`` (an image's key, and its file's stem: ``Project.kept_copies``), newest first - only
-    names ``KEPT_NAMES`` knows (``<stem>.<time>.qgt``…: a key ``a`` never lists ``a.b``'s), only plain
-    files (never a link, nor hidden: a writer's private ``.…writing.qgt``), never through a folder that
-    is a link (a project unpacked from elsewhere: nothing out of the project is listed). One scan of each
-    folder while it is unchanged (``_listed``); a folder that cannot be read lists nothing. Nothing is
-    read but names and times."""
-    stems = [_cut(stem) for stem in dict.fromkeys(stems) if stem]
-    if not stems:
+def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=None,
+                folders=KEPT_FOLDER_NAMES) -> list[KeptCopy]:
+    """The files the project at ``root`` kept aside (``folders``: those of ``KEPT_NAMES``) for the image
+    of ``key`` (and file stem ``stem``: ``Project.kept_copies``), newest first. A name counts as the
+    image's only where ``KEPT_NAMES`` says its writer names it so (by the key; by the stem only a class
+    change's leftover in conflicts/): every way a name splits into ``<head>.<rest>`` is tried, so a key
+    ``a`` never lists ``a.b``'s, nor - ``others``, the project's other images as (key, stem, name) - a
+    name that is another image's too (a key ``a.20260101-000000``'s undone state; a stem two images
+    share): such a copy is listed ``unsure``, its ``why`` naming the others. A file of removed/ with its
+    record (``<name>.json``) is the image's only where the record names ``image_path``'s file. Only
+    plain files (never a link, nor hidden: a writer's private ``.…writing.qgt``), never through a folder
+    that is a link (a project unpacked from elsewhere: nothing out of the project is listed). One scan
+    of each folder while it is unchanged (``_listed``); a folder that cannot be read lists nothing."""
+    if not key:
         return []
-    heads = "|".join(re.escape(stem) for stem in sorted(stems, key=len, reverse=True))
+    mine = {("key", _cut(key))}
+    if stem:
+        mine.add(("stem", _cut(stem)))
+    owners: dict[tuple[str, str], list[str]] = {}
+    for other_key, other_stem, name in others:
+        if other_key and other_key != key:
+            owners.setdefault(("key", _cut(other_key)), []).append(name)
+            if other_stem:
+                owners.setdefault(("stem", _cut(other_stem)), []).append(name)
+    heads = sorted({head for _by, head in mine})
+    resolved = None
     found: list[KeptCopy] = []
     for folder in folders:
-        rules = [(re.compile(rf"(?:{heads})\.{rest}"), why) for name, rest, why in KEPT_NAMES if name == folder]
-        for path in _plain_entries(Path(root) / folder, stems):
-            for rule, why in rules:
-                match = rule.fullmatch(path.name)
-                if match is None:
-                    continue
-                try:
-                    written = os.lstat(path).st_mtime
-                except OSError:
-                    break
-                found.append(KeptCopy(path, folder, why,
-                                      _name_time(match.groupdict().get("time")) or written, written))
-                break
+        rules = _RULES.get(folder, [])
+        for path in _plain_entries(Path(root) / folder, heads):
+            whys, time_text, theirs = [], None, []
+            name = path.name
+            at = name.find(".")
+            while at > 0:
+                head, rest = name[:at], name[at + 1:]
+                for rule, by, why in rules:
+                    match = rule.fullmatch(rest)
+                    if match is None:
+                        continue
+                    if (by, head) in mine:
+                        if why not in whys:
+                            whys.append(why)
+                        time_text = time_text or match.groupdict().get("time")
+                    theirs.extend(owners.get((by, head), ()))
+                at = name.find(".", at + 1)
+            if not whys:
+                continue
+            unsure = bool(theirs)
+            if folder == "removed":
+                record = _removed_record(path)
+                if record is not None:
+                    if resolved is None:
+                        resolved = _resolved(image_path)
+                    if record != resolved:
+                        continue  # its record names another image's file
+                    unsure = False
+            try:
+                written = os.lstat(path).st_mtime
+            except OSError:
+                continue
+            why = ", or ".join(whys)
+            if unsure:
+                named = ", ".join(dict.fromkeys(theirs))
+                why = (f"{why} - maybe not this image's: its name fits {named} too (open it there, or check it "
+                       "before using it)")
+            found.append(KeptCopy(path, folder, why, _name_time(time_text) or written, written, unsure))
     return newest_first(found)
+
+
+def _resolved(image_path) -> str:
+    if image_path is None:
+        return ""
+    try:
+        return str(Path(image_path).resolve())
+    except (OSError, RuntimeError):
+        return str(image_path)
+
+
+def _removed_record(path: Path) -> str | None:
+    """The image file a removed/ file's record (``qgn.project_removed``) names; None when it has none
+    that can be read."""
+    from .project_removed import _read_record, record_path
+
+    record = record_path(path)
+    if os.path.islink(record) or not os.path.isfile(record):
+        return None
+    doc = _read_record(record)
+    return None if doc is None else doc["path"]
 
 
 def newest_first(copies) -> list[KeptCopy]:

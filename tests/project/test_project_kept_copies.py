@@ -89,7 +89,7 @@ def test_a_link_out_of_the_project_is_never_followed(tmp_path):
     (project.root / CONFLICTS_DIR / f"{image.key}.20260101-000000.qgt").symlink_to(
         elsewhere / f"{image.key}.20260101-000000.qgt")
     assert project.kept_copies(image) == []
-    assert kept_copies(project.root, [image.key]) == []
+    assert kept_copies(project.root, image.key) == []
 
 
 def test_garbage_foreign_and_misfit_copies_are_refused_by_the_reader_the_app_uses(tmp_path):
@@ -125,3 +125,64 @@ def test_a_copy_kept_after_a_listing_is_listed_next_time(tmp_path):
     assert _names(project.kept_copies(image)) == [first.name]
     second = project.keep_conflict(image.key, label_for(9), CLASSES)
     assert _names(project.kept_copies(image)) == [second.name, first.name]
+
+
+def _images(tmp_path, names):
+    paths = []
+    for name in names:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48, 40)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_a_name_another_image_fits_too_is_never_listed_as_this_ones(tmp_path):
+    """x/a.png (key a), y/a.png (key a-2, stem a), x/a.20260101-000000.png (a key holding a kept name's
+    time), x/a.autosave.png: a Discard of a is a's only (a-2 shares only the stem, which a Discard is
+    never named by); an undone state of a.20260101-000000 and a save of a.autosave parked in conflicts/
+    fit a's names too, and a class change's leftover of stem a fits both a.png: listed unsure, naming the
+    other, never plainly as this image's."""
+    paths = _images(tmp_path, ["x/a.png", "y/a.png", "x/a.20260101-000000.png", "x/a.autosave.png"])
+    project = Project.create(tmp_path / "p", paths, CLASSES)
+    a, a2, a_t, a_auto = project.images
+    assert (a.key, a2.key, a_t.key, a_auto.key) == ("a", "a-2", "a.20260101-000000", "a.autosave")
+    project.autosave(a, label_for(7))
+    discarded = project.discard_autosave(a)
+    project.save_annotation(a_t, label_for(1))
+    project.autosave(a_t, label_for(2))
+    project.discard_autosave(a_t, undone=True)
+    (undone,) = (project.root / DISCARDED_DIR).glob("*.undone-*.qgt")
+    discarded = project.root / DISCARDED_DIR / discarded.name
+    conflict = project.keep_conflict("a", label_for(3), CLASSES)  # a class change's leftover of a.png (x/ or y/)
+    read = project.annotation_version(a_auto)
+    Project.open(project.root).save_annotation(a_auto, label_for(4))
+    parked = project.save_annotation(a_auto, label_for(5), over=read).parked  # a.autosave.<time>.qgt
+    assert parked is not None and parked.name.startswith("a.autosave.")
+
+    def listed(image):
+        return {copy.path: copy for copy in project.kept_copies(image)}
+
+    mine = listed(a)
+    assert not mine[discarded].unsure and mine[discarded].why == "unsaved edits discarded"
+    for path, other in ((undone, "x/a.20260101-000000.png"), (conflict, "y/a.png"), (parked, "x/a.autosave.png")):
+        assert mine[path].unsure and other in mine[path].why, (path, mine[path].why)
+    assert set(mine) == {discarded, undone, conflict, parked}
+    theirs = listed(a2)
+    assert set(theirs) == {conflict} and theirs[conflict].unsure and "x/a.png" in theirs[conflict].why
+    assert listed(a_t)[undone].unsure and set(listed(a_t)) == {undone}
+    assert set(listed(a_auto)) == {parked} and listed(a_auto)[parked].unsure
+
+
+def test_a_removed_file_whose_record_names_another_image_is_not_listed(tmp_path):
+    """removed/ files carry a record naming their image's file: a new image given a removed image's key
+    does not list that image's removed annotation as its own; the image named there does."""
+    (first,) = _images(tmp_path, ["x/a.png"])
+    project = Project.create(tmp_path / "p", [first], CLASSES)
+    project.save_annotation(project.images[0], label_for(1))
+    (kept,) = project.remove_image(project.images[0])
+    (second,) = _images(tmp_path, ["z/a.png"])
+    (newcomer,) = project.add_images([second])
+    assert newcomer.key == "a" and kept.name.startswith("a.annotation.")
+    assert project.kept_copies(newcomer) == []
+    assert [c.path for c in kept_copies(project.root, "a", "a", image_path=first)] == [kept]
