@@ -81,15 +81,18 @@ class KeptController(QtCore.QObject):
 
         def done(result) -> None:
             copies, saved, key = result
+            if project is not self.projects.project:
+                return  # listed in a project since closed or switched: never kept under a path the next may share
             if copies:
                 self.copies[doc.path] = copies
             else:
                 self.copies.pop(doc.path, None)
             if doc is self.workspace.current:
                 self.annotator.refresh_status()
-            if doc is not self.workspace.current or project is not self.projects.project:
+            if doc is not self.workspace.current:
                 return
-            newer = [copy for copy in copies if saved is None or copy.written > saved]
+            # a copy whose name fits another image too is listed (saying so), never said as this one's
+            newer = [copy for copy in copies if not copy.unsure and (saved is None or copy.written > saved)]
             told = (os.fspath(project.root), key)
             if not newer:
                 self.workspace.clear_message(NOTICE_KEY)

@@ -121,3 +121,32 @@ def test_a_stand_ins_kept_copies_are_offered_too(qtbot, windows, samples, model_
     (copy,) = win.kept.copies[first.path]
     assert copy.path == kept and "stand-in" in copy.why
     assert win.annotator.panel.start_buttons["kept"].text() == "Kept copy… (1)"
+
+
+def test_a_listing_done_after_a_project_switch_keeps_nothing(qtbot, windows, samples, model_path, tmp_path):
+    """A listing still running when the project changes: its copies (the old project's) are never kept
+    under the image's path, which the next project may share (Kept copy… would offer them there)."""
+    from types import SimpleNamespace
+
+    from qgn.formats import FORMATS
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    first, second = win.docs[0], win.docs[1]
+    key = win.projects.project.image_for(first.path).key
+    (folder / "discarded").mkdir()
+    FORMATS["qgt"].write(session.label, win.annotator.classes, folder / "discarded",
+                         f"{key}.{time.strftime('%Y%m%d-%H%M%S')}")
+    _show(qtbot, win, second)
+    qtbot.waitUntil(lambda: win.kept.runner.pending() == 0, timeout=WAIT_MS)
+    submitted = []
+    win.kept.runner.submit = lambda run, done, failed, text: submitted.append((run, done))
+    win.workspace.select(first)
+    qtbot.waitUntil(lambda: win.current is first and bool(submitted), timeout=WAIT_MS)
+    run, done = submitted[-1]
+    result = run()
+    assert result[0], "the old project's copy is listed"
+    win.kept.projects = SimpleNamespace(project=object(), saved=None)  # another project open by now
+    win.kept.copies.clear()
+    done(result)
+    assert first.path not in win.kept.copies
