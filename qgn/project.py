@@ -1398,7 +1398,8 @@ class Project:
         own - no file in ``discarded/`` is ever replaced; where ``discarded/`` cannot take it, in
         ``conflicts/`` so (``_keep_undone``, the rule of a save and an autosave). Where the content is kept
         (maybe a file kept already); the OSError of its removal once kept, or of both folders. ``aside``
-        (undone): set to ``[kept, why]`` when kept in ``conflicts/`` (``why``: discarded/'s error), to be said."""
+        (undone): set to ``[kept, why]`` when kept in ``conflicts/`` (``why``: discarded/'s error), or kept
+        (``why`` None in discarded/) and its removal then failed (the OSError raised), to be said."""
         with self.writing():
             path = self.autosave_path(image)
             current = file_version(path)
@@ -1413,8 +1414,8 @@ class Project:
             key = self._own(image).key
             if undone:
                 kept, why, left = self._keep_undone(path, key, current, remove=True)
-                if why is not None and kept is not None and aside is not None:
-                    aside[:] = [kept, why]
+                if (why is not None or left is not None) and kept is not None and aside is not None:
+                    aside[:] = [kept, why]  # kept in conflicts/, or kept and its removal failed: to be said
                 if left is not None:
                     raise left
                 return kept
