@@ -132,7 +132,7 @@ from .project_file import (
     PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_bytes, read_project_file,
 )
-from .project_kept import (KeptCopy, _cut, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, move_aside,
+from .project_kept import (KeptCopy, _cut, _keep_beside, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, move_aside,
                            name_aside, remove_if_version, remove_kept)
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
@@ -334,7 +334,7 @@ class Project:
         self.generation = generation
         self.revision = revision
         self._digest: str | None = None  # of project.json as last read or written; None: not yet written
-        self.taken_left: list = []  # (private name, own name, why): crashed writers' files not put back (``taken_left_text``)
+        self.taken_left: list = []  # (private name, own name, why, kept as, error): crashed writers' files not put back (``taken_left_text``)
         self._saved_classes = classes
         self._lock = threading.RLock()
         # held only to replace ``images`` together with their path index, and to read the two as a pair:
@@ -1347,22 +1347,40 @@ class Project:
         for name in (self.autosave_dir, self.annotation_dir):
             folder = self.root / name
             if not folder.is_symlink():
-                bring_back_taken(folder, left)
+                # one whose name a newer file has (a save, an autosave since): kept in conflicts/ as another
+                # writer's autosave or save (``kept_copies`` lists it), never over a file there
+                suffix = ".autosave" if name == self.autosave_dir else ""
+                bring_back_taken(folder, left, lambda private, own, suffix=suffix: _keep_beside(
+                    private, kept_folder(self.root, CONFLICTS_DIR), f"{own[:-len('.qgt')]}{suffix}"))
         self.taken_left = left
 
     def taken_left_text(self) -> str | None:
         """What the last ``_bring_back_taken`` could not put back (``taken_left``: a crashed writer's
-        file under its private ``.taking`` name, in a project this process cannot write), in words for
-        people - those files are offered by no open until then - or None."""
+        file under its private ``.taking`` name) in words for people, each cause as it is, or None: a
+        newer file has its name - kept in conflicts/ (Kept copy… offers it), or where even that failed,
+        where it stays and how to read it; a project this process cannot write - offered once opened
+        where it can be written; another error - tried again at the next open."""
         left = self.taken_left
         if not left:
             return None
-        files = "; ".join(f"{path} ({why}; its own name: {name})" for path, name, why in left[:5]) + (f"; and {len(left) - 5} more" if len(left) > 5
-                                                                           else "")
-        return (f"{len(left)} file{'s' if len(left) != 1 else ''} of edits a crashed writer left hidden under a private "
-                f"name could not be put back where opening offers {'them' if len(left) != 1 else 'it'}: {files}. "
-                "Nothing was deleted: open the project where it can be written (they are offered then), or copy such "
-                "a file elsewhere under its own name to read it (Start from → Import mask…)")
+        said = []
+        for private, name, why, kept, error in left[:5]:
+            if kept is not None:
+                said.append(f"{name}'s: a newer file has its name, so it is kept as {kept} "
+                            "(Start from → Kept copy… offers it)")
+            elif why == "a newer file has its name":
+                said.append(f"{name}'s: a newer file has its name, and conflicts/ could not take it "
+                            f"({error}); it stays as {private} - copy it elsewhere under a name ending in .qgt "
+                            "to read it (Start from → Import mask…)")
+            elif isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                said.append(f"{name}'s: it stays as {private} ({why}): it is put back and offered when the "
+                            "project is opened where it can be written")
+            else:
+                said.append(f"{name}'s: it stays as {private} ({why}); the next open tries again")
+        more = f"; and {len(left) - 5} more" if len(left) > 5 else ""
+        return (f"{len(left)} file{'s' if len(left) != 1 else ''} of edits a crashed writer left hidden under a "
+                f"private name could not be put back where opening offers {'them' if len(left) != 1 else 'it'}: "
+                f"{'; '.join(said)}{more}. Nothing was deleted")
 
     def autosave_is_older(self, image: ProjectImage) -> bool:
         """True when ``image`` has an autosave and a saved annotation written after it (by another

@@ -261,16 +261,19 @@ def taken_stale(name: str, now_ns: int | None = None) -> bool:
     return age > TAKEN_STALE_SECONDS and process_gone(int(match["pid"]))
 
 
-def bring_back_taken(folder: Path, left: list | None = None) -> list[Path]:
+def bring_back_taken(folder: Path, left: list | None = None, keep=None) -> list[Path]:
     """Put the files a crashed writer left in ``folder`` (the autosave folder; the annotation folder,
     where ``Project._park_unless`` takes another writer's save to conflicts/) under their private
     ``.taking`` names (killed between ``_remove_if_same``'s taking and its removal or keeping: maybe
     another writer's edits) back under their own names, where an open offers them - never over a file
     there (a newer one: the leftover stays, put back at a later open), never deleted; only those
     ``taken_stale`` says are a crashed writer's (a live writer's take is left alone). As far as the
-    folder lets (read-only: left as they are). The paths put back; ``left`` gets (the private name, its own name, why)
-    of each crashed writer's file that could not be put back (a read-only folder, a newer file at its
-    name): hidden from an open, to be said."""
+    folder lets (read-only: left as they are). One whose name a newer file has is given to ``keep``
+    (private name, its own name) -> where it is kept now (``Project._bring_back_taken``: conflicts/,
+    where Kept copy… lists it); without ``keep``, or where that fails, it stays. The paths put back;
+    ``left`` gets (the private name, its own name, why, where kept or None, the error) of each crashed
+    writer's file that could not be put back (a read-only folder, a newer file at its name): to be said
+    (``Project.taken_left_text``)."""
     try:
         with os.scandir(folder) as entries:
             names = [entry.name for entry in entries if entry.name.endswith(".taking")]
@@ -287,10 +290,21 @@ def bring_back_taken(folder: Path, left: list | None = None) -> list[Path]:
         path = Path(folder) / match["name"]
         try:
             _second_name(private, path)
-        except OSError as exc:  # taken by a newer file (or a read-only folder): left where it is
+        except FileExistsError:  # taken by a newer file: kept aside where it is listed (never over one)
+            if _same_inode(private, path):
+                continue  # both names of one file (a put-back whose unlink failed): its bytes are at its name
+            kept, error = None, None
+            if keep is not None:
+                try:
+                    kept = keep(private, path.name)
+                except (OSError, ValueError) as exc:  # a read-only project, conflicts/ a link out: it stays
+                    error = exc
             if left is not None:
-                left.append((private, path.name, "a newer file has its name" if isinstance(exc, FileExistsError)
-                             else exc.strerror or str(exc)))
+                left.append((private, path.name, "a newer file has its name", kept, error))
+            continue
+        except OSError as exc:  # a read-only folder (or another failure): left where it is
+            if left is not None:
+                left.append((private, path.name, exc.strerror or str(exc), None, exc))
             continue
         try:
             private.unlink()
@@ -300,8 +314,16 @@ def bring_back_taken(folder: Path, left: list | None = None) -> list[Path]:
     return back
 
 
-def _keep_beside(private: Path, folder: Path, stem: str) -> None:
-    """Keep the file ``private`` in ``folder`` under ``kept_path``'s name, never over a file there."""
+def _same_inode(one: Path, other: Path) -> bool:
+    try:
+        a, b = os.lstat(one), os.lstat(other)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _keep_beside(private: Path, folder: Path, stem: str) -> Path:
+    """Keep the file ``private`` in ``folder`` under ``kept_path``'s name, never over a file there: that name."""
     while True:
         other = kept_path(folder, _cut(stem))
         try:
@@ -311,6 +333,7 @@ def _keep_beside(private: Path, folder: Path, stem: str) -> None:
         break
     sync_folder(folder)
     private.unlink()
+    return other
 
 
 def _put_back(private: Path, path: Path) -> None:

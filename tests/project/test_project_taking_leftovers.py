@@ -168,3 +168,50 @@ def test_a_take_a_read_only_project_cannot_put_back_is_said(tmp_path, monkeypatc
     monkeypatch.undo()
     assert Project.open(project.root).recoverable() == [image]  # writable again: put back and offered
     assert Project.open(project.root).taken_left_text() is None
+
+
+def _leftover_under_a_newer_autosave(tmp_path):
+    """A writable project; a crashed writer's autosave under its private name (2 h ago, a dead pid), a
+    newer autosave at its own name."""
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    path = project.autosave_path(image)
+    private = path.with_name(f".{path.name}.999999-{time.time_ns() - 7200 * 10**9}.taking")
+    private.write_bytes(path.read_bytes())
+    project.autosave(image, label_for(77))  # the newer one, other bytes
+    return project, image, path, private
+
+
+def test_a_take_a_newer_file_keeps_from_its_name_is_kept_listed_and_said_truly(tmp_path):
+    """(lostfix6 4) A writable project: the leftover cannot go back (a newer autosave has its name). Before,
+    it was said as if the project were read-only ("open the project where it can be written") and stayed
+    hidden under its private name, offered by nothing, at every open. Now it is kept in conflicts/ as
+    another writer's unsaved edits (never over a file), listed by Kept copy…, and said so. Fails before."""
+    from qgn.quadtree.label_io import read_label_file
+    from test_project_lost_work import CLASSES
+
+    project, image, path, private = _leftover_under_a_newer_autosave(tmp_path)
+    leftover, newer = private.read_bytes(), path.read_bytes()
+    reader = Project.open(project.root)
+    reader.recoverable()
+    text = reader.taken_left_text()
+    assert text is not None and "where it can be written" not in text and "a newer file has its name" in text, text
+    (copy,) = reader.kept_copies(image)
+    assert copy.path.read_bytes() == leftover and copy.why == "another window's unsaved edits"
+    assert str(copy.path) in text and "Kept copy" in text, text
+    assert not private.exists() and path.read_bytes() == newer  # the newer one untouched
+    assert (read_label_file(copy.path, CLASSES) == label_for(100)).all()
+    assert Project.open(project.root).taken_left_text() is None  # kept: nothing hidden any more
+
+
+def test_a_take_neither_its_name_nor_conflicts_can_take_is_said_where_it_stays(tmp_path):
+    """conflicts/ a file in the way too: the leftover stays under its private name, and the text says where
+    and how to read it - not to open the project where it can be written."""
+    project, image, path, private = _leftover_under_a_newer_autosave(tmp_path)
+    (project.root / "conflicts").write_text("in the way")
+    reader = Project.open(project.root)
+    reader.recoverable()
+    text = reader.taken_left_text()
+    assert text is not None and str(private) in text and "Import mask" in text, text
+    assert "where it can be written" not in text
+    assert private.exists()
