@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fileio import OutsideRootError, file_sha256, make_folder, sync_folder
+from .fileio import OutsideRootError, file_sha256, make_folder, path_inside, sync_folder
 from .processes import process_gone
 
 
@@ -600,6 +600,20 @@ def _removed_record(path: Path) -> str | None:
         return None
     doc = _read_record(record)
     return None if doc is None else doc["path"]
+
+
+def check_kept_copy(path) -> Path:
+    """``path`` (a ``KeptCopy``'s, listed earlier) as it is now, to be read: ValueError (``OutsideRootError``
+    where it leads out of its project) when it or its kept folder has become a symbolic link since the
+    listing, or its folder no longer stands inside its project (``path_inside``, not following the file's
+    own name) - a kept copy is read only as a file of the project, as ``kept_copies`` lists them."""
+    path = Path(path)
+    folder, root = path.parent, path.parent.parent
+    for link in (path, folder):
+        if os.path.islink(link):
+            raise OutsideRootError(f"{link} is a symbolic link now: a kept copy is read only as a file of the "
+                                   "project, never through a link. Nothing was read")
+    return path_inside(root, folder.name, path.name, follow=False)
 
 
 def newest_first(copies) -> list[KeptCopy]:

@@ -20,7 +20,6 @@ steps go, those of the images edited longest ago first, the current image's newe
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -640,9 +639,10 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
         if source == "import":
             return Annotation.from_file(path, classes, shape=doc.size)
         if source == "kept":  # the import's capped, checked reader: a .qgt of these classes and the image's size
-            if os.path.islink(path):
-                raise ValueError(f"{path} is a symbolic link now: a kept copy is read only as a file of the project")
-            return Annotation.from_file(path, classes, "qgt", shape=doc.size)
+            from qgn.project_kept import check_kept_copy
+
+            # as it is now: it, or its folder, may have been replaced by a link since the listing
+            return Annotation.from_file(check_kept_copy(path), classes, "qgt", shape=doc.size)
         if source in self.extra_sources:
             return Annotation.from_prediction(self.extra_sources[source][1](doc), classes)
         raise ValueError(f"unknown annotation source {source!r}")

@@ -150,3 +150,41 @@ def test_a_listing_done_after_a_project_switch_keeps_nothing(qtbot, windows, sam
     win.kept.copies.clear()
     done(result)
     assert first.path not in win.kept.copies
+
+
+def test_a_kept_folder_replaced_by_a_link_after_the_listing_is_not_read(qtbot, windows, samples, model_path,
+                                                                         tmp_path):
+    """(lostfix6 5) Listed while discarded/ was a real folder; then discarded/ replaced by a link to a folder
+    outside the project holding a file of the same name: choosing the copy reads nothing through it
+    (refused, said), the map untouched. Fails before: the file outside the project was loaded."""
+    import shutil
+
+    from qgn.formats import FORMATS
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    first, second = win.docs[0], win.docs[1]
+    key = win.projects.project.image_for(first.path).key
+    classes = win.annotator.classes
+    (folder / "discarded").mkdir()
+    kept = FORMATS["qgt"].write(session.label, classes, folder / "discarded",
+                                f"{key}.{time.strftime('%Y%m%d-%H%M%S')}")[0]
+    _show(qtbot, win, second)
+    _show(qtbot, win, first)
+    qtbot.waitUntil(lambda: bool(win.kept.copies.get(first.path)), timeout=WAIT_MS)
+    outside = tmp_path / "outside"
+    shutil.move(str(folder / "discarded"), outside)
+    (outside / kept.name).unlink()
+    foreign = session.label.copy()
+    foreign[:] = 3
+    FORMATS["qgt"].write(foreign, classes, outside, kept.name[:-len(".qgt")])
+    (folder / "discarded").symlink_to(outside)
+    warned = []
+    win.annotator._warn = lambda text: warned.append(text)
+    win.annotator.choose_kept_copy = lambda name, copies: next(c for c in copies if c.path == kept)
+    before, steps = session.label.copy(), session.undo.count()
+    win.annotator.start_from("kept")
+    qtbot.waitUntil(lambda: bool(warned), timeout=WAIT_MS)
+    assert "symbolic link" in warned[0], warned
+    np.testing.assert_array_equal(session.label, before)
+    assert session.undo.count() == steps
