@@ -334,6 +334,7 @@ class Project:
         self.generation = generation
         self.revision = revision
         self._digest: str | None = None  # of project.json as last read or written; None: not yet written
+        self._kept_owners = None  # (list mark, {("key"|"stem", head): [(key, shown name)]}, list): ``kept_copies``' index
         self.taken_left: list = []  # (private name, own name, why, kept as, error): crashed writers' files not put back (``taken_left_text``)
         self._saved_classes = classes
         self._lock = threading.RLock()
@@ -1277,7 +1278,23 @@ class Project:
         threads only); a copy of an image that had the key before may be among them: whoever loads one
         checks it fits (``Annotation.from_file``'s checks)."""
         own = self._own(image)
-        others = [(im.key, Path(im.path).stem, f"{Path(im.path).parent.name}/{Path(im.path).name}") for im in self.images if im.key != own.key]
+        with self._swap:
+            images, generation = self.images, self._list_generation
+        mark = (id(images), len(images), generation)
+        owners = self._kept_owners
+        if owners is None or owners[0] != mark:  # one index per image list (as ``_by_path``): 20,000 images ~100 ms once
+            by: dict = {}
+            for im in images:
+                name = os.fspath(im.path)
+                shown = f"{os.path.basename(os.path.dirname(name))}/{os.path.basename(name)}"
+                by.setdefault(("key", _cut(im.key)), []).append((im.key, shown))
+                by.setdefault(("stem", _cut(Path(name).stem)), []).append((im.key, shown))
+            owners = self._kept_owners = (mark, by, images)  # (the list held: its id never reused meanwhile)
+        index = owners[1]
+
+        def others(by: str, head: str) -> list[str]:
+            return [shown for key, shown in index.get((by, head), ()) if key != own.key]
+
         return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path)
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:

@@ -518,7 +518,8 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     of ``key`` (and file stem ``stem``: ``Project.kept_copies``), newest first. A name counts as the
     image's only where ``KEPT_NAMES`` says its writer names it so (by the key; by the stem only a class
     change's leftover in conflicts/): every way a name splits into ``<head>.<rest>`` is tried, so a key
-    ``a`` never lists ``a.b``'s, nor - ``others``, the project's other images as (key, stem, name) - a
+    ``a`` never lists ``a.b``'s, nor - ``others``, the project's other images as (key, stem, name), or
+    a callable (by: "key"|"stem", head) -> the names of the other images of that key or stem - a
     name that is another image's too (a key ``a.20260101-000000``'s undone state; a stem two images
     share): such a copy is listed ``unsure``, its ``why`` naming the others. A file of removed/ with its
     record (``<name>.json``) is the image's only where the record names ``image_path``'s file. Only
@@ -530,12 +531,18 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     mine = {("key", _cut(key))}
     if stem:
         mine.add(("stem", _cut(stem)))
-    owners: dict[tuple[str, str], list[str]] = {}
-    for other_key, other_stem, name in others:
-        if other_key and other_key != key:
-            owners.setdefault(("key", _cut(other_key)), []).append(name)
-            if other_stem:
-                owners.setdefault(("stem", _cut(other_stem)), []).append(name)
+    if callable(others):
+        owners_of = others
+    else:
+        owners: dict[tuple[str, str], list[str]] = {}
+        for other_key, other_stem, name in others:
+            if other_key and other_key != key:
+                owners.setdefault(("key", _cut(other_key)), []).append(name)
+                if other_stem:
+                    owners.setdefault(("stem", _cut(other_stem)), []).append(name)
+
+        def owners_of(by, head):
+            return owners.get((by, head), ())
     heads = sorted({head for _by, head in mine})
     resolved = None
     found: list[KeptCopy] = []
@@ -555,7 +562,7 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
                         if why not in whys:
                             whys.append(why)
                         time_text = time_text or match.groupdict().get("time")
-                    theirs.extend(owners.get((by, head), ()))
+                    theirs.extend(owners_of(by, head))
                 at = name.find(".", at + 1)
             if not whys:
                 continue
