@@ -582,8 +582,8 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
             why = ", or ".join(whys)
             if unsure:
                 named = ", ".join(dict.fromkeys(theirs))
-                why = (f"{why} - maybe not this image's: its name fits {named} too (open it there, or check it "
-                       "before using it)")
+                why = (f"maybe not this image's (its name fits {named} too: open it there, or check it before "
+                       f"using it): {why}")
             found.append(KeptCopy(path, folder, why, _name_time(time_text) or written, written, unsure))
     return newest_first(found)
 

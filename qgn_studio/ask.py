@@ -288,7 +288,7 @@ class AskUser:
 
 def kept_copy_dialog(parent, name: str, copies: list) -> QtWidgets.QDialog:
     """The choice of ``AskUser.kept_copy``: the copies newest first, when and why each was kept, its
-    file in the tooltip; the newest chosen."""
+    file in the tooltip; the newest chosen - the newest not ``unsure`` (its name fits another image too)."""
     dialog = QtWidgets.QDialog(parent)
     dialog.setWindowTitle("Start from a kept copy")
     layout = QtWidgets.QVBoxLayout(dialog)
@@ -299,11 +299,14 @@ def kept_copy_dialog(parent, name: str, copies: list) -> QtWidgets.QDialog:
     text.setWordWrap(True)
     layout.addWidget(text)
     dialog.list = QtWidgets.QListWidget(dialog)
+    dialog.list.setWordWrap(True)  # a long reason (an unsure copy's) read whole, not cut at the edge
+    dialog.list.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     for copy in copies:
         item = QtWidgets.QListWidgetItem(copy.describe())
-        item.setToolTip(str(copy.path))
+        item.setToolTip(f"{copy.why}\n{copy.path}")
         dialog.list.addItem(item)
-    dialog.list.setCurrentRow(0)
+    # the newest that is surely this image's (one whose name fits another image too says so, unchosen)
+    dialog.list.setCurrentRow(next((row for row, copy in enumerate(copies) if not copy.unsure), 0))
     dialog.list.itemDoubleClicked.connect(lambda _item: dialog.accept())
     layout.addWidget(dialog.list)
     buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
