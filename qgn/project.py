@@ -1274,7 +1274,9 @@ class Project:
         """What the project kept aside for ``image`` (``qgn.project_kept.kept_copies``: discarded/,
         conflicts/, replaced/, removed/), newest first: the files named by its key, and by its file's
         stem (a class change elsewhere keeps unsaved maps so) - a copy whose name fits another image
-        of the project too (a stem two images share) listed ``unsure``, saying so. Reads folders (job
+        of the project too (a stem two images share) listed ``unsure``, saying so; a removed/ file whose
+        record names another image file listed ``unsure`` ("removed from …") unless that file is another
+        image of the project now (then it is that image's, not listed here). Reads folders (job
         threads only); a copy of an image that had the key before may be among them: whoever loads one
         checks it fits (``Annotation.from_file``'s checks)."""
         own = self._own(image)
@@ -1295,7 +1297,11 @@ class Project:
         def others(by: str, head: str) -> list[str]:
             return [shown for key, shown in index.get((by, head), ()) if key != own.key]
 
-        return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path)
+        def file_owner(recorded: str) -> str | None:  # a removed/ file's recorded image file: whose now?
+            found = self._find(Path(recorded))
+            return None if found is None else found.key
+
+        return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path, file_owner=file_owner)
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""

@@ -513,7 +513,7 @@ class KeptCopy:
 
 
 def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=None,
-                folders=KEPT_FOLDER_NAMES) -> list[KeptCopy]:
+                folders=KEPT_FOLDER_NAMES, file_owner=None) -> list[KeptCopy]:
     """The files the project at ``root`` kept aside (``folders``: those of ``KEPT_NAMES``) for the image
     of ``key`` (and file stem ``stem``: ``Project.kept_copies``), newest first. A name counts as the
     image's only where ``KEPT_NAMES`` says its writer names it so (by the key; by the stem only a class
@@ -522,7 +522,11 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     a callable (by: "key"|"stem", head) -> the names of the other images of that key or stem - a
     name that is another image's too (a key ``a.20260101-000000``'s undone state; a stem two images
     share): such a copy is listed ``unsure``, its ``why`` naming the others. A file of removed/ with its
-    record (``<name>.json``) is the image's only where the record names ``image_path``'s file. Only
+    record (``<name>.json``) naming a file other than ``image_path``'s is skipped only where that file is
+    another current image's (``file_owner``: recorded path -> the key of the project's image of that
+    file, or None); else - the image's file moved, or the whole project with its images, since its
+    removal - it is listed ``unsure``, ``why`` saying where it was removed from: adding an image back
+    brings its annotation back only from the same path, so Kept copy… is its only way back. Only
     plain files (never a link, nor hidden: a writer's private ``.…writing.qgt``), never through a folder
     that is a link (a project unpacked from elsewhere: nothing out of the project is listed). One scan
     of each folder while it is unchanged (``_listed``); a folder that cannot be read lists nothing."""
@@ -566,24 +570,33 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
                 at = name.find(".", at + 1)
             if not whys:
                 continue
-            unsure = bool(theirs)
+            moved_from = None
             if folder == "removed":
                 record = _removed_record(path)
                 if record is not None:
                     if resolved is None:
                         resolved = _resolved(image_path)
                     if record != resolved:
-                        continue  # its record names another image's file
-                    unsure = False
+                        owner = file_owner(record) if file_owner is not None else None
+                        if owner is not None and owner != key:
+                            continue  # its record names another current image's file: that image's
+                        if owner is None:
+                            moved_from = record  # a file no image has now: this one's, moved since?
+                    theirs = []  # the record says whose it is, not the name
+            unsure = bool(theirs) or moved_from is not None
             try:
                 written = os.lstat(path).st_mtime
             except OSError:
                 continue
             why = ", or ".join(whys)
             if unsure:
-                named = ", ".join(dict.fromkeys(theirs))
-                why = (f"maybe not this image's (its name fits {named} too: open it there, or check it before "
-                       f"using it): {why}")
+                doubts = []
+                if moved_from is not None:
+                    doubts.append(f"removed from {moved_from}, not this image's file: check it before using it")
+                if theirs:
+                    named = ", ".join(dict.fromkeys(theirs))
+                    doubts.append(f"its name fits {named} too: open it there, or check it before using it")
+                why = f"maybe not this image's ({'; '.join(doubts)}): {why}"
             found.append(KeptCopy(path, folder, why, _name_time(time_text) or written, written, unsure))
     return newest_first(found)
 

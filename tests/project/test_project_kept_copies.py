@@ -174,15 +174,53 @@ def test_a_name_another_image_fits_too_is_never_listed_as_this_ones(tmp_path):
     assert set(listed(a_auto)) == {parked} and listed(a_auto)[parked].unsure
 
 
-def test_a_removed_file_whose_record_names_another_image_is_not_listed(tmp_path):
+def test_a_removed_file_whose_record_names_another_current_image_is_not_listed(tmp_path):
     """removed/ files carry a record naming their image's file: a new image given a removed image's key
-    does not list that image's removed annotation as its own; the image named there does."""
+    lists that image's removed annotation only as unsure ("removed from" its file: no image has it
+    now), and once that file is an image of the project again (changed: not brought back, key a-2) not
+    at all - it is that image's."""
     (first,) = _images(tmp_path, ["x/a.png"])
     project = Project.create(tmp_path / "p", [first], CLASSES)
     project.save_annotation(project.images[0], label_for(1))
+    project.note_image_file(project.images[0])  # (as the app does after a save): its record notes the file
     (kept,) = project.remove_image(project.images[0])
     (second,) = _images(tmp_path, ["z/a.png"])
     (newcomer,) = project.add_images([second])
     assert newcomer.key == "a" and kept.name.startswith("a.annotation.")
+    (copy,) = project.kept_copies(newcomer)
+    assert copy.path == kept and copy.unsure and f"removed from {first.resolve()}" in copy.why, copy.why
+    Image.new("RGB", (48, 40), (9, 9, 9)).save(first)  # another picture: its annotation is not brought back
+    (back,) = project.add_images([first])
+    assert back.key == "a-2" and kept.exists()
     assert project.kept_copies(newcomer) == []
     assert [c.path for c in kept_copies(project.root, "a", "a", image_path=first)] == [kept]
+
+
+@pytest.mark.parametrize("moved", ["image", "project and images"])
+def test_a_removed_file_of_an_image_moved_since_is_listed_unsure(tmp_path, moved):
+    """(lost6b 1) x/a.png annotated, removed, its file moved to y/a.png (or the whole folder with the
+    project moved) and added again: bring-back matches only the same resolved path, so Kept copy… is the
+    only way back - its removed annotation is listed (unsure: "removed from" the old path), not hidden
+    as another image's. Fails before (nothing listed)."""
+    from qgn.quadtree.label_io import read_label_file
+
+    top = tmp_path / "top"
+    (first,) = _images(top, ["x/a.png"])
+    project = Project.create(top / "p", [first], CLASSES)
+    project.save_annotation(project.images[0], label_for(3))
+    (kept,) = project.remove_image(project.images[0])
+    if moved == "image":
+        (top / "y").mkdir()
+        os.rename(first, top / "y" / "a.png")
+        again = top / "y" / "a.png"
+    else:
+        os.rename(top, tmp_path / "elsewhere")
+        project = Project.open(tmp_path / "elsewhere" / "p")
+        again = tmp_path / "elsewhere" / "x" / "a.png"
+        kept = project.root / kept.relative_to(top / "p")
+    (image,) = project.add_images([again])
+    assert image.key == "a" and project.images == [image]
+    (copy,) = project.kept_copies(image)
+    assert copy.path == kept and copy.folder == "removed" and copy.unsure
+    assert f"removed from {first.resolve()}" in copy.why and "kept when the image was removed" in copy.why
+    assert (read_label_file(copy.path, CLASSES) == label_for(3)).all()
