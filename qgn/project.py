@@ -132,7 +132,7 @@ from .project_file import (
     PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_bytes, read_project_file,
 )
-from .project_kept import (KeptCopy, _cut, _keep_beside, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, move_aside,
+from .project_kept import (TAKEN_BY_ANOTHER, KeptCopy, _cut, _keep_beside, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, move_aside,
                            name_aside, remove_if_version, remove_kept)
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
@@ -1391,6 +1391,10 @@ class Project:
             if kept is not None:
                 said.append(f"{name}'s: a newer file has its name, so it is kept as {kept} "
                             "(Start from → Kept copy… offers it)")
+            elif why == TAKEN_BY_ANOTHER:
+                said.append(f"{name}'s: kept by another process opening the project at the same time (it is no "
+                            f"longer at {private}: put back as {name}, or kept in {CONFLICTS_DIR}/, where Start "
+                            "from → Kept copy… offers it)")
             elif why == "a newer file has its name":
                 said.append(f"{name}'s: a newer file has its name, and conflicts/ could not take it "
                             f"({error}); it stays as {private} - copy it elsewhere under a name ending in .qgt "

@@ -261,6 +261,11 @@ def taken_stale(name: str, now_ns: int | None = None) -> bool:
     return age > TAKEN_STALE_SECONDS and process_gone(int(match["pid"]))
 
 
+#: ``bring_back_taken``'s why of a leftover whose private name another process opening the project at
+#: once took first (put it back, or kept it in conflicts/): nothing of it is left to this one
+TAKEN_BY_ANOTHER = "kept by another process"
+
+
 def bring_back_taken(folder: Path, left: list | None = None, keep=None) -> list[Path]:
     """Put the files a crashed writer left in ``folder`` (the autosave folder; the annotation folder,
     where ``Project._park_unless`` takes another writer's save to conflicts/) under their private
@@ -272,7 +277,8 @@ def bring_back_taken(folder: Path, left: list | None = None, keep=None) -> list[
     (private name, its own name) -> where it is kept now (``Project._bring_back_taken``: conflicts/,
     where Kept copy… lists it); without ``keep``, or where that fails, it stays. The paths put back;
     ``left`` gets (the private name, its own name, why, where kept or None, the error) of each crashed
-    writer's file that could not be put back (a read-only folder, a newer file at its name): to be said
+    writer's file that could not be put back (a read-only folder, a newer file at its name; gone from its
+    private name meanwhile: ``TAKEN_BY_ANOTHER``, another opener took it first): to be said
     (``Project.taken_left_text``)."""
     try:
         with os.scandir(folder) as entries:
@@ -299,12 +305,17 @@ def bring_back_taken(folder: Path, left: list | None = None, keep=None) -> list[
                     kept = keep(private, path.name)
                 except (OSError, ValueError) as exc:  # a read-only project, conflicts/ a link out: it stays
                     error = exc
+            if kept is None and not os.path.lexists(private):
+                why = TAKEN_BY_ANOTHER  # another opener kept it (or put it back) first
+            else:
+                why = "a newer file has its name"
             if left is not None:
-                left.append((private, path.name, "a newer file has its name", kept, error))
+                left.append((private, path.name, why, kept, error))
             continue
         except OSError as exc:  # a read-only folder (or another failure): left where it is
             if left is not None:
-                left.append((private, path.name, exc.strerror or str(exc), None, exc))
+                moved = isinstance(exc, FileNotFoundError) and not os.path.lexists(private)
+                left.append((private, path.name, TAKEN_BY_ANOTHER if moved else exc.strerror or str(exc), None, exc))
             continue
         try:
             private.unlink()
@@ -323,17 +334,50 @@ def _same_inode(one: Path, other: Path) -> bool:
 
 
 def _keep_beside(private: Path, folder: Path, stem: str) -> Path:
-    """Keep the file ``private`` in ``folder`` under ``kept_path``'s name, never over a file there: that name."""
-    while True:
-        other = kept_path(folder, _cut(stem))
-        try:
-            _second_name(private, other)
-        except FileExistsError:
-            continue
-        break
-    sync_folder(folder)
-    private.unlink()
+    """Keep the file ``private`` in ``folder`` under ``kept_path``'s name, never over a file there: that name.
+    Where ``folder`` holds it already (the same inode under a kept name of ``stem``: a writer killed
+    between its link and its unlink, or another opener keeping it at once) that name, no second copy.
+    Its private name gone meanwhile (another opener let it go after keeping it): FileNotFoundError
+    before the link; after it, the name given here holds it all the same."""
+    other = _kept_already(private, folder, _cut(stem))
+    if other is None:
+        while True:
+            other = kept_path(folder, _cut(stem))
+            try:
+                _second_name(private, other)
+            except FileExistsError:
+                continue
+            break
+        sync_folder(folder)
+    private.unlink(missing_ok=True)  # gone: another opener let it go, the name given here holds it
     return other
+
+
+def _kept_already(private: Path, folder: Path, stem: str) -> Path | None:
+    """The name ``kept_path`` gives in ``folder`` (``<stem>.<time>[-n].qgt``) that is the file ``private``
+    too, or None: looked for only where the file has another name (its link count)."""
+    try:
+        was = os.lstat(private)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        return None
+    if was.st_nlink < 2:
+        return None
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(entry.name for entry in entries if entry.name.startswith(stem + ".")
+                           and _KEPT_TIME.fullmatch(entry.name[len(stem) + 1:]))
+    except OSError:
+        return None
+    for name in names:
+        try:
+            now = os.lstat(folder / name)
+        except OSError:
+            continue
+        if (now.st_dev, now.st_ino) == (was.st_dev, was.st_ino) and stat.S_ISREG(now.st_mode):
+            return folder / name
+    return None
 
 
 def _put_back(private: Path, path: Path) -> None:
@@ -468,6 +512,7 @@ def kept_folder(root: Path, name: str) -> Path:
 #: a kept name's time (``kept_path``: local time, ``-<n>`` when the second was taken) and an undone state's hash
 _TIME = r"(?P<time>\d{8}-\d{6})(?:-\d+)?"
 _UNDONE = r"undone-[0-9a-f]{12}"
+_KEPT_TIME = re.compile(rf"{_TIME}\.qgt")  # what ``kept_path`` puts after ``<stem>.``
 #: (folder, the rest of a kept name after ``<head>.``, what its head is - "key": the image's key, "stem":
 #: its file's stem -, why it was kept in plain words); the first that matches says why. Those who write
 #: them, all by the image's key but one: ``Project.discard_autosave`` (``move_aside``), ``keep_undone``,

@@ -215,3 +215,80 @@ def test_a_take_neither_its_name_nor_conflicts_can_take_is_said_where_it_stays(t
     assert text is not None and str(private) in text and "Import mask" in text, text
     assert "where it can be written" not in text
     assert private.exists()
+
+
+def test_a_kill_between_keeping_a_take_and_letting_its_name_go_keeps_it_once(tmp_path, monkeypatch):
+    """(lost6b 2) The open keeping the leftover in conflicts/ killed between its link there and the unlink of
+    its private name: the next open finds the same file in conflicts/ already and lets the private name go -
+    one kept copy, not two. Fails before (a second name in conflicts/, listed twice)."""
+    project, image, path, private = _leftover_under_a_newer_autosave(tmp_path)
+    leftover = private.read_bytes()
+    real_unlink = type(private).unlink
+
+    def killed(self, *args, **kwargs):
+        if self == private:
+            raise SystemExit("killed between the link and the unlink")
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(private), "unlink", killed)
+    with pytest.raises(SystemExit):
+        Project.open(project.root).recoverable()
+    monkeypatch.undo()
+    assert private.exists() and len(list((project.root / "conflicts").iterdir())) == 1
+    reader = Project.open(project.root)
+    reader.recoverable()
+    (kept,) = (project.root / "conflicts").iterdir()
+    assert not private.exists() and kept.read_bytes() == leftover
+    assert [copy.path for copy in reader.kept_copies(image)] == [kept]
+    text = reader.taken_left_text()
+    assert text is not None and str(kept) in text, text
+
+
+def test_two_openers_at_once_keep_a_take_once_and_say_it_truly(tmp_path, monkeypatch):
+    """(lost6b 3) Two processes open the project at once (``recoverable`` runs ``_bring_back_taken`` without
+    the write lock). (B) the other's whole open runs just before this one links the private name: this one
+    says it was kept by another process, not "it stays as ….taking (No such file)". (C) it runs between this
+    one's link into conflicts/ and its unlink: one name in conflicts/, and this one says where it is kept,
+    not that conflicts/ could not take it. Both fail before."""
+    import qgn.project_kept as pk
+
+    # (B)
+    project, image, path, private = _leftover_under_a_newer_autosave(tmp_path / "b")
+    leftover = private.read_bytes()
+    real_second = pk._second_name
+    ran = []
+
+    def other_first(source, target):
+        if source == private and not ran:
+            ran.append(Project.open(project.root))
+            ran[0].recoverable()
+        return real_second(source, target)
+
+    opener = Project.open(project.root)
+    monkeypatch.setattr(pk, "_second_name", other_first)
+    opener.recoverable()
+    monkeypatch.undo()
+    (kept,) = (project.root / "conflicts").iterdir()
+    assert ran and not private.exists() and kept.read_bytes() == leftover
+    text = opener.taken_left_text()
+    assert text is not None and "kept by another process" in text and "No such file" not in text, text
+    assert str(ran[0].taken_left[0][3]) == str(kept)
+
+    # (C)
+    project, image, path, private = _leftover_under_a_newer_autosave(tmp_path / "c")
+    real_sync = pk.sync_folder
+
+    def other_now(folder):
+        monkeypatch.setattr(pk, "sync_folder", real_sync)
+        Project.open(project.root).recoverable()
+        return real_sync(folder)
+
+    opener = Project.open(project.root)
+    monkeypatch.setattr(pk, "sync_folder", other_now)
+    opener.recoverable()
+    monkeypatch.undo()
+    (kept,) = (project.root / "conflicts").iterdir()
+    assert not private.exists() and kept.read_bytes() == leftover
+    assert [copy.path for copy in opener.kept_copies(image)] == [kept]
+    text = opener.taken_left_text()
+    assert text is not None and f"kept as {kept}" in text and "could not take it" not in text, text
