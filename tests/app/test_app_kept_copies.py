@@ -188,3 +188,59 @@ def test_a_kept_folder_replaced_by_a_link_after_the_listing_is_not_read(qtbot, w
     assert "symbolic link" in warned[0], warned
     np.testing.assert_array_equal(session.label, before)
     assert session.undo.count() == steps
+
+
+def test_an_unsure_copy_is_offered_but_never_said_in_the_banner(qtbot, windows, samples, model_path, tmp_path):
+    """(lost6b 4) A copy newer than the saved annotation whose name fits another image too (``unsure``) is
+    listed (Kept copy… (1)) but never said in the banner as this image's; the same copy sure is said.
+    Fails when the banner's ``not copy.unsure`` filter is dropped."""
+    from dataclasses import replace
+
+    from qgn.formats import FORMATS
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    first, second = win.docs[0], win.docs[1]
+    project = win.projects.project
+    key = project.image_for(first.path).key
+    (folder / "discarded").mkdir()
+    FORMATS["qgt"].write(session.label, win.annotator.classes, folder / "discarded",
+                         f"{key}.{time.strftime('%Y%m%d-%H%M%S')}")  # newer than the saved annotation
+    listed = project.kept_copies
+    project.kept_copies = lambda image: [replace(copy, unsure=True, why=f"maybe not this image's: {copy.why}")
+                                         for copy in listed(image)]
+    banners = []
+    win.workspace.message.connect(lambda text, kind, key: banners.append(key))
+    action = win.annotator.panel.start_buttons["kept"]
+    _show(qtbot, win, second)
+    _show(qtbot, win, first)
+    qtbot.waitUntil(lambda: action.isEnabled(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.kept.runner.pending() == 0, timeout=WAIT_MS)
+    assert action.text() == "Kept copy… (1)" and win.kept.copies[first.path][0].unsure
+    assert "kept" not in banners
+    project.kept_copies = listed  # the same copy, sure: said
+    _show(qtbot, win, second)
+    _show(qtbot, win, first)
+    qtbot.waitUntil(lambda: "kept" in banners, timeout=WAIT_MS)
+
+
+def test_the_choice_preselects_the_newest_sure_copy(qtbot, tmp_path):
+    """(lost6b 4) The Kept copy… dialog chooses the newest copy that is surely this image's, not a newer unsure
+    one (its name fits another image too); where all are unsure, the newest. Fails when it preselects row 0."""
+    from dataclasses import replace
+
+    from qgn.project_kept import KeptCopy
+    from qgn_studio.ask import kept_copy_dialog
+
+    now = time.time()
+
+    def copy(name, age, unsure):
+        return KeptCopy(tmp_path / name, "conflicts", "why", now - age, now - age, unsure)
+
+    copies = [copy("a.3.qgt", 0, True), copy("a.2.qgt", 10, False), copy("a.1.qgt", 20, False)]
+    dialog = kept_copy_dialog(None, "a.png", copies)
+    qtbot.addWidget(dialog)
+    assert dialog.list.count() == 3 and dialog.list.currentRow() == 1
+    dialog = kept_copy_dialog(None, "a.png", [copies[0], replace(copies[2], unsure=True)])
+    qtbot.addWidget(dialog)
+    assert dialog.list.currentRow() == 0

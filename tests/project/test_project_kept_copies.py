@@ -224,3 +224,33 @@ def test_a_removed_file_of_an_image_moved_since_is_listed_unsure(tmp_path, moved
     assert copy.path == kept and copy.folder == "removed" and copy.unsure
     assert f"removed from {first.resolve()}" in copy.why and "kept when the image was removed" in copy.why
     assert (read_label_file(copy.path, CLASSES) == label_for(3)).all()
+
+
+def test_the_other_images_index_follows_every_change_of_the_image_list(tmp_path):
+    """(lost6b 4) ``Project.kept_copies`` keeps one index of the other images' keys and stems per image list:
+    built again when another writer's add is merged (refresh), an image is repointed (the same list, its
+    paths changed) or removed - a class change's leftover of stem a is unsure exactly while another image
+    of stem a is in the project. Fails when the index is not rebuilt on any one of these."""
+    x_a, y_a, z_b = _images(tmp_path, ["x/a.png", "y/a.png", "z/b.png"])
+    project = Project.create(tmp_path / "p", [x_a], CLASSES)
+    image = project.images[0]
+    leftover = project.keep_conflict("a", label_for(1), CLASSES)
+
+    def unsure():
+        (copy,) = project.kept_copies(image)
+        assert copy.path == leftover
+        return copy.unsure and "y/a.png" in copy.why
+
+    assert not unsure()
+    Project.open(project.root).add_images([y_a])
+    project.refresh()
+    assert unsure()  # another writer's add of y/a.png, merged
+    other = next(im for im in project.images if im.key != image.key)
+    with project.writing():
+        project.repoint([(other, z_b)])
+    assert not unsure()  # y/a.png is z/b.png now
+    with project.writing():
+        project.repoint([(other, y_a)])
+    assert unsure()
+    project.remove_image(other)
+    assert not unsure()
