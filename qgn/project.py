@@ -132,6 +132,7 @@ from .project_file import (
     PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_bytes, read_project_file,
 )
+from .project_kept import _resolved as _resolved_name
 from .project_kept import (TAKEN_BY_ANOTHER, KeptCopy, _cut, _keep_beside, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, move_aside,
                            name_aside, remove_if_version, remove_kept)
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
@@ -1274,9 +1275,9 @@ class Project:
         """What the project kept aside for ``image`` (``qgn.project_kept.kept_copies``: discarded/,
         conflicts/, replaced/, removed/), newest first: the files named by its key, and by its file's
         stem (a class change elsewhere keeps unsaved maps so) - a copy whose name fits another image
-        of the project too (a stem two images share) listed ``unsure``, saying so; a removed/ file whose
-        record names another image file listed ``unsure`` ("removed from …") unless that file is another
-        image of the project now (then it is that image's, not listed here). Reads folders (job
+        of the project too (a stem two images share) listed ``unsure``, saying so; a removed/ file is listed
+        for the image whose file its record names, whatever its key (another key's: ``unsure``), and for an
+        image of its key unless that other image lists it (then ``unsure``, "removed from …"). Reads folders (job
         threads only); a copy of an image that had the key before may be among them: whoever loads one
         checks it fits (``Annotation.from_file``'s checks)."""
         own = self._own(image)
@@ -1297,9 +1298,13 @@ class Project:
         def others(by: str, head: str) -> list[str]:
             return [shown for key, shown in index.get((by, head), ()) if key != own.key]
 
-        def file_owner(recorded: str) -> str | None:  # a removed/ file's recorded image file: whose now?
+        def file_owner(recorded: str) -> str | None:
+            # a removed/ file's recorded image file: this image's (another spelling of its file), or another
+            # image's that lists it (by its record: the same resolved file) - else None, listed here unsure
             found = self._find(Path(recorded))
-            return None if found is None else found.key
+            if found is None or (found.key != own.key and _resolved_name(found.path) != recorded):
+                return None
+            return found.key
 
         return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path, file_owner=file_owner)
 

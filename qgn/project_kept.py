@@ -568,8 +568,9 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     name that is another image's too (a key ``a.20260101-000000``'s undone state; a stem two images
     share): such a copy is listed ``unsure``, its ``why`` naming the others. A file of removed/ with its
     record (``<name>.json``) naming a file other than ``image_path``'s is skipped only where that file is
-    another current image's (``file_owner``: recorded path -> the key of the project's image of that
-    file, or None); else - the image's file moved, or the whole project with its images, since its
+    another current image's that lists it (``file_owner``: recorded path -> the key of the project's image
+    of that file whose own listing has it, or None), and a file whose record names ``image_path``'s file
+    is listed whatever its name's key (another key's: ``unsure``, ``_recorded_for``); else - the image's file moved, or the whole project with its images, since its
     removal - it is listed ``unsure``, ``why`` saying where it was removed from: adding an image back
     brings its annotation back only from the same path, so Kept copy… is its only way back. Only
     plain files (never a link, nor hidden: a writer's private ``.…writing.qgt``), never through a folder
@@ -597,6 +598,7 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     found: list[KeptCopy] = []
     for folder in folders:
         rules = _RULES.get(folder, [])
+        listed: set[str] = set()
         for path in _plain_entries(Path(root) / folder, heads):
             whys, time_text, theirs = [], None, []
             name = path.name
@@ -628,6 +630,7 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
                         if owner is None:
                             moved_from = record  # a file no image has now: this one's, moved since?
                     theirs = []  # the record says whose it is, not the name
+            listed.add(name)
             unsure = bool(theirs) or moved_from is not None
             try:
                 written = os.lstat(path).st_mtime
@@ -643,7 +646,48 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
                     doubts.append(f"its name fits {named} too: open it there, or check it before using it")
                 why = f"maybe not this image's ({'; '.join(doubts)}): {why}"
             found.append(KeptCopy(path, folder, why, _name_time(time_text) or written, written, unsure))
+        if folder == "removed" and image_path is not None:
+            if resolved is None:
+                resolved = _resolved(image_path)
+            found.extend(_recorded_for(Path(root) / folder, resolved, listed, rules))
     return newest_first(found)
+
+
+def _recorded_for(folder: Path, resolved: str, listed: set[str], rules) -> list[KeptCopy]:
+    """The files of removed/ ``folder`` whose record names the file ``resolved`` though their name is
+    another key's (not in ``listed``: those ``kept_copies`` found by this image's names): an image of
+    this file removed under another key (the file moved away and another picture put there, both added
+    again: the keys swapped) - listed ``unsure``, saying so; else no image would offer them."""
+    found = []
+    for name in _records_by_file(folder).get(resolved, ()):
+        if name in listed:
+            continue
+        path = folder / name
+        whys, time_text, heads = [], None, []
+        at = name.find(".")
+        while at > 0:
+            head, rest = name[:at], name[at + 1:]
+            for rule, _by, why in rules:
+                match = rule.fullmatch(rest)
+                if match is not None:
+                    if why not in whys:
+                        whys.append(why)
+                    heads.append(head)
+                    time_text = time_text or match.groupdict().get("time")
+            at = name.find(".", at + 1)
+        if not whys:
+            continue
+        try:
+            now = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(now.st_mode):
+            continue
+        named = ", ".join(dict.fromkeys(heads))
+        why = (f"maybe not this image's (kept as {named}'s, an image of this file before, removed from "
+               f"{resolved}: check it before using it): {', or '.join(whys)}")
+        found.append(KeptCopy(path, "removed", why, _name_time(time_text) or now.st_mtime, now.st_mtime, True))
+    return found
 
 
 def _resolved(image_path) -> str:
@@ -741,6 +785,50 @@ def _listed(folder: Path) -> list[str]:
             _LISTED.clear()
         _LISTED[key] = (mark, names, listed_at)
     return names
+
+
+#: removed/ folder → ((device, inode, mtime_ns), {the image file a record names: [its kept files' names]},
+#: when read): each record read once while the folder is unchanged (a record is written by a rename, which
+#: changes the folder) - 20,000 of them take a second to read
+_RECORDS: dict[str, tuple[tuple, dict[str, list[str]], float]] = {}
+
+
+def _records_by_file(folder: Path) -> dict[str, list[str]]:
+    """{the image file (resolved) a record of removed/ ``folder`` names: [the names of the kept ``.qgt``
+    files it is the record of]}: only plain files, never through a link; read again only when the folder
+    changed (as ``_listed``). Reads every record: job threads only."""
+    from .project_removed import RECORD_SUFFIX, _read_record
+
+    try:
+        if os.path.islink(folder):
+            return {}
+        now = os.stat(folder)
+    except OSError:
+        return {}
+    mark = (now.st_dev, now.st_ino, now.st_mtime_ns)
+    key = os.fspath(folder)
+    with _LISTED_LOCK:
+        read = _RECORDS.get(key)
+    if read is not None and read[0] == mark and read[2] - now.st_mtime > _FRESH_SECONDS:
+        return read[1]
+    read_at = time.time()
+    names = set(_listed(folder))
+    by_file: dict[str, list[str]] = {}
+    try:
+        with os.scandir(folder) as entries:
+            records = [entry.name for entry in entries if entry.name.endswith(".qgt" + RECORD_SUFFIX)
+                       and entry.name[:-len(RECORD_SUFFIX)] in names and entry.is_file(follow_symlinks=False)]
+    except OSError:
+        return {}
+    for record in sorted(records):
+        doc = _read_record(folder / record)
+        if doc is not None:
+            by_file.setdefault(doc["path"], []).append(record[:-len(RECORD_SUFFIX)])
+    with _LISTED_LOCK:
+        if len(_RECORDS) > 16:
+            _RECORDS.clear()
+        _RECORDS[key] = (mark, by_file, read_at)
+    return by_file
 
 
 def _name_time(text: str | None) -> float | None:

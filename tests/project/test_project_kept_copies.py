@@ -15,6 +15,7 @@ from qgn.annotation import Annotation
 from qgn.classes import ClassSet
 from qgn.project import CONFLICTS_DIR, DISCARDED_DIR, Project
 from qgn.project_kept import kept_copies
+from qgn.project_removed import write_record
 from test_project_lost_work import CLASSES, label_for, project_with_work
 
 
@@ -174,11 +175,12 @@ def test_a_name_another_image_fits_too_is_never_listed_as_this_ones(tmp_path):
     assert set(listed(a_auto)) == {parked} and listed(a_auto)[parked].unsure
 
 
-def test_a_removed_file_whose_record_names_another_current_image_is_not_listed(tmp_path):
+def test_a_removed_file_whose_record_names_another_current_image_is_listed_by_that_image(tmp_path):
     """removed/ files carry a record naming their image's file: a new image given a removed image's key
     lists that image's removed annotation only as unsure ("removed from" its file: no image has it
-    now), and once that file is an image of the project again (changed: not brought back, key a-2) not
-    at all - it is that image's."""
+    now), and once that file is an image of the project again (changed: not brought back, key a-2) that
+    image lists it - unsure, its name another key's - and the newcomer not. (lost6c 1) Fails before:
+    x/a.png (key a-2) listed nothing either, the annotation offered by no image."""
     (first,) = _images(tmp_path, ["x/a.png"])
     project = Project.create(tmp_path / "p", [first], CLASSES)
     project.save_annotation(project.images[0], label_for(1))
@@ -193,7 +195,40 @@ def test_a_removed_file_whose_record_names_another_current_image_is_not_listed(t
     (back,) = project.add_images([first])
     assert back.key == "a-2" and kept.exists()
     assert project.kept_copies(newcomer) == []
-    assert [c.path for c in kept_copies(project.root, "a", "a", image_path=first)] == [kept]
+    (copy,) = project.kept_copies(back)  # the image of the file its record names offers it
+    assert copy.path == kept and copy.folder == "removed" and copy.unsure
+    assert "kept as a's" in copy.why and "kept when the image was removed" in copy.why, copy.why
+    assert [c.path for c in kept_copies(project.root, "a-2", "a", image_path=first)] == [kept]
+    # a record naming a file no image has any more: its owner lists nothing, so the name's image does
+    os.remove(kept.with_name(kept.name + ".json"))
+    time.sleep(0.01)
+    assert [c.path for c in project.kept_copies(newcomer)] == [kept]
+
+
+def test_a_removed_file_whose_record_spells_this_images_file_otherwise_is_listed_sure(tmp_path):
+    """(lost6c 5) a record naming this image's file by another spelling (a folder link to it) is this
+    image's: listed, not unsure, though the record is not its resolved path - it must not be skipped as
+    another image's whenever the record's file has an image."""
+    import json
+
+    (first,) = _images(tmp_path, ["x/a.png"])
+    project = Project.create(tmp_path / "p", [first], CLASSES)
+    image = project.images[0]
+    project.save_annotation(image, label_for(2))
+    project.remove_image(image)
+    (image,) = project.add_images([first])  # brought back
+    assert image.key == "a"
+    os.symlink(tmp_path / "x", tmp_path / "link")
+    (tmp_path / "p" / "removed").mkdir(exist_ok=True)
+    kept = tmp_path / "p" / "removed" / "a.annotation.20260101-000000.qgt"
+    kept.write_bytes(project.annotation_path(image).read_bytes())
+    write_record(kept, "annotation", "a", first, project.generation, project.classes, None)
+    record = kept.with_name(kept.name + ".json")
+    doc = json.loads(record.read_text())
+    doc["path"] = str(tmp_path / "link" / "a.png")  # the file by another spelling (written resolved: by hand)
+    record.write_text(json.dumps(doc))
+    (copy,) = project.kept_copies(image)
+    assert copy.path == kept and not copy.unsure, copy.why
 
 
 @pytest.mark.parametrize("moved", ["image", "project and images"])
