@@ -336,9 +336,14 @@ def _same_inode(one: Path, other: Path) -> bool:
 def _keep_beside(private: Path, folder: Path, stem: str) -> Path:
     """Keep the file ``private`` in ``folder`` under ``kept_path``'s name, never over a file there: that name.
     Where ``folder`` holds it already (the same inode under a kept name of ``stem``: a writer killed
-    between its link and its unlink, or another opener keeping it at once) that name, no second copy.
-    Its private name gone meanwhile (another opener let it go after keeping it): FileNotFoundError
-    before the link; after it, the name given here holds it all the same."""
+    between its link and its unlink, or another opener keeping it at once) that name, no second copy;
+    two openers linking it at once each look again after linking, and the one whose name ``kept_path``
+    gave later (its time, then its ``-n``) drops its own (the other holds the file; both never drop). Its private name gone meanwhile (another opener let it go
+    after keeping it): FileNotFoundError before the link; after it, the name given here holds it all the
+    same. ``folder`` is synced before the private name goes, whichever name holds the file. On a file
+    system without hard links (``_second_name`` copies) a writer killed between its copy and its unlink
+    leaves two copies - the private name and the kept one - and the next open keeps the private one again:
+    two kept copies of the same bytes, nothing lost."""
     other = _kept_already(private, folder, _cut(stem))
     if other is None:
         while True:
@@ -348,26 +353,38 @@ def _keep_beside(private: Path, folder: Path, stem: str) -> Path:
             except FileExistsError:
                 continue
             break
-        sync_folder(folder)
+        try:
+            mine = os.lstat(other)
+        except OSError:
+            mine = None
+        first = None if mine is None else _kept_already(other, folder, _cut(stem), was=mine)
+        if first is not None and first != other:  # another opener linked it too, under an earlier name
+            other.unlink(missing_ok=True)
+            other = first
+    sync_folder(folder)  # the name that holds it made durable before the private name goes
     private.unlink(missing_ok=True)  # gone: another opener let it go, the name given here holds it
     return other
 
 
-def _kept_already(private: Path, folder: Path, stem: str) -> Path | None:
-    """The name ``kept_path`` gives in ``folder`` (``<stem>.<time>[-n].qgt``) that is the file ``private``
-    too, or None: looked for only where the file has another name (its link count)."""
-    try:
-        was = os.lstat(private)
-    except FileNotFoundError:
-        raise
-    except OSError:
-        return None
+def _kept_already(private: Path, folder: Path, stem: str, was: os.stat_result | None = None) -> Path | None:
+    """The first name ``kept_path`` gives in ``folder`` (``<stem>.<time>[-n].qgt``, by time then n) that is the
+    file ``private`` too (``was``: its lstat, when known), or None: looked for only where the file has
+    another name (its link count)."""
+    if was is None:
+        try:
+            was = os.lstat(private)
+        except FileNotFoundError:
+            raise
+        except OSError:
+            return None
     if was.st_nlink < 2:
         return None
     try:
         with os.scandir(folder) as entries:
-            names = sorted(entry.name for entry in entries if entry.name.startswith(stem + ".")
-                           and _KEPT_TIME.fullmatch(entry.name[len(stem) + 1:]))
+            kept = [(match["time"], int(match["n"] or 1), entry.name) for entry in entries
+                    if entry.name.startswith(stem + ".")
+                    and (match := _KEPT_TIME.fullmatch(entry.name[len(stem) + 1:])) is not None]
+        names = [name for _time, _n, name in sorted(kept)]  # in the order kept_path gives them
     except OSError:
         return None
     for name in names:
@@ -512,7 +529,7 @@ def kept_folder(root: Path, name: str) -> Path:
 #: a kept name's time (``kept_path``: local time, ``-<n>`` when the second was taken) and an undone state's hash
 _TIME = r"(?P<time>\d{8}-\d{6})(?:-\d+)?"
 _UNDONE = r"undone-[0-9a-f]{12}"
-_KEPT_TIME = re.compile(rf"{_TIME}\.qgt")  # what ``kept_path`` puts after ``<stem>.``
+_KEPT_TIME = re.compile(r"(?P<time>\d{8}-\d{6})(?:-(?P<n>\d+))?\.qgt")  # what ``kept_path`` puts after ``<stem>.``
 #: (folder, the rest of a kept name after ``<head>.``, what its head is - "key": the image's key, "stem":
 #: its file's stem -, why it was kept in plain words); the first that matches says why. Those who write
 #: them, all by the image's key but one: ``Project.discard_autosave`` (``move_aside``), ``keep_undone``,

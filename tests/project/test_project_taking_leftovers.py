@@ -272,6 +272,7 @@ def test_two_openers_at_once_keep_a_take_once_and_say_it_truly(tmp_path, monkeyp
     assert ran and not private.exists() and kept.read_bytes() == leftover
     text = opener.taken_left_text()
     assert text is not None and "kept by another process" in text and "No such file" not in text, text
+    assert "could not be put back" not in text and "not put back under its own name by this open" in text, text
     assert str(ran[0].taken_left[0][3]) == str(kept)
 
     # (C)
@@ -292,3 +293,72 @@ def test_two_openers_at_once_keep_a_take_once_and_say_it_truly(tmp_path, monkeyp
     assert [copy.path for copy in opener.kept_copies(image)] == [kept]
     text = opener.taken_left_text()
     assert text is not None and f"kept as {kept}" in text and "could not take it" not in text, text
+
+
+def test_a_take_found_kept_already_is_synced_there_before_its_private_name_goes(tmp_path, monkeypatch):
+    """(lost6c 2) An open killed after linking the leftover into conflicts/ but before syncing conflicts/: the
+    next open finds that name and lets the private one go - conflicts/ synced first (the link made durable
+    before the only other name goes). Fails before (the private name unlinked unsynced)."""
+    import qgn.project_kept as pk
+
+    project, image, path, private = _leftover_under_a_newer_autosave(tmp_path)
+    real_sync = pk.sync_folder
+
+    def killed(folder):
+        raise SystemExit("killed between the link and the sync")
+
+    monkeypatch.setattr(pk, "sync_folder", killed)
+    with pytest.raises(SystemExit):
+        Project.open(project.root).recoverable()
+    events = []
+    real_unlink = type(private).unlink
+
+    def unlink(self, *args, **kwargs):
+        if self == private:
+            events.append("unlink private")
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(pk, "sync_folder", lambda folder: (events.append(f"sync {os.path.basename(folder)}"),
+                                                           real_sync(folder))[1])
+    monkeypatch.setattr(type(private), "unlink", unlink)
+    Project.open(project.root).recoverable()
+    monkeypatch.undo()
+    assert "unlink private" in events and "sync conflicts" in events[:events.index("unlink private")], events
+    assert len(list((project.root / "conflicts").iterdir())) == 1 and not private.exists()
+
+
+def test_two_openers_linking_a_take_at_once_keep_it_under_one_name(tmp_path, monkeypatch):
+    """(lost6c 3) B looks in conflicts/ (nothing yet), then A's whole open runs - linking its name, its unlink
+    of the private name held back (A between its link and its unlink) - and B links a second name: B looks
+    again after linking, finds A's earlier name of the same file and drops only its own. One name, both
+    saying it. Fails before (two names of one file, listed twice)."""
+    import qgn.project_kept as pk
+
+    project, image, path, private = _leftover_under_a_newer_autosave(tmp_path)
+    leftover = private.read_bytes()
+    real_kept_already, real_unlink = pk._kept_already, type(private).unlink
+    other = []
+
+    def held(self, *args, **kwargs):
+        if self == private:
+            return None  # A has not got there yet
+        return real_unlink(self, *args, **kwargs)
+
+    def a_runs_now(*args, **kwargs):
+        found = real_kept_already(*args, **kwargs)
+        monkeypatch.setattr(pk, "_kept_already", real_kept_already)
+        monkeypatch.setattr(type(private), "unlink", held)
+        other.append(Project.open(project.root))
+        other[0].recoverable()
+        monkeypatch.setattr(type(private), "unlink", real_unlink)
+        return found
+
+    opener = Project.open(project.root)
+    monkeypatch.setattr(pk, "_kept_already", a_runs_now)
+    opener.recoverable()
+    monkeypatch.undo()
+    (kept,) = (project.root / "conflicts").iterdir()
+    assert not private.exists() and kept.read_bytes() == leftover
+    assert [copy.path for copy in opener.kept_copies(image)] == [kept]
+    for said in (opener.taken_left_text(), other[0].taken_left_text()):
+        assert said is not None and f"kept as {kept}" in said, said
