@@ -1411,7 +1411,8 @@ class Project:
                 said.append(f"{name}'s: it stays as {private} ({why}); the next open tries again")
         more = f"; and {len(left) - 5} more" if len(left) > 5 else ""
         return (f"{len(left)} file{'s' if len(left) != 1 else ''} of edits a crashed writer left hidden under a "
-                f"private name could not be put back where opening offers {'them' if len(left) != 1 else 'it'}: "
+                f"private name {'were' if len(left) != 1 else 'was'} not put back under "
+                f"{'their own names' if len(left) != 1 else 'its own name'} by this open: "
                 f"{'; '.join(said)}{more}. Nothing was deleted")
 
     def autosave_is_older(self, image: ProjectImage) -> bool:

@@ -41,7 +41,7 @@ class ProjectOpening:
     files of its images that an add finished late kept in removed/ (``Project.kept_by_late_adds``);
     ``unlocked``: why its writers are not kept apart (a file system without locks,
     ``Project.writers_unprotected``), None where they are; ``hidden``: crashed writers' files under a private
-    name that could not be put back where an open offers them (``Project.taken_left_text``), None when none."""
+    name that an open did not put back under its own name (``Project.taken_left_text``), None when none."""
 
     project: object
     images: list = field(default_factory=list)
