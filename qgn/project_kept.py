@@ -338,7 +338,10 @@ def _keep_beside(private: Path, folder: Path, stem: str) -> Path:
     Where ``folder`` holds it already (the same inode under a kept name of ``stem``: a writer killed
     between its link and its unlink, or another opener keeping it at once) that name, no second copy;
     two openers linking it at once each look again after linking, and the one whose name ``kept_path``
-    gave later (its time, then its ``-n``) drops its own (the other holds the file; both never drop). Its private name gone meanwhile (another opener let it go
+    gave later (its time, then its ``-n``) drops its own (the other holds the file; both never drop) -
+    where one looked again before the other linked under an earlier time (a second boundary between
+    naming and linking, clocks of two hosts apart) both names stay: the same bytes twice, nothing lost. Its
+    private name gone meanwhile (another opener let it go
     after keeping it): FileNotFoundError before the link; after it, the name given here holds it all the
     same. ``folder`` is synced before the private name goes, whichever name holds the file. On a file
     system without hard links (``_second_name`` copies) a writer killed between its copy and its unlink
