@@ -132,8 +132,9 @@ from .project_file import (
     PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_bytes, read_project_file,
 )
-from .project_kept import (_cut, _put_back, bring_back_taken, keep_undone, kept_folder, move_aside, name_aside,
-                           remove_if_version, remove_kept)
+from .project_kept import _resolved as _resolved_name
+from .project_kept import (TAKEN_BY_ANOTHER, KeptCopy, _cut, _keep_beside, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, move_aside,
+                           name_aside, remove_if_version, remove_kept)
 from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
@@ -334,6 +335,8 @@ class Project:
         self.generation = generation
         self.revision = revision
         self._digest: str | None = None  # of project.json as last read or written; None: not yet written
+        self._kept_owners = None  # (list mark, {("key"|"stem", head): [(key, shown name)]}, list): ``kept_copies``' index
+        self.taken_left: list = []  # (private name, own name, why, kept as, error): crashed writers' files not put back (``taken_left_text``)
         self._saved_classes = classes
         self._lock = threading.RLock()
         # held only to replace ``images`` together with their path index, and to read the two as a pair:
@@ -1268,6 +1271,43 @@ class Project:
             unlink_quietly(private)  # it has its kept name
             return target
 
+    def kept_copies(self, image: ProjectImage) -> list[KeptCopy]:
+        """What the project kept aside for ``image`` (``qgn.project_kept.kept_copies``: discarded/,
+        conflicts/, replaced/, removed/), newest first: the files named by its key, and by its file's
+        stem (a class change elsewhere keeps unsaved maps so) - a copy whose name fits another image
+        of the project too (a stem two images share) listed ``unsure``, saying so; a removed/ file is listed
+        for the image whose file its record names, whatever its key (another key's: ``unsure``), and for an
+        image of its key unless that other image lists it (then ``unsure``, "removed from …"). Reads folders (job
+        threads only); a copy of an image that had the key before may be among them: whoever loads one
+        checks it fits (``Annotation.from_file``'s checks)."""
+        own = self._own(image)
+        with self._swap:
+            images, generation = self.images, self._list_generation
+        mark = (id(images), len(images), generation)
+        owners = self._kept_owners
+        if owners is None or owners[0] != mark:  # one index per image list (as ``_by_path``): 20,000 images ~100 ms once
+            by: dict = {}
+            for im in images:
+                name = os.fspath(im.path)
+                shown = f"{os.path.basename(os.path.dirname(name))}/{os.path.basename(name)}"
+                by.setdefault(("key", _cut(im.key)), []).append((im.key, shown))
+                by.setdefault(("stem", _cut(Path(name).stem)), []).append((im.key, shown))
+            owners = self._kept_owners = (mark, by, images)  # (the list held: its id never reused meanwhile)
+        index = owners[1]
+
+        def others(by: str, head: str) -> list[str]:
+            return [shown for key, shown in index.get((by, head), ()) if key != own.key]
+
+        def file_owner(recorded: str) -> str | None:
+            # a removed/ file's recorded image file: this image's (another spelling of its file), or another
+            # image's that lists it (by its record: the same resolved file) - else None, listed here unsure
+            found = self._find(Path(recorded))
+            if found is None or (found.key != own.key and _resolved_name(found.path) != recorded):
+                return None
+            return found.key
+
+        return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path, file_owner=file_owner)
+
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""
         return file_version(self.autosave_path(image))
@@ -1331,10 +1371,49 @@ class Project:
         """``bring_back_taken`` in the autosave and annotation folders (a save's ``_park_unless`` takes
         another writer's annotation under a private name too), not through a folder linked out of the
         project (neither read nor written)."""
+        left: list = []
         for name in (self.autosave_dir, self.annotation_dir):
             folder = self.root / name
             if not folder.is_symlink():
-                bring_back_taken(folder)
+                # one whose name a newer file has (a save, an autosave since): kept in conflicts/ as another
+                # writer's autosave or save (``kept_copies`` lists it), never over a file there
+                suffix = ".autosave" if name == self.autosave_dir else ""
+                bring_back_taken(folder, left, lambda private, own, suffix=suffix: _keep_beside(
+                    private, kept_folder(self.root, CONFLICTS_DIR), f"{own[:-len('.qgt')]}{suffix}"))
+        self.taken_left = left
+
+    def taken_left_text(self) -> str | None:
+        """What the last ``_bring_back_taken`` could not put back (``taken_left``: a crashed writer's
+        file under its private ``.taking`` name) in words for people, each cause as it is, or None: a
+        newer file has its name - kept in conflicts/ (Kept copy… offers it), or where even that failed,
+        where it stays and how to read it; a project this process cannot write - offered once opened
+        where it can be written; another error - tried again at the next open."""
+        left = self.taken_left
+        if not left:
+            return None
+        said = []
+        for private, name, why, kept, error in left[:5]:
+            if kept is not None:
+                said.append(f"{name}'s: a newer file has its name, so it is kept as {kept} "
+                            "(Start from → Kept copy… offers it)")
+            elif why == TAKEN_BY_ANOTHER:
+                said.append(f"{name}'s: kept by another process opening the project at the same time (it is no "
+                            f"longer at {private}: put back as {name}, or kept in {CONFLICTS_DIR}/, where Start "
+                            "from → Kept copy… offers it)")
+            elif why == "a newer file has its name":
+                said.append(f"{name}'s: a newer file has its name, and conflicts/ could not take it "
+                            f"({error}); it stays as {private} - copy it elsewhere under a name ending in .qgt "
+                            "to read it (Start from → Import mask…)")
+            elif isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                said.append(f"{name}'s: it stays as {private} ({why}): it is put back and offered when the "
+                            "project is opened where it can be written")
+            else:
+                said.append(f"{name}'s: it stays as {private} ({why}); the next open tries again")
+        more = f"; and {len(left) - 5} more" if len(left) > 5 else ""
+        return (f"{len(left)} file{'s' if len(left) != 1 else ''} of edits a crashed writer left hidden under a "
+                f"private name {'were' if len(left) != 1 else 'was'} not put back under "
+                f"{'their own names' if len(left) != 1 else 'its own name'} by this open: "
+                f"{'; '.join(said)}{more}. Nothing was deleted")
 
     def autosave_is_older(self, image: ProjectImage) -> bool:
         """True when ``image`` has an autosave and a saved annotation written after it (by another
@@ -1370,7 +1449,8 @@ class Project:
         own - no file in ``discarded/`` is ever replaced; where ``discarded/`` cannot take it, in
         ``conflicts/`` so (``_keep_undone``, the rule of a save and an autosave). Where the content is kept
         (maybe a file kept already); the OSError of its removal once kept, or of both folders. ``aside``
-        (undone): set to ``[kept, why]`` when kept in ``conflicts/`` (``why``: discarded/'s error), to be said."""
+        (undone): set to ``[kept, why]`` when kept in ``conflicts/`` (``why``: discarded/'s error), or kept
+        (``why`` None in discarded/) and its removal then failed (the OSError raised), to be said."""
         with self.writing():
             path = self.autosave_path(image)
             current = file_version(path)
@@ -1385,8 +1465,8 @@ class Project:
             key = self._own(image).key
             if undone:
                 kept, why, left = self._keep_undone(path, key, current, remove=True)
-                if why is not None and kept is not None and aside is not None:
-                    aside[:] = [kept, why]
+                if (why is not None or left is not None) and kept is not None and aside is not None:
+                    aside[:] = [kept, why]  # kept in conflicts/, or kept and its removal failed: to be said
                 if left is not None:
                     raise left
                 return kept

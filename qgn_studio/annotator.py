@@ -57,7 +57,7 @@ BRUSH_KEYS = {1: ["Shift+]", "Ctrl+]"], -1: ["Shift+[", "Ctrl+["]}  # larger / s
 SHOWN_WHILE_ANNOTATING = ("annotation", "annotation_cells")
 SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "import": "a mask file",
                "empty": "an empty map", "saved": "the saved annotation", "recovered": "a recovered autosave",
-               "head": "the project head", "previous": "the previous image's labels"}
+               "head": "the project head", "previous": "the previous image's labels", "kept": "a kept copy"}
 
 
 def step_text(verb: str, step: str) -> str:
@@ -183,6 +183,10 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
         self._hover: tuple[float, float] | None = None
         # Injectable choices (tests replace them): a mask file to import, a colour for a class.
         self.choose_mask_file = ask.mask_file
+        self.choose_kept_copy = ask.kept_copy  # (image name, [KeptCopy]) -> one of them, or None
+        # (UI thread) doc -> the copies its project kept aside for it, newest first, as last listed off the
+        # UI thread (qgn_studio.kept_controller); none without a project
+        self.kept_copies = lambda doc: []
         self.choose_colour = ask.colour
         self.choose_class_name = ask.class_name
         self.choose_merge_target = lambda class_id, pixels, images: ask.merge_target(
@@ -634,6 +638,11 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
             return Annotation.empty(h, w, classes)
         if source == "import":
             return Annotation.from_file(path, classes, shape=doc.size)
+        if source == "kept":  # the import's capped, checked reader: a .qgt of these classes and the image's size
+            from qgn.project_kept import check_kept_copy
+
+            # as it is now: it, or its folder, may have been replaced by a link since the listing
+            return Annotation.from_file(check_kept_copy(path), classes, "qgt", shape=doc.size)
         if source in self.extra_sources:
             return Annotation.from_prediction(self.extra_sources[source][1](doc), classes)
         raise ValueError(f"unknown annotation source {source!r}")
@@ -815,6 +824,15 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
             if not path:
                 return
             path = Path(path)
+        if source == "kept":
+            copies = self.kept_copies(doc)
+            if not copies:
+                self.workspace.show_status("The project kept no copy of this image's labels aside", 4000)
+                return
+            chosen = self.choose_kept_copy(doc.name, copies)
+            if chosen is None:
+                return
+            path = chosen.path
         self.tools.finish_stroke()
         if doc.annotation is None:
             self._start_session(doc, source, path)
@@ -1039,11 +1057,14 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
 
     def _update_panel_sources(self, doc) -> None:
         self._update_snap_options(doc)
+        kept = len(self.kept_copies(doc)) if doc is not None else 0
+        self.panel.set_start_text("kept", f"Kept copy… ({kept})" if kept else "Kept copy…")
         have = doc is not None and doc.image is not None and self.classes is not None
         self.panel.set_start_available({
             "prediction": have and doc.result is not None,
             "truth": have and doc.ground_truth is not None,
             "import": have,
+            "kept": have and bool(self.kept_copies(doc)),
             "empty": have and self.classes.ignore_index is not None,
             **{source: have and available(doc) for source, (available, _label) in self.extra_sources.items()},
         })

@@ -181,6 +181,12 @@ class AskUser:
             self.parent, "Import a mask", "", "Masks (*.png *.qgt *.tif *.tiff *.bmp);;All files (*)")
         return path or None
 
+    def kept_copy(self, name: str, copies: list):
+        """One of ``copies`` (``qgn.project_kept.KeptCopy``, newest first) the project kept aside for the
+        image ``name``, to load as its labels; None: cancelled."""
+        dialog = kept_copy_dialog(self.parent, name, copies)
+        return copies[dialog.list.currentRow()] if dialog.exec() and dialog.list.currentRow() >= 0 else None
+
     def colour(self, rgb, name: str):
         """A new colour (r, g, b) for class ``name``; None: cancelled."""
         colour = QtWidgets.QColorDialog.getColor(QtGui.QColor(*rgb), self.parent, f"Colour of “{name}”")
@@ -278,3 +284,36 @@ class AskUser:
             return None
         # The dialog itself asked before replacing an existing file.
         return Path(path), Path(path).exists()
+
+
+def kept_copy_dialog(parent, name: str, copies: list) -> QtWidgets.QDialog:
+    """The choice of ``AskUser.kept_copy``: the copies newest first, when and why each was kept, its
+    file in the tooltip; the newest chosen - the newest not ``unsure`` (its name fits another image too)."""
+    dialog = QtWidgets.QDialog(parent)
+    dialog.setWindowTitle("Start from a kept copy")
+    layout = QtWidgets.QVBoxLayout(dialog)
+    text = QtWidgets.QLabel(f"The project kept {len(copies)} cop{'y' if len(copies) == 1 else 'ies'} of the labels of "
+                            f"{name} aside (newest first). The one you choose becomes its labels as one edit: undo "
+                            "takes it back, your saved annotation changes only when you save, and the kept file stays "
+                            "where it is.")
+    text.setWordWrap(True)
+    layout.addWidget(text)
+    dialog.list = QtWidgets.QListWidget(dialog)
+    dialog.list.setWordWrap(True)  # a long reason (an unsure copy's) read whole, not cut at the edge
+    dialog.list.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    for copy in copies:
+        item = QtWidgets.QListWidgetItem(copy.describe())
+        item.setToolTip(f"{copy.why}\n{copy.path}")
+        dialog.list.addItem(item)
+    # the newest that is surely this image's (one whose name fits another image too says so, unchosen)
+    dialog.list.setCurrentRow(next((row for row, copy in enumerate(copies) if not copy.unsure), 0))
+    dialog.list.itemDoubleClicked.connect(lambda _item: dialog.accept())
+    layout.addWidget(dialog.list)
+    buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
+                                         | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+    buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).setText("Start from it")
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    layout.addWidget(buttons)
+    dialog.resize(640, 300)
+    return dialog

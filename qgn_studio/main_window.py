@@ -30,6 +30,7 @@ from qgn_studio.document import (
 from qgn_studio.export_dialog import ExportDialog
 from qgn_studio.finetuner import Finetuner
 from qgn_studio.head_controller import HeadController
+from qgn_studio.kept_controller import KeptController
 from qgn_studio.jobs import JobRunner
 from qgn_studio.panels import ExplorePanel, ImageListPanel, LayerPanel
 from qgn_studio.panels.explore import SCHEME_KEYS
@@ -155,6 +156,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         self.finetuner = Finetuner(ws, self.worker, self.projects, self.jobs, self.ask, self)
         self.head = HeadController(ws, self.annotator, self.projects, self.worker, self)  # project head (#21)
         self.carry = CarryController(ws, self.annotator, self.projects, self.head, self)  # wraps the head's default
+        self.kept = KeptController(ws, self.annotator, self.projects, self)  # Start from → Kept copy…
         self.annotator.refresh_status()  # the starts they offer, as the rest: none before an image is shown
         self.uncertainty_order = UncertaintyOrder(ws, self.worker, self.projects, self)
         self._docks()

@@ -284,8 +284,10 @@ class AutosaveMixin:
         or restored from there): this window's autosave there goes - unless it holds edits the map the
         project took lacks (``judge``: undone since; redo has them in memory only): then it is kept in the
         stand-in's discarded/ by its bytes (``Project.discard_autosave(undone=True)``), never removed. Where
-        discarded/ could not take it and conflicts/ did: a ``SavedAnnotation`` saying so, for the caller's UI
-        callback to pass to ``_say_undone_aside``; else None."""
+        discarded/ could not take it and conflicts/ did, or one took it and the autosave could not be
+        removed after: a ``SavedAnnotation`` saying so (where it is kept, and the removal's error), for the
+        caller's UI callback to pass to ``_say_undone_aside``; so too where neither took it (whatever the
+        error: it stays in the stand-in, offered when the project opens again); else None."""
         from qgn.project import SavedAnnotation
 
         spare = self._forget_spare(str(project.root), path)
@@ -299,7 +301,12 @@ class AutosaveMixin:
             spare.discard_autosave(spare.image_for(path), ours=self._autosaved.pop(key, None), keep=undone,
                                    undone=undone, aside=aside)
         except (OSError, KeyError, ValueError) as exc:  # it stays there, offered again: nothing lost
-            left = exc  # said only with a copy kept in conflicts/ (its removal failing after)
+            left = exc  # said with where it is kept (its removal failing after)
+            if undone and not aside and not isinstance(exc, KeyError):
+                # neither discarded/ nor conflicts/ took it: an OSError, or discarded/'s OutsideRootError
+                # (a link out of the stand-in; a ValueError) with conflicts/ refusing too. KeyError: the
+                # stand-in has no such image, so no autosave of it
+                return SavedAnnotation(None, None, None, exc)
         return SavedAnnotation(None, None, *aside, left) if aside else None
 
     def _autosave_failed(self, message: str) -> None:
@@ -364,8 +371,8 @@ class AutosaveMixin:
         if aside is None:
             if why is not None:
                 self._warn(f"{doc.name}: {then}; the autosave holding the edits you undid could be kept neither in "
-                           f"discarded/ nor in conflicts/ ({describe_error(why)}). It is left in place in the "
-                           "autosave folder, and offered when the project is opened again")
+                           f"discarded/ nor in conflicts/ ({describe_error(why)}). It is left in place where it "
+                           "was autosaved, and offered when the project is opened again")
             return
         if str(aside) in self._told_undone_aside and left is None:  # a removal failure is news every time
             return

@@ -591,6 +591,8 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             said.append(f"{'; '.join(opening.kept)}.")
         if opening.unlocked and not opening.read_only:  # (read-only: this window writes nothing there)
             said.append(f"{opening.unlocked}.")
+        if opening.hidden:  # offered by no open until a writer can put them back
+            said.append(f"{opening.hidden}.")
         if said:
             self._warn(" ".join(said))
         if restore:

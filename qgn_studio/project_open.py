@@ -42,7 +42,8 @@ class ProjectOpening:
     files where its annotation or autosave folder belongs (``Project.blocked_folders``); ``kept``: older
     files of its images that an add finished late kept in removed/ (``Project.kept_by_late_adds``);
     ``unlocked``: why its writers are not kept apart (a file system without locks,
-    ``Project.writers_unprotected``), None where they are."""
+    ``Project.writers_unprotected``), None where they are; ``hidden``: crashed writers' files under a private
+    name that an open did not put back under its own name (``Project.taken_left_text``), None when none."""
 
     project: object
     images: list = field(default_factory=list)
@@ -57,6 +58,7 @@ class ProjectOpening:
     blocked: list = field(default_factory=list)  # ``Project.blocked_folders()``: said when it opens
     kept: list = field(default_factory=list)  # ``Project.kept_by_late_adds()``: said when it opens
     unlocked: str | None = None  # ``Project.writers_unprotected()``: said when it opens
+    hidden: str | None = None  # ``Project.taken_left_text()``: crashed writers' files not put back, said when it opens
 
     def documents_for(self, open_docs: list) -> tuple[list, list, list]:
         """(the documents to list, in order: an image open already keeps its document; the open
@@ -127,6 +129,7 @@ def _read(folder: Path, open_docs: list, progress, should_stop) -> ProjectOpenin
         recoverable = []
     opening = ProjectOpening(project, images, missing, made, done, recoverable, open_docs,
                              read_only=write_problem(project.root))
+    opening.hidden = project.taken_left_text()  # (by ``recoverable``: what it could not put back)
     opening.blocked = project.blocked_folders()
     opening.kept = project.kept_by_late_adds()
     opening.unlocked = project.writers_unprotected()

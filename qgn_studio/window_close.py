@@ -231,6 +231,7 @@ class WindowCloseMixin:
         self.uncertainty_order.shutdown(wait)
         self.annotator.image_tools.shutdown(wait)
         self.carry.shutdown(wait)
+        self.kept.shutdown(wait)
         self.worker.stop(wait)
         self.thumbnails.stop(wait)
         self.canvas.stop(wait)

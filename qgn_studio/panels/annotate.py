@@ -31,6 +31,9 @@ START_SOURCES = {  # source → (button text, tooltip)
     "prediction": ("Prediction", "Start over from the prediction on screen"),
     "truth": ("Ground truth", "Start over from the ground truth found beside the image"),
     "import": ("Import mask…", "Start over from a mask file: indexed PNG, Cityscapes labelIds, CamVid ids, .qgt"),
+    "kept": ("Kept copy…", "Start over from a copy the project kept aside for this image: edits discarded or "
+                           "undone, another window's save or unsaved edits, an annotation replaced or removed "
+                           "(listed with when and why; greyed when there is none)"),
     "empty": ("Empty", "Start over from nothing: every pixel ignore"),
     "head": ("Head", "Start over from the project head: a classifier fitted on your saved annotations in the "
                      "background after every save (it learns your classes from the first image)"),
@@ -807,6 +810,10 @@ class AnnotatePanel(QtWidgets.QWidget):
         self.show_changed.blockSignals(True)
         self.show_changed.setChecked(on)
         self.show_changed.blockSignals(False)
+
+    def set_start_text(self, source: str, text: str) -> None:
+        """The "Start from…" entry of ``source`` reads ``text`` ("Kept copy… (3)")."""
+        self.start_buttons[source].setText(text)
 
     def set_start_available(self, available: dict[str, bool]) -> None:
         for source, action in self.start_buttons.items():

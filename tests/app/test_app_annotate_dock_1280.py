@@ -219,7 +219,7 @@ def test_the_panels_save_and_start_over_act_as_the_menus(qtbot, window, samples,
     assert not window.projects.unsaved()
     menu = panel.start_button.menu()
     assert [action.text() for action in menu.actions()] == [
-        "Prediction", "Ground truth", "Import mask…", "Empty", "Head", "Previous"]
+        "Prediction", "Ground truth", "Import mask…", "Kept copy…", "Empty", "Head", "Previous"]
     assert all(menu.actions()[i] is panel.start_buttons[s] for i, s in enumerate(panel.start_buttons))
     assert panel.start_buttons["truth"].isEnabled()  # the samples have ground truth
     with qtbot.waitSignal(panel.start_requested, timeout=1000) as started:

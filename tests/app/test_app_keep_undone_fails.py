@@ -255,3 +255,93 @@ def test_a_removal_failure_of_a_file_told_already_is_said():
     moved = OSError("frame_0.qgt was moved by another process while this one set it aside")
     AutosaveMixin._say_undone_aside(fake, doc, SavedAnnotation(None, None, kept, why, moved), "your annotation is saved")
     assert len(said) == 2 and "could not be removed" in said[1] and "moved by another process" in said[1], said
+
+
+def test_a_stand_ins_autosave_neither_folder_takes_is_said(qtbot, windows, samples, model_path, tmp_path):
+    """(lost6 2b) Both strokes autosaved into the stand-in, the project fixed, the second stroke undone;
+    the stand-in's discarded/ and conflicts/ both plain files: its autosave (holding the undone stroke)
+    stays in the stand-in, offered - and now the drop says so. Fails before: nothing said."""
+    from qgn.project import Project
+    from qgn.quadtree.label_io import read_label_file
+
+    folder = tmp_path / "project"
+    win, session, both, spare, good = two_strokes_autosaved_in_the_stand_in(qtbot, windows, samples, model_path,
+                                                                           folder)
+    (spare / "discarded").write_text("in the way")
+    (spare / "conflicts").write_text("in the way")
+    warnings = _warnings(win)
+    (folder / "project.json").write_bytes(good)  # fixed: the next autosave goes to the project
+    win.annotator.undo_action.trigger()
+    for _ in range(2):
+        _round(qtbot, win)
+    stand_in = Project.open(spare)
+    np.testing.assert_array_equal(read_label_file(stand_in.autosave_path(stand_in.images[0]), win.annotator.classes),
+                                  both)  # kept where it was, offered
+    said = [w for w in warnings if "edits you undid" in w]
+    assert said and "neither in discarded/ nor in conflicts/" in said[0], warnings
+
+
+def _spare_with_undone_autosave(tmp_path):
+    """A stand-in holding this window's autosave of edits undone since (the saved map lacks them), and a
+    stand-in for the window (``_drop_spare``'s ``self``) that finds it for the project at tmp/proj."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from qgn.classes import ClassSet
+    from qgn.project import Project
+
+    classes = ClassSet(("road", "sky", "car", "tree"), ((1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4)), 255)
+    path = tmp_path / "a.png"
+    Image.new("RGB", (48, 40)).save(path)
+    spare = Project.create(tmp_path / "standin", [path], classes)
+    image = spare.images[0]
+    label = np.zeros((40, 48), np.uint8)
+    spare.save_annotation(image, label)
+    label[:10, :10] = 2
+    saved = spare.autosave(image, label)
+    said = []
+    window = SimpleNamespace(_forget_spare=lambda root, p: spare, _autosaved={(str(spare.root), path): saved.version},
+                             _autosave_written=lambda key: "w", _told_undone_aside=set(), _warn=said.append)
+    return window, spare, path, said
+
+
+def _drop_and_say(window, tmp_path, path):
+    from types import SimpleNamespace
+
+    from qgn_studio.project_autosave import AutosaveMixin
+
+    spared = AutosaveMixin._drop_spare(window, SimpleNamespace(root=tmp_path / "proj"), path,
+                                       SimpleNamespace(undone=lambda written: True))
+    assert spared is not None, "nothing to say"
+    AutosaveMixin._say_undone_aside(window, SimpleNamespace(name="a.png"), spared, "your latest edits are autosaved")
+
+
+def test_a_stand_ins_undone_autosave_kept_but_not_removed_is_said_kept(tmp_path, monkeypatch):
+    """(lostfix6 2) discarded/ took the stand-in's autosave, only its removal failed: said as kept there
+    and not removed - not "kept neither in discarded/ nor in conflicts/". Fails before."""
+    import qgn.project as project_module
+
+    window, spare, path, said = _spare_with_undone_autosave(tmp_path)
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "autosave")
+
+    monkeypatch.setattr(project_module, "remove_kept", refused)
+    _drop_and_say(window, tmp_path, path)
+    (kept,) = (spare.root / "discarded").glob("*.undone-*.qgt")
+    assert len(said) == 1 and f"kept as {kept}" in said[0] and "could not be removed" in said[0], said
+    assert "neither" not in said[0]
+
+
+def test_a_stand_ins_undone_autosave_neither_folder_takes_is_said_whatever_the_error(tmp_path):
+    """(lostfix6 3) the stand-in's discarded/ a link out of it (OutsideRootError, a ValueError) and its
+    conflicts/ a file: the autosave stays in the stand-in, and that is said. Fails before (nothing said)."""
+    window, spare, path, said = _spare_with_undone_autosave(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (spare.root / "discarded").symlink_to(elsewhere)
+    (spare.root / "conflicts").write_text("in the way")
+    _drop_and_say(window, tmp_path, path)
+    assert spare.autosave_path(spare.images[0]).exists() and not list(elsewhere.iterdir())
+    assert len(said) == 1 and "neither in discarded/ nor in conflicts/" in said[0] and "symbolic link" in said[0], said

@@ -877,13 +877,16 @@ def test_an_autosave_left_under_its_private_taking_name_by_a_crash_is_offered_ag
     assert_work_intact(project.root)
     assert not taken.exists()
 
-    # the name taken by a newer autosave meanwhile: the leftover stays where it is, both kept
+    # the name taken by a newer autosave meanwhile: both kept - the leftover in conflicts/ (never over a
+    # file), where Kept copy… lists it (lostfix6: it stayed hidden under its private name, offered by nothing)
     os.rename(path, taken)
     project.autosave(image, label_for(50), over=None)
     assert project.recoverable() == [image]
     np.testing.assert_array_equal(project.recover(image), label_for(50))
-    (tmp_path / "left.qgt").write_bytes(taken.read_bytes())  # read as the .qgt it is
-    np.testing.assert_array_equal(read_label_file(tmp_path / "left.qgt", CLASSES), label_for(100))
+    assert not taken.exists()
+    (kept,) = project.kept_copies(image)
+    assert kept.folder == "conflicts" and kept.why == "another window's unsaved edits"
+    np.testing.assert_array_equal(read_label_file(kept.path, CLASSES), label_for(100))
 
 
 @pytest.mark.parametrize("how", ["save", "stand-in taken"])

@@ -1,0 +1,291 @@
+"""The copies a project kept aside for an image, listed (``Project.kept_copies``,
+``qgn.project_kept.kept_copies``): by the names their writers give them, with why and when, newest
+first; never through a link out of the project; and a garbage or foreign one is refused by the
+reader the app loads them with (``Annotation.from_file``, as an imported mask)."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qgn.annotation import Annotation
+from qgn.classes import ClassSet
+from qgn.project import CONFLICTS_DIR, DISCARDED_DIR, Project
+from qgn.project_kept import kept_copies
+from qgn.project_removed import write_record
+from test_project_lost_work import CLASSES, label_for, project_with_work
+
+
+def _names(copies) -> list[str]:
+    return [copy.path.name for copy in copies]
+
+
+def test_two_writers_files_are_listed_with_why_newest_first(tmp_path):
+    """Another window's autosave and save, kept by this writer's writes; a Discard; undone edits: each
+    listed for its image only, with its reason, newest first; each one readable as the image's map."""
+    ours = project_with_work(tmp_path / "p")  # frame_0 autosaved (label_for(100)) by this writer
+    other = Project.open(ours.root)
+    image, second = ours.images[0], ours.images[1]
+    read = ours.annotation_version(image)
+    other.autosave(image, label_for(200), over=None)  # over ours unseen: ours kept in conflicts/
+    other.save_annotation(image, label_for(201), autosave=other.autosave_version(image))
+    ours.save_annotation(image, label_for(202), over=read)  # over the other's save unseen: kept
+    ours.autosave(second, label_for(203))
+    time.sleep(1.1)  # (kept names tell the second)
+    ours.discard_autosave(second)
+    copies = ours.kept_copies(image)
+    whys = {copy.path.name: (copy.folder, copy.why) for copy in copies}
+    assert len(copies) == 2, _names(copies)
+    auto = next(name for name in whys if ".autosave." in name)
+    assert whys[auto] == (CONFLICTS_DIR, "another window's unsaved edits")
+    save = next(name for name in whys if name != auto)
+    assert whys[save][0] == CONFLICTS_DIR and "another window's save" in whys[save][1]
+    for copy, expected in ((auto, 100), (save, 201)):
+        np.testing.assert_array_equal(
+            Annotation.from_file(ours.root / CONFLICTS_DIR / copy, CLASSES, "qgt", shape=(40, 48)).label,
+            label_for(expected))
+    (discarded,) = ours.kept_copies(second)
+    assert discarded.folder == DISCARDED_DIR and discarded.why == "unsaved edits discarded"
+    assert discarded.when >= max(copy.when for copy in copies)
+    assert [c.when for c in copies] == sorted((c.when for c in copies), reverse=True)
+    assert ours.kept_copies(ours.images[2]) == []
+
+
+def test_undone_states_and_unicode_stems_are_listed_and_a_longer_key_is_not(tmp_path):
+    """An undone state (no time in its name: its file's time), a class change's leftover named by a
+    unicode file stem, and files of a key that only starts like this one's (``frame_0.b``) or hidden."""
+    root = tmp_path / "p"
+    path = tmp_path / "images" / "Straße été.png"
+    path.parent.mkdir(parents=True)
+    Image.new("RGB", (48, 40)).save(path)
+    project = Project.create(root, [path], CLASSES)
+    (image,) = project.images
+    project.save_annotation(image, label_for(1))
+    project.autosave(image, label_for(2))
+    project.discard_autosave(image, undone=True)
+    kept = project.keep_conflict(path.stem, label_for(3), CLASSES)
+    assert "Straße été" in kept.name
+    (root / CONFLICTS_DIR / f"{image.key}.b.20260101-000000.qgt").write_bytes(kept.read_bytes())
+    (root / CONFLICTS_DIR / f".{image.key}.20260101-000000.qgt").write_bytes(kept.read_bytes())
+    copies = project.kept_copies(image)
+    assert sorted(_names(copies)) == sorted([kept.name, next((root / DISCARDED_DIR).glob("*.undone-*.qgt")).name])
+    undone = next(c for c in copies if c.folder == DISCARDED_DIR)
+    assert undone.why == "edits undone back to the saved annotation"
+    assert undone.when == undone.written == os.stat(undone.path).st_mtime
+
+
+def test_a_link_out_of_the_project_is_never_followed(tmp_path):
+    """discarded/ a link to a folder elsewhere holding a file of the key's name, and a link in
+    conflicts/ to a file elsewhere: neither listed."""
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / f"{image.key}.20260101-000000.qgt").write_bytes(project.annotation_path(image).read_bytes())
+    (project.root / DISCARDED_DIR).symlink_to(elsewhere)
+    (project.root / CONFLICTS_DIR).mkdir()
+    (project.root / CONFLICTS_DIR / f"{image.key}.20260101-000000.qgt").symlink_to(
+        elsewhere / f"{image.key}.20260101-000000.qgt")
+    assert project.kept_copies(image) == []
+    assert kept_copies(project.root, image.key) == []
+
+
+def test_garbage_foreign_and_misfit_copies_are_refused_by_the_reader_the_app_uses(tmp_path):
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    folder = project.root / CONFLICTS_DIR
+    folder.mkdir()
+    garbage = folder / f"{image.key}.20260101-000000.qgt"
+    garbage.write_bytes(b"\x00garbage" * 100)
+    other = ClassSet(("sky", "tree", "car"), ((1, 2, 3), (4, 5, 6), (7, 8, 9)), 255)
+    foreign = project.keep_conflict(image.key, label_for(4), other)
+    (copy_a, copy_b) = sorted(project.kept_copies(image), key=lambda c: c.path.name)
+    assert {copy_a.path, copy_b.path} == {garbage, foreign}  # listed: the names are right
+    with pytest.raises(ValueError, match="not a .qgt"):
+        Annotation.from_file(garbage, CLASSES, "qgt", shape=(40, 48))
+    with pytest.raises(ValueError, match="other classes"):
+        Annotation.from_file(foreign, CLASSES, "qgt", shape=(40, 48))
+    with pytest.raises(ValueError, match="the image is"):
+        Annotation.from_file(project.annotation_path(image), CLASSES, "qgt", shape=(41, 48))
+
+
+def test_a_copy_kept_after_a_listing_is_listed_next_time(tmp_path):
+    """Each folder's names are kept between listings while it is unchanged: a file kept since (by
+    another writer) changes the folder, and is listed."""
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    folder = project.root / CONFLICTS_DIR
+    folder.mkdir()
+    first = folder / f"{image.key}.20260101-000000.qgt"
+    first.write_bytes(project.annotation_path(image).read_bytes())
+    long_ago = time.time() - 60
+    os.utime(folder, (long_ago, long_ago))  # a scan well after its last change: kept
+    assert _names(project.kept_copies(image)) == [first.name]
+    second = project.keep_conflict(image.key, label_for(9), CLASSES)
+    assert _names(project.kept_copies(image)) == [second.name, first.name]
+
+
+def _images(tmp_path, names):
+    paths = []
+    for name in names:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (48, 40)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_a_name_another_image_fits_too_is_never_listed_as_this_ones(tmp_path):
+    """x/a.png (key a), y/a.png (key a-2, stem a), x/a.20260101-000000.png (a key holding a kept name's
+    time), x/a.autosave.png: a Discard of a is a's only (a-2 shares only the stem, which a Discard is
+    never named by); an undone state of a.20260101-000000 and a save of a.autosave parked in conflicts/
+    fit a's names too, and a class change's leftover of stem a fits both a.png: listed unsure, naming the
+    other, never plainly as this image's."""
+    paths = _images(tmp_path, ["x/a.png", "y/a.png", "x/a.20260101-000000.png", "x/a.autosave.png"])
+    project = Project.create(tmp_path / "p", paths, CLASSES)
+    a, a2, a_t, a_auto = project.images
+    assert (a.key, a2.key, a_t.key, a_auto.key) == ("a", "a-2", "a.20260101-000000", "a.autosave")
+    project.autosave(a, label_for(7))
+    discarded = project.discard_autosave(a)
+    project.save_annotation(a_t, label_for(1))
+    project.autosave(a_t, label_for(2))
+    project.discard_autosave(a_t, undone=True)
+    (undone,) = (project.root / DISCARDED_DIR).glob("*.undone-*.qgt")
+    discarded = project.root / DISCARDED_DIR / discarded.name
+    conflict = project.keep_conflict("a", label_for(3), CLASSES)  # a class change's leftover of a.png (x/ or y/)
+    read = project.annotation_version(a_auto)
+    Project.open(project.root).save_annotation(a_auto, label_for(4))
+    parked = project.save_annotation(a_auto, label_for(5), over=read).parked  # a.autosave.<time>.qgt
+    assert parked is not None and parked.name.startswith("a.autosave.")
+
+    def listed(image):
+        return {copy.path: copy for copy in project.kept_copies(image)}
+
+    mine = listed(a)
+    assert not mine[discarded].unsure and mine[discarded].why == "unsaved edits discarded"
+    for path, other in ((undone, "x/a.20260101-000000.png"), (conflict, "y/a.png"), (parked, "x/a.autosave.png")):
+        assert mine[path].unsure and other in mine[path].why, (path, mine[path].why)
+    assert set(mine) == {discarded, undone, conflict, parked}
+    theirs = listed(a2)
+    assert set(theirs) == {conflict} and theirs[conflict].unsure and "x/a.png" in theirs[conflict].why
+    assert listed(a_t)[undone].unsure and set(listed(a_t)) == {undone}
+    assert set(listed(a_auto)) == {parked} and listed(a_auto)[parked].unsure
+
+
+def test_a_removed_file_whose_record_names_another_current_image_is_listed_by_that_image(tmp_path):
+    """removed/ files carry a record naming their image's file: a new image given a removed image's key
+    lists that image's removed annotation only as unsure ("removed from" its file: no image has it
+    now), and once that file is an image of the project again (changed: not brought back, key a-2) that
+    image lists it - unsure, its name another key's - and the newcomer not. (lost6c 1) Fails before:
+    x/a.png (key a-2) listed nothing either, the annotation offered by no image."""
+    (first,) = _images(tmp_path, ["x/a.png"])
+    project = Project.create(tmp_path / "p", [first], CLASSES)
+    project.save_annotation(project.images[0], label_for(1))
+    project.note_image_file(project.images[0])  # (as the app does after a save): its record notes the file
+    (kept,) = project.remove_image(project.images[0])
+    (second,) = _images(tmp_path, ["z/a.png"])
+    (newcomer,) = project.add_images([second])
+    assert newcomer.key == "a" and kept.name.startswith("a.annotation.")
+    (copy,) = project.kept_copies(newcomer)
+    assert copy.path == kept and copy.unsure and f"removed from {first.resolve()}" in copy.why, copy.why
+    Image.new("RGB", (48, 40), (9, 9, 9)).save(first)  # another picture: its annotation is not brought back
+    (back,) = project.add_images([first])
+    assert back.key == "a-2" and kept.exists()
+    assert project.kept_copies(newcomer) == []
+    (copy,) = project.kept_copies(back)  # the image of the file its record names offers it
+    assert copy.path == kept and copy.folder == "removed" and copy.unsure
+    assert "kept as a's" in copy.why and "kept when the image was removed" in copy.why, copy.why
+    assert [c.path for c in kept_copies(project.root, "a-2", "a", image_path=first)] == [kept]
+    # a record naming a file no image has any more: its owner lists nothing, so the name's image does
+    os.remove(kept.with_name(kept.name + ".json"))
+    time.sleep(0.01)
+    assert [c.path for c in project.kept_copies(newcomer)] == [kept]
+
+
+def test_a_removed_file_whose_record_spells_this_images_file_otherwise_is_listed_sure(tmp_path):
+    """(lost6c 5) a record naming this image's file by another spelling (a folder link to it) is this
+    image's: listed, not unsure, though the record is not its resolved path - it must not be skipped as
+    another image's whenever the record's file has an image."""
+    import json
+
+    (first,) = _images(tmp_path, ["x/a.png"])
+    project = Project.create(tmp_path / "p", [first], CLASSES)
+    image = project.images[0]
+    project.save_annotation(image, label_for(2))
+    project.remove_image(image)
+    (image,) = project.add_images([first])  # brought back
+    assert image.key == "a"
+    os.symlink(tmp_path / "x", tmp_path / "link")
+    (tmp_path / "p" / "removed").mkdir(exist_ok=True)
+    kept = tmp_path / "p" / "removed" / "a.annotation.20260101-000000.qgt"
+    kept.write_bytes(project.annotation_path(image).read_bytes())
+    write_record(kept, "annotation", "a", first, project.generation, project.classes, None)
+    record = kept.with_name(kept.name + ".json")
+    doc = json.loads(record.read_text())
+    doc["path"] = str(tmp_path / "link" / "a.png")  # the file by another spelling (written resolved: by hand)
+    record.write_text(json.dumps(doc))
+    (copy,) = project.kept_copies(image)
+    assert copy.path == kept and not copy.unsure, copy.why
+
+
+@pytest.mark.parametrize("moved", ["image", "project and images"])
+def test_a_removed_file_of_an_image_moved_since_is_listed_unsure(tmp_path, moved):
+    """(lost6b 1) x/a.png annotated, removed, its file moved to y/a.png (or the whole folder with the
+    project moved) and added again: bring-back matches only the same resolved path, so Kept copy… is the
+    only way back - its removed annotation is listed (unsure: "removed from" the old path), not hidden
+    as another image's. Fails before (nothing listed)."""
+    from qgn.quadtree.label_io import read_label_file
+
+    top = tmp_path / "top"
+    (first,) = _images(top, ["x/a.png"])
+    project = Project.create(top / "p", [first], CLASSES)
+    project.save_annotation(project.images[0], label_for(3))
+    (kept,) = project.remove_image(project.images[0])
+    if moved == "image":
+        (top / "y").mkdir()
+        os.rename(first, top / "y" / "a.png")
+        again = top / "y" / "a.png"
+    else:
+        os.rename(top, tmp_path / "elsewhere")
+        project = Project.open(tmp_path / "elsewhere" / "p")
+        again = tmp_path / "elsewhere" / "x" / "a.png"
+        kept = project.root / kept.relative_to(top / "p")
+    (image,) = project.add_images([again])
+    assert image.key == "a" and project.images == [image]
+    (copy,) = project.kept_copies(image)
+    assert copy.path == kept and copy.folder == "removed" and copy.unsure
+    assert f"removed from {first.resolve()}" in copy.why and "kept when the image was removed" in copy.why
+    assert (read_label_file(copy.path, CLASSES) == label_for(3)).all()
+
+
+def test_the_other_images_index_follows_every_change_of_the_image_list(tmp_path):
+    """(lost6b 4) ``Project.kept_copies`` keeps one index of the other images' keys and stems per image list:
+    built again when another writer's add is merged (refresh), an image is repointed (the same list, its
+    paths changed) or removed - a class change's leftover of stem a is unsure exactly while another image
+    of stem a is in the project. Fails when the index is not rebuilt on any one of these."""
+    x_a, y_a, z_b = _images(tmp_path, ["x/a.png", "y/a.png", "z/b.png"])
+    project = Project.create(tmp_path / "p", [x_a], CLASSES)
+    image = project.images[0]
+    leftover = project.keep_conflict("a", label_for(1), CLASSES)
+
+    def unsure():
+        (copy,) = project.kept_copies(image)
+        assert copy.path == leftover
+        return copy.unsure and "y/a.png" in copy.why
+
+    assert not unsure()
+    Project.open(project.root).add_images([y_a])
+    project.refresh()
+    assert unsure()  # another writer's add of y/a.png, merged
+    other = next(im for im in project.images if im.key != image.key)
+    with project.writing():
+        project.repoint([(other, z_b)])
+    assert not unsure()  # y/a.png is z/b.png now
+    with project.writing():
+        project.repoint([(other, y_a)])
+    assert unsure()
+    project.remove_image(other)
+    assert not unsure()
