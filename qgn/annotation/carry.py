@@ -135,9 +135,11 @@ def prefer_carried(record, window: int | None = None) -> bool:
     default of an unflagged image where it lost to the model's start on every unflagged image judged.
     Measured on one sequence only, where it helped: after the encoder's fine-tune (no frame flagged
     from then on) frames 49–51 of 0001TP took the carried start because their last three entries held
-    one to three of flagged frames 46–48 (against 0) — 10, 11 and 16 actions against 22, 21 and 26
-    from the model's start, while pixel accuracy ranked the model's start higher (0.84–0.88 against
-    0.93–0.94; benchmarks/RESULTS.md, "The carried start's record kept across a model change").
+    one to three of flagged frames 46–48 (against 0) — 10, 11 and 16 actions against 25, 20 and 26
+    from the same fine-tuned model's start (the walk rerun with one record per verdict), while pixel
+    accuracy ranked the model's start higher (0.84–0.88 against 0.93–0.95; benchmarks/RESULTS.md,
+    "The carried start's record kept across a model change" and "The 62-frame Automatic walk, one
+    record per verdict").
     On a walk whose verdict flips (runs of four frames of 0001TP, flagged, and of 0006R0, not) one
     record per verdict (the bench's ``--carry-records verdict``, ``carry_record_key``) cost 11 actions
     fewer over 32 frames — within noise — and the same where the verdict does not flip; one record is
