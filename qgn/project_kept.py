@@ -711,11 +711,17 @@ def _recorded_for(folder: Path, resolved: str, listed: set[str], rules) -> list[
 
 
 def _resolved(image_path) -> str:
+    """An image file's path as removed/ records spell it (``project_removed.path_key``); "" for none.
+    One spelling on both sides: ``Path.resolve`` gave up on a file that is a loop of links inside a
+    linked folder (the unresolved path) where the record resolved the folder, so its copy was listed
+    under another image."""
+    from .project_removed import path_key
+
     if image_path is None:
         return ""
     try:
-        return str(Path(image_path).resolve())
-    except (OSError, RuntimeError):
+        return path_key(image_path)
+    except (OSError, ValueError):  # (a NUL in the name)
         return str(image_path)
 
 

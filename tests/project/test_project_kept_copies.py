@@ -289,3 +289,31 @@ def test_the_other_images_index_follows_every_change_of_the_image_list(tmp_path)
     assert unsure()
     project.remove_image(other)
     assert not unsure()
+
+
+def test_a_removed_file_of_an_image_whose_file_became_a_link_loop_stays_with_that_image(tmp_path):
+    """photos/ a link to real/; photos/a.png annotated and removed (its record: real/a.png, as
+    ``project_removed.path_key`` resolves the folder); z/a.png added (key a), another picture at
+    photos/a.png added again (key a-2), which then becomes a loop of links: the listing spelled a
+    looping file unresolved (photos/a.png, ``Path.resolve`` gives up) where the record resolved the
+    folder, so the copy moved from a-2 to the newcomer a; one spelling keeps it with a-2."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "z").mkdir()
+    os.symlink("real", tmp_path / "photos")
+    first, second = tmp_path / "photos" / "a.png", tmp_path / "z" / "a.png"
+    Image.new("RGB", (12, 8), (1, 2, 3)).save(first)
+    project = Project.create(tmp_path / "p", [first], ClassSet(("car", "sky"), (), 255))
+    project.save_annotation(project.images[0], np.ones((8, 12), np.uint8))
+    project.note_image_file(project.images[0])
+    (kept,) = project.remove_image(project.images[0])
+    Image.new("RGB", (12, 8), (4, 5, 6)).save(second)
+    project.add_images([second])
+    Image.new("RGB", (12, 8), (9, 9, 9)).save(first)
+    project.add_images([first])
+    first.unlink()
+    os.symlink("a.png.b", first)
+    os.symlink("a.png", first.with_name("a.png.b"))
+    project = Project.open(tmp_path / "p")
+    by_key = {im.key: im for im in project.images}
+    assert [c.path.name for c in project.kept_copies(by_key["a-2"])] == [kept.name]
+    assert project.kept_copies(by_key["a"]) == []
