@@ -20,7 +20,7 @@ with the same list:
 - files and projects: formats (one module per file format, import and export), annotation,
   classes_edit, project, project_removed, project_bring_back, project_import, project_class_edit,
   project_stats, project_relink, project_export, project_generations, project_kept, project_file,
-  project_errors
+  project_errors, project_images
 - tools: bench, serve
 - command line: cli, __main__
 """

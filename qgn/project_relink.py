@@ -29,7 +29,8 @@ from typing import Callable
 
 from .fileio import file_sha256, straight_path
 from .imagefile import upright_size
-from .project import Project, ProjectImage, _file_key, _path_key
+from .project import Project, ProjectImage
+from .project_images import _file_key, _path_key
 
 #: Files looked at between two progress reports of the folder walk.
 REPORT_EVERY = 500

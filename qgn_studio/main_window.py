@@ -5,8 +5,9 @@ result goes to the canvas and the panels, and background measurements fill the a
 plot. Settings (last folder, geometry, layers, exploration choices, device) live in QSettings.
 Annotation (``annotator``), projects and autosave (``projects``), fine-tuning (``finetuner``) and
 file work off the UI thread (``jobs``) live in their own modules; this window only wires them. Its own
-concepts have their modules too: closing it (``window_close``) and opening into it (``window_opening``),
-mixins of ``MainWindow``.
+concepts have their modules too: closing it (``window_close``), opening into it (``window_opening``),
+its images (``window_images``: the list, its filter, the image shown) and the predictions (``window_predictions``:
+the worker's signals shown, Esc's cancel), mixins of ``MainWindow``.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from qgn_studio.carry_controller import CarryController
 from qgn_studio.dialogs import ShortcutsDialog, show_about
 from qgn_studio.discovery import resolved
 from qgn_studio.document import (
-    LEVELS, SCHEME_CHOICES, ImageDocument, RenderResult, SchemeChoice, hover_text, measurement_plan, truth_note_html,
+    LEVELS, SCHEME_CHOICES, ImageDocument, SchemeChoice, hover_text,
 )
 from qgn_studio.export_dialog import ExportDialog
 from qgn_studio.finetuner import Finetuner
@@ -40,12 +41,12 @@ from qgn_studio.style import keyed_tooltip
 from qgn_studio.uncertainty_order import UncertaintyOrder
 from qgn_studio.workers import InferenceWorker, ThumbnailLoader
 from qgn_studio.window_close import WindowCloseMixin
-from qgn_studio.window_opening import PLACEHOLDER, RELINK_LINK, ShortcutGate, WindowOpeningMixin
+from qgn_studio.window_images import WindowImagesMixin
+from qgn_studio.window_opening import RELINK_LINK, ShortcutGate, WindowOpeningMixin
+from qgn_studio.window_predictions import WindowPredictionsMixin
 from qgn_studio.workspace import Workspace
 
 APP_NAME = "QGN Studio"
-RECENT_RESULTS = 8  # images whose last result stays in memory
-PREDICTION = "prediction"  # the status bar's task line of a cancelled prediction winding down
 RESOLUTION_CHOICES = (  # Model → Resolution (qgn.model.qgn.QGNConfig.resolution_for)
     ("auto", "Automatic (where the model measured best)",
      "A model with a working size (the street model) runs every photo there, where it scored best; a model "
@@ -99,7 +100,8 @@ def fitted_size(screen: QtGui.QScreen | None, wanted: QtCore.QSize) -> QtCore.QS
                         min(wanted.height(), max(room.height() - 48, 240)))
 
 
-class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
+class MainWindow(WindowCloseMixin, WindowOpeningMixin, WindowImagesMixin, WindowPredictionsMixin,
+                 QtWidgets.QMainWindow):
     """QGN Studio's window. ``settings=None`` neither restores nor saves anything (screenshots).
 
     The app's state is ``workspace`` (``qgn_studio.workspace``); the window builds the widgets and
@@ -527,94 +529,7 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         self.projects.startup_recovery()  # autosaves of a session that did not end normally
         self.finetuner.offer_unkept(self.projects.scratch_path)  # ...and its fine-tuned model
 
-    # ------------------------------------------------------------------ images
-    def select_image(self, row: int) -> None:
-        if not 0 <= row < len(self.docs):
-            return
-        doc = self.docs[row]
-        if self.images.current() != row:
-            self.images.set_current(row)
-            return
-        if doc.error and doc.file_changed():  # replaced on disk under the same name: read it again
-            doc.forget_load()
-            self.images.forget_thumbnail(doc.path)
-            self.thumbnails.request([doc.path])
-        self.workspace.set_current(doc)
-        self._keep_recent_results(doc)
-        self.canvas.clear_message("image")
-        self.canvas.clear_message("run")
-        if self._image_status and self.statusBar().currentMessage() == self._image_status:
-            self.statusBar().clearMessage()  # it was about the image shown before
-        self._image_status = ""
-        if doc.loaded:
-            self._show_document(doc)
-        elif self.canvas.doc is None:  # not the "Open images…" hint while images are listed
-            self.canvas.set_placeholder(f"Reading {doc.name}…")
-        self.projects.document_shown(doc)
-        self._request()
-
-    def _keep_recent_results(self, doc: ImageDocument) -> None:
-        """Results hold per-level arrays (megabytes each), decoded images and ground truth about
-        as much, the image tools' superpixels several more: keep those of the last few images (an
-        older one is read or computed again when revisited)."""
-        if doc in self._recent:
-            self._recent.remove(doc)
-        self._recent.append(doc)
-        while len(self._recent) > RECENT_RESULTS:
-            old = self._recent.pop(0)
-            old.result = None
-            old.unload()
-            self.annotator.image_tools.forget([old.path])  # superpixels: made again when it is back
-
-    def step_image(self, delta: int) -> None:
-        """The next (previous) image shown by the list's filter."""
-        if self.docs:
-            rows = self.images.visible_rows()
-            if not rows:
-                return
-            current = self.images.current()
-            if delta > 0:
-                row = next((r for r in rows if r > current), rows[-1])
-            else:
-                row = next((r for r in reversed(rows) if r < current), rows[0])
-            self.images.set_current(row)
-
-    # ------------------------------------------------------------------ the list's filter
-    def _filter_changed(self, key: str, _text: str) -> None:
-        """Apply the list's filter; one that needs the saved annotations' counts ("Annotated",
-        "Has class") keeps the rows shown, the summary saying so, until the counts arrive: applied
-        without them it hid every image not open, and the list flashed empty."""
-        self._counting_for_filter = key.startswith("class:") or key == "annotated"
-        self.images.set_counting(self._counting_for_filter)
-        if self._counting_for_filter:
-            self._list_stats = None
-            self.projects.statistics(self._stats_for_filter, self._stats_for_filter_failed)
-        self._apply_filter()
-
-    def _stats_for_filter(self, stats) -> None:
-        self._list_stats = stats
-        self._counting_for_filter = False
-        self.images.set_counting(False)
-        self._apply_filter()
-
-    def _stats_for_filter_failed(self, message: str) -> None:
-        """No counts: the filter goes by the open annotations only, and the status line says why."""
-        self._counting_for_filter = False
-        self.images.set_counting(False)
-        self._apply_filter()
-        self.statusBar().showMessage(f"Cannot read the saved annotations: {message}", 8000)
-
-    def _apply_filter(self) -> None:
-        from qgn_studio.image_filter import shown
-
-        if getattr(self, "_counting_for_filter", False):
-            return  # the rows stay until the counts arrive (``_stats_for_filter``)
-        key, text = self.images.filter_key()
-        rows = shown(self.docs, key, text, getattr(self, "_list_stats", None), self.uncertainty_order.scores)
-        if self.current in self.docs:
-            rows[self.docs.index(self.current)] = True  # the image on screen stays listed
-        self.images.show_rows(rows)
-
+    # ------------------------------------------------------------------ statistics, uncaught errors
     def show_statistics(self):
         """The project's statistics: images done, annotated, pixels and images per class."""
         from qgn_studio.statistics_dialog import StatisticsDialog
@@ -625,206 +540,12 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
         self.projects.statistics(dialog.show_statistics, dialog.show_problem, dialog.show_counting)
         return dialog
 
-    def _show_document(self, doc: ImageDocument) -> None:
-        self.canvas.show_document(doc if doc.image is not None else None)
-        self.canvas.set_placeholder("This file could not be read as an image" if doc.error else PLACEHOLDER)
-        if doc.error:  # the banner is rich text; file names are not markup
-            self.canvas.show_message(html.escape(doc.error), "error", "image")
-        elif doc.notes:
-            self.canvas.show_message("<br>".join(map(html.escape, doc.notes)), "warning", "image")
-        self.explore.set_truth_available(doc.ground_truth is not None and not doc.truth_problem)
-        if doc.result is not None:
-            self._show_truth_note(doc.result)
-        else:
-            self.canvas.clear_message("truth")
-        self.explore.show_result(doc.result, self._reference(doc))
-        if doc.result is None and doc is self._not_computed:  # (read after its prediction was cancelled)
-            self.explore.show_not_computed()
-        self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
-        self.layer_panel.refresh(doc.result)
-        self.annotator.show_document(doc)
-        self.head.show_verdict(doc)
-        self._update_title()
-
-    def _request(self) -> None:
-        self._requests += 1
-        doc = self.current
-        if self._not_computed is not None:  # asked for again: "No result yet" while it computes
-            if self._not_computed is doc and doc.result is None:
-                self.explore.show_result(None, None)
-            self._not_computed = None
-        if doc is None or doc.error:
-            return
-        if self.model_info is None and doc.loaded:
-            return
-        self.worker.predict(doc, self.explore.setting())
-
-    def _show_image_status(self, text: str) -> None:
-        """A status-bar line about the current image: it goes when another image is shown."""
-        self._image_status = text
-        self.statusBar().showMessage(text, 10000)
-
-    # ------------------------------------------------------------------ worker signals
-    def _document_loaded(self, doc: ImageDocument) -> None:
-        self.projects.document_loaded(doc)  # a map restored before the image's size was known must fit it
-        self.images.update_document(doc)
-        if doc is self.current:
-            self._show_document(doc)
-            if doc.error:
-                self._show_image_status(doc.error)
-
-    def _result_ready(self, result: RenderResult) -> None:
-        doc = self.workspace.doc_for(result.path)
-        if doc is None:
-            return
-        doc.result = result
-        self.annotator.result_ready(doc)
-        if doc is not self.current:
-            return
-        self.head.show_verdict(doc)
-        self._show_truth_note(result)
-        self.explore.set_truth_available(doc.ground_truth is not None and not doc.truth_problem)
-        self.canvas.show_result(result)
-        self.explore.show_result(result, self._reference(doc))
-        self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
-        self.layer_panel.refresh(result)
-        if self._hover is not None:
-            self._hovered(*self._hover)
-        self._plan_measurements(doc)
-        self.result_shown.emit(result)
-
-    def _show_truth_note(self, result: RenderResult) -> None:
-        """Ground truth whose values are not the model's classes: say so, and offer the bundled
-        model that fits it as one click."""
-        if result.truth_note:
-            self.canvas.show_message(truth_note_html(result.truth_note), "warning", "truth")
-        else:
-            self.canvas.clear_message("truth")
-
-    def _plan_measurements(self, doc: ImageDocument) -> None:
-        tasks = measurement_plan(doc, self.explore.setting())
-        self.worker.measure(doc, tasks)
-        if not tasks:
-            self.measurements_done.emit()
-
-    def _failed(self, doc, message: str) -> None:
-        if doc is None or doc is self.current:
-            self.canvas.show_message(html.escape(message), "error", "run")
-            self._show_image_status(message)
-        else:
-            self.statusBar().showMessage(message, 10000)
-
-    def _cancelled(self, run: int) -> None:
-        """The cancelled prediction ``run`` has stopped, or a queued one Esc dropped (nothing running)
-        is behind what the worker did first (no result of it came, nor will). A run the window no
-        longer tracks (cancelled before another was) says nothing: the later one says its end."""
-        if run in self._dropping:
-            self._say_cancelled(self._dropping.pop(run))
-            return
-        if self._cancelling is not None and self._cancelling[0] == run:  # (not an earlier one, cancelled before)
-            requests = self._cancelling[1]
-            self._cancelling = None
-            self.progress.hide_progress(PREDICTION)
-            self._say_cancelled(requests)
-
-    def _say_cancelled(self, requests: int) -> None:
-        """A cancel's end: the controls go back to the result on screen, and the status bar says it
-        stays; the image chosen has none (its prediction was what Esc stopped): says so; a
-        prediction asked for since (``requests`` then: a setting moved to, a switched model's
-        computing the controls' setting) is what the user sees next: nothing is said."""
-        if self._show_setting_on_screen(requests):
-            self.statusBar().showMessage("Cancelled — the previous result stays on screen", 5000)
-        elif requests == self._requests and self.current is not None and self.model_info is not None:
-            self.statusBar().showMessage(f"Cancelled — no prediction for {self.current.name}", 5000)
-            if self.current.result is None:  # (the controls name the setting cancelled: say it was not computed)
-                self._not_computed = self.current  # (until a prediction is asked for: also once it is read)
-                self.explore.show_not_computed()
-
-    def _show_setting_on_screen(self, requests: int) -> bool:
-        """After a cancel: the controls say what stays on screen (not the cancelled setting), unless a
-        prediction was asked for since the cancel (``requests`` then: the user's setting, even when
-        back on the cancelled one). Whether they say it."""
-        shown = self.canvas.result
-        if (requests != self._requests or shown is None or self.current is None
-                or shown.path != self.current.path):
-            return False
-        self.explore.set_setting(shown.setting)
-        return True
-
-    def _busy_changed(self, busy: bool, text: str, run: int = 0) -> None:
-        if run < self._cancelled_run:  # a run before the cancelled one (its note heard late): over
-            return
-        self._busy = busy
-        if busy and run == self._cancelled_run:  # a step of the cancelled run sent before Esc, heard after:
-            return  # its note stays "Cancelling the prediction…", its Cancel disabled
-        self.canvas.set_busy(busy, text)
-
-    def _busy_counting(self, head: str, seconds: float, after: float | None = None, run: int = 0) -> None:
-        if run > self._cancelled_run:  # (not the cancelled run's: its note says Cancelling)
-            self.canvas.busy.count_down(head, seconds, after)
-
-    def _curve_point(self, point) -> None:
-        doc = self.workspace.doc_for(point.path)
-        if doc is None:
-            return
-        doc.curve[(point.setting.family(), point.setting.depth)] = point
-        if doc is self.current:
-            self.explore.show_curve(list(doc.curve.values()), self.explore.setting())
-
-    def _reference_ready(self, path, depth: int, macs) -> None:
-        doc = self.workspace.doc_for(path)
-        if doc is None:
-            return
-        doc.reference[depth] = int(macs)
-        if doc is self.current and doc.result is not None and doc.result.setting.depth == depth:
-            self.explore.show_result(doc.result, self._reference(doc))
-
-    def _measuring_changed(self, busy: bool, text: str) -> None:
-        self.explore.set_measuring(busy, text)
-        if not busy:
-            self.measurements_done.emit()
-
-    def _model_loaded(self, info) -> None:
-        self._remember_chosen_model(info)
-        self.workspace.set_model(info)  # the project and the head follow it
-        classes = self.annotator.model_classes(info.classes)
-        self.canvas.set_classes(classes)
-        self.layer_panel.legend.set_classes(classes)
-        self.device_label.setText(f"{info.name} · {info.device}")
-        self.device_label.setToolTip(str(info.path))
-        self.device_actions["cuda"].setEnabled(info.cuda_available)
-        for doc in self.docs:
-            doc.forget_results()
-        self.canvas.show_result(None)
-        self.statusBar().showMessage(f"Model {info.name} on {info.device}", 5000)
-        self.canvas.clear_message("model")
-        self._update_title()
-        self._request()
-
-    def _model_failed(self, message: str) -> None:
-        message = html.escape(message)  # the banner is rich text; a file's name is not markup
-        if self.worker.has_model:  # another model or a device switch failed: the model in use stays
-            info = self.model_info  # None: the worker loaded the next model, not yet heard of here
-            stays = "" if info is None else f" {html.escape(info.name)} on {html.escape(info.device)} stays in use."
-            self.canvas.show_message(f"Model: {message.rstrip('.')}.{stays}", "error", "model")
-            if info is not None:
-                self.device_choice = info.device
-                self.device_actions[info.device].setChecked(True)
-            return
-        self.canvas.show_message(f"Model: {message}. Open one with File → Open model… (Ctrl+M); "
-                                 "images can still be viewed.", "error", "model")
-        self.device_label.setText("no model")
-
     def show_uncaught(self, message: str) -> None:
         """An exception no code caught (``qgn_studio.uncaught``): one line naming it and its log."""
         import html
 
         self.canvas.show_message(html.escape(message), "error", "uncaught")  # the banner is rich text
         self.statusBar().showMessage(message, 15000)
-
-    def _reference(self, doc: ImageDocument) -> int | None:
-        depth = doc.result.setting.depth if doc.result is not None else None
-        return doc.reference.get(depth)
 
     # ------------------------------------------------------------------ exploration
     def _setting_changed(self, setting: SchemeChoice) -> None:
@@ -836,35 +557,6 @@ class MainWindow(WindowCloseMixin, WindowOpeningMixin, QtWidgets.QMainWindow):
     def _tau_step(self, delta: float) -> None:
         tau = min(1.0, max(0.0, self.explore.tau.value() + delta))
         self.explore.tau.slider.setValue(round(tau * 100))
-
-    def cancel(self) -> None:
-        """Esc: stop the computation in progress (opening a project, ordering by uncertainty, a
-        prediction, else a fine-tune: the model in use stays)."""
-        if self.projects.cancel_opening():
-            return
-        if self.uncertainty_order.cancel():
-            return
-        if self._busy:
-            # a running prediction ends its current step first: said until it has stopped; none
-            # running (a model loading, a result sent and not yet shown), a queued one is dropped:
-            # the controls go back when the worker is past what it does first (the load's end, the
-            # result sent); a model load or a device switch runs on (its note stays)
-            # a model job, or a read alone, goes on: said (it was silent, or "Cancelling the prediction…")
-            goes_on = self.worker.goes_on()  # (read before the cancel: a read kept is then what runs)
-            cancel = self.worker.cancel()
-            if cancel is None and goes_on is not None:
-                self.statusBar().showMessage(f"{goes_on} goes on: it cannot be cancelled", 5000)
-            if cancel is not None:
-                run, running = cancel
-                if not running:
-                    self._dropping[run] = self._requests
-                    return
-                self._cancelling, self._cancelled_run = (run, self._requests), run
-                self.progress.cancelling(PREDICTION, "the prediction")
-                self.canvas.busy.set_cancelling("Cancelling the prediction…")
-        elif self.finetuner.cancel(confirm=True):  # asks first when it has run a while
-            self.finetune_dock.show()
-            self.finetune_dock.raise_()  # where the run says it stopped
 
     def set_device(self, choice: str) -> None:
         self.device_choice = choice

@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("files and projects", ("qgn.formats", "qgn.annotation", "qgn.classes_edit", "qgn.project", "qgn.project_removed",
                             "qgn.project_bring_back", "qgn.project_import", "qgn.project_class_edit", "qgn.project_stats",
                             "qgn.project_relink", "qgn.project_export", "qgn.project_generations",
-                            "qgn.project_kept", "qgn.project_file", "qgn.project_errors")),
+                            "qgn.project_kept", "qgn.project_file", "qgn.project_errors", "qgn.project_images")),
     ("tools", ("qgn.bench", "qgn.serve")),
     ("command line", ("qgn.cli", "qgn.__main__")),
 )

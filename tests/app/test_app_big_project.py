@@ -34,16 +34,16 @@ def many_images(folder: Path, count: int) -> list[Path]:
 def ui_thread_index_builds(monkeypatch) -> list[int]:
     """The sizes of the path indexes any Project builds on the UI thread from now on (each build reads
     a path per image: ~0.4 s at 100,000 images), recorded as they are built."""
-    from qgn.project import Project
+    from qgn.project_images import ProjectImagesMixin
 
-    built, build = [], Project._build_index
+    built, build = [], ProjectImagesMixin._build_index
 
     def counted(self, images):
         if threading.current_thread() is threading.main_thread():
             built.append(len(images))
         return build(self, images)
 
-    monkeypatch.setattr(Project, "_build_index", counted)
+    monkeypatch.setattr(ProjectImagesMixin, "_build_index", counted)
     return built
 
 def test_opening_a_big_project_resolves_no_path_per_image_on_the_ui_thread(qtbot, window, model_path, tmp_path,

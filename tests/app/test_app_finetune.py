@@ -331,7 +331,7 @@ def test_the_corrections_are_looked_for_on_the_job_thread_and_only_the_newest_li
 
 
 def test_an_open_correction_whose_image_was_unloaded_is_still_one(qtbot, tmp_path):
-    # an image left behind drops its decoded pixels (main_window.RECENT_RESULTS) but keeps its map:
+    # an image left behind drops its decoded pixels (window_images.RECENT_RESULTS) but keeps its map:
     # a "done" map not saved anywhere is a correction all the same, its image read again to train
     from types import SimpleNamespace
 

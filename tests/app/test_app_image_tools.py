@@ -119,7 +119,7 @@ def test_the_superpixels_of_images_left_behind_are_dropped_and_made_again_on_ret
     # a long session visited every image once: each kept its working image and over-segmentation
     # (megabytes each) for good, so memory grew with every image annotated
     from qgn.annotation.superpixels import paint_segments
-    from qgn_studio.main_window import RECENT_RESULTS
+    from qgn_studio.window_images import RECENT_RESULTS
 
     paths = write_samples(tmp_path / "data", RECENT_RESULTS + 3, SIZE)
     annotating(qtbot, window, model_path, paths, "superpixel")

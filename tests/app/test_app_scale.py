@@ -78,7 +78,8 @@ def test_unload_drops_the_pixels_and_load_reads_them_again(tmp_path: Path) -> No
 
 
 def test_the_window_keeps_the_pixels_of_recent_pages_only(qtbot, tmp_path: Path) -> None:
-    from qgn_studio.main_window import RECENT_RESULTS, MainWindow
+    from qgn_studio.main_window import MainWindow
+    from qgn_studio.window_images import RECENT_RESULTS
 
     window = MainWindow(settings=None)
     qtbot.addWidget(window)
@@ -98,7 +99,7 @@ def test_a_long_session_keeps_the_pixels_of_saved_images_left_behind_no_longer(q
                                                                               tmp_path) -> None:
     # in annotation mode every image visited kept its decoded image and ground truth for the
     # whole session (unload refused any image with a map): memory grew with every image annotated
-    from qgn_studio.main_window import RECENT_RESULTS
+    from qgn_studio.window_images import RECENT_RESULTS
     from studio_steps import WAIT_MS, paint, start_annotating
 
     assert len(samples) > RECENT_RESULTS + 1

@@ -544,7 +544,7 @@ def test_a_cancel_made_elsewhere_leaves_the_other_tasks_stoppable_from_the_statu
     qtbot.addWidget(bar)
     stopped = []
     bar.show_progress("Exporting 2/900", 2, 900, lambda: stopped.append("export"), owner="export", name="Exporting")
-    bar.cancelling("prediction", "the prediction")  # (main_window.cancel: Esc)
+    bar.cancelling("prediction", "the prediction")  # (window_predictions.cancel: Esc)
     for i in range(3, 6):
         bar.show_progress(f"Exporting {i}/900", i, 900, lambda: stopped.append("export"), owner="export",
                           name="Exporting")

@@ -595,7 +595,7 @@ def test_an_index_built_while_another_thread_replaces_the_images_is_never_taken_
     changed again (found by a read-only review)."""
     import threading
 
-    import qgn.project as project_module
+    import qgn.project_images as project_images
 
     paths = []
     for i in range(6):
@@ -609,7 +609,7 @@ def test_an_index_built_while_another_thread_replaces_the_images_is_never_taken_
     Project.open(tmp_path / "proj").add_images([paths[5]], save=True)  # another writer adds im5
     ours.images = list(ours.images)  # replaced by a job (as a Remove does): the index is stale
     here, building, swapped = threading.current_thread(), threading.Event(), threading.Event()
-    key = project_module._path_key
+    key = project_images._path_key
 
     def slow_key(path):  # this thread's rebuild waits, mid-way, for the other thread's refresh
         if threading.current_thread() is here and not building.is_set():
@@ -623,7 +623,7 @@ def test_an_index_built_while_another_thread_replaces_the_images_is_never_taken_
         ours.warm_index()
         swapped.set()
 
-    monkeypatch.setattr(project_module, "_path_key", slow_key)
+    monkeypatch.setattr(project_images, "_path_key", slow_key)
     worker = threading.Thread(target=job)
     worker.start()
     assert ours.image_for(paths[0]).path == paths[0]
@@ -639,7 +639,7 @@ def test_a_merge_or_a_removal_leaves_the_path_index_of_the_new_images_built(tmp_
     (the app's job thread) and published with it. It was left stale, and a look-up by path on another
     thread (the app's UI thread) between the write and a later warm-up rebuilt it there (~0.4 s at
     100,000 images; found by a read-only review)."""
-    import qgn.project as project_module
+    import qgn.project_images as project_images
 
     paths = []
     for i in range(7):
@@ -652,14 +652,14 @@ def test_a_merge_or_a_removal_leaves_the_path_index_of_the_new_images_built(tmp_
     ours.warm_index()
     other = Project.open(tmp_path / "proj")
     other.add_images([paths[5]], save=True)  # another writer adds im5
-    key, keyed = project_module._path_key, []
+    key, keyed = project_images._path_key, []
 
     def counted(path):
         keyed.append(path)
         return key(path)
 
     def looked_up(path) -> int:  # the paths keyed by one look-up (a rebuild keys every image's)
-        monkeypatch.setattr(project_module, "_path_key", counted)
+        monkeypatch.setattr(project_images, "_path_key", counted)
         keyed.clear()
         assert ours.image_for(path).path == path
         monkeypatch.undo()
@@ -683,10 +683,10 @@ def _racing_build(project, blocked_at, change, monkeypatch):
     write); then a warm-up on that thread as the app's job runner does after each job."""
     import threading
 
-    import qgn.project as project_module
+    import qgn.project_images as project_images
 
     here, reached, done = threading.current_thread(), threading.Event(), threading.Event()
-    key = project_module._file_key
+    key = project_images._file_key
 
     def slow_key(path, folders, normalised=None):
         if threading.current_thread() is here and Path(path) == blocked_at and not reached.is_set():
@@ -703,7 +703,7 @@ def _racing_build(project, blocked_at, change, monkeypatch):
         finally:
             done.set()
 
-    monkeypatch.setattr(project_module, "_file_key", slow_key)
+    monkeypatch.setattr(project_images, "_file_key", slow_key)
     worker = threading.Thread(target=job)
     worker.start()
     project._by_path = None  # stale (as a replaced list leaves it): the look-up below rebuilds it
@@ -712,7 +712,7 @@ def _racing_build(project, blocked_at, change, monkeypatch):
     except KeyError:
         pass
     worker.join()
-    monkeypatch.setattr(project_module, "_file_key", key)
+    monkeypatch.setattr(project_images, "_file_key", key)
     project.warm_index()
 
 
@@ -763,10 +763,10 @@ def _racing_add(project, paths, monkeypatch):
     rebuilds the index: started with the image in the list, keying it as the write fails."""
     import threading
 
-    import qgn.project as project_module
+    import qgn.project_images as project_images
 
     here, appended, reached, done = threading.current_thread(), threading.Event(), threading.Event(), threading.Event()
-    key = project_module._file_key
+    key = project_images._file_key
 
     def slow_key(path, folders, normalised=None):
         if threading.current_thread() is here and Path(path) == paths[3] and not reached.is_set():
@@ -788,7 +788,7 @@ def _racing_add(project, paths, monkeypatch):
             done.set()
 
     monkeypatch.setattr(project, "_commit", failing_commit)
-    monkeypatch.setattr(project_module, "_file_key", slow_key)
+    monkeypatch.setattr(project_images, "_file_key", slow_key)
     worker = threading.Thread(target=job)
     worker.start()
     appended.wait(10)
