@@ -93,12 +93,12 @@ class Answers:
     def __init__(self, recover: str = "later", unsaved: str = "discard", folder=None, add_images: str = "add",
                  remove: bool = True, classes="keep", class_name=None, mask_file=None, colour=None,
                  merge_target=None, model_path=None, unkept_model: str = "discard", stop_finetune: bool = True,
-                 unkept_at_start: str = "later", keep_unsaved: bool = False):
+                 unkept_at_start: str = "later", keep_unsaved: bool = False, kept_copy=None):
         self.answers = dict(recover=recover, unsaved=unsaved, folder=folder, add_images=add_images, remove=remove,
                             class_name=class_name, mask_file=mask_file, colour=colour, merge_target=merge_target,
                             model_path=model_path, unkept_model=unkept_model,
                             stop_finetune=stop_finetune, unkept_at_start=unkept_at_start,
-                            keep_unsaved=keep_unsaved)
+                            keep_unsaved=keep_unsaved, kept_copy=kept_copy)
         self.keep_classes = classes == "keep"
         self.new_classes = None if self.keep_classes else classes
         self.asked: list[str] = []
@@ -134,6 +134,9 @@ class Answers:
 
     def mask_file(self):
         return self._answer("mask_file")
+
+    def kept_copy(self, name, copies):
+        return self._answer("kept_copy")
 
     def colour(self, rgb, name):
         return self._answer("colour")
