@@ -13,34 +13,11 @@ from qgn.classes import ClassSet
 from qgn.project import Project
 
 
-def test_an_image_whose_file_is_a_link_loop_is_removed_and_brought_back(tmp_path):
-    image, other = tmp_path / "img.png", tmp_path / "other.png"
-    for path in (image, other):
-        Image.new("RGB", (12, 8)).save(path)
-    project = Project.create(tmp_path / "p", [image, other], ClassSet(("car", "sky"), (), 255))
-    label = np.zeros((8, 12), np.uint8)
-    label[2:5, 3:9] = 1
-    project.save_annotation(project.images[0], label)
-    image.unlink()
-    os.symlink("img.png.b", image)
-    os.symlink("img.png", tmp_path / "img.png.b")
-    project = Project.open(tmp_path / "p")
-    project.remove_image(project.images[0])
-    assert [im.path.name for im in Project.open(tmp_path / "p").images] == ["other.png"]
-    image.unlink()
-    (tmp_path / "img.png.b").unlink()
-    Image.new("RGB", (12, 8)).save(image)
-    added = project.add_images([image])
-    np.testing.assert_array_equal(project.load_annotation(added[0]), label)
-
-
-def test_an_image_reached_through_a_folder_link_whose_file_is_a_loop_is_brought_back(tmp_path):
-    """As above, the image's folder reached through a link (photos -> real/): the record was keyed
-    by the unresolved path (/T/photos/img.png), the re-added image matched by its resolved one
-    (/T/real/img.png), and its annotation stayed in removed/. Both are keyed the same way."""
-    (tmp_path / "real").mkdir()
-    os.symlink("real", tmp_path / "photos")
-    image, other = tmp_path / "photos" / "img.png", tmp_path / "photos" / "other.png"
+def _removed_as_a_loop_and_added_back(tmp_path, folder):
+    """img.png and other.png in ``folder``, img.png annotated, its file turned into a loop of links,
+    the image removed, a file put back at its path and added again: (project, names of the images left
+    after the removal, the label saved, the image added back)."""
+    image, other = folder / "img.png", folder / "other.png"
     for path in (image, other):
         Image.new("RGB", (12, 8)).save(path)
     project = Project.create(tmp_path / "p", [image, other], ClassSet(("car", "sky"), (), 255))
@@ -52,9 +29,27 @@ def test_an_image_reached_through_a_folder_link_whose_file_is_a_loop_is_brought_
     os.symlink("img.png", image.with_name("img.png.b"))
     project = Project.open(tmp_path / "p")
     project.remove_image(project.images[0])
+    left = [im.path.name for im in Project.open(tmp_path / "p").images]
     image.unlink()
     image.with_name("img.png.b").unlink()
     Image.new("RGB", (12, 8)).save(image)
-    added = project.add_images([image])
-    np.testing.assert_array_equal(project.load_annotation(added[0]), label)
+    (added,) = project.add_images([image])
+    return project, left, label, added
+
+
+def test_an_image_whose_file_is_a_link_loop_is_removed_and_brought_back(tmp_path):
+    project, left, label, added = _removed_as_a_loop_and_added_back(tmp_path, tmp_path)
+    assert left == ["other.png"]
+    np.testing.assert_array_equal(project.load_annotation(added), label)
+
+
+def test_an_image_reached_through_a_folder_link_whose_file_is_a_loop_is_brought_back(tmp_path):
+    """As above, the image's folder reached through a link (photos -> real/): the record was keyed
+    by the unresolved path (/T/photos/img.png), the re-added image matched by its resolved one
+    (/T/real/img.png), and its annotation stayed in removed/. Both are keyed the same way."""
+    (tmp_path / "real").mkdir()
+    os.symlink("real", tmp_path / "photos")
+    project, left, label, added = _removed_as_a_loop_and_added_back(tmp_path, tmp_path / "photos")
+    assert left == ["other.png"]
+    np.testing.assert_array_equal(project.load_annotation(added), label)
     assert not [p for p in (tmp_path / "p" / "removed").rglob("*") if p.is_file()]
