@@ -396,6 +396,7 @@ class DatasetProbe:
     def __init__(self, src: Path):
         self.src = Path(src)
         self.json_error: str | None = None  # why the folder's first JSON file could not be read, when none could
+        self.json_unread: set[str] = set()  # the stems of the folder's JSON files that could not be read
 
     @cached_property
     def json_document(self):
@@ -414,6 +415,7 @@ class DatasetProbe:
                 doc = load_json(path, keys_once=False)  # its shape; the format's read says what is wrong
             except (OSError, ValueError) as exc:
                 unread = unread or str(exc)
+                self.json_unread.add(path.stem)
                 continue
             votes.append(isinstance(doc, list))
             first.setdefault(votes[-1], doc)
@@ -432,18 +434,23 @@ class DatasetProbe:
     def _label_png_modes(self) -> list[str]:
         """The image modes of the first ``MODE_VOTES`` label PNGs of the folder (``label_folders``) it
         can read, trying at most ``MODE_TRIES``; the first error raised where it could read none."""
-        modes, first_error = [], None
+        return [mode for _, mode in self._label_png_stems_and_modes]
+
+    @cached_property
+    def _label_png_stems_and_modes(self) -> list[tuple[str, str]]:
+        """(file stem, image mode) of ``_label_png_modes``'s files, in the same order."""
+        found, first_error = [], None
         for png in sorted(label_pngs(self.src, None))[:MODE_TRIES]:
             try:  # an empty or damaged file is the import's to report, not the folder's end
-                modes.append(image_mode(png))
+                found.append((png.stem, image_mode(png)))
             except (ValueError, OSError) as exc:
                 first_error = first_error or exc
                 continue
-            if len(modes) == MODE_VOTES:
+            if len(found) == MODE_VOTES:
                 break
-        if not modes and first_error is not None:
+        if not found and first_error is not None:
             raise first_error
-        return modes
+        return found
 
     @cached_property
     def label_png_mode(self) -> str | None:
@@ -467,13 +474,19 @@ class DatasetProbe:
 
     @cached_property
     def label_pngs_mostly_photos(self) -> bool:
-        """Half or more of the folder's first label PNGs (``_label_png_modes``) are photos - a labelme or
-        Label Studio folder's (a depth map beside each photo is half), beside its JSON: ``detect_dataset`` then says why that JSON could not be read
-        rather than reading the PNGs as id maps (one depth map among its photos does not change that)."""
+        """The folder's first label PNGs (``_label_png_modes``) are those of a labelme or Label Studio
+        folder beside its unreadable JSON: more than half of them photos, or half with an unreadable
+        JSON file named as one of those photos (``img1.json`` beside ``img1.png``; a grey depth map
+        beside each photo is half). ``detect_dataset`` then says why that JSON could not be read rather
+        than reading the PNGs as id maps. Half photos beside a JSON no photo is named after (a colour
+        preview beside each palette map, a ``metrics.json``) is a label folder, as it always was."""
         if self.src.is_file():
             return self.label_png_mode in PHOTO_MODES
-        modes = self._label_png_modes
-        return 2 * sum(mode in PHOTO_MODES for mode in modes) >= len(modes) > 0
+        found = self._label_png_stems_and_modes
+        photos = {stem for stem, mode in found if mode in PHOTO_MODES}
+        if 2 * len(photos) > len(found):
+            return True
+        return 2 * len(photos) == len(found) > 0 and bool(photos & self.json_unread)
 
     def is_folder_with(self, name: str) -> bool:
         """``src`` is a folder holding the sub-folder ``name``."""

@@ -266,6 +266,26 @@ def test_a_labelme_folder_with_a_depth_map_beside_each_photo_says_its_json_error
     assert not (tmp_path / "p").exists()
 
 
+def test_a_colour_preview_beside_each_palette_map_and_a_nan_metrics_json_is_still_a_label_folder(tmp_path, run_cli):
+    """labels/sN_label.png (palette) with a colour preview sN_color.png beside each (half photos) and a
+    metrics.json holding NaN (as Python's json.dump writes it) at the root: half photos beside any
+    unreadable JSON was taken for a labelme folder and the import refused the folder naming
+    metrics.json; only a JSON named as one of the photos (img1.json beside img1.png) makes it one."""
+    root = tmp_path / "ds"
+    (root / "labels").mkdir(parents=True)
+    (root / "images").mkdir()
+    (root / "classes.txt").write_text("void\nroad\n")
+    (root / "metrics.json").write_text('{"miou": NaN}')
+    for i in range(4):
+        Image.new("RGB", (8, 6), (128, 64, 128)).save(root / "labels" / f"s{i}_color.png")
+        palette = Image.fromarray(np.ones((6, 8), np.uint8), mode="P")
+        palette.putpalette([0, 0, 0, 128, 64, 128] + [0] * 762)
+        palette.save(root / "labels" / f"s{i}_label.png")
+        Image.new("RGB", (8, 6)).save(root / "images" / f"s{i}_label.jpg")
+    code, out, err = run_cli("import", root, "--project", tmp_path / "p")
+    assert "found png:" in out and "imported 4 of 8" in out and "metrics.json" not in err, (out, err)
+
+
 def test_a_photo_named_like_a_label_map_in_upper_case_is_no_clash(tmp_path, run_cli):
     """labels/scene_01.PNG, a copy of the photo, beside the label map labels/scene_01.png: the clash
     check (x.png beside x.PNG) refused the whole import, though a photo is never read as a label
