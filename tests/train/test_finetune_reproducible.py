@@ -1,7 +1,9 @@
 """A seeded fine-tune gives the same model bit for bit in another process: with the encoder frozen
 and with it learning (the session walk's and the dock's ``qgn.train.finetune.finetune``), whatever
 the process's string hashing (PYTHONHASHSEED), torch's and numpy's global RNGs, or an earlier
-fine-tune and prediction in the same process (BatchNorm folds and taps caches carried on the model)."""
+fine-tune and prediction in the same process (BatchNorm folds and taps caches carried on the model) -
+at one thread in both: another thread count sums floats in another order and gives other weights
+(2 threads against 1 differ, 2 against 2 match), as the session walks ran at one."""
 from __future__ import annotations
 
 import json
