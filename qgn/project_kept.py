@@ -67,9 +67,8 @@ def keep_undone(path: Path, folder: Path, stem: str, version=None, remove: bool 
     ``folder`` too: ``_remove_if_same``). OSError (``path`` left as it is) when it cannot be kept or
     removed; a copy already made stays (the same bytes: a later try finds them kept). ``remove``
     False: ``path`` stays where it is (an autosave about to be written over by a state undo shortened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
-    except (FileNotFoundError, NotADirectoryError):
+    fd = _open_no_link(path)
+    if fd is None:
         return None
     try:
         was = os.fstat(fd)
@@ -95,6 +94,20 @@ def keep_undone(path: Path, folder: Path, stem: str, version=None, remove: bool 
     return target
 
 
+def _read_no_link(path: Path) -> int:
+    """``path`` opened to read its bytes (``_BINARY``, read when called), never through a link at its name
+    (OSError)."""
+    return os.open(path, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
+
+
+def _open_no_link(path: Path) -> int | None:
+    """``_read_no_link``; None when ``path`` is not there."""
+    try:
+        return _read_no_link(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def remove_kept(path: Path, version, folder: Path, stem: str) -> None:
     """Remove the file ``path`` whose bytes ``keep_undone(remove=False)`` kept in ``folder``, if it is still
     ``version`` (inode, mtime_ns, size): ``_remove_if_same`` (another writer's file landing meanwhile is kept
@@ -118,9 +131,8 @@ def move_aside(path: Path, folder: Path, stem: str, suffix: str = ".qgt") -> Pat
     replace a file another writer gave the same name in the same second where the project lock keeps
     no two processes apart. Where it went; None when ``path`` was not there, or another writer's file
     replaced it before it was named (left in place)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
-    except (FileNotFoundError, NotADirectoryError):
+    fd = _open_no_link(path)
+    if fd is None:
         return None
     try:
         was = os.fstat(fd)
@@ -168,7 +180,7 @@ def name_aside(source: Path, folder: Path, stem: str, suffix: str = ".qgt", copy
         target = kept_path(folder, stem, suffix)
         try:
             if copy:
-                fd = os.open(source, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
+                fd = _read_no_link(source)
                 try:
                     _copy_into_new(fd, target)
                 finally:
@@ -422,7 +434,7 @@ def _second_name(source: Path, target: Path) -> None:
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINK:
             raise
-    fd = os.open(source, os.O_RDONLY | _BINARY | getattr(os, "O_NOFOLLOW", 0))
+    fd = _read_no_link(source)
     try:
         _copy_into_new(fd, target)
         was = os.fstat(fd)
