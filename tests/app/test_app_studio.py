@@ -368,13 +368,9 @@ def test_a_cancelled_prediction_says_cancelling_until_it_has_stopped(qtbot, wind
 
     window.start([samples[0]], str(model_path))
     first = settled_result(qtbot, window)
-    (started,), (release,), _returned = _held_predict(monkeypatch)  # a level that runs on
+    release = _a_held_prediction_running(qtbot, window, monkeypatch)  # a level that runs on
     cancelled = []
     window.worker.cancelled.connect(lambda: cancelled.append(True))
-    window.explore.set_setting(SchemeChoice("all", depth=1))
-    window._request()
-    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
     window.cancel()
     qtbot.wait(50)
     assert not cancelled and "Cancelled" not in window.statusBar().currentMessage()
@@ -400,13 +396,9 @@ def test_a_setting_moved_while_a_cancel_winds_down_is_kept(qtbot, window, model_
 
     window.start([samples[0]], str(model_path))
     wait_for_result(qtbot, window)
-    (started,), (release,), _returned = _held_predict(monkeypatch)  # a level that runs on
+    release = _a_held_prediction_running(qtbot, window, monkeypatch)  # a level that runs on
     cancelled = []
     window.worker.cancelled.connect(lambda: cancelled.append(True))
-    window.explore.set_setting(SchemeChoice("all", depth=1))
-    window._request()
-    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
     window.cancel()
     window.explore.set_setting(SchemeChoice("all", depth=2))  # moved on meanwhile
     window._request()
@@ -439,6 +431,17 @@ def _held_predict(monkeypatch, calls: int = 1):
 
     monkeypatch.setattr(Engine, "predict", held_predict)
     return started, release, returned
+
+
+def _a_held_prediction_running(qtbot, window, monkeypatch, setting=SchemeChoice("all", depth=1)):
+    """``setting`` asked with Engine.predict held (``_held_predict``): its release event, once the
+    prediction runs and the window is busy."""
+    (started,), (release,), _returned = _held_predict(monkeypatch)
+    window.explore.set_setting(setting)
+    window._request()
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    return release
 
 
 def test_esc_just_after_a_prediction_finished_keeps_the_controls_on_its_result(
@@ -508,12 +511,8 @@ def test_a_setting_left_and_come_back_to_while_a_cancel_winds_down_is_kept(
     computed; S's result then showed under the old setting's controls."""
     window.start([samples[0]], str(model_path))
     wait_for_result(qtbot, window)
-    (started,), (release,), _returned = _held_predict(monkeypatch)
     asked = SchemeChoice("all", depth=1)
-    window.explore.set_setting(asked)
-    window._request()
-    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
+    release = _a_held_prediction_running(qtbot, window, monkeypatch, asked)
     window.cancel()
     window.explore.set_setting(SchemeChoice("all", depth=2))
     window._request()
@@ -791,13 +790,9 @@ def test_esc_on_a_running_prediction_still_reads_the_image_chosen_since(
     result stays'. Now the image is read and shown, and the status bar says it has no prediction."""
     window.start([samples[0].parent], str(model_path))
     settled_result(qtbot, window)
-    (started,), (release,), _returned = _held_predict(monkeypatch)
+    release = _a_held_prediction_running(qtbot, window, monkeypatch)
     cancelled = []
     window.worker.cancelled.connect(cancelled.append)
-    window.explore.set_setting(SchemeChoice("all", depth=1))
-    window._request()
-    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: window._busy, timeout=WAIT_MS)
     other = next(i for i, d in enumerate(window.docs) if d is not window.current and not d.loaded)
     window.images.set_current(other)
     qtbot.waitUntil(lambda: window.current is window.docs[other], timeout=WAIT_MS)
