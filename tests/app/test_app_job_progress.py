@@ -398,28 +398,13 @@ def test_a_revisits_cheap_finish_leaves_a_fresh_ones_time_alone(model_path, tmp_
     view cached), so the next fresh image said "about 1 s left" while finishing and took 301 s. A
     finish that built no level view is not recorded: the fresh image's finishing note says the
     fresh images' time."""
-    import qgn_studio.engine as engine_module
     from qgn.progress import left_phrase
     from qgn_studio.document import SchemeChoice
     from qgn_studio.testing import write_samples
 
     a, b, c = write_samples(tmp_path / "s", 3, (64, 64))
-    now = [0.0]
-
-    def clock():
-        now[0] += 1.0
-        return now[0]
-
     engine = _engine(model_path)
-    engine.clock = clock
-    real = engine_module.Engine._level_view
-
-    def slow_view(self, entry, scheme, prediction, level):
-        if (scheme.key(), level) not in entry.levels:
-            now[0] += 50.0  # a level view built anew: 50 s
-        return real(self, entry, scheme, prediction, level)
-
-    monkeypatch.setattr(engine_module.Engine, "_level_view", slow_view)
+    _fake_clock_and_level_views(engine, monkeypatch, 1.0, lambda level: 50.0)  # a level view built anew: 50 s
     setting = SchemeChoice("pc", depth=0)
     _notes(engine, a, setting)
     fresh = [s for s in _notes(engine, b, setting) if s.startswith("finishing")][-1]
@@ -437,28 +422,14 @@ def test_a_finish_that_finds_some_level_views_cached_records_only_the_views_it_b
     the cells): its whole finish, per pixel, was recorded as the rate of every finish, so the next
     fresh image down to Q̂1 said about 3 min 25 s while finishing and took 1 min 9 s. The views
     are measured apart, per cell built: the note says the time the finish takes (within 10 %)."""
-    import qgn_studio.engine as engine_module
     from qgn.progress import left_phrase
     from qgn_studio.document import ImageDocument, SchemeChoice
     from qgn_studio.testing import write_samples
 
     b, c = write_samples(tmp_path / "s", 2, (64, 64))
-    now = [0.0]
-
-    def clock():
-        now[0] += 0.001
-        return now[0]
-
     engine = _engine(model_path)
-    engine.clock = clock
-    real = engine_module.Engine._level_view
-
-    def slow_view(self, entry, scheme, prediction, level):
-        if (scheme.key(), level) not in entry.levels:
-            now[0] += 0.05 * (64 >> level) ** 2  # a level view built anew: per cell of its 64×64 image's grid
-        return real(self, entry, scheme, prediction, level)
-
-    monkeypatch.setattr(engine_module.Engine, "_level_view", slow_view)
+    # a level view built anew: 0.05 s per cell of its 64×64 image's grid
+    now = _fake_clock_and_level_views(engine, monkeypatch, 0.001, lambda level: 0.05 * (64 >> level) ** 2)
     _notes(engine, b, SchemeChoice("pc", depth=1))  # builds the views down to Q̂1
     _notes(engine, b, SchemeChoice("pc", depth=0))  # finds those cached, builds Q̂0's
     doc = ImageDocument(c)
@@ -475,6 +446,29 @@ def test_a_finish_that_finds_some_level_views_cached_records_only_the_views_it_b
     assert 60 < took < 80, took  # (the reference: 1 364 cells at 0.05 s)
     estimate = float(said[finishing].left)
     assert abs(estimate - took) < 0.1 * took, (said[finishing], left_phrase(took))
+
+
+def _fake_clock_and_level_views(engine, monkeypatch, tick: float, view_seconds):
+    """``engine``'s clock a fake one, ``tick`` seconds on at each reading, and each level view built
+    anew (not cached) ``view_seconds(level)`` more: the clock's list, [now]."""
+    import qgn_studio.engine as engine_module
+
+    now = [0.0]
+
+    def clock():
+        now[0] += tick
+        return now[0]
+
+    engine.clock = clock
+    real = engine_module.Engine._level_view
+
+    def slow_view(self, entry, scheme, prediction, level):
+        if (scheme.key(), level) not in entry.levels:
+            now[0] += view_seconds(level)
+        return real(self, entry, scheme, prediction, level)
+
+    monkeypatch.setattr(engine_module.Engine, "_level_view", slow_view)
+    return now
 
 
 def test_a_big_photos_reading_and_preparing_say_its_size_and_time_left(model_path, tmp_path):
