@@ -132,7 +132,7 @@ from .project_file import (
     PROJECT_FILE, PROJECT_FORMAT, PROJECT_VERSION, ProjectFile, bound_text, marked_as_project,
     project_json_bytes, read_project_bytes, read_project_file,
 )
-from .project_images import ProjectImage, ProjectImagesMixin, _file_key, _path_key
+from .project_images import ProjectImage, ProjectImagesMixin, _file_key, path_key
 from .project_kept import _resolved as _resolved_name
 from .project_kept import (TAKEN_BY_ANOTHER, KeptCopy, _cut, _keep_beside, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, move_aside,
                            name_aside, remove_if_version, remove_kept)
@@ -414,7 +414,7 @@ class Project(ProjectImagesMixin):
                 path = image.path
             else:
                 path = self._absolute(self.root, stored)
-                if image is None or (image.path != path and _path_key(image.path) != _path_key(path)):
+                if image is None or (image.path != path and path_key(image.path) != path_key(path)):
                     image = ProjectImage(path, key)
             image.path, image.done, image.file = path, done, noted
             adopted[key] = stored
@@ -723,13 +723,13 @@ class Project(ProjectImagesMixin):
         # show that file as its own, and its first save would replace it
         has_files = self._files_on_disk(len(paths))
         for path in paths:
-            existing = index.get(_path_key(path))
+            existing = index.get(path_key(path))
             if existing is None:  # the same file spelled otherwise (a linked folder) is the same image
                 existing = index.get(_file_key(path, folders))
             if existing is None:
                 existing = ProjectImage(path, _key_for(path, taken, has_files))
                 taken.add(existing.key.lower())
-                keys = _path_key(path), _file_key(path, folders)  # a realpath: not under the lock
+                keys = path_key(path), _file_key(path, folders)  # a realpath: not under the lock
                 with self._swap:  # the list and its index changed as one
                     self.images.append(existing)
                     index[keys[0]] = existing

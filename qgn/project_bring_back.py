@@ -252,8 +252,12 @@ def _say_unfinished_add(project) -> None:
 def finish_bring_back(project, project_file: Path, most_listed: int) -> None:
     """Under the lock (``Project._clean_up``): ``bring_back`` for the images of an add that was killed
     after project.json listed them (``note_bring_back``), those still listed as it added them.
-    ``project_file``: the project's project.json, read at most ``most_listed`` bytes (``_note_limit``).
-    Then likewise each note written beside it without locks (``NOTES_DIR``)."""
+    Then likewise each note written beside it without locks (``NOTES_DIR``). ``project_file``: the
+    project's project.json, never read here: its size, counted as at most ``most_listed`` bytes (the
+    caller's bound on a project.json), bounds how much of each note is read (``_note_limit``: that size,
+    ``BRING_BACK_PER_IMAGE`` and the project's escaped path per listed image, ``BRING_BACK_SLACK``). A
+    longer note is not an add's: no more of it is read, none of it parsed; its images' annotations
+    stay in removed/ (where an add finds them), and it is removed like every note finished."""
     path = project.root / BRING_BACK_FILE
     if path.is_file() and not path.is_symlink():
         _finish_one(project, path, project_file, most_listed)

@@ -5,7 +5,7 @@ an index (``_index``: {normalised path: image}), built again only when the list 
 (``_indexed``, ``_build_index``); a writer replacing the list publishes the new list's index with it
 (``_replace_images``), so a look-up on another thread meanwhile uses the old pair. Entries naming one file
 (``twins``) find the one with the newest saved annotation (``_preferred``). ``_own`` and ``_by_key`` find an
-image by its key. ``_path_key`` and ``_file_key`` are the texts two spellings of one path, of one file, share.
+image by its key. ``path_key`` and ``_file_key`` are the texts two spellings of one path, of one file, share.
 
 ``ProjectImagesMixin`` is a mixin of ``qgn.project.Project`` (its ``__init__`` makes the state). Reads and
 writes ``images``, ``_by_path``, ``_list_generation`` under ``_swap``; reads ``root``. Calls back into the
@@ -31,10 +31,11 @@ class ProjectImage:
     file: tuple | None = field(default=None, compare=False)
 
 
-def _path_key(path) -> str:
+def path_key(path) -> str:
     """The text two paths of one image share: normalised as ``Path(os.path.normpath(...))`` is, a
     ``..`` taken as the system takes it (``straight_path``: ``link/../x.png`` is beside the link's
-    target, not ./x.png, which may be another image's file)."""
+    target, not ./x.png, which may be another image's file). Not ``project_removed.path_key``, which
+    resolves every link (``os.path.realpath``) as the records of removed/ name a file."""
     text = os.fspath(path)
     if ".." in text and ".." in Path(text).parts:  # rare: one realpath
         return str(straight_path(text))
@@ -44,8 +45,8 @@ def _path_key(path) -> str:
 def _file_key(path, folders: dict, normalised: str | None = None) -> str:
     """The text every spelling of one file shares (through a symbolic link to a folder, ``..``):
     its folder resolved — once per folder, kept in ``folders`` — and its name. ``normalised``:
-    ``_path_key(path)`` when the caller has it (an index of 20,000 images: 30 ms less)."""
-    key = normalised if normalised is not None else _path_key(path)
+    ``path_key(path)`` when the caller has it (an index of 20,000 images: 30 ms less)."""
+    key = normalised if normalised is not None else path_key(path)
     parent, name = os.path.split(key)
     real = folders.get(parent)
     if real is None:
@@ -62,7 +63,7 @@ class ProjectImagesMixin:
         index = self._index()
         try:
             path = Path(path).absolute()
-            return index.get(_path_key(path)) or index.get(_file_key(path, {}))
+            return index.get(path_key(path)) or index.get(_file_key(path, {}))
         except (ValueError, OSError):
             return None
 
@@ -97,7 +98,7 @@ class ProjectImagesMixin:
         repeats: dict = {}  # file key → every image of a file named more than once
         folders: dict = {}
         for im in images:
-            key = _path_key(im.path)
+            key = path_key(im.path)
             index.setdefault(key, im)
             file = _file_key(im.path, folders, key)
             if file != key:
@@ -109,7 +110,7 @@ class ProjectImagesMixin:
         for group in twins:
             chosen = self._preferred(group)
             for im in group:
-                index[_path_key(im.path)] = index[_file_key(im.path, folders)] = chosen
+                index[path_key(im.path)] = index[_file_key(im.path, folders)] = chosen
         return images, len(images), index, twins
 
 
@@ -149,7 +150,7 @@ class ProjectImagesMixin:
         with the one the project uses — ``image_for``, the app, exports — first (``_preferred``)."""
         cached = self._indexed()
         index = cached[2]
-        return [sorted(group, key=lambda im: im is not index[_path_key(im.path)]) for group in cached[3]]
+        return [sorted(group, key=lambda im: im is not index[path_key(im.path)]) for group in cached[3]]
 
 
     def _preferred(self, group: list[ProjectImage]) -> ProjectImage:
@@ -185,7 +186,7 @@ class ProjectImagesMixin:
             im = next((im for im in self.images if im.key == image.key), None)
         if im is None:
             raise KeyError(f"image {image.key!r} is not in the project in {self.root}")
-        if im is not image and _path_key(im.path) != _path_key(image.path):
+        if im is not image and path_key(im.path) != path_key(image.path):
             raise KeyError(f"image {image.path} is no longer in the project in {self.root} (another window "
                            f"or command removed it; its key {image.key!r} now names {im.path})")
         return im

@@ -30,7 +30,7 @@ from typing import Callable
 from .fileio import file_sha256, straight_path
 from .imagefile import upright_size
 from .project import Project, ProjectImage
-from .project_images import _file_key, _path_key
+from .project_images import _file_key, path_key
 
 #: Files looked at between two progress reports of the folder walk.
 REPORT_EVERY = 500
@@ -275,7 +275,7 @@ def _why_not(image: ProjectImage | None, match: Match, taken: set[str], folders:
     """Why ``match`` no longer applies (under the lock), or ""."""
     if image is None:
         return "another window or command removed the image from the project meanwhile"
-    if _path_key(image.path) != _path_key(match.old):
+    if path_key(image.path) != path_key(match.old):
         return f"another window or command changed its path meanwhile (to {image.path})"
     if image.path.is_file():
         return "its file is back where it was"

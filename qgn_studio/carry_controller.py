@@ -52,13 +52,13 @@ class _Judged:
         in this window, which changes its path in place), else the file the project noted at the save
         (another writer's relink carries the note; another image added under the key has its own or
         none), else - nothing noted - the same file (the project's path key)."""
-        from qgn.project_images import _path_key
+        from qgn.project_images import path_key
 
         if image is self.image:
             return True
         if self.note is not None:
             return image.file == self.note
-        return _path_key(image.path) == _path_key(self.image.path)
+        return path_key(image.path) == path_key(self.image.path)
 
 
 class CarryController(QtCore.QObject):

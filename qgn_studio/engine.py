@@ -220,82 +220,22 @@ class Engine:
             raise ValueError("the GTC scheme needs ground truth, and none was found for this image")
         scheme = Scheme(**setting.scheme_arguments())
         session = entry.session
-        # each step's cost is measured per unit of its work: an encoder stage per pixel, a decoder
-        # level per site it computes, by the whole setting (τ, the entropy threshold: PC at τ 0.99
-        # computes a few sites where τ 0.01 computes them all, and each level's cost follows them)
-        family = setting.family()
-        steps = [step if step[0] == "encoder" else (*step, family)
-                 for step in session.pending(replace(scheme, depth=setting.depth))]
-        views, cells = ("views", family), self._views_to_build(entry, scheme, setting.depth)
-        if finish is not None:  # the level views still to build (per cell of their grids), then the rest
-            steps += [views, finish] if cells else [finish]
-        pixels = float(np.prod(session.padded_shape))
-        count, done, depth = len(steps), 0, ROOT_LEVEL
-        upcoming = (ROOT_LEVEL, session.next_sites(replace(scheme, depth=ROOT_LEVEL)))  # (level, its sites)
-        last = self.clock()
-
-        def work(step) -> float | None:
-            """Pixels of an encoder stage; sites of the level about to run (its parent's selection
-            is known); None for the levels after it (scaled as this setting's latest run grew)."""
-            if step[0] == "encoder":
-                return pixels
-            if step[0] == "finish":
-                return self._image_pixels(entry)
-            if step[0] == "views":
-                return float(cells)
-            return upcoming[1] if step[1] == upcoming[0] else None
-
-        def say() -> None:
-            if progress is None:
-                return
-            finishing = steps[done:done + 1] in ([views], [finish])  # one note for the views and the finish
-            text = "finishing" if finishing else f"computing Q̂{depth}"
-            if count <= 1:  # (a cached run, or one level: no steps to count)
-                progress(text)
-                return
-            text += f" · step {min(done + 1, count)} of {count}"
-            left = self.costs.seconds([(step, work(step)) for step in steps[done:]])
-            if left is None:
-                progress(f"{text} · estimating the time left…")
-                return
-            # the steps after this one: the floor of its count-down (a middle level that overran said
-            # "longer than estimated", then the next level a time left again); None: none after it -
-            # nor after "finishing", which is said once for the level views and the finish after them
-            # (floored at the finish, its note stood still at the finish's estimate through the finish)
-            this = self.costs.seconds([(step, work(step)) for step in steps[done:done + 1]])
-            after = (None if finishing or done + 1 >= len(steps) else 0.0 if this is None
-                     else max(left - this, 0.0))
-            progress(TimedText(text, left, after))
-
-        def step_done(_done: int, _total: int, what: str) -> None:  # after each encoder stage and decoder level
-            nonlocal done, last
-            now = self.clock()
-            words = what.split()  # "encoder 2/5", "decoder level 3" or "done"
-            step = (("encoder", int(words[1].split("/")[0])) if words[0] == "encoder" else
-                    ("level", int(words[-1]), family) if words[0] == "decoder" else None)
-            if step in steps[done:]:  # (the levels after a decoder that stopped early are passed over)
-                amount = work(step)
-                if amount is not None:
-                    self.costs.record(step, amount, now - last)
-                done = steps.index(step, done) + 1
-                if step[0] == "encoder":  # (after a level, the next level's run says it, naming its Q̂)
-                    say()
-            last = now
-
+        count = _LevelCountDown(self, entry, setting, scheme, finish, progress)
         prediction = None
         for depth in range(ROOT_LEVEL, setting.depth - 1, -1):
             if stop():
                 raise Cancelled
+            count.depth = depth
             if depth < ROOT_LEVEL:
-                upcoming = (depth, session.next_sites(replace(scheme, depth=depth)))
-            say()
-            last = self.clock()
-            prediction = session.run(replace(scheme, depth=depth), step_done)
+                count.upcoming = (depth, session.next_sites(replace(scheme, depth=depth)))
+            count.say()
+            count.last = self.clock()
+            prediction = session.run(replace(scheme, depth=depth), count.step_done)
         ended = self.clock()
         if finish is not None:
-            done = steps.index(views if cells else finish)
-            if count > 1:  # (after a level, "under a second left" while the views and metrics were made)
-                say()
+            count.done = count.steps.index(count.views if count.cells else finish)
+            if count.count > 1:  # (after a level, "under a second left" while the views and metrics were made)
+                count.say()
         return prediction, scheme, ended
 
     @staticmethod
@@ -407,3 +347,77 @@ class Engine:
         entry = self._entry(doc)
         prediction, _, _ = self._run(entry, SchemeChoice("all", depth=depth), stop, None)
         return prediction.cost().total_decoder_macs
+
+
+class _LevelCountDown:
+    """The steps of one ``Engine._run`` (encoder stages, decoder levels, the level views, the finish),
+    what each costs as it ends (into ``engine.costs``), and the progress said of them: ``say`` before
+    each level, ``step_done`` after each stage and level (``ImageSession.run``'s callback).
+    ``depth``: the level running; ``upcoming``: (the level about to run, its sites); ``last``: the
+    clock when the step under way began; ``done``: the steps ended."""
+
+    def __init__(self, engine: Engine, entry: _Entry, setting: SchemeChoice, scheme, finish: tuple | None,
+                 progress: Progress | None):
+        session = entry.session
+        self.engine, self.entry, self.finish, self.progress = engine, entry, finish, progress
+        # each step's cost is measured per unit of its work: an encoder stage per pixel, a decoder
+        # level per site it computes, by the whole setting (τ, the entropy threshold: PC at τ 0.99
+        # computes a few sites where τ 0.01 computes them all, and each level's cost follows them)
+        self.family = family = setting.family()
+        self.steps = [step if step[0] == "encoder" else (*step, family)
+                      for step in session.pending(replace(scheme, depth=setting.depth))]
+        self.views, self.cells = ("views", family), engine._views_to_build(entry, scheme, setting.depth)
+        if finish is not None:  # the level views still to build (per cell of their grids), then the rest
+            self.steps += [self.views, finish] if self.cells else [finish]
+        self.pixels = float(np.prod(session.padded_shape))
+        self.count, self.done, self.depth = len(self.steps), 0, ROOT_LEVEL
+        self.upcoming = (ROOT_LEVEL, session.next_sites(replace(scheme, depth=ROOT_LEVEL)))  # (level, its sites)
+        self.last = engine.clock()
+
+    def work(self, step) -> float | None:
+        """Pixels of an encoder stage; sites of the level about to run (its parent's selection
+        is known); None for the levels after it (scaled as this setting's latest run grew)."""
+        if step[0] == "encoder":
+            return self.pixels
+        if step[0] == "finish":
+            return self.engine._image_pixels(self.entry)
+        if step[0] == "views":
+            return float(self.cells)
+        return self.upcoming[1] if step[1] == self.upcoming[0] else None
+
+    def say(self) -> None:
+        if self.progress is None:
+            return
+        steps, done, costs = self.steps, self.done, self.engine.costs
+        finishing = steps[done:done + 1] in ([self.views], [self.finish])  # one note for the views and the finish
+        text = "finishing" if finishing else f"computing Q̂{self.depth}"
+        if self.count <= 1:  # (a cached run, or one level: no steps to count)
+            self.progress(text)
+            return
+        text += f" · step {min(done + 1, self.count)} of {self.count}"
+        left = costs.seconds([(step, self.work(step)) for step in steps[done:]])
+        if left is None:
+            self.progress(f"{text} · estimating the time left…")
+            return
+        # the steps after this one: the floor of its count-down (a middle level that overran said
+        # "longer than estimated", then the next level a time left again); None: none after it -
+        # nor after "finishing", which is said once for the level views and the finish after them
+        # (floored at the finish, its note stood still at the finish's estimate through the finish)
+        this = costs.seconds([(step, self.work(step)) for step in steps[done:done + 1]])
+        after = (None if finishing or done + 1 >= len(steps) else 0.0 if this is None
+                 else max(left - this, 0.0))
+        self.progress(TimedText(text, left, after))
+
+    def step_done(self, _done: int, _total: int, what: str) -> None:  # after each encoder stage and decoder level
+        now = self.engine.clock()
+        words = what.split()  # "encoder 2/5", "decoder level 3" or "done"
+        step = (("encoder", int(words[1].split("/")[0])) if words[0] == "encoder" else
+                ("level", int(words[-1]), self.family) if words[0] == "decoder" else None)
+        if step in self.steps[self.done:]:  # (the levels after a decoder that stopped early are passed over)
+            amount = self.work(step)
+            if amount is not None:
+                self.engine.costs.record(step, amount, now - self.last)
+            self.done = self.steps.index(step, self.done) + 1
+            if step[0] == "encoder":  # (after a level, the next level's run says it, naming its Q̂)
+                self.say()
+        self.last = now

@@ -21,6 +21,7 @@ A mixin of ``qgn_studio.project_controller.ProjectController`` (its ``__init__``
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from qgn_studio.discovery import resolved
@@ -69,56 +70,11 @@ class AutosaveMixin:
             # when the user undid counts), the maps this one lacks judged here (``judge_autosaves``)
             judge = session.judge_autosaves()
             session.autosave_sent(version)
-
-            def write(resolve=resolve, path=path, label=label, classes=classes, autosaved=self._autosaved,
-                      project=self.project, version=version, judge=judge, uid=session.uid):
-                target = resolve()
-                check_same_classes(target, classes)
-                key = (str(target.root), path)
-                undone = judge.undone(self._autosave_written(key))
-                try:
-                    saved, added = self._write_image(
-                        target, path, lambda image: target.autosave(image, label, over=autosaved.get(key),
-                                                                    undone=undone))
-                except Exception as exc:
-                    from qgn.project import ProjectBusyError
-
-                    if target is not project or isinstance(exc, ProjectBusyError):  # busy: the retry will do
-                        raise
-                    raise RuntimeError(self._autosave_beside(project, path, label, exc, version, judge, uid)) from None
-                autosaved[key] = saved.version
-                self._autosaved_maps[key] = (uid, version, saved.version)
-                spared = self._drop_spare(project, path, judge) if target is project else None
-                return target, saved, added and target is self.project, spared
-
-            def failed(message: str, resolve=resolve, label=label, doc=doc) -> None:
-                self._copies_out -= 1
-                # the write ended (or never ran): nothing else holds its copy, which the retry (every
-                # 10 s, no edit between: no spare made meanwhile) copies into, not afresh on this thread
-                self._spare_copy = label
-                if isinstance(resolve, _Lookup) and resolve.error is not None:
-                    self.autosave_failures[doc.path] = describe_error(resolve.error)
-                    self._nowhere_to_autosave(resolve)
-                else:
-                    self.autosave_failures[doc.path] = message
-                    self._autosave_failed(message)
-
-            def done(result, s=session, v=version, doc=doc, label=label, project=self.project):
-                target, saved, added, spared = result
-                self._copies_out -= 1
-                self._found(target, project)
-                self._streaks.difference_update({"autosave", "nowhere"})  # a failure from now on is news again
-                self._spare_copy = label  # written: nothing else holds it
-                self.autosave_failures.pop(doc.path, None)  # an earlier failure is no longer why
-                written.append(doc)
-                self._autosaved_one(s, v, doc, saved)
-                if spared is not None:  # the stand-in's autosave of edits undone since, kept in its conflicts/
-                    self._say_undone_aside(doc, spared, "your latest edits are autosaved")
-                if added:
-                    self._told_added_back(doc)
-
+            write = partial(self._write_autosave, resolve, path, label, classes, self._autosaved, self.project,
+                            version, judge, session.uid)
+            done = partial(self._autosave_done, session, version, doc, label, self.project, written)
             self._copies_out += 1
-            self.jobs.submit(write, done, failed, "Autosaving")
+            self.jobs.submit(write, done, partial(self._autosave_not_written, resolve, label, doc), "Autosaving")
             submitted = True
         if submitted:
             round_lookups = list(lookups.values())
@@ -129,6 +85,60 @@ class AutosaveMixin:
                     self.autosaved.emit(len(written))
 
             self.jobs.submit(lambda: None, ended)
+
+    def _write_autosave(self, resolve, path: Path, label, classes, autosaved: dict, project, version: int, judge,
+                        uid) -> tuple:
+        """Write ``label`` (the copy of the map of the image at ``path``, edit ``version``) as the
+        autosave of the project ``resolve()`` finds (job thread); beside ``project`` where ``project``
+        refuses it for another reason than a busy lock. (the project written, the saved annotation,
+        whether the image was added back to the open project, the stand-in's map kept aside or None)."""
+        target = resolve()
+        check_same_classes(target, classes)
+        key = (str(target.root), path)
+        undone = judge.undone(self._autosave_written(key))
+        try:
+            saved, added = self._write_image(
+                target, path, lambda image: target.autosave(image, label, over=autosaved.get(key),
+                                                            undone=undone))
+        except Exception as exc:
+            from qgn.project import ProjectBusyError
+
+            if target is not project or isinstance(exc, ProjectBusyError):  # busy: the retry will do
+                raise
+            raise RuntimeError(self._autosave_beside(project, path, label, exc, version, judge, uid)) from None
+        autosaved[key] = saved.version
+        self._autosaved_maps[key] = (uid, version, saved.version)
+        spared = self._drop_spare(project, path, judge) if target is project else None
+        return target, saved, added and target is self.project, spared
+
+    def _autosave_not_written(self, resolve, label, doc, message: str) -> None:
+        """An autosave of ``doc`` failed, or found nowhere to go (UI thread): noted and said."""
+        self._copies_out -= 1
+        # the write ended (or never ran): nothing else holds its copy, which the retry (every
+        # 10 s, no edit between: no spare made meanwhile) copies into, not afresh on this thread
+        self._spare_copy = label
+        if isinstance(resolve, _Lookup) and resolve.error is not None:
+            self.autosave_failures[doc.path] = describe_error(resolve.error)
+            self._nowhere_to_autosave(resolve)
+        else:
+            self.autosave_failures[doc.path] = message
+            self._autosave_failed(message)
+
+    def _autosave_done(self, s, v: int, doc, label, project, written: list, result: tuple) -> None:
+        """An autosave of ``doc`` (session ``s`` at edit ``v``) was written (UI thread); ``written``:
+        the round's, to which it is added. ``result``: ``_write_autosave``'s."""
+        target, saved, added, spared = result
+        self._copies_out -= 1
+        self._found(target, project)
+        self._streaks.difference_update({"autosave", "nowhere"})  # a failure from now on is news again
+        self._spare_copy = label  # written: nothing else holds it
+        self.autosave_failures.pop(doc.path, None)  # an earlier failure is no longer why
+        written.append(doc)
+        self._autosaved_one(s, v, doc, saved)
+        if spared is not None:  # the stand-in's autosave of edits undone since, kept in its conflicts/
+            self._say_undone_aside(doc, spared, "your latest edits are autosaved")
+        if added:
+            self._told_added_back(doc)
 
     def _where_to_autosave(self, session, lookups: dict):
         """A callable (job thread) returning the project ``session`` autosaves into (the open project, else the scratch project of its class set, or a read-only project's stand-in):

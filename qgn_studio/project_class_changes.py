@@ -21,6 +21,7 @@ into the controller's ``_warn``, ``_write_failed``, ``_job_progress``, ``_set_pr
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from PySide6 import QtCore
@@ -59,7 +60,6 @@ class ClassChangesMixin:
         project of the edited class set apply it to every saved annotation and autosave in one atomic step
         (``qgn.project_class_edit.apply_class_edit``); the project's inverse becomes the undo."""
         from qgn.classes_edit import inverse_of
-        from qgn.project_class_edit import apply_class_edit
 
         edit, kind = payload  # kind: "do", "undo" (its inverse goes to the redo list) or "redo"
         kind = {True: "do", False: "undo"}.get(kind, kind)
@@ -77,68 +77,80 @@ class ClassChangesMixin:
             ours = target is self.project
             if ours:
                 self._class_writes += 1  # another writer's class change seen meanwhile waits for it
-
-            def done(inverse, keep=keep, ours=ours, root=self._class_root) -> None:
-                if ours:
-                    self._class_write_ended()
-                if keep:  # (the project left meanwhile: on its own list, kept aside - never on another's)
-                    annotator.record_class_inverse(edit, inverse, kind, root)
-
-            def failed(message, target=target, ours=ours, root=self._class_root) -> None:
-                if ours:
-                    self._class_write_ended()
-                if self._hidden:  # the window closed, this write under way: no window to say it in, nothing to
-                    self._class_write_refused_after_close(edit, kind, target, message)  # revert or make again
-                elif ours and target is not self.project:  # the user opened another project (or none) meanwhile:
-                    # its open maps are not of this change (none to revert, nothing made again there)
-                    annotator.put_back_class_step(edit, kind, root)  # (an undo or redo: that project's list)
-                    self._refused_in_project_left(edit, kind, target, root, message)
-                elif target is self.project:  # its files keep the old classes: so do the open maps
-                    # another writer changed the project (its classes) since: follow that, then make ours again
-                    # on the classes then (by name) - neither change is lost
-                    retry = CHANGED_ELSEWHERE in message and annotator.retry_class_edit_later(edit)
-                    if retry:
-                        self._reload_waiting = True
-                        self._reload_timer.start()
-                    annotator.put_back_class_step(edit, kind)  # an undo or redo step: it can be tried again
-
-                    def reverted(back: bool, why: str, target=target, root=root) -> None:  # one line, once the
-                        # open maps are back (or not)
-                        if back and self.project is not target:  # left while they went back: the open images
-                            if not retry:  # are another's (a retry waiting was dropped, said, as it was left)
-                                self._refused_in_project_left(edit, kind, target, root, message)
-                        elif not back:
-                            self._write_failed(
-                                f"Cannot change the classes: {message}; the open images could not go back to the "
-                                f"old classes either ({why}): they keep the new ones, and nothing of them is written "
-                                "into the project (of the old classes) - save them into a new project")
-                        elif retry:
-                            self._warn(f"Another window or command changed the project's classes meanwhile: "
-                                       f"“{edit.description}” is made again once that change is followed here")
-                        elif kind in ("undo", "redo") and CHANGED_ELSEWHERE in message:
-                            # its step is of the classes before that change: the reload that follows it drops it
-                            step = annotator.forward_description(edit) if kind == "undo" else edit.description
-                            self._write_failed(
-                                f"Cannot {kind} the class change “{step}”: another window or command changed the "
-                                f"project's classes first (nothing was written). Once that change is followed here, "
-                                f"the class changes before it can no longer be {kind}ne")
-                        else:
-                            self._write_failed(f"Cannot change the classes: {message}. Nothing changed: the saved "
-                                               "annotations and the open images keep the old classes")
-
-                    annotator.revert_class_edit(edit, reverted)
-                else:
-                    self._warn(f"Cannot change the classes of the autosaves without a project: {message}")
-
-            def run(report, target=target, versions=self._versions if target is self.project else None):
-                inverse = apply_class_edit(target, edit, report)
-                if versions is not None:
-                    refresh_versions(target, versions)  # every file was rewritten, by this window
-                refresh_autosave_versions(target, self._autosaved)
-                return inverse
-
+            run = partial(self._apply_class_edit, target, edit, self._versions if target is self.project else None)
+            done = partial(self._class_edit_written, edit, kind, keep, ours, self._class_root)
+            failed = partial(self._class_edit_refused, edit, kind, target, ours, self._class_root)
             self.jobs.submit(run, self._ending_progress(done), self._ending_progress(failed), CLASS_EDIT,
                              self._job_progress(CLASS_EDIT if target is self.project else CLASS_EDIT_AUTOSAVES))
+
+    def _apply_class_edit(self, target, edit, versions: dict | None, report):
+        """Apply ``edit`` to every file of the project ``target`` (job thread); its inverse. ``versions``:
+        the open project's annotation versions, noted afresh (this window rewrote every file)."""
+        from qgn.project_class_edit import apply_class_edit
+
+        inverse = apply_class_edit(target, edit, report)
+        if versions is not None:
+            refresh_versions(target, versions)  # every file was rewritten, by this window
+        refresh_autosave_versions(target, self._autosaved)
+        return inverse
+
+    def _class_edit_written(self, edit, kind: str, keep: bool, ours: bool, root, inverse) -> None:
+        """A project took the class edit (UI thread); ``keep``: its ``inverse`` becomes the undo (or redo)."""
+        if ours:
+            self._class_write_ended()
+        if keep:  # (the project left meanwhile: on its own list, kept aside - never on another's)
+            self.annotator.record_class_inverse(edit, inverse, kind, root)
+
+    def _class_edit_refused(self, edit, kind: str, target, ours: bool, root, message: str) -> None:
+        """The project ``target`` refused the class edit (UI thread): said, and the open maps follow
+        what the project kept."""
+        annotator = self.annotator
+        if ours:
+            self._class_write_ended()
+        if self._hidden:  # the window closed, this write under way: no window to say it in, nothing to
+            self._class_write_refused_after_close(edit, kind, target, message)  # revert or make again
+        elif ours and target is not self.project:  # the user opened another project (or none) meanwhile:
+            # its open maps are not of this change (none to revert, nothing made again there)
+            annotator.put_back_class_step(edit, kind, root)  # (an undo or redo: that project's list)
+            self._refused_in_project_left(edit, kind, target, root, message)
+        elif target is self.project:  # its files keep the old classes: so do the open maps
+            # another writer changed the project (its classes) since: follow that, then make ours again
+            # on the classes then (by name) - neither change is lost
+            retry = CHANGED_ELSEWHERE in message and annotator.retry_class_edit_later(edit)
+            if retry:
+                self._reload_waiting = True
+                self._reload_timer.start()
+            annotator.put_back_class_step(edit, kind)  # an undo or redo step: it can be tried again
+            annotator.revert_class_edit(edit, partial(self._class_edit_reverted, edit, kind, target, root, message,
+                                                      retry))
+        else:
+            self._warn(f"Cannot change the classes of the autosaves without a project: {message}")
+
+    def _class_edit_reverted(self, edit, kind: str, target, root, message: str, retry: bool, back: bool,
+                             why: str) -> None:
+        """One line, once the open maps are back (or not) after ``target`` refused the class edit with
+        ``message``; ``retry``: it is made again once another writer's change is followed here."""
+        if back and self.project is not target:  # left while they went back: the open images
+            if not retry:  # are another's (a retry waiting was dropped, said, as it was left)
+                self._refused_in_project_left(edit, kind, target, root, message)
+        elif not back:
+            self._write_failed(
+                f"Cannot change the classes: {message}; the open images could not go back to the "
+                f"old classes either ({why}): they keep the new ones, and nothing of them is written "
+                "into the project (of the old classes) - save them into a new project")
+        elif retry:
+            self._warn(f"Another window or command changed the project's classes meanwhile: "
+                       f"“{edit.description}” is made again once that change is followed here")
+        elif kind in ("undo", "redo") and CHANGED_ELSEWHERE in message:
+            # its step is of the classes before that change: the reload that follows it drops it
+            step = self.annotator.forward_description(edit) if kind == "undo" else edit.description
+            self._write_failed(
+                f"Cannot {kind} the class change “{step}”: another window or command changed the "
+                f"project's classes first (nothing was written). Once that change is followed here, "
+                f"the class changes before it can no longer be {kind}ne")
+        else:
+            self._write_failed(f"Cannot change the classes: {message}. Nothing changed: the saved "
+                               "annotations and the open images keep the old classes")
 
     def _refused_in_project_left(self, edit, kind: str, target, root, message: str) -> None:
         """The project ``target`` (at ``root``), no longer open here, refused the class change ``edit``

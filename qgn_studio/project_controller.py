@@ -69,6 +69,7 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from PySide6 import QtCore
@@ -123,6 +124,16 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
 
     def __init__(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None, parent=None):
         super().__init__(parent)
+        self._keep_services(workspace, annotator, jobs, batch, ask, shell, scratch)
+        self._make_autosave_state()
+        self._make_watch_state()
+        self._make_write_state()
+        self._make_class_state(annotator)
+        self._make_mark_state()
+        self._connect(workspace, annotator)
+
+    def _keep_services(self, workspace, annotator, jobs, batch, ask, shell, scratch: Path | None) -> None:
+        """The services ``__init__`` takes, and the questions it asks through ``ask`` (each replaceable)."""
         self.workspace = workspace
         self.annotator = annotator
         self.jobs = jobs
@@ -140,6 +151,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self.ask_remove = ask.remove
         self.ask_classes = ask.classes
         self._statistics = None
+
+    def _make_autosave_state(self) -> None:
+        """The autosave's timers (after an edit, after a refused write) and what its writes remember."""
         self.timer = QtCore.QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(AUTOSAVE_DELAY_MS)
@@ -158,6 +172,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._copies_out = 0  # autosave copies in writes not ended yet (each gives its copy back as the spare)
         self.autosave_failures: dict = {}  # image path -> why its last autosave failed (dropped once one is written)
         self.save_failures: dict = {}  # image path -> why its last save failed (dropped once one is saved)
+
+    def _make_watch_state(self) -> None:
+        """The watch of the project on disk (another writer's change) and what it told."""
         self.watch = QtCore.QTimer(self)
         self.watch.setInterval(WATCH_MS)
         self.watch.timeout.connect(self.check_project_on_disk)
@@ -169,6 +186,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._unreadable_told: set = set()  # new images of another writer that could not be checked, warned of
         self._look_failed = None  # (why the watch's last look failed, the merge it was for), warned of once; or None
         self._looking = False  # a watch's look at another writer's change is on the job thread (``_look_at_merge``)
+
+    def _make_write_state(self) -> None:
+        """What the writes on the job thread remember of each image (versions, autosaves, stand-ins)."""
         # image path -> the saved annotation's version (qgn.project.annotation_version) its open map was
         # read from: read and written on the job thread only (jobs run in order), one dict per project
         self._versions: dict = {}
@@ -196,6 +216,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._opening = None  # the threading.Event that cancels the project being read, if one is
         self._scratch_turn = -1  # the scratch project the watch looks at next (one a tick)
         self._keeping = False  # unsaved maps the project's new classes cannot hold are being kept (job thread)
+
+    def _make_class_state(self, annotator) -> None:
+        """The class changes: this window's under way, another writer's waiting, whose they are."""
         # another writer's class change seen while one of this window's was under way (its remap of the open
         # maps, or its rewrite of the project): followed once that one is in (``reload_changed_classes``)
         self._reload_waiting = False
@@ -214,6 +237,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._class_root = None  # the root of the project open last (``_project_changed``)
         self._carry_class_history = False  # the next project set takes the window's class history (new_project)
         self.workspace.project_changed.connect(self._project_changed)
+
+    def _make_mark_state(self) -> None:
+        """The done marks on their way or refused (``qgn_studio.project_marks``) and the autosaves' look-ups."""
         # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
         # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
         self._lookups: list = []
@@ -226,6 +252,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self._marks_in_flight = 0
         self._marks_on_way: dict = {}  # (project root, image path) -> (its mark's number, done): the latest ones on their way
         self._streaks: set = set()  # retried writes failing since their banner was shown (``_write_failed``)
+
+    def _connect(self, workspace, annotator) -> None:
+        """Follow the annotator's edits, marks and class changes and the workspace's model and classes."""
         annotator.edited.connect(self._edited)
         annotator.done_changed.connect(self._done_changed)
         annotator.class_set_edited.connect(self._class_set_edited)
@@ -1102,6 +1131,20 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             self.shell.close_documents(docs)
             self._statistics = None
             return True
+        images, keys = self._listed_images(project, docs)
+        rows = {id(d): i for i, d in enumerate(self.workspace.docs)}
+        marks = later.get("marks", {})
+        self.jobs.submit(partial(self._remove_listed, project, images, later.get("discard")),
+                         self._ending_progress(partial(self._images_removed, project, docs, images)),
+                         self._ending_progress(partial(self._images_not_removed, project, docs, keys, rows, marks)),
+                         REMOVING, self._job_progress(REMOVING))
+        self.shell.close_documents(docs, forget=False)  # until the project no longer has them
+        self._statistics = None
+        return True
+
+    @staticmethod
+    def _listed_images(project, docs: list) -> tuple:
+        """The images of ``project`` that ``docs`` show, and {id(doc): image key} of those it lists."""
         images, keys = [], {}
         for doc in docs:
             try:
@@ -1109,74 +1152,70 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             except KeyError:
                 continue
             keys[id(doc)] = images[-1].key
-        rows = {id(d): i for i, d in enumerate(self.workspace.docs)}
-        marks = later.get("marks", {})
+        return images, keys
 
-        discard = later.get("discard")
+    @staticmethod
+    def _remove_listed(project, images: list, discard, report) -> list:
+        """Remove ``images`` from ``project`` after running ``discard`` (job thread); the files moved."""
+        if discard is not None:  # first, or the removal keeps the discarded autosaves in removed/ (and
+            discard()  # adding the image again offers them back); the lock held: neither happens
+        moved = []
+        report(0, len(images))  # each removal writes project.json: 300 images take seconds
+        for i, image in enumerate(images):
+            try:
+                moved += project.remove_image(image)
+            except KeyError:  # another window or command removed it first: out of the project, as asked
+                pass
+            report(i + 1, len(images))
+        return moved
 
-        def remove(report) -> list:
-            if discard is not None:  # first, or the removal keeps the discarded autosaves in removed/ (and
-                discard()  # adding the image again offers them back); the lock held: neither happens
-            moved = []
-            report(0, len(images))  # each removal writes project.json: 300 images take seconds
-            for i, image in enumerate(images):
-                try:
-                    moved += project.remove_image(image)
-                except KeyError:  # another window or command removed it first: out of the project, as asked
-                    pass
-                report(i + 1, len(images))
-            return moved
+    def _images_removed(self, project, docs: list, images: list, moved: list) -> None:
+        """``remove_images`` wrote (UI thread): what the user discarded goes now, and it is said."""
+        self.annotator.forget(docs)
+        self.images_removed.emit([image.key for image in images])
+        kept = f"; their annotations are kept in {project.root / 'removed'}" if moved else ""
+        self.workspace.show_status(f"Removed {len(images)} image{'s' if len(images) != 1 else ''} "
+                                   f"from {project.root.name}{kept}", 8000)
 
-        def forget(gone: list) -> None:  # out of the project: what the user discarded goes now
-            self.annotator.forget(gone)
+    def _images_not_removed(self, project, docs: list, keys: dict, rows: dict, marks: dict, message: str) -> None:
+        """``remove_images`` was refused (UI thread): a writer holding the lock past its timeout, a
+        read-only folder. The project keeps them (each one removed before the failure excepted), and
+        so does the list - their edits (autosaved, not discarded), undo logs and refused marks as they
+        were. ``rows``: {id(doc): its row before}; ``marks``: the refused marks the discard took."""
+        mine = project is self.project
+        kept = [doc for doc in docs if mine and self._in_project(project, doc.path)]
+        gone = [doc for doc in docs if doc not in kept]
+        self.annotator.forget(gone)  # their autosaves were discarded before the removal
+        if gone:
+            self.images_removed.emit([keys[id(doc)] for doc in gone if id(doc) in keys])
+        self._pend_marks({key: done for key, done in marks.items() if any(d.path == key[1] for d in kept)})
+        # each at its row less the removed ones above it (out of the list for good)
+        above = sorted(rows.get(id(d), len(self.workspace.docs)) for d in gone)
+        back = self.shell.list_again(kept, [row - bisect.bisect_left(above, row) for row in
+                                            (rows.get(id(d), len(self.workspace.docs)) for d in kept)])
+        self.annotator.forget([d for d in kept if d not in back])  # opened again meanwhile: that document is listed
+        kept = back
+        edited = [d for d in kept if d.annotation is not None and d.annotation.dirty]
+        for doc in edited:  # autosaved again: a discard that ran before the removal failed moved it
+            doc.annotation.mark_autosaved(-1)  # to discarded/ (the one it left in autosave/ is written over)
+        if edited:
+            self.timer.start()
+        self._say_not_removed(project, kept, gone, message)
 
-        def removed(moved: list) -> None:
-            forget(docs)
-            self.images_removed.emit([image.key for image in images])
-            kept = f"; their annotations are kept in {project.root / 'removed'}" if moved else ""
-            self.workspace.show_status(f"Removed {len(images)} image{'s' if len(images) != 1 else ''} "
-                                       f"from {project.root.name}{kept}", 8000)
+    def _say_not_removed(self, project, kept: list, gone: list, message: str) -> None:
+        """Warn that ``kept`` stay in ``project`` (and, when some went before the failure, that ``gone`` went)."""
+        def listing(some: list) -> str:
+            return ", ".join(d.name for d in some[:3]) + (", …" if len(some) > 3 else "")
 
-        def not_removed(message: str) -> None:
-            # a writer holding the lock past its timeout, a read-only folder: the project keeps
-            # them (each one removed before the failure excepted), and so does the list - their
-            # edits (autosaved, not discarded), undo logs and refused marks as they were
-            mine = project is self.project
-            kept = [doc for doc in docs if mine and self._in_project(project, doc.path)]
-            gone = [doc for doc in docs if doc not in kept]
-            forget(gone)  # their autosaves were discarded before the removal
-            if gone:
-                self.images_removed.emit([keys[id(doc)] for doc in gone if id(doc) in keys])
-            self._pend_marks({key: done for key, done in marks.items() if any(d.path == key[1] for d in kept)})
-            # each at its row less the removed ones above it (out of the list for good)
-            above = sorted(rows.get(id(d), len(self.workspace.docs)) for d in gone)
-            back = self.shell.list_again(kept, [row - bisect.bisect_left(above, row) for row in
-                                                (rows.get(id(d), len(self.workspace.docs)) for d in kept)])
-            forget([d for d in kept if d not in back])  # opened again meanwhile: that document is listed
-            kept = back
-            edited = [d for d in kept if d.annotation is not None and d.annotation.dirty]
-            for doc in edited:  # autosaved again: a discard that ran before the removal failed moved it
-                doc.annotation.mark_autosaved(-1)  # to discarded/ (the one it left in autosave/ is written over)
-            if edited:
-                self.timer.start()
-            def listing(some: list) -> str:
-                return ", ".join(d.name for d in some[:3]) + (", …" if len(some) > 3 else "")
-
-            names = listing(kept)
-            again = (f"; {names} {'stays' if len(kept) == 1 else 'stay'} in the project and "
-                     f"{'is' if len(kept) == 1 else 'are'} listed again as before (edits and marks not "
-                     f"discarded): remove {'it' if len(kept) == 1 else 'them'} once it is done") if kept else ""
-            if gone and kept:  # some removed before the failure: say which went and which stay
-                self._warn(f"Removed {listing(gone)} from {project.root.name}; cannot remove {names}: "
-                           f"{message}{again}")
-            else:
-                self._warn(f"Cannot remove the images: {message}{again}")
-
-        self.jobs.submit(remove, self._ending_progress(removed), self._ending_progress(not_removed),
-                         REMOVING, self._job_progress(REMOVING))
-        self.shell.close_documents(docs, forget=False)  # until the project no longer has them
-        self._statistics = None
-        return True
+        names = listing(kept)
+        again = (f"; {names} {'stays' if len(kept) == 1 else 'stay'} in the project and "
+                 f"{'is' if len(kept) == 1 else 'are'} listed again as before (edits and marks not "
+                 f"discarded): remove {'it' if len(kept) == 1 else 'them'} once it is done") if kept else ""
+        if gone and kept:  # some removed before the failure: say which went and which stay
+            self._warn(f"Removed {listing(gone)} from {project.root.name}; cannot remove {names}: "
+                       f"{message}{again}")
+        else:
+            self._warn(f"Cannot remove the images: {message}{again}")
 
     def _job_progress(self, what: str, also=None, owner: str = JOB):
         """A job's ``progress(done, total)`` (``JobRunner.submit``, on the UI thread): ``what

@@ -17,6 +17,7 @@ A mixin of ``qgn_studio.project_controller.ProjectController`` (its ``__init__``
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from PySide6 import QtCore
@@ -99,6 +100,18 @@ class DoneMarksMixin:
         when it is a mark tried ``again`` (an image is not added back for a stale mark); a batch
         refused for another reason than the disk is written one mark at a time, so that one mark
         that cannot be written does not hold the others back for ever."""
+        made = self._number_marks(project, marks)
+        self._marks_in_flight += 1
+
+        def write() -> list:
+            return self._write_marks(project, marks, made, again)
+
+        self.jobs.submit(write, partial(self._marks_recorded, project, made),
+                         partial(self._marks_not_recorded, project, marks, made))
+
+    def _number_marks(self, project, marks: dict) -> dict:
+        """Number each of ``marks`` as the latest of its image ({(root, path): number}) and note it on
+        its way; a refused mark of the same image is replaced by it."""
         made = {}
         for path, done in marks.items():
             key = (str(project.root), path)
@@ -106,105 +119,113 @@ class DoneMarksMixin:
             self._marks_on_way[key] = (made[key], done)
             if key in self._unrecorded:
                 self._unrecorded[key] = done  # this mark replaces the refused one
-        self._marks_in_flight += 1
+        return made
 
-        def deciding() -> list:  # the marks no newer mark (nor a discard: ``_forget_marks``) decides
-            return [key for key in made if self._marks_made.get(key) == made[key]]
+    def _marks_deciding(self, made: dict) -> list:
+        """The keys of ``made`` no newer mark (nor a discard: ``_forget_marks``) decides."""
+        return [key for key in made if self._marks_made.get(key) == made[key]]
 
-        def arrived() -> None:
-            self._marks_in_flight -= 1
-            for key in made:
-                if self._marks_on_way.get(key, (None,))[0] == made[key]:
-                    del self._marks_on_way[key]
+    def _marks_arrived(self, made: dict) -> None:
+        """The write of ``made`` ended: no longer in flight nor on its way."""
+        self._marks_in_flight -= 1
+        for key in made:
+            if self._marks_on_way.get(key, (None,))[0] == made[key]:
+                del self._marks_on_way[key]
 
-        def recorded(dropped: list) -> None:
-            arrived()
-            self._streaks.discard("marks")
-            for key in deciding():
-                self._unrecorded.pop(key, None)
-            if self.project is not None and self.project.root == project.root:
-                # another writer's mark the watch did not show while these were on their way (or
-                # refused): the project's value now - from the copy a class reload made, if it did
-                self._show_project_done(self.project, [key[1] for key in made])
-            if dropped and self.project is project:
-                names = ", ".join(path.name for path in dropped[:3]) + (", …" if len(dropped) > 3 else "")
-                self._warn(f"The done mark of {names} was not recorded: another window or command removed "
-                           f"{'it' if len(dropped) == 1 else 'them'} from the project {project.root.name}")
+    def _marks_recorded(self, project, made: dict, dropped: list) -> None:
+        """The write of ``made`` succeeded (UI thread); ``dropped``: the paths whose image went."""
+        self._marks_arrived(made)
+        self._streaks.discard("marks")
+        for key in self._marks_deciding(made):
+            self._unrecorded.pop(key, None)
+        if self.project is not None and self.project.root == project.root:
+            # another writer's mark the watch did not show while these were on their way (or
+            # refused): the project's value now - from the copy a class reload made, if it did
+            self._show_project_done(self.project, [key[1] for key in made])
+        if dropped and self.project is project:
+            names = ", ".join(path.name for path in dropped[:3]) + (", …" if len(dropped) > 3 else "")
+            self._warn(f"The done mark of {names} was not recorded: another window or command removed "
+                       f"{'it' if len(dropped) == 1 else 'them'} from the project {project.root.name}")
 
-        def failed(message: str) -> None:
-            arrived()
-            keys = deciding()
-            if not keys or self.project is None or self.project.root != project.root:
-                return  # newer marks decide, or they were accepted as lost, or the project closed (asked then)
-            for key in keys:
-                self._unrecorded[key] = marks[key[1]]
-            names = [key[1].name for key in keys]
-            what = names[0] if len(names) == 1 else f"{len(names)} images ({', '.join(names[:3])}" + (
-                ", …)" if len(names) > 3 else ")")
-            if self._read_only:  # it never will be: File ▸ New project keeps it (its warning says so)
-                self._write_failed(f"Cannot record 'done' for {what}: {message}")
-                return
-            self._retry_later()
-            self._write_failed(f"Cannot record 'done' for {what}: {message}; it is tried again every "
-                               f"{AUTOSAVE_RETRY_MS // 1000} s and at the next save", streak="marks")
+    def _marks_not_recorded(self, project, marks: dict, made: dict, message: str) -> None:
+        """The write of ``made`` was refused (UI thread): the marks still deciding wait in
+        ``_unrecorded``, tried again later (never, read-only)."""
+        self._marks_arrived(made)
+        keys = self._marks_deciding(made)
+        if not keys or self.project is None or self.project.root != project.root:
+            return  # newer marks decide, or they were accepted as lost, or the project closed (asked then)
+        for key in keys:
+            self._unrecorded[key] = marks[key[1]]
+        names = [key[1].name for key in keys]
+        what = names[0] if len(names) == 1 else f"{len(names)} images ({', '.join(names[:3])}" + (
+            ", …)" if len(names) > 3 else ")")
+        if self._read_only:  # it never will be: File ▸ New project keeps it (its warning says so)
+            self._write_failed(f"Cannot record 'done' for {what}: {message}")
+            return
+        self._retry_later()
+        self._write_failed(f"Cannot record 'done' for {what}: {message}; it is tried again every "
+                           f"{AUTOSAVE_RETRY_MS // 1000} s and at the next save", streak="marks")
 
-        def image(path: Path):
-            from qgn.project import ProjectError
+    @staticmethod
+    def _marked_image(project, path: Path, again: bool):
+        """The image of a mark's ``path`` in ``project`` (job thread), added back when its file is
+        there and the mark is not tried ``again``; None: the mark goes."""
+        from qgn.project import ProjectError
 
-            try:
-                return project.image_for(path)
-            except KeyError:
-                if again or not Path(path).is_file():
-                    return None  # removed by another writer: the mark goes with it
-            try:
-                return project.add_images([path], save=True)[0]
-            except ValueError as exc:
-                if isinstance(exc, ProjectError):  # busy, changed by another window: kept, tried again
-                    raise
-                return None  # an image the project cannot take: the mark goes with it
+        try:
+            return project.image_for(path)
+        except KeyError:
+            if again or not Path(path).is_file():
+                return None  # removed by another writer: the mark goes with it
+        try:
+            return project.add_images([path], save=True)[0]
+        except ValueError as exc:
+            if isinstance(exc, ProjectError):  # busy, changed by another window: kept, tried again
+                raise
+            return None  # an image the project cannot take: the mark goes with it
 
-        def write() -> list:
-            dropped = written()
-            # the project's path index, which ``recorded`` reads the flags through on the UI thread, built
-            # here when a merge of another writer's change replaced the images (0.4 s at 100,000 images);
-            # read there, not here: a change the watch merges before ``recorded`` runs is what it shows
-            project.warm_index()
+    def _write_marks(self, project, marks: dict, made: dict, again: bool) -> list:
+        """Write the marks of ``made`` still deciding (job thread); the paths dropped."""
+        dropped = self._write_deciding_marks(project, marks, made, again)
+        # the project's path index, which ``_marks_recorded`` reads the flags through on the UI thread, built
+        # here when a merge of another writer's change replaced the images (0.4 s at 100,000 images);
+        # read there, not here: a change the watch merges before ``_marks_recorded`` runs is what it shows
+        project.warm_index()
+        return dropped
+
+    def _write_deciding_marks(self, project, marks: dict, made: dict, again: bool) -> list:
+        """``_write_marks`` without the index: one write, or one a mark where one cannot be written."""
+        # the marks still deciding now that this write's turn came: not one a newer mark replaced, nor
+        # one a Discard forgot while it waited behind other jobs (``_forget_marks``: at the close's bound)
+        live = {key[1]: marks[key[1]] for key in self._marks_deciding(made)}
+        dropped: list = []
+        if not live:
             return dropped
 
-        def written() -> list:
-            # the marks still deciding now that this write's turn came: not one a newer mark replaced, nor
-            # one a Discard forgot while it waited behind other jobs (``_forget_marks``: at the close's bound)
-            live = {key[1]: marks[key[1]] for key in deciding()}
-            dropped: list = []
-            if not live:
-                return dropped
-
-            def pairs(paths) -> list:
-                found = []
-                for path in paths:
-                    im = None if path in dropped else image(path)
-                    if im is not None:
-                        found.append((im, live[path]))
-                    elif path not in dropped:
-                        dropped.append(path)
-                return found
-
-            # only a mark refused for its image (KeyError) is looked at again; a busy or changed project
-            # (ProjectError) or a disk error (OSError) ends the round: every mark kept, tried again later
-            for _attempt in (1, 2):  # a mark refused for a removed image merged that removal: looked up anew, once
-                try:
-                    project.set_done_many(pairs(live))
-                    return dropped
-                except KeyError:
-                    pass
-            for path in [p for p in live if p not in dropped]:  # one mark that cannot be written holds back
-                try:  # no other: one write each
-                    project.set_done_many(pairs([path]))
-                except KeyError:
+        def pairs(paths) -> list:
+            found = []
+            for path in paths:
+                im = None if path in dropped else self._marked_image(project, path, again)
+                if im is not None:
+                    found.append((im, live[path]))
+                elif path not in dropped:
                     dropped.append(path)
-            return dropped
+            return found
 
-        self.jobs.submit(write, recorded, failed)
+        # only a mark refused for its image (KeyError) is looked at again; a busy or changed project
+        # (ProjectError) or a disk error (OSError) ends the round: every mark kept, tried again later
+        for _attempt in (1, 2):  # a mark refused for a removed image merged that removal: looked up anew, once
+            try:
+                project.set_done_many(pairs(live))
+                return dropped
+            except KeyError:
+                pass
+        for path in [p for p in live if p not in dropped]:  # one mark that cannot be written holds back
+            try:  # no other: one write each
+                project.set_done_many(pairs([path]))
+            except KeyError:
+                dropped.append(path)
+        return dropped
 
     def _marks_pending(self) -> dict:
         """The open project's marks not written yet: refused ones and those on their way (current)."""

@@ -437,37 +437,63 @@ def _simulate_starts(s, model, prediction, classes, config: AnnotateConfig, want
     if assist:
         step("from empty, image tools")
         runs["assist_empty"], labels["assist_empty"] = run(empty, [ImageTools(over)])
-    only = config.snap_evidence == "prediction"
+    model_map = _simulate_model_starts(run, prediction, classes, config, wanted, headed, carry, over, empty,
+                                       runs, labels, step)
+    head = _simulate_learnt_starts(run, s, model, classes, config, headed, carry, previous, over, model_map,
+                                   trainer, runs, labels, step)
+    labels["over"] = over
+    return runs, labels, head
 
-    def tools(start_map):  # the image tools, the snap brush following what snap_evidence says
-        evidence = {"image": None, "prediction": model_map, "oracle": start_map}[config.snap_evidence]
-        return [ImageTools(over, evidence=evidence, evidence_only=only)]
 
+def _start_tools(over, config: AnnotateConfig, model_map, start_map) -> list:
+    """The image tools on the superpixels ``over``, the snap brush following what ``config.snap_evidence``
+    says (the image, ``model_map`` or ``start_map``)."""
+    from qgn.bench.annotate_tools import ImageTools
+
+    evidence = {"image": None, "prediction": model_map, "oracle": start_map}[config.snap_evidence]
+    return [ImageTools(over, evidence=evidence, evidence_only=config.snap_evidence == "prediction")]
+
+
+def _simulate_model_starts(run, prediction, classes, config: AnnotateConfig, wanted: list[str], headed: bool,
+                           carry: bool, over, empty, runs: dict, labels: dict, step):
+    """``_simulate_starts``' corrections with the image tools from the model's map and from its
+    confident part, into ``runs`` and ``labels``; the model's map (None when no scenario needs it)."""
     model_map = None
     if "assist_model" in wanted or headed or (carry and config.snap_evidence == "prediction"):
         model_map = labels["model_map"] = prediction.label()
         step("from the model, image tools")
-        runs["assist_model_start"], labels["corrected_model"] = run(model_map, tools(model_map))
-        runs["assist_model_empty"] = run(empty, tools(model_map))[0] if config.model_snap else None
+        runs["assist_model_start"], labels["corrected_model"] = run(model_map, _start_tools(over, config, model_map,
+                                                                                            model_map))
+        runs["assist_model_empty"] = run(empty, _start_tools(over, config, model_map, model_map))[0] \
+            if config.model_snap else None
     if "assist_confident" in wanted or "app_confident" in wanted:
         step("confident start, image tools")
         confident = labels["confident_map"] = prediction.confident(config.confidence, classes.ignore_index)
-        runs["assist_confident_start"], labels["corrected_confident"] = run(confident, tools(confident))
+        runs["assist_confident_start"], labels["corrected_confident"] = run(
+            confident, _start_tools(over, config, model_map, confident))
+    return model_map
+
+
+def _simulate_learnt_starts(run, s, model, classes, config: AnnotateConfig, headed: bool, carry: bool, previous,
+                            over, model_map, trainer, runs: dict, labels: dict, step):
+    """``_simulate_starts``' corrections with the image tools from the project head's map (fitted on
+    the images before) and from the previous image's corrected map carried by the flow; the head."""
     if headed:
         step("head fit")
     head = trainer.fit() if headed else None
     if head is not None:
         head_map = labels["head_map"] = head.predict(model, s.image)
         step("from the head, image tools")
-        runs["assist_head_start"], labels["assist_head_start"] = run(head_map, tools(head_map))
+        runs["assist_head_start"], labels["assist_head_start"] = run(head_map, _start_tools(over, config, model_map,
+                                                                                             head_map))
     if carry and previous is not None and previous[0].shape == s.image.shape:
         from qgn.annotation.carry import carried_start
 
         step("carried start")
         carried = labels["carried_map"] = carried_start(previous[0], previous[1], s.image, classes.ignore_index)
-        runs["assist_carried"], labels["corrected_previous"] = run(carried, tools(carried))
-    labels["over"] = over
-    return runs, labels, head
+        runs["assist_carried"], labels["corrected_previous"] = run(carried, _start_tools(over, config, model_map,
+                                                                                          carried))
+    return head
 
 
 EFFORT_WINDOW = 3  # the starts' record: their last this many judged images

@@ -44,6 +44,17 @@ QUICK = dict(sizes="256x128", images=1, speed_size="160x128", repeats=1, anytime
 
 
 def add_arguments(p) -> None:
+    _add_general_arguments(p)
+    _add_scaling_arguments(p)
+    _add_annotate_arguments(p)
+    _add_annotate_scenario_arguments(p)
+    add_threads_argument(p)
+    p.add_argument("--real", action="store_true",
+                   help="CPU memory: run the float arithmetic too instead of shape-only execution (slow, GBs)")
+
+
+def _add_general_arguments(p) -> None:
+    """The sections, sizes, model, data and output of every section."""
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (the default); "
                                                         f"{', '.join(OPT_IN_SECTIONS)} run only when named, alone or "
                                                         f"with others")
@@ -65,10 +76,18 @@ def add_arguments(p) -> None:
                                                "training scale from its JSON, else 1)")
     p.add_argument("--out", help="folder for the anytime CSV and PNG (default benchmarks/results; with --quick a "
                                  "new temporary folder, so a smoke test never replaces the measured curve)")
+
+
+def _add_scaling_arguments(p) -> None:
+    """The scaling and sparse_conv sections' (and the data split of annotate and scaling)."""
     p.add_argument("--split", help="annotate, scaling: the data split (default val)")
     p.add_argument("--factors", default="1,2,4,8", help="scaling: image-side factors (default %(default)s)")
     p.add_argument("--channels", help="sparse_conv: channel counts (default 16,32,64,128,256,512)")
     p.add_argument("--densities", help="sparse_conv: shares of active sites (default 0.01,0.03,0.1,0.3,0.5,0.75)")
+
+
+def _add_annotate_arguments(p) -> None:
+    """The annotate section's fine-tunes, carried starts, held-out scoring and tolerance."""
     p.add_argument("--annotate-iters", type=int, help="annotate: fine-tune iterations of each loop step (default 40) "
                                                       "and of each session fine-tune (default 300, the dock's; "
                                                       "--quick: 2), at least 1")
@@ -84,6 +103,10 @@ def add_arguments(p) -> None:
     p.add_argument("--tolerance", type=int, default=0,
                    help="annotate: boundary tolerance in pixels (a label is right when it is the truth of a pixel "
                         "at most this far away; default 0, exact)")
+
+
+def _add_annotate_scenario_arguments(p) -> None:
+    """The annotate section's scenarios and what they choose by (confidence, domain model, snapping)."""
     p.add_argument("--scenarios", help="annotate: comma-separated scenarios (default scratch, model, assist_scratch, "
                                        "assist_model, assist_head, best, app, app_guarded; add assist_previous, app_carry (the previous "
                                        "image's labels carried by optical flow), app_domain (the app now: app_carry, empty where the model's domain "
@@ -113,9 +136,6 @@ def add_arguments(p) -> None:
                         "the start map (oracle)")
     p.add_argument("--model-snap", action="store_true",
                    help="annotate: the same as --snap-evidence oracle (the protocol before 6 Dec)")
-    add_threads_argument(p)
-    p.add_argument("--real", action="store_true",
-                   help="CPU memory: run the float arithmetic too instead of shape-only execution (slow, GBs)")
 
 
 def _size(text: str, option: str = "") -> tuple[int, int]:

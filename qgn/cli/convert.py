@@ -56,9 +56,27 @@ def read_mask(path: Path, classes):
 
 
 def run(args) -> int:
-    from qgn.quadtree import Quadtree
-    from qgn.quadtree.qgt import MAX_CLASSES, check_readable_size, write_qgt
+    k, classes, ignore = _classes_and_ignore(args)
+    src, dst = Path(args.src), Path(args.dst)
+    files, outputs = _convert_jobs(src, dst)
+    failures = Failures("convert", len(files))
+    if k is None:  # one number of classes for the whole set, covering every value
+        k = _class_count(files, classes, ignore)
+    step = FileSteps("convert", len(files), "converted")
+    total_in, total_out = _convert_each(files, outputs, classes, k, ignore, args.levels, step, failures)
+    step(len(files))
+    pct = 100.0 * total_out / max(total_in, 1)
+    done = len(files) - len(failures)
+    if done or len(files) > 1:  # a single file that failed has said so in its one line
+        of = f" of {len(files)}" if failures else ""
+        print(f"converted {done}{of} file(s): {total_out} bytes of .qgt from {total_in} bytes of label images "
+              f"({pct:.1f} %)")
+    return failures.code()
 
+
+def _classes_and_ignore(args) -> tuple:
+    """(the number of classes or None, the ClassSet of --classes or None, the ignore value or None):
+    --levels, --ignore and --classes checked; an explicit --ignore wins over the file's."""
     check_levels(args.levels)
     check_ignore(args.ignore)
     k, classes = parse_classes_arg(args.classes)
@@ -69,7 +87,12 @@ def run(args) -> int:
             ignore = classes.ignore_index
         elif ignore != classes.ignore_index:  # the explicit flag wins over the file
             classes = dataclasses.replace(classes, ignore_index=ignore)
-    src, dst = Path(args.src), Path(args.dst)
+    return k, classes, ignore
+
+
+def _convert_jobs(src: Path, dst: Path) -> tuple[list[Path], list[Path]]:
+    """(the label PNGs of ``src``, a file or a folder of them; the .qgt each becomes under ``dst``),
+    every output checked before anything is written."""
     if src.is_dir():
         files = collect_files([str(src)], (".png",), "label PNGs")
         if dst.exists() and not dst.is_dir():
@@ -86,45 +109,38 @@ def run(args) -> int:
         check_writable_folder(out, "", special=not src.is_dir())
     if src.is_dir():  # DST mirrors SRC's subfolders: one of them a link leading out of DST would receive files
         check_output_links(dst, sorted({out.parent for out in outputs}), "")
+    return files, outputs
 
-    failures = Failures("convert", len(files))
-    def show(what: str) -> FileSteps:  # a pass over the files
-        return FileSteps("convert", len(files), what)
 
-    if k is None:  # one number of classes for the whole set, covering every value
-        scan = show("reading the class values of")
-        top, where = max(((max_class_value(label, ignore), path) for path, label in readable_masks(files, classes, scan)),
-                         default=(0, None))
-        k = max(1 + top, 1)
-        if k > MAX_CLASSES:
-            hint = (f"; if {top} marks unlabelled pixels, pass --ignore {top}" if ignore is None
-                    else "")
-            raise CLIError(f"{where}: label values reach {top}; a .qgt holds at most {MAX_CLASSES} classes "
-                           f"(values 0..{MAX_CLASSES - 1}){hint}")
+def _class_count(files: list[Path], classes, ignore) -> int:
+    """The number of classes covering every value of the readable ``files``; CLIError past a .qgt's most."""
+    from qgn.quadtree.qgt import MAX_CLASSES
+
+    scan = FileSteps("convert", len(files), "reading the class values of")
+    top, where = max(((max_class_value(label, ignore), path) for path, label in readable_masks(files, classes, scan)),
+                     default=(0, None))
+    k = max(1 + top, 1)
+    if k > MAX_CLASSES:
+        hint = (f"; if {top} marks unlabelled pixels, pass --ignore {top}" if ignore is None
+                else "")
+        raise CLIError(f"{where}: label values reach {top}; a .qgt holds at most {MAX_CLASSES} classes "
+                       f"(values 0..{MAX_CLASSES - 1}){hint}")
+    return k
+
+
+def _convert_each(files: list[Path], outputs: list[Path], classes, k: int, ignore, levels, step: FileSteps,
+                  failures: Failures) -> tuple[int, int]:
+    """Convert each of ``files`` into its output (one bad mask is reported into ``failures`` and the
+    rest go on); (the bytes read, the bytes written) of those converted."""
     total_in = total_out = 0
     cleaned: set[Path] = set()
-    step = show("converted")
     parts = ItemParts("convert", len(files), writes=3,  # a 24 MP mask: ~0.1 s to read and build, ~0.8 s to encode
                       time_left=step.time_left)  # (its line replaces the count's: it says the batch's time left)
     for i, (path, out) in enumerate(zip(files, outputs)):
         step(i)
         parts.begin(i, path)
         try:  # one bad mask is reported and the rest go on
-            parts.writing(1, "reading")
-            label = read_mask(path, classes)
-            try:
-                check_readable_size(*label.shape, args.levels)  # before building a pyramid that big
-                parts.writing(2, "building the quadtree")
-                qt = Quadtree.from_label(label, k, ignore, args.levels)
-            except ValueError as exc:
-                hint = "; if a value marks unlabelled pixels, pass --ignore VALUE" if "no ignore value set" in str(exc) else ""
-                raise ValueError(f"{path}: {exc}{hint}") from None
-            out.parent.mkdir(parents=True, exist_ok=True)
-            if out.parent not in cleaned:
-                cleaned.add(out.parent)
-                remove_stale_temporaries(out.parent)  # left by a killed earlier run
-            parts.writing(3, f"writing {one_line(out.name)}")
-            write_qgt(out, qt, classes)
+            _convert_one(path, out, classes, k, ignore, levels, parts, cleaned)
         except (ValueError, OSError) as exc:
             parts.clear()
             step.off_the_line()
@@ -135,14 +151,30 @@ def run(args) -> int:
         parts.clear()
         total_in += path.stat().st_size
         total_out += out.stat().st_size
-    step(len(files))
-    pct = 100.0 * total_out / max(total_in, 1)
-    done = len(files) - len(failures)
-    if done or len(files) > 1:  # a single file that failed has said so in its one line
-        of = f" of {len(files)}" if failures else ""
-        print(f"converted {done}{of} file(s): {total_out} bytes of .qgt from {total_in} bytes of label images "
-              f"({pct:.1f} %)")
-    return failures.code()
+    return total_in, total_out
+
+
+def _convert_one(path: Path, out: Path, classes, k: int, ignore, levels, parts: ItemParts, cleaned: set) -> None:
+    """Read the mask ``path``, build its quadtree and write it to ``out``; ``cleaned``: the folders
+    whose stale temporaries were removed this run."""
+    from qgn.quadtree import Quadtree
+    from qgn.quadtree.qgt import check_readable_size, write_qgt
+
+    parts.writing(1, "reading")
+    label = read_mask(path, classes)
+    try:
+        check_readable_size(*label.shape, levels)  # before building a pyramid that big
+        parts.writing(2, "building the quadtree")
+        qt = Quadtree.from_label(label, k, ignore, levels)
+    except ValueError as exc:
+        hint = "; if a value marks unlabelled pixels, pass --ignore VALUE" if "no ignore value set" in str(exc) else ""
+        raise ValueError(f"{path}: {exc}{hint}") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.parent not in cleaned:
+        cleaned.add(out.parent)
+        remove_stale_temporaries(out.parent)  # left by a killed earlier run
+    parts.writing(3, f"writing {one_line(out.name)}")
+    write_qgt(out, qt, classes)
 
 
 def readable_masks(files: list[Path], classes, step=None):

@@ -133,6 +133,26 @@ def qgt_fix(src: Path, images: str | None, names=None, out=None, split: str | No
 def run(args) -> int:
     if args.project:
         return _run_project(args)
+    wanted, names, split = _checked_request(args)
+    src = Path(args.src)
+    jobs, relative_dirs, root = _file_jobs(src, names, wanted, args.out)
+    if args.images and not Path(args.images).is_dir():
+        raise CLIError(f"--images {args.images}: no such folder")
+    if names:  # a folder link under --out leading outside it: refused before anything is read or written
+        _check_format_out(args.out, src, names, relative_dirs)
+    if any(whole_dataset_only(n) for n in names) and src.is_dir():
+        if wanted:
+            raise CLIError("a whole-dataset --format and --png cannot be combined; run them one at a time")
+        check_outputs([path for path, _ in jobs], [(out, src) for out in dataset_outputs(names, Path(args.out))])
+        with protected_inputs(_inputs(jobs, args.images, root), "the files being exported and their images"):
+            return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split,
+                                          qgt_fix(src, args.images, names, args.out, split))
+    return _export_files(args, src, jobs, relative_dirs, root, names, split, wanted)
+
+
+def _checked_request(args) -> tuple[list, list[str], str | None]:
+    """The file forms' outputs asked for: ([(exporter name, OUT)], --format's names, the split);
+    CLIError for a request that names none, or one that mixes in the project form's options."""
     if args.formats or args.only_done or args.include_images != "none":
         raise CLIError("--formats, --only-done and --include-images go with --project DIR; for files use --format NAME")
     wanted = [(name, Path(getattr(args, name))) for name in EXPORTERS if getattr(args, name)]
@@ -145,44 +165,47 @@ def run(args) -> int:
     split = _split(args, names)
     if names and not args.out:
         raise CLIError("--format needs --out DIR (the output folder)")
-    src = Path(args.src)
+    return wanted, names, split
+
+
+def _file_jobs(src: Path, names: list[str], wanted: list, out_dir) -> tuple[list, list[Path], Path]:
+    """([(a .qgt file, [(exporter name, its output)])], each file's folder relative to ``src``, the
+    folder they are relative to) for ``src``, a file or a folder of them; the outputs checked first."""
     if src.is_dir():
-        check_not_a_project(src, names or [name for name, _ in wanted], args.out or wanted[0][1])
+        check_not_a_project(src, names or [name for name, _ in wanted], out_dir or wanted[0][1])
         files = collect_files([str(src)], (".qgt",), ".qgt files")
         for _, out in wanted:
             if out.exists() and not out.is_dir():
                 raise CLIError(f"{out} exists and is not a folder (exporting a folder needs an output folder)")
         jobs = [(f, [(n, out / f.relative_to(src).with_suffix(EXPORTERS[n][0])) for n, out in wanted]) for f in files]
         relative_dirs = [f.parent.relative_to(src) for f in files]
-        root = src
         for name, out in wanted:  # before anything is written: it mirrors DIR's subfolders under OUT
             check_output_folder(out, f"--{name}")
             check_output_links(out, [out / rel for rel in sorted(set(relative_dirs))], f"--{name}")
-    elif src.is_file():
+        return jobs, relative_dirs, src
+    if src.is_file():
         jobs = [(src, [(n, out / f"{src.stem}{EXPORTERS[n][0]}" if out.is_dir() else out) for n, out in wanted])]
-        relative_dirs, root = [Path()], src.parent
-    else:
-        raise no_input_error(src)
-    if args.images and not Path(args.images).is_dir():
-        raise CLIError(f"--images {args.images}: no such folder")
-    if names:  # a folder link under --out leading outside it: refused before anything is read or written
-        from qgn.formats import check_export_links
+        return jobs, [Path()], src.parent
+    raise no_input_error(src)
 
-        if Path(args.out).exists() and not Path(args.out).is_dir():
-            raise CLIError(f"--out {args.out} exists and is not a folder")
-        check_output_folder(Path(args.out))  # a folder export writes its one JSON at the end
 
-        dataset = any(whole_dataset_only(n) for n in names) and src.is_dir()
-        check_export_links(Path(args.out), [Path(args.out) / rel / (name if len(names) > 1 else "")
-                                            for rel in ([Path()] if dataset else sorted(set(relative_dirs)))
-                                            for name in names])
-    if any(whole_dataset_only(n) for n in names) and src.is_dir():
-        if wanted:
-            raise CLIError("a whole-dataset --format and --png cannot be combined; run them one at a time")
-        check_outputs([path for path, _ in jobs], [(out, src) for out in dataset_outputs(names, Path(args.out))])
-        with protected_inputs(_inputs(jobs, args.images, root), "the files being exported and their images"):
-            return _export_folder_dataset(src, [f for f, _ in jobs], names, Path(args.out), args.images, split,
-                                          qgt_fix(src, args.images, names, args.out, split))
+def _check_format_out(out, src: Path, names: list[str], relative_dirs: list[Path]) -> None:
+    """``--out`` of ``--format`` (as typed): a folder (or none yet) with no link under it leading outside it."""
+    from qgn.formats import check_export_links
+
+    if Path(out).exists() and not Path(out).is_dir():
+        raise CLIError(f"--out {out} exists and is not a folder")
+    check_output_folder(Path(out))  # a folder export writes its one JSON at the end
+
+    dataset = any(whole_dataset_only(n) for n in names) and src.is_dir()
+    check_export_links(Path(out), [Path(out) / rel / (name if len(names) > 1 else "")
+                                   for rel in ([Path()] if dataset else sorted(set(relative_dirs)))
+                                   for name in names])
+
+
+def _export_files(args, src: Path, jobs: list, relative_dirs: list[Path], root: Path, names: list[str],
+                  split: str | None, wanted: list) -> int:
+    """Export each of ``jobs`` on its own (one bad file is reported and the rest go on); the exit code."""
     planned = [(out, path) for path, targets in jobs for _, out in targets]
     # named as a folder's dataset export names them where a format lists names (cvat, voc): -2 …
     stems = item_names(src, [path for path, _ in jobs], flat=False) if any(n in LISTED_FORMATS for n in names) \
@@ -192,10 +215,28 @@ def run(args) -> int:
                     for out in format_outputs(names, Path(args.out) / rel, stem)]
     check_outputs([path for path, _ in jobs], planned)  # refused before anything is written
     failures = Failures("export", len(jobs))
+    refused = _export_each(args, src, jobs, relative_dirs, root, names, split, stems, planned, failures)
+    for (rel, _), again in refused.items():
+        if again:
+            folder = "" if rel is None else f" bound for {shown(Path(args.out) / rel if args.out else rel)}"
+            print(f"qgn export: {len(again)} more file(s){folder} refused the same way (see above): "
+                  + ", ".join(shown(p) for p in again[:5]) + (" …" if len(again) > 5 else ""),
+                  file=sys.stderr, flush=True)
+    exported = len(jobs) - len(failures)
+    outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
+    if exported or len(jobs) > 1:  # a single file that failed has said so in its one line
+        of = f" of {len(jobs)}" if exported < len(jobs) else ""
+        print(f"exported {exported}{of} file(s) to " + ", ".join(outputs))
+    return failures.code()
+
+
+def _export_each(args, src: Path, jobs: list, relative_dirs: list[Path], root: Path, names: list[str],
+                 split: str | None, stems: list[str], planned: list, failures: Failures) -> dict:
+    """``_export_files``' loop, reporting into ``failures``; {(OUT/<rel>, the refusal): the files
+    refused so after the first} (another export's class list there; rel None: a class name no
+    importer reads back, wherever it goes): each file is still tried - whether it is refused
+    depends on its own classes - and said once."""
     time_left = TimeLeft()
-    # (OUT/<rel>, the refusal) -> the files refused so after the first (another export's class list
-    # there; rel None: a class name no importer reads back, wherever it goes): each file is still tried -
-    # whether it is refused depends on its own classes - and said once
     refused: dict[tuple[Path | None, str], list[Path]] = {}
     fix = qgt_fix(src, args.images, names, args.out)
     walks: dict = {}  # each output folder's list check walks it once this run, not once per file
@@ -220,18 +261,7 @@ def run(args) -> int:
                 continue
             if len(jobs) > 1:  # a folder: one line per file, as the other forms
                 print(f"[{i}/{len(jobs)}] {shown(path)}{time_left.suffix(i, len(jobs))}", flush=True)
-    for (rel, _), again in refused.items():
-        if again:
-            folder = "" if rel is None else f" bound for {shown(Path(args.out) / rel if args.out else rel)}"
-            print(f"qgn export: {len(again)} more file(s){folder} refused the same way (see above): "
-                  + ", ".join(shown(p) for p in again[:5]) + (" …" if len(again) > 5 else ""),
-                  file=sys.stderr, flush=True)
-    exported = len(jobs) - len(failures)
-    outputs = [f"{n} ({out})" for n, out in wanted] + ([f"{', '.join(names)} ({args.out})"] if names else [])
-    if exported or len(jobs) > 1:  # a single file that failed has said so in its one line
-        of = f" of {len(jobs)}" if exported < len(jobs) else ""
-        print(f"exported {exported}{of} file(s) to " + ", ".join(outputs))
-    return failures.code()
+    return refused
 
 
 def planned_items(out: Path, relative_dirs: list[Path], names: list[str], outputs: list[Path]) -> dict[Path, list[str]]:

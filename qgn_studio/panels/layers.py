@@ -174,6 +174,14 @@ class LayerPanel(QtWidgets.QWidget):
     def __init__(self, layers: dict[str, Layer], parent=None):
         super().__init__(parent)
         self.layers = layers
+        self._make_tree()
+        self._make_controls()
+        self._lay_out()
+        self._fit_to_the_dock()
+        self.tree.setCurrentItem(self.items["prediction"])
+
+    def _make_tree(self) -> None:
+        """The list of layers: a row per layer (``_build``), its checkbox and selection followed."""
         self.tree = QtWidgets.QTreeWidget()
         self.tree.setColumnCount(2)
         self.tree.setHeaderHidden(True)
@@ -191,6 +199,9 @@ class LayerPanel(QtWidgets.QWidget):
         self.tree.viewport().installEventFilter(self)  # a narrower list: the names give way, not the keys
         self.tree.itemChanged.connect(self._item_changed)
         self.tree.currentItemChanged.connect(self._selection_changed)
+
+    def _make_controls(self) -> None:
+        """The selected layer's opacity slider, the Uncertainty layer's measure, and the legend."""
         self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.valueChanged.connect(self._opacity_moved)
@@ -208,6 +219,9 @@ class LayerPanel(QtWidgets.QWidget):
         row.addWidget(QtWidgets.QLabel("Shows"))
         row.addWidget(self.measure, 1)
         self.legend = Legend()
+
+    def _lay_out(self) -> None:
+        """The list above the opacity and measure rows, the legend in its own scroll area below."""
         form = QtWidgets.QHBoxLayout()
         form.addWidget(self.opacity_label)
         form.addWidget(self.opacity, 1)
@@ -240,6 +254,9 @@ class LayerPanel(QtWidgets.QWidget):
                                          QtWidgets.QSizePolicy.Policy.Preferred)
         layout.addWidget(self.legend_scroll)
         layout.addStretch(1)  # a tall dock's room goes below the legend
+
+    def _fit_to_the_dock(self) -> None:
+        """The list keeps the height of its rows; a short dock folds the decoder levels (``_fit_levels``)."""
         self.tree.expanded.connect(self._fit_tree)
         self.tree.collapsed.connect(self._fit_tree)
         self._fit_tree()
@@ -254,7 +271,6 @@ class LayerPanel(QtWidgets.QWidget):
         self._levels_timer.setInterval(0)
         self._levels_timer.timeout.connect(self._fit_levels)
         self.legend_scroll.verticalScrollBar().rangeChanged.connect(lambda *_args: self._levels_timer.start())
-        self.tree.setCurrentItem(self.items["prediction"])
 
     def _levels_toggled(self, item) -> None:
         if item is getattr(self, "group", None) and not self._levels_folding:

@@ -609,7 +609,7 @@ def test_an_index_built_while_another_thread_replaces_the_images_is_never_taken_
     Project.open(tmp_path / "proj").add_images([paths[5]], save=True)  # another writer adds im5
     ours.images = list(ours.images)  # replaced by a job (as a Remove does): the index is stale
     here, building, swapped = threading.current_thread(), threading.Event(), threading.Event()
-    key = project_images._path_key
+    key = project_images.path_key
 
     def slow_key(path):  # this thread's rebuild waits, mid-way, for the other thread's refresh
         if threading.current_thread() is here and not building.is_set():
@@ -623,7 +623,7 @@ def test_an_index_built_while_another_thread_replaces_the_images_is_never_taken_
         ours.warm_index()
         swapped.set()
 
-    monkeypatch.setattr(project_images, "_path_key", slow_key)
+    monkeypatch.setattr(project_images, "path_key", slow_key)
     worker = threading.Thread(target=job)
     worker.start()
     assert ours.image_for(paths[0]).path == paths[0]
@@ -652,14 +652,14 @@ def test_a_merge_or_a_removal_leaves_the_path_index_of_the_new_images_built(tmp_
     ours.warm_index()
     other = Project.open(tmp_path / "proj")
     other.add_images([paths[5]], save=True)  # another writer adds im5
-    key, keyed = project_images._path_key, []
+    key, keyed = project_images.path_key, []
 
     def counted(path):
         keyed.append(path)
         return key(path)
 
     def looked_up(path) -> int:  # the paths keyed by one look-up (a rebuild keys every image's)
-        monkeypatch.setattr(project_images, "_path_key", counted)
+        monkeypatch.setattr(project_images, "path_key", counted)
         keyed.clear()
         assert ours.image_for(path).path == path
         monkeypatch.undo()
