@@ -18,12 +18,16 @@ run in a process, `self_check` compares each channel count's kernel with a plain
 on a small level (~13 ms, once; `load_model` runs it); a kernel that disagrees - a compiler's or a
 CPU's fault - is not used, with a warning, and the backend runs ``gather``. A module built from
 other sources (``ABI`` differs: an editable install not rebuilt after an update) is not used either.
+The check runs outside any ``TorchDispatchMode`` in force when it is first needed: a mode that
+skips the arithmetic (`qgn.bench.shape_only`, `qgn bench --only memory`) would fail it with garbage
+values, and every later conv of the process would run without the kernels.
 """
 from __future__ import annotations
 
 import warnings
 
 import torch
+from torch.utils._python_dispatch import _disable_current_modes
 
 from qgn.sparse.extensions import load_extension
 from qgn.sparse.rulebook import NeighbourRulebook
@@ -62,7 +66,8 @@ def fused_supports(in_channels: int, out_channels: int, dtype: torch.dtype, devi
         return False
     isa = _fused.isa()
     if isa not in _checked:
-        _checked[isa] = self_check(_run_kernel)
+        with _disable_current_modes():  # real arithmetic: under a mode that fakes it (qgn.bench.shape_only)
+            _checked[isa] = self_check(_run_kernel)  # the check failed, and the process ran without the kernels
         if not _checked[isa]:
             warnings.warn(f"the fused sparse-conv kernels ({isa}) disagree with a plain gather-and-matmul on this "
                           "machine: the sparse conv runs without them", RuntimeWarning, stacklevel=2)

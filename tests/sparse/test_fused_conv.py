@@ -235,6 +235,26 @@ def test_a_module_built_from_other_sources_is_not_used(monkeypatch: pytest.Monke
 
 
 @needs_kernel
+def test_a_check_first_needed_under_shape_only_execution_checks_real_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qgn bench --only memory` runs the decoder under ShapeOnlyMode (float values garbage): the
+    self-check, first needed there, failed on those values and the whole process - the benchmark's
+    later sections included - ran the sparse conv without the kernels, with a warning that the CPU's
+    kernels disagree."""
+    import warnings
+
+    from qgn.bench.shape_only import ShapeOnlyMode
+    from qgn.sparse import fused_conv
+
+    monkeypatch.setattr(fused_conv, "_checked", {})
+    monkeypatch.delenv(ALGORITHM_ENV_VAR, raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ShapeOnlyMode():
+            assert fused_supports(32, 32, torch.float32, "cpu")
+    assert fused_conv._checked == {fused_conv.fused_isa(): True}
+
+
+@needs_kernel
 def test_loading_a_model_checks_the_kernels_first(model_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The self-check runs while a model loads, not inside the first level's timed conv."""
     from qgn.model.checkpoint import load_model
