@@ -35,7 +35,7 @@ CLASS_EDIT = "Changing the classes of the saved annotations"
 CLASS_EDIT_AUTOSAVES = "Changing the classes of the autosaves"
 
 
-class ClassChangesMixin:
+class ProjectClassChangesMixin:
     """``ProjectController``'s class changes, this window's and another writer's (see the module docstring)."""
 
     def _class_set_edited(self, classes) -> None:

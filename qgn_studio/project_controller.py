@@ -77,7 +77,7 @@ from PySide6 import QtCore
 from qgn_studio.discovery import resolved
 from qgn_studio.document import describe_error
 from qgn_studio.project_autosave import AUTOSAVE_DELAY_MS, AUTOSAVE_RETRY_MS, AutosaveMixin, check_same_classes
-from qgn_studio.project_class_changes import ClassChangesMixin
+from qgn_studio.project_class_changes import ProjectClassChangesMixin
 from qgn_studio.project_marks import DoneMarksMixin
 from qgn_studio.project_watch import CHANGED_ELSEWHERE, WATCH_MS, DiskWatchMixin
 from qgn_studio.scratch import LiveMarks
@@ -109,7 +109,7 @@ def is_project_folder(path) -> bool:
     return Path(path).is_dir() and os.path.lexists(Path(path) / PROJECT_FILE)  # a broken one (a link to nothing too) is opened, to say why
 
 
-class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWatchMixin, QtCore.QObject):
+class ProjectController(AutosaveMixin, DoneMarksMixin, ProjectClassChangesMixin, DiskWatchMixin, QtCore.QObject):
     """See the module docstring. ``workspace``: the open documents, model, classes and project
     (``project`` is the workspace's); ``annotator``: the annotations and their class edits;
     ``jobs``: the JobRunner that writes; ``batch``: the one for long reads (statistics), so that
@@ -239,7 +239,8 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self.workspace.project_changed.connect(self._project_changed)
 
     def _make_mark_state(self) -> None:
-        """The done marks on their way or refused (``qgn_studio.project_marks``) and the autosaves' look-ups."""
+        """The done marks' state (on their way, refused, made before any class set: ``qgn_studio.project_marks``),
+        the autosaves' look-ups on the job thread (``_lookups``) and the failing writes' streaks (``_streaks``)."""
         # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
         # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
         self._lookups: list = []
