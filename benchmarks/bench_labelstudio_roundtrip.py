@@ -121,6 +121,8 @@ def _caller(url: str):
 
 
 def _wait_until_healthy(url: str) -> None:
+    """Return once the Label Studio at ``url`` answers ``/health`` with a success status, asking once a
+    second (a refused connection, a timeout or an error status is asked again); there is no time limit."""
     while True:
         try:
             urllib.request.urlopen(f"{url}/health", timeout=2)

@@ -99,24 +99,14 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     used = {im.key: group[0] for group in project.twins() for im in group[1:]}  # one file, one export
     image_names = export_names(project.images)
     check_export_names(image_names)  # two items to one file: refuse, never replace
-    # every format's classes and folder, before any writer opens (and writes)
-    planned = {name: [image_names[im.key] if FORMATS[name].image_names else im.key for im in project.images]
-               for name in names}  # every image's name, exported now or not: one name whatever is exported
-    check_export_classes(names, project.classes, [Path(out_dir) / name for name in names], root=out_dir,
-                         items=planned)
-    for name in names:  # temporaries a killed earlier export left (Cityscapes writes 3 folders deep)
-        remove_stale_temporaries(Path(out_dir) / name, depth=4)
-    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)
-               for n in names]
-    for name, writer in zip(names, writers):  # every image's name, exported now or not: one name whatever is exported
-        writer.plan(planned[name], [im.path for im in project.images])
+    writers = _open_writers(project, out_dir, names, image_names, image_mode, split)
     paths: list[Path] = []
     failures: list[Exception] = []
     not_reached = 0
 
     def keep(image: ProjectImage) -> None:  # not written this time: the indexes keep its earlier entry
         for name, writer in zip(names, writers):
-            writer.keep(image_names[image.key] if FORMATS[name].image_names else image.key, image.path)
+            writer.keep(_item_name(name, image, image_names), image.path)
 
     for i, image in enumerate(images, start=1):
         if should_stop is not None and should_stop():
@@ -125,21 +115,9 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
                 keep(left)
             break
         try:
-            label = None if image.key in used else project.load_annotation(image)
-            if image.key in used:
-                text = (f"{image.key}: skipped (project.json names its file {image.path.name} again as "
-                        f"{used[image.key].key}, which is exported; its annotation stays in the project)")
-            elif label is None:
-                text = f"{image.key}: skipped (no saved annotation)"
-            else:
-                check_text_names(names, [image.path])
-                with saying_waits(lambda text, i=i: progress is not None and progress(i - 1, len(images), text),
-                                  should_stop):  # another export holds a folder: said, and Stop stops the wait
-                    written = add_to_every_writer(  # all formats or none: each lists the same images
-                        [(writer, ExportItem(image_names[image.key] if FORMATS[name].image_names else image.key,
-                                             label, image.path)) for name, writer in zip(names, writers)])
-                paths += written
-                text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
+            text = _export_image(project, image, names, writers, image_names, used.get(image.key), paths,
+                                 lambda text, i=i: progress is not None and progress(i - 1, len(images), text),
+                                 should_stop)
         except (OutsideRootError, InputOverwriteError):
             raise
         except LockWaitStopped:  # stopped while waiting for another export: as a stop before this image
@@ -162,6 +140,49 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     exported = ExportedFiles(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
     exported.images, exported.not_reached = len(images), not_reached
     return exported
+
+
+def _item_name(name: str, image: ProjectImage, image_names: dict) -> str:
+    """``image``'s item name in format ``name``: its export name where the format names by image, else its key."""
+    return image_names[image.key] if FORMATS[name].image_names else image.key
+
+
+def _open_writers(project: Project, out_dir: Path, names: list[str], image_names: dict, image_mode: str | None,
+                  split: str | None) -> list:
+    """One writer per format of ``names`` into ``out_dir/<format>``, each told every image's name (exported
+    now or not: one name whatever is exported); every format's classes and folder are checked before any
+    writer opens (and writes), and temporaries a killed earlier export left are removed."""
+    planned = {name: [_item_name(name, im, image_names) for im in project.images] for name in names}
+    check_export_classes(names, project.classes, [Path(out_dir) / name for name in names], root=out_dir,
+                         items=planned)
+    for name in names:  # (Cityscapes writes 3 folders deep)
+        remove_stale_temporaries(Path(out_dir) / name, depth=4)
+    writers = [FORMATS[n].open_writer(project.classes, Path(out_dir) / n, project.levels, image_mode, split)
+               for n in names]
+    for name, writer in zip(names, writers):
+        writer.plan(planned[name], [im.path for im in project.images])
+    return writers
+
+
+def _export_image(project: Project, image: ProjectImage, names: list[str], writers: list, image_names: dict,
+                  twin: ProjectImage | None, paths: list[Path], say_wait, should_stop) -> str:
+    """Write ``image``'s saved annotation with every writer (all formats or none: each lists the same
+    images), the files written added to ``paths``; skipped when it has none, or when it is a ``twin``'s
+    file exported under the twin's name. Another export holding a folder is said (``say_wait(text)``),
+    and ``should_stop`` stops the wait. Returns the image's progress line."""
+    label = None if twin is not None else project.load_annotation(image)
+    if twin is not None:
+        return (f"{image.key}: skipped (project.json names its file {image.path.name} again as "
+                f"{twin.key}, which is exported; its annotation stays in the project)")
+    if label is None:
+        return f"{image.key}: skipped (no saved annotation)"
+    check_text_names(names, [image.path])
+    with saying_waits(say_wait, should_stop):
+        written = add_to_every_writer(
+            [(writer, ExportItem(_item_name(name, image, image_names), label, image.path))
+             for name, writer in zip(names, writers)])
+    paths += written
+    return f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
 
 
 def _one_line(exc: BaseException) -> str:

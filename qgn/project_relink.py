@@ -118,7 +118,7 @@ def find_missing(project: Project, folder, progress: Callable[[int, int, str], N
               for im in missing]
     hashes: dict[Path, str | None] = {}
     total = sum(len(found) for im, found in checks if im.file is not None)
-    done = 0
+    checked = [0]  # candidates whose bytes were compared so far, of ``total``
     chosen: dict[str, Match] = {}
     for im, found in checks:
         if stop():
@@ -127,25 +127,10 @@ def find_missing(project: Project, folder, progress: Callable[[int, int, str], N
         if not found:
             plan.not_found.append((im.key, im.path))
             continue
-        if im.file is not None:
-            passing = []
-            for path in found:
-                done += 1
-                if _same_bytes(path, im.file, hashes):
-                    passing.append(path)
-                report(done, total, f"checking {path.name}")
-            if not passing:
-                plan.rejected.append((im.key, im.path, f"{len(found)} file(s) of that name, none with the bytes "
-                                      "noted when its annotation was saved"))
-                continue
-            found, how = passing, "bytes"
-        else:
-            fitting, how = _same_size(project, im, found)
-            if not fitting:
-                plan.rejected.append((im.key, im.path, f"{len(found)} file(s) of that name, none of the pixel "
-                                      "size of its saved annotation"))
-                continue
-            found = fitting
+        fit = _fitting_files(project, im, found, hashes, checked, total, report, plan)
+        if fit is None:
+            continue
+        found, how = fit
         best = _closest(im.path, found)
         if best is None:
             plan.ambiguous.append((im.key, im.path, found))
@@ -153,6 +138,31 @@ def find_missing(project: Project, folder, progress: Callable[[int, int, str], N
             chosen[im.key] = Match(im.key, im.path, best, how if len(found) == 1 else f"{how} and folders")
     _one_image_per_file(chosen, plan)
     return plan
+
+
+def _fitting_files(project: Project, im: ProjectImage, found: list[Path], hashes: dict, checked: list[int],
+                   total: int, report, plan: RelinkPlan) -> tuple[list[Path], str] | None:
+    """The files of ``found`` that can be ``im``'s, and how that was told ("bytes": the bytes noted when its
+    annotation was saved, each comparison counted in ``checked[0]`` and reported of ``total``; else the
+    pixel size of its saved annotation); None, the image listed in ``plan.rejected``, when none can."""
+    if im.file is not None:
+        passing = []
+        for path in found:
+            checked[0] += 1
+            if _same_bytes(path, im.file, hashes):
+                passing.append(path)
+            report(checked[0], total, f"checking {path.name}")
+        if not passing:
+            plan.rejected.append((im.key, im.path, f"{len(found)} file(s) of that name, none with the bytes "
+                                  "noted when its annotation was saved"))
+            return None
+        return passing, "bytes"
+    fitting, how = _same_size(project, im, found)
+    if not fitting:
+        plan.rejected.append((im.key, im.path, f"{len(found)} file(s) of that name, none of the pixel "
+                              "size of its saved annotation"))
+        return None
+    return fitting, how
 
 
 def _walk(folder: Path, wanted: dict, plan: RelinkPlan, report, stop) -> dict[str, list[Path]]:

@@ -29,7 +29,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from qgn.annotation.changes import ChangeTally
 from qgn_studio.annotation_doc import AnnotationSession, LivePyramid, edit_between
-from qgn_studio.annotator_class_changes import ClassChangesMixin
+from qgn_studio.annotator_class_changes import AnnotatorClassChangesMixin
 from qgn_studio.canvas.annotation_input import BrushCursor, PaintSurface
 from qgn_studio.class_keys import CLASS_KEYS, carry_keys, keys_for, remember, remembered
 from qgn_studio.document import describe_error
@@ -99,7 +99,7 @@ def change_summary(pixels: int, total: int, cells: int, level: int) -> tuple[str
     return exact, (rounded,) if rounded != exact else ()
 
 
-class Annotator(ClassChangesMixin, QtCore.QObject):
+class Annotator(AnnotatorClassChangesMixin, QtCore.QObject):
     """See the module docstring. ``workspace``: the open documents, the current one, the model
     and the class set (``classes`` is the workspace's); ``canvas``: the view painted on; ``jobs``:
     the JobRunner that builds maps off the UI thread; ``ask``: the dialogs (``qgn_studio.ask``);

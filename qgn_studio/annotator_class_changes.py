@@ -1,7 +1,7 @@
 """The Annotator's class changes: renaming, recolouring, adding and deleting (merging) a class of the
 open maps, their undo and redo, and each project's own class-change history.
 
-``ClassChangesMixin`` is a base of ``qgn_studio.annotator.Annotator`` (its methods were the Annotator's;
+``AnnotatorClassChangesMixin`` is a base of ``qgn_studio.annotator.Annotator`` (its methods were the Annotator's;
 it has no state or ``__init__`` of its own). A change is made of the classes in use by name
 (``_edit_classes``), waits while another is under way (``_queued_edits``, ``replay_class_edits``), and
 is applied to the open maps (``apply_class_edit``): one that moves pixels remaps the maps, their
@@ -85,7 +85,7 @@ def deleting(classes, class_id: int, to: int | None):
     return lambda c: delete_class(c, class_named(c, name), None if into is None else class_named(c, into))
 
 
-class ClassChangesMixin:
+class AnnotatorClassChangesMixin:
     """The class changes of the open maps (see the module docstring); a base of ``Annotator``."""
 
     def rename_class(self, class_id: int, name: str) -> None:

@@ -56,14 +56,39 @@ class ImportDialog(JobDialog):
 
     def __init__(self, jobs, project=None, parent=None, finished_unseen=None):
         super().__init__(parent)
-        from qgn.formats import IMPORT_FORMATS
-
         self.jobs, self.project = jobs, project
         self.finished_unseen = finished_unseen
         self.dataset = None
         self._scan_key = None  # (source, format, images) of the last scan asked for
         self.setWindowTitle("Import dataset")
         self.setMinimumWidth(680)
+        form = self._form(project)
+        self._make_preview()
+        self.progress = QtWidgets.QProgressBar()
+        self.log = JobLog()  # an end line naming skipped files under deep folders: grows, then scrolls
+        self.log.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.buttons = QtWidgets.QDialogButtonBox()
+        self.import_button = self.buttons.addButton("Import", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
+        self._add_cancel(self.buttons, "Stop after the item being imported; the items imported so far stay")
+        close = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        self.import_button.clicked.connect(self.start)
+        close.clicked.connect(self.reject)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(form)
+        box = QtWidgets.QGroupBox("Detected")
+        QtWidgets.QVBoxLayout(box).addWidget(self.preview)
+        layout.addWidget(box)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.log)
+        layout.addWidget(self.buttons)
+        self._follow_edits()
+        self._update_buttons()
+
+    def _form(self, project) -> QtWidgets.QFormLayout:
+        """The dataset, its format, images and classes file, the project it goes into (``project``'s, if one is
+        open) and whether it replaces existing annotations."""
+        from qgn.formats import IMPORT_FORMATS
+
         self.source = QtWidgets.QLineEdit()
         self.format = QtWidgets.QComboBox()
         self.format.addItems(["auto", *IMPORT_FORMATS])
@@ -86,35 +111,25 @@ class ImportDialog(JobDialog):
                                    "Images with unsaved edits are never replaced. Off: an annotation is never "
                                    "replaced.")
         form.addRow("", self.update_box)
+        return form
+
+    def _make_preview(self) -> None:
+        """``self.preview``: what the scan detected in the dataset, or what to choose first."""
         self.preview = QtWidgets.QLabel("Choose a dataset folder (or its JSON file).")
         self.preview.setWordWrap(True)
         self.preview.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.preview.setMinimumHeight(160)
         self.preview.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
-        self.progress = QtWidgets.QProgressBar()
-        self.log = JobLog()  # an end line naming skipped files under deep folders: grows, then scrolls
-        self.log.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.buttons = QtWidgets.QDialogButtonBox()
-        self.import_button = self.buttons.addButton("Import", QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
-        self._add_cancel(self.buttons, "Stop after the item being imported; the items imported so far stay")
-        close = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Close)
-        self.import_button.clicked.connect(self.start)
-        close.clicked.connect(self.reject)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(form)
-        box = QtWidgets.QGroupBox("Detected")
-        QtWidgets.QVBoxLayout(box).addWidget(self.preview)
-        layout.addWidget(box)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.log)
-        layout.addWidget(self.buttons)
+
+    def _follow_edits(self) -> None:
+        """A dataset or images folder typed (or a format chosen) is scanned; the buttons and the preview follow
+        the target and classes."""
         for edit in (self.source, self.images):
             edit.editingFinished.connect(lambda: self.scan(force=False))
         self.format.currentTextChanged.connect(lambda _text: self.scan())
         for edit in (self.target, self.classes):
             edit.textChanged.connect(self._update_buttons)
         self.target.textChanged.connect(self._show_preview)  # the classes the labels go into
-        self._update_buttons()
 
     def _with_browse(self, edit: QtWidgets.QLineEdit, *kinds: str) -> QtWidgets.QHBoxLayout:
         row = QtWidgets.QHBoxLayout()

@@ -35,7 +35,7 @@ CLASS_EDIT = "Changing the classes of the saved annotations"
 CLASS_EDIT_AUTOSAVES = "Changing the classes of the autosaves"
 
 
-class ClassChangesMixin:
+class ProjectClassChangesMixin:
     """``ProjectController``'s class changes, this window's and another writer's (see the module docstring)."""
 
     def _class_set_edited(self, classes) -> None:
@@ -197,8 +197,6 @@ class ClassChangesMixin:
         is read, the unsaved maps relabelled (~0.25 s for a 24-megapixel map) and made ready to
         adopt (their check, copy and live pyramid) on the job thread too: a map edited meanwhile
         is looked at again."""
-        from qgn.project import Project
-
         if self._keeping:  # the last look is on its way: it reloads once its maps are kept
             return
         if self._class_work_of_ours():  # after our class change is in (its maps, then the project's rewrite):
@@ -216,49 +214,42 @@ class ClassChangesMixin:
         step = ["reading the project"]  # what the job was doing (its ``failed`` says so)
 
         def run():
-            try:
-                fresh = Project.open(root)
-            except Exception as exc:
-                return exc
-            step[0] = "following them in the unsaved maps"
-            follow, keep = follow_or_keep(maps, root, generation, old_classes, fresh)
-            if any(session.version != version for _doc, session, version in sessions):
-                return None  # edited meanwhile (a copy to keep may be of half an edit): looked at again
-            step[0] = "keeping the unsaved edits those classes cannot hold in its conflicts folder"
-            paths = [(reason, fresh.keep_conflict(stem, label, classes)) for reason, stem, label, classes in keep]
-            step[0] = "preparing the unsaved maps in those classes"
-            ready = [(doc, label, ready_to_adopt(label, fresh.classes)) for doc, label in follow]
-            # what the reload shows and looks up by path, made here: a Path and a file check per image and the
-            # path index held the UI thread ~1 s at 100,000 images
-            step[0] = "reading its images"
-            fresh.warm_index()
-            return fresh, ready, paths, merged_view(fresh, known)
+            return reread_project(root, generation, old_classes, maps, sessions, known, step)
 
         def done(out) -> None:
-            self._keeping = False
-            QtCore.QTimer.singleShot(0, self, self.annotator.replay_class_edits)  # class changes that waited
-            if self.project is not old:  # closed or reloaded meanwhile: the maps are kept all the same
-                return
-            if isinstance(out, Exception):
-                self._unreadable_on_disk(out)
-                return
-            if out is None or self._dirty_marks() != marks:  # edited meanwhile: look again (the maps kept stay kept)
-                self.reload_changed_classes()
-                return
-            fresh, follow, paths, view = out
-            self._reload_classes(fresh, follow, [p for r, p in paths if r == "parked"],
-                                 [p for r, p in paths if r == "kept"], view)
+            self._changed_classes_reread(old, marks, out)
 
         def failed(message: str) -> None:
-            self._keeping = False
-            QtCore.QTimer.singleShot(0, self, self.annotator.replay_class_edits)
-            if message == STOPPED:  # (the window closed: nothing to tell)
-                return
-            self._warn(f"Another window or command changed the project's classes; {step[0]} failed: {message}. "
-                       "The unsaved maps stay open here as they were; it is tried again shortly")
+            self._changed_classes_unread(step[0], message)
 
         self._keeping = True
         self.jobs.submit(run, done, failed, "Reading the project's new classes")
+
+    def _changed_classes_reread(self, old, marks, out) -> None:
+        """The job of ``reload_changed_classes`` ended with ``out`` (``reread_project``'s): the classes
+        followed, or looked at again when the maps were edited meanwhile (``marks``: their versions then)."""
+        self._keeping = False
+        QtCore.QTimer.singleShot(0, self, self.annotator.replay_class_edits)  # class changes that waited
+        if self.project is not old:  # closed or reloaded meanwhile: the maps are kept all the same
+            return
+        if isinstance(out, Exception):
+            self._unreadable_on_disk(out)
+            return
+        if out is None or self._dirty_marks() != marks:  # edited meanwhile: look again (the maps kept stay kept)
+            self.reload_changed_classes()
+            return
+        fresh, follow, paths, view = out
+        self._reload_classes(fresh, follow, [p for r, p in paths if r == "parked"],
+                             [p for r, p in paths if r == "kept"], view)
+
+    def _changed_classes_unread(self, step: str, message: str) -> None:
+        """The job of ``reload_changed_classes`` failed while ``step``: said, and tried again shortly."""
+        self._keeping = False
+        QtCore.QTimer.singleShot(0, self, self.annotator.replay_class_edits)
+        if message == STOPPED:  # (the window closed: nothing to tell)
+            return
+        self._warn(f"Another window or command changed the project's classes; {step} failed: {message}. "
+                   "The unsaved maps stay open here as they were; it is tried again shortly")
 
     def class_work_pending(self) -> bool:
         """Whether another writer's class change is being followed here or waits to be."""
@@ -422,6 +413,33 @@ def refresh_autosave_versions(project, autosaved: dict) -> None:
             autosaved[key] = project.autosave_version(project.image_for(key[1]))
         except KeyError:
             autosaved.pop(key, None)
+
+
+def reread_project(root, generation, old_classes, maps: list, sessions: list, known: set, step: list):
+    """On the job thread: the project at ``root`` read again after another writer changed its classes, the
+    unsaved ``maps`` (doc, label, classes) followed into them or kept in its conflicts folder. Returns
+    (fresh project, [(doc, label, ready parts)], [(reason, kept path)], merged view), the exception that
+    opening it raised, or None when a map of ``sessions`` (doc, session, version) was edited meanwhile.
+    ``step[0]`` says what it is doing (a failure's message names it); ``known``: the paths open here."""
+    from qgn.project import Project
+
+    try:
+        fresh = Project.open(root)
+    except Exception as exc:
+        return exc
+    step[0] = "following them in the unsaved maps"
+    follow, keep = follow_or_keep(maps, root, generation, old_classes, fresh)
+    if any(session.version != version for _doc, session, version in sessions):
+        return None  # edited meanwhile (a copy to keep may be of half an edit): looked at again
+    step[0] = "keeping the unsaved edits those classes cannot hold in its conflicts folder"
+    paths = [(reason, fresh.keep_conflict(stem, label, classes)) for reason, stem, label, classes in keep]
+    step[0] = "preparing the unsaved maps in those classes"
+    ready = [(doc, label, ready_to_adopt(label, fresh.classes)) for doc, label in follow]
+    # what the reload shows and looks up by path, made here: a Path and a file check per image and the
+    # path index held the UI thread ~1 s at 100,000 images
+    step[0] = "reading its images"
+    fresh.warm_index()
+    return fresh, ready, paths, merged_view(fresh, known)
 
 
 def follow_or_keep(maps: list, root, generation, old_classes, fresh) -> tuple[list, list]:

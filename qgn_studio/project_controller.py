@@ -77,7 +77,7 @@ from PySide6 import QtCore
 from qgn_studio.discovery import resolved
 from qgn_studio.document import describe_error
 from qgn_studio.project_autosave import AUTOSAVE_DELAY_MS, AUTOSAVE_RETRY_MS, AutosaveMixin, check_same_classes
-from qgn_studio.project_class_changes import ClassChangesMixin
+from qgn_studio.project_class_changes import ProjectClassChangesMixin
 from qgn_studio.project_marks import DoneMarksMixin
 from qgn_studio.project_watch import CHANGED_ELSEWHERE, WATCH_MS, DiskWatchMixin
 from qgn_studio.scratch import LiveMarks
@@ -109,7 +109,7 @@ def is_project_folder(path) -> bool:
     return Path(path).is_dir() and os.path.lexists(Path(path) / PROJECT_FILE)  # a broken one (a link to nothing too) is opened, to say why
 
 
-class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWatchMixin, QtCore.QObject):
+class ProjectController(AutosaveMixin, DoneMarksMixin, ProjectClassChangesMixin, DiskWatchMixin, QtCore.QObject):
     """See the module docstring. ``workspace``: the open documents, model, classes and project
     (``project`` is the workspace's); ``annotator``: the annotations and their class edits;
     ``jobs``: the JobRunner that writes; ``batch``: the one for long reads (statistics), so that
@@ -239,7 +239,8 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         self.workspace.project_changed.connect(self._project_changed)
 
     def _make_mark_state(self) -> None:
-        """The done marks on their way or refused (``qgn_studio.project_marks``) and the autosaves' look-ups."""
+        """The done marks' state (on their way, refused, made before any class set: ``qgn_studio.project_marks``),
+        the autosaves' look-ups on the job thread (``_lookups``) and the failing writes' streaks (``_streaks``)."""
         # the scratch projects and stand-ins autosaves are finding on the job thread (``_Lookup``), until their
         # round's callbacks ran: a clean-up submitted meanwhile finds the autosaves there too (``_later_targets``)
         self._lookups: list = []
@@ -353,9 +354,18 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         dirty = self.unsaved()
         project = self.project
         round_failed: list = []  # the saves of this round that failed (their callbacks come before ``_saved``'s)
-        ended = [0]  # saves of this round written or failed: a round of several says n/N and its time left
-        total = len(dirty)
-        owner = object() if total > 1 else None  # the round's line in the status bar (its own: others may run)
+        one_ended, owner = self._save_round_progress(len(dirty))
+        for doc in dirty:
+            self._submit_save(project, doc, one_ended, round_failed)
+        self.jobs.submit(lambda: len(dirty), lambda count: self._saved(count, len(round_failed), owner))
+        return True
+
+    def _save_round_progress(self, total: int):
+        """A round of ``total`` saves: (``one_ended``, called as each is written or fails, and the owner of
+        the round's line in the status bar). A round of several says n/N and its time left, on a line of its
+        own (others may run); a round of one shows none (owner None)."""
+        ended = [0]  # saves of this round written or failed
+        owner = object() if total > 1 else None
 
         def one_ended() -> None:
             ended[0] += 1
@@ -364,64 +374,71 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
 
         if total > 1:
             self.workspace.show_progress(f"Saving annotations 0/{total}", 0, total, owner=owner)
-        for doc in dirty:
-            session = doc.annotation
-            label, version, path = session.label.copy(), session.version, doc.path
-            judge = session.judge_autosaves()  # which autosaves the saved map lacks edits of (the stand-in's)
-            session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
+        return one_ended, owner
 
-            def write(path=path, label=label, classes=self.workspace.classes, versions=self._versions,
-                      autosaved=self._autosaved, unused=self._unused, judge=judge):
-                check_same_classes(project, classes)
-                # over: the version its map was read from (None: none was saved); another writer's
-                # save since then goes to conflicts/ (qgn.project: two writers saving one image), and
-                # so does a saved file this window did not use (it did not fit, or could not be read);
-                # autosave: only this window's own autosave goes with the save
-                key = (str(project.root), path)
-                kept = path in unused
-                # an autosave of ours holding edits the saved map lacks (undone before the save) is kept
-                undone = judge.undone(self._autosave_written(key))
-                saved, added = self._write_image(project, path, lambda image: project.save_annotation(
-                    image, label, over=NOT_USED if kept else versions.get(path), autosave=autosaved.get(key),
-                    undone=undone))
-                versions[path] = saved.version
-                autosaved.pop(key, None)
-                unused.discard(path)
-                spared = self._drop_spare(project, path, judge)  # kept in the stand-in's conflicts/: said
-                note_image_file(project, path)
-                return saved, added, kept, spared
+    def _submit_save(self, project, doc, one_ended, round_failed: list) -> None:
+        """Submit the save of ``doc``'s annotation into ``project`` to the job thread, its autosave superseded
+        now; its end counts in the round (``one_ended``), and a failure joins ``round_failed``."""
+        session = doc.annotation
+        label, version, path = session.label.copy(), session.version, doc.path
+        judge = session.judge_autosaves()  # which autosaves the saved map lacks edits of (the stand-in's)
+        session.mark_autosaved(version)  # the save supersedes (and removes) the autosave
 
-            def done(result, session=session, version=version, doc=doc, label=label):
-                one_ended()
-                saved, added, kept, spared = result
-                if added:
-                    self._told_added_back(doc)
-                session.mark_saved(version)
-                self.save_failures.pop(doc.path, None)
-                self.annotator.refresh_status()
-                self.workspace.document_updated(doc)  # its row and the title say "saved"
-                self.image_saved.emit(doc, label)
-                self._say_undone_aside(doc, saved, "your annotation is saved")
-                if spared is not None:
-                    self._say_undone_aside(doc, spared, "your annotation is saved")
-                if saved.parked is not None and kept:
-                    self._warn(f"{doc.name}: your annotation is saved; the saved one it replaces, which this window "
-                               f"could not use, is kept as {saved.parked}")
-                elif saved.parked is not None:
-                    self._warn(f"{doc.name}: another window or command saved this image's annotation after this "
-                               f"window read it; your version is saved, theirs is kept as {saved.parked}")
+        def write(path=path, label=label, classes=self.workspace.classes, versions=self._versions,
+                  autosaved=self._autosaved, unused=self._unused, judge=judge):
+            check_same_classes(project, classes)
+            # over: the version its map was read from (None: none was saved); another writer's
+            # save since then goes to conflicts/ (qgn.project: two writers saving one image), and
+            # so does a saved file this window did not use (it did not fit, or could not be read);
+            # autosave: only this window's own autosave goes with the save
+            key = (str(project.root), path)
+            kept = path in unused
+            # an autosave of ours holding edits the saved map lacks (undone before the save) is kept
+            undone = judge.undone(self._autosave_written(key))
+            saved, added = self._write_image(project, path, lambda image: project.save_annotation(
+                image, label, over=NOT_USED if kept else versions.get(path), autosave=autosaved.get(key),
+                undone=undone))
+            versions[path] = saved.version
+            autosaved.pop(key, None)
+            unused.discard(path)
+            spared = self._drop_spare(project, path, judge)  # kept in the stand-in's conflicts/: said
+            note_image_file(project, path)
+            return saved, added, kept, spared
 
-            def failed(message, session=session, doc=doc):
-                one_ended()
-                session.mark_autosaved(-1)  # not saved: autosave it again
-                round_failed.append(doc)
-                self.save_failures[doc.path] = message
-                self.timer.start()
-                self._write_failed(f"Saving failed: {message}")
+        def done(result) -> None:
+            one_ended()
+            self._one_saved(doc, session, version, label, result)
 
-            self.jobs.submit(write, done, failed, "Saving")
-        self.jobs.submit(lambda: len(dirty), lambda count: self._saved(count, len(round_failed), owner))
-        return True
+        def failed(message) -> None:
+            one_ended()
+            session.mark_autosaved(-1)  # not saved: autosave it again
+            round_failed.append(doc)
+            self.save_failures[doc.path] = message
+            self.timer.start()
+            self._write_failed(f"Saving failed: {message}")
+
+        self.jobs.submit(write, done, failed, "Saving")
+
+    def _one_saved(self, doc, session, version: int, label, result) -> None:
+        """``doc``'s annotation (``label`` at ``version``) is saved: marked so, shown, announced, and what the
+        save kept aside (another writer's version, one this window could not use, undone edits) said."""
+        saved, added, kept, spared = result
+        if added:
+            self._told_added_back(doc)
+        session.mark_saved(version)
+        self.save_failures.pop(doc.path, None)
+        self.annotator.refresh_status()
+        self.workspace.document_updated(doc)  # its row and the title say "saved"
+        self.image_saved.emit(doc, label)
+        self._say_undone_aside(doc, saved, "your annotation is saved")
+        if spared is not None:
+            self._say_undone_aside(doc, spared, "your annotation is saved")
+        if saved.parked is not None and kept:
+            self._warn(f"{doc.name}: your annotation is saved; the saved one it replaces, which this window "
+                       f"could not use, is kept as {saved.parked}")
+        elif saved.parked is not None:
+            self._warn(f"{doc.name}: another window or command saved this image's annotation after this "
+                       f"window read it; your version is saved, theirs is kept as {saved.parked}")
 
     def _saved(self, count: int, failed: int = 0, progress=None) -> None:
         """The round of saves of ``count`` annotations ended, ``failed`` of them not saved (each said):
@@ -863,27 +880,15 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         project = self.project
         if project is None or doc is None or doc.annotation is not None:
             return
+        image = self._saved_annotation_to_read(project, doc)
+        if image is None:
+            return
         annotator = self.annotator
-        if doc.path in annotator.loading:
-            return
-        try:
-            image = project.image_for(doc.path)
-        except KeyError:
-            return
-        if not project.annotation_path(image).is_file():
-            return
         annotator.loading.add(doc.path)
-
         class_caused: list[bool] = []  # the read failed for the classes (the job's, before failed)
 
         def failed(message: str, unused=self._unused) -> None:
-            annotator.loading.discard(doc.path)
-            # not started over silently; a save keeps the file. Class advice only when the classes are the cause
-            what = "saved annotation" if class_caused else "damaged saved annotation"
-            annotator.mark_unreadable(doc.path, message, what)
-            self.jobs.submit(lambda: unused.add(doc.path))
-            self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
-                       "editing starts only when you choose a start in the Annotate panel")
+            self._saved_annotation_unreadable(doc, message, bool(class_caused), unused)
 
         prepare = annotator.preparer(doc)  # its session's parts, made on the job thread too
         classes = annotator.classes  # the project's rewrite by a class change of ours comes after its remap
@@ -901,23 +906,52 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             return label, project.image_file_changed(image), prepare(label)
 
         def loaded(result) -> None:
-            label, changed, prepared = result
-            if annotator.class_change_pending() or annotator.classes is not classes:
-                # read in the classes before a class change of ours (the project is rewritten after the open
-                # maps are remapped) and not in those now: read again once the project is rewritten
-                annotator.loading.discard(doc.path)
-                annotator.after_class_change(lambda: self.document_shown(doc, over_fresh))
-                return
-            fresh = doc.annotation
-            if over_fresh and label is not None and fresh is not None and not fresh.dirty:
-                self.annotator.forget([doc])  # started from the prediction while the file was read
-            self._adopt(doc, label, "saved", False, prepared=prepared)
-            if changed and label is not None:
-                self._warn(f"{doc.name}: the image file is not the one its annotation was saved for ({changed}): "
-                           "was it swapped or replaced? The annotation shown may be another image's; it is kept as "
-                           "it is")
+            self._saved_annotation_read(doc, over_fresh, classes, result)
 
         self.jobs.submit(load, loaded, failed, "Reading an annotation")
+
+    def _saved_annotation_to_read(self, project, doc):
+        """``doc``'s image in ``project`` when it has a saved annotation file not being read already, else None."""
+        if doc.path in self.annotator.loading:
+            return None
+        try:
+            image = project.image_for(doc.path)
+        except KeyError:
+            return None
+        if not project.annotation_path(image).is_file():
+            return None
+        return image
+
+    def _saved_annotation_unreadable(self, doc, message: str, class_caused: bool, unused: set) -> None:
+        """``doc``'s saved annotation could not be read: not started over silently (a save keeps the file);
+        class advice only when the classes are the cause (``class_caused``)."""
+        annotator = self.annotator
+        annotator.loading.discard(doc.path)
+        what = "saved annotation" if class_caused else "damaged saved annotation"
+        annotator.mark_unreadable(doc.path, message, what)
+        self.jobs.submit(lambda: unused.add(doc.path))
+        self._warn(f"{doc.name}: the saved annotation cannot be read: {message}. It is kept as it is; "
+                   "editing starts only when you choose a start in the Annotate panel")
+
+    def _saved_annotation_read(self, doc, over_fresh: bool, classes, result) -> None:
+        """``doc``'s saved annotation was read in ``classes`` (``result``: label, image file changed, prepared
+        parts): adopted, or read again once a class change of ours has rewritten the project."""
+        label, changed, prepared = result
+        annotator = self.annotator
+        if annotator.class_change_pending() or annotator.classes is not classes:
+            # read in the classes before a class change of ours (the project is rewritten after the open
+            # maps are remapped) and not in those now: read again once the project is rewritten
+            annotator.loading.discard(doc.path)
+            annotator.after_class_change(lambda: self.document_shown(doc, over_fresh))
+            return
+        fresh = doc.annotation
+        if over_fresh and label is not None and fresh is not None and not fresh.dirty:
+            self.annotator.forget([doc])  # started from the prediction while the file was read
+        self._adopt(doc, label, "saved", False, prepared=prepared)
+        if changed and label is not None:
+            self._warn(f"{doc.name}: the image file is not the one its annotation was saved for ({changed}): "
+                       "was it swapped or replaced? The annotation shown may be another image's; it is kept as "
+                       "it is")
 
     def document_loaded(self, doc) -> None:
         """``doc``'s image was read. A map read from disk before its size was known (an autosave

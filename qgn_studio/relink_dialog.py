@@ -44,41 +44,9 @@ class RelinkDialog(JobDialog):
         self.plan = None
         self.setWindowTitle("Find missing images")
         self.setMinimumWidth(720)
-        # without the open banner's count nothing says an image is missing: say what the dialog does, not
-        # "Some images are not where the project expects them" over a project whose images are all there
-        found = ("Finds the project's images that are not where it expects them (their folder was moved or "
-                 "renamed, or the project came from another machine)." if missing is None else
-                 f"{missing} of the project's {len(project.images)} images "
-                 f"{'is' if missing == 1 else 'are'} not where the project expects them.")
-        intro = QtWidgets.QLabel(
-            f"{found} Choose the folder they are in now: it is "
-            "searched, with its subfolders, for files of the same names. An image whose annotation was saved is "
-            "matched only to a file with the same bytes; an image with two candidates is never chosen for you. "
-            "Nothing is written until you press Relink, and annotations follow their images.")
-        intro.setWordWrap(True)
-        self.folder = QtWidgets.QLineEdit()
-        self.folder.setPlaceholderText("the folder the images were moved to")
-        browse = QtWidgets.QPushButton("Folder…")
-        browse.clicked.connect(self._browse)
-        self.search_button = QtWidgets.QPushButton("Search")
-        self.search_button.clicked.connect(self.search)
-        self.folder.returnPressed.connect(self.search)
-        self.folder.textChanged.connect(self._update_buttons)
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(QtWidgets.QLabel("Folder"))
-        row.addWidget(self.folder, 1)
-        row.addWidget(browse)
-        row.addWidget(self.search_button)
-        self.list = QtWidgets.QTreeWidget()
-        self.list.setHeaderLabels(["Image", "Where it is now (in the folder)", "Checked by"])
-        self.list.setRootIsDecorated(True)
-        self.list.setMinimumHeight(260)
-        self.list.itemChanged.connect(self._ticked)
-        self._unticked: set[str] = set()
-        header = self.list.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        intro = self._intro(project, missing)
+        row = self._folder_row()
+        self._make_list()
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 1)
         self.log = JobLog()  # a long end line (deep folders): grows the dialog, then scrolls
@@ -97,6 +65,53 @@ class RelinkDialog(JobDialog):
         layout.addWidget(self.log)
         layout.addWidget(self.buttons)
         self._update_buttons()
+
+    @staticmethod
+    def _intro(project, missing: int | None) -> QtWidgets.QLabel:
+        """What the dialog does, and how many of ``project``'s images are missing when the open banner counted."""
+        # without the open banner's count nothing says an image is missing: say what the dialog does, not
+        # "Some images are not where the project expects them" over a project whose images are all there
+        found = ("Finds the project's images that are not where it expects them (their folder was moved or "
+                 "renamed, or the project came from another machine)." if missing is None else
+                 f"{missing} of the project's {len(project.images)} images "
+                 f"{'is' if missing == 1 else 'are'} not where the project expects them.")
+        intro = QtWidgets.QLabel(
+            f"{found} Choose the folder they are in now: it is "
+            "searched, with its subfolders, for files of the same names. An image whose annotation was saved is "
+            "matched only to a file with the same bytes; an image with two candidates is never chosen for you. "
+            "Nothing is written until you press Relink, and annotations follow their images.")
+        intro.setWordWrap(True)
+        return intro
+
+    def _folder_row(self) -> QtWidgets.QHBoxLayout:
+        """The folder box (Enter searches), its "Folder…" button and "Search"."""
+        self.folder = QtWidgets.QLineEdit()
+        self.folder.setPlaceholderText("the folder the images were moved to")
+        browse = QtWidgets.QPushButton("Folder…")
+        browse.clicked.connect(self._browse)
+        self.search_button = QtWidgets.QPushButton("Search")
+        self.search_button.clicked.connect(self.search)
+        self.folder.returnPressed.connect(self.search)
+        self.folder.textChanged.connect(self._update_buttons)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("Folder"))
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        row.addWidget(self.search_button)
+        return row
+
+    def _make_list(self) -> None:
+        """``self.list``: the images found, a tick per match, where each is now and how it was checked."""
+        self.list = QtWidgets.QTreeWidget()
+        self.list.setHeaderLabels(["Image", "Where it is now (in the folder)", "Checked by"])
+        self.list.setRootIsDecorated(True)
+        self.list.setMinimumHeight(260)
+        self.list.itemChanged.connect(self._ticked)
+        self._unticked: set[str] = set()
+        header = self.list.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
 
     def _browse(self) -> None:
         chosen = QtWidgets.QFileDialog.getExistingDirectory(self, "The folder the images are in now",

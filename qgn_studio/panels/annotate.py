@@ -525,22 +525,7 @@ class AnnotatePanel(QtWidgets.QWidget):
         """The mode switch, "Start from…" and the status on top; below, the controls (they scroll
         only on a screen smaller than 1280×720's, their class list first giving up rows) and the
         History under them; at the bottom, pinned, "Review": Save and Done always in view."""
-        controls = QtWidgets.QWidget()
-        controls_layout = QtWidgets.QVBoxLayout(controls)
-        controls_layout.setContentsMargins(0, 0, 0, 0)
-        controls_layout.setSpacing(4)
-        for box in boxes:
-            controls_layout.addWidget(box, 1 if box is boxes[1] else 0)  # the classes' box takes the height left
-        controls_layout.addStretch(0)
-        self.controls = QtWidgets.QScrollArea()
-        self.controls.setWidget(controls)
-        self.controls.setWidgetResizable(True)
-        self.controls.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        self.controls.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.controls.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # no Tab stop of its own: its controls have theirs
-        bar = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
-        self.controls.setMinimumWidth(controls.minimumSizeHint().width() + bar + 2)
-        self.controls.setMinimumHeight(120)
+        self._make_controls(boxes)
         self.splitter = splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(self.controls)
@@ -559,6 +544,32 @@ class AnnotatePanel(QtWidgets.QWidget):
         layout.addWidget(self.status)
         layout.addWidget(splitter, 1)
         layout.addWidget(review_box)
+        self._follow_heights(splitter)
+
+    def _make_controls(self, boxes: tuple[QtWidgets.QWidget, ...]) -> None:
+        """``self.controls``: the ``boxes`` one under another in a scroll area (vertical only, no Tab stop of
+        its own), the classes' box taking the height left; as wide as they need, at least 120 high."""
+        controls = QtWidgets.QWidget()
+        controls_layout = QtWidgets.QVBoxLayout(controls)
+        controls_layout.setContentsMargins(0, 0, 0, 0)
+        controls_layout.setSpacing(4)
+        for box in boxes:
+            controls_layout.addWidget(box, 1 if box is boxes[1] else 0)  # the classes' box takes the height left
+        controls_layout.addStretch(0)
+        self.controls = QtWidgets.QScrollArea()
+        self.controls.setWidget(controls)
+        self.controls.setWidgetResizable(True)
+        self.controls.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.controls.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.controls.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # no Tab stop of its own: its controls have theirs
+        bar = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+        self.controls.setMinimumWidth(controls.minimumSizeHint().width() + bar + 2)
+        self.controls.setMinimumHeight(120)
+
+    def _follow_heights(self, splitter: QtWidgets.QSplitter) -> None:
+        """The timers and state by which the controls and the History share the ``splitter``'s height: the
+        controls grow to whole class rows, give the History back what they do not need, and a drag of the
+        splitter by the user is kept."""
         self._fit_pending = False
         self._yield_timer = QtCore.QTimer(self)  # (the panel's own: it goes when the panel does)
         self._yield_timer.setSingleShot(True)
