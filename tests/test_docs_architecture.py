@@ -14,7 +14,7 @@ from test_import_contracts import ROOT, module_files
 DOC = ROOT / "docs" / "architecture.md"
 SECTION = "## Every module, and its one concept"
 #: A module's line: "- `qgn.sparse.level` — what it is about".
-MODULE_LINE = re.compile(r"^- `(?P<name>[A-Za-z_][\w.]*)` — ")
+MODULE_LINE = re.compile(r"^- `(?P<name>[A-Za-z_][\w.]*)` [—–-] ")  # any dash: one typed as "-" is still the line
 
 
 def documented_modules(text: str) -> list[tuple[int, str]]:
@@ -69,3 +69,5 @@ def test_a_wrong_list_is_caught() -> None:
 def test_a_right_list_passes() -> None:
     text = f"{SECTION}\n\n#### group\n\n- `qgn` — the package\n- `qgn.sparse._fused` — a C extension\n"
     assert doc_problems(text, {"qgn", "qgn.sparse._fused"}) == []
+    typed = text.replace("` — a C", "` - a C")  # a hyphen typed for the dash: still the module's line, not "add it"
+    assert doc_problems(typed, {"qgn", "qgn.sparse._fused"}) == []

@@ -34,13 +34,13 @@ def tree(tmp_path: Path) -> Path:
 def test_the_limit_and_the_paths_given_are_used(tree: Path) -> None:
     default = run("pkg", "other.py", cwd=tree)
     assert default.returncode == 0, default.stderr
-    assert default.stdout.split() == ["60", "pkg/a.py:33", "long"]
+    assert default.stdout.split() == ["60", str(Path("pkg/a.py")) + ":33", "long"]
     assert "1 functions over 50 lines" in default.stderr
 
     lower = run("pkg", "other.py", "--over", "40", cwd=tree)
     assert lower.returncode == 0, lower.stderr
     assert [line.split() for line in lower.stdout.splitlines()] == [
-        ["60", "pkg/a.py:33", "long"], ["45", "other.py:2", "C.method"]]
+        ["60", str(Path("pkg/a.py")) + ":33", "long"], ["45", "other.py:2", "C.method"]]
     assert "2 functions over 40 lines" in lower.stderr
 
     before = run("--over", "20", "pkg", cwd=tree)
@@ -59,3 +59,22 @@ def test_what_it_cannot_use_is_an_error_naming_it(tree: Path, args: list[str], n
     assert result.returncode == 2
     assert result.stdout == ""
     assert "long-functions: error:" in result.stderr and names in result.stderr
+
+
+@pytest.mark.parametrize("bad", ["not-utf8", "nul", "link-to-nowhere", "folder"])
+def test_a_file_found_that_cannot_be_read_is_an_error_naming_it(tree: Path, bad: str) -> None:
+    """Inside a folder a file that is not UTF-8, holds a NUL, links to nowhere or is a folder named
+    ``x.py`` ended in a traceback (exit 1) or an error naming "a file"."""
+    target = tree / "pkg" / "bad.py"
+    if bad == "not-utf8":
+        target.write_bytes(b"\xff")
+    elif bad == "nul":
+        target.write_bytes(b"x = 1\x00\n")
+    elif bad == "link-to-nowhere":
+        target.symlink_to(tree / "nowhere.py")
+    else:
+        target.mkdir()
+    result = run("pkg", cwd=tree)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("long-functions: error: ") and "bad.py" in result.stderr
+    assert "Traceback" not in result.stderr
