@@ -60,10 +60,14 @@ class TimeLeft:
         """``seconds`` as estimated when ``done`` of ``total`` were first reported, less the time
         since: a line redrawn while its count stands still (the part under way inside an item)
         counts down - ``seconds`` grows with the clock then), never below the estimate of the items
-        after the one under way (``left`` × (total − done − 1)/(total − done)): an item that runs
-        past its estimate leaves those still to do, and the line said no time left (or "about 0 s
+        after the one under way: the larger of ``left`` × (total − done − 1)/(total − done) and
+        the mean time per item since the first report were the item under way done now, times
+        the items after it (what ``seconds`` says once the count moves). An item that runs past
+        its estimate leaves those still to do, and the line said no time left (or "about 0 s
         left") for as long as it overran - 100 files of 6 s, the 60th taking 400 s: ~150 s with
-        nothing where ~4 min of files were known to remain. 0 only during the last item."""
+        nothing where ~4 min of files were known to remain; an estimate of 0 s (two reports in one
+        tick of a coarse clock) said "under a second left" for 47 files however long they took.
+        0 only during the last item."""
         made = self._made(done, total)
         return None if made is None else max(made[0] - made[1], made[2] or 0.0)
 
@@ -84,7 +88,11 @@ class TimeLeft:
         left, made = self.made[2:]
         if left is None:
             return None
-        after = None if done == total - 1 else left * (total - done - 1) / (total - done)
+        after = None
+        if done < total - 1:  # the larger of the estimate's items after it and the mean were it done now
+            first_done, first_time = self.first  # (set: ``seconds`` gave an estimate)
+            per_item = max(left / (total - done), (now - first_time) / (done - first_done + 1))
+            after = per_item * (total - done - 1)
         return left, now - made, after  # (seconds() is None unless done < total)
 
     def estimating(self, done: int, total: int) -> bool:
