@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -30,6 +30,10 @@ MAX_TIFF_DIRECTORIES = 64
 
 class ImageTooLargeError(ValueError):
     """An image with more pixels than ``max_pixels()``."""
+
+
+class ImageReadStopped(Exception):
+    """A read its caller's ``should_stop()`` stopped (``load_checked``): no error, nothing of it kept."""
 
 
 class SeveralPicturesError(ValueError):
@@ -309,7 +313,27 @@ def check_png_rows(path: str | os.PathLike) -> None:
 UNWRITTEN = (0xA5, 0x5A, 0xC3, 0x3C)
 
 
-def load_checked(image: Image.Image, path: str | os.PathLike) -> None:
+def polling_reads(image: Image.Image, should_stop: Callable[[], bool] | None) -> None:
+    """Make ``image.load()`` poll ``should_stop()`` before each block of the file it hands its
+    decoder (Pillow's ``decodermaxblock``, 64 KiB: a 24-megapixel PNG is hundreds of them, a JPEG
+    over a hundred), and raise ImageReadStopped at the first true: a decode of seconds that nothing
+    could stop. Through Pillow's ``load_read`` hook (its PNG reader's own, wrapped; else the file's
+    read). A decoder that reads the file itself (libtiff's, for a compressed TIFF) is not polled.
+    Nothing when ``should_stop`` is None or the image is read already."""
+    if should_stop is None or getattr(image, "fp", None) is None:
+        return
+    read = getattr(image, "load_read", None) or image.fp.read
+
+    def polled(size: int) -> bytes:
+        if should_stop():
+            raise ImageReadStopped(f"reading {getattr(image, 'filename', 'the image')} was stopped")
+        return read(size)
+
+    image.load_read = polled
+
+
+def load_checked(image: Image.Image, path: str | os.PathLike,
+                 should_stop: Callable[[], bool] | None = None) -> None:
     """``image.load()`` (an image of ``open_image``), and ValueError naming the file where a PNG's
     data ends before the rows its header claims: Pillow's decoder ends at the data's end without a
     word (ZipDecode.c's check that "the image and the data should end simultaneously" is commented
@@ -317,7 +341,9 @@ def load_checked(image: Image.Image, path: str | os.PathLike) -> None:
     memory is filled with ``UNWRITTEN`` before Pillow decodes into it, and the data stream is
     inflated a second time (``check_png_rows``) only where the last row still holds it - missing
     rows, or a genuine row of that one value - or where the rows come interlaced (each pass
-    writes some of every row). A file cut short fails in Pillow itself ("image file is truncated")."""
+    writes some of every row). A file cut short fails in Pillow itself ("image file is truncated").
+    ``should_stop``: polled as the file is decoded (``polling_reads``)."""
+    polling_reads(image, should_stop)
     if image.format != "PNG" or getattr(image, "_im", None) is not None:
         image.load()
         return

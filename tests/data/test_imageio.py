@@ -306,3 +306,24 @@ def test_a_photo_png_whose_header_claims_more_rows_than_its_data_is_refused(tmp_
     assert np.array_equal(read_rgb(whole), np.asarray(Image.open(whole).convert("RGB")))
     if interlace:
         assert np.array_equal(read_rgb(whole), values)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_read_stops_between_two_blocks_of_its_file_when_told(tmp_path, suffix):
+    """A 24-megapixel photo is one decode (~0.5-0.9 s, seconds under load) that nothing could stop:
+    ``read_rgb(path, should_stop)`` polls ``should_stop`` before each block of the file the decoder
+    takes (64 KiB), and ImageReadStopped ends the read at the first true; never told to stop, it
+    reads what a read without it reads."""
+    from qgn.data.imageio import read_rgb
+    from qgn.imagefile import ImageReadStopped
+
+    pixels = np.random.default_rng(0).integers(0, 256, (600, 800, 3), dtype=np.uint8)  # ~1.4 MB as PNG
+    path = tmp_path / f"noise{suffix}"
+    Image.fromarray(pixels).save(path, quality=95)
+    polls = []
+    assert np.array_equal(read_rgb(path, lambda: polls.append(1) and False), read_rgb(path))
+    assert len(polls) >= path.stat().st_size // (64 << 10)  # (at least one a block)
+    asked = []
+    with pytest.raises(ImageReadStopped):
+        read_rgb(path, lambda: asked.append(1) or len(asked) > 3)
+    assert len(asked) == 4  # stopped at the poll that said so
