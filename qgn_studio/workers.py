@@ -260,6 +260,16 @@ class InferenceWorker(QtCore.QThread):
             running = self._running
             return f"Reading {running.doc.name}" if running is not None and self._reads_only(running) else None
 
+    def reading_first(self) -> str | None:
+        """The name of the image the running prediction is still reading, or None: a cancel ends
+        that prediction only once the image is read (the image chosen is shown; its decode, one step
+        of seconds at 24 MP, is not stopped by Esc)."""
+        with self._cond:
+            running = self._running
+            if running is None or self._reads_only(running) or running.doc.loaded:
+                return None
+            return running.doc.name
+
     def _reads_only(self, job: _Predict) -> bool:
         """``job`` reads its image and computes nothing: a read a cancel kept, or no model (under
         ``_cond``; the model cannot change while a job runs)."""

@@ -910,3 +910,35 @@ def test_the_read_of_a_big_image_stops_when_another_image_is_chosen(qtbot, windo
     window.images.set_current(window.docs.index(big_doc))
     qtbot.waitUntil(lambda: big_doc.loaded and window.canvas.doc is big_doc, timeout=WAIT_MS)
     assert big_doc.error is None and big_doc.image.shape == (600, 800, 3)
+
+
+def test_esc_while_the_image_of_a_prediction_is_read_says_it_is_read_first(qtbot, window, model_path, samples,
+                                                                           monkeypatch):
+    """Esc while a prediction's image is still being read (a 24 MP photo: seconds) said "Cancelling the
+    prediction…" as if it stopped at once, then nothing happened until the whole image was read (the
+    image chosen is shown: its read is kept). It now says the prediction ends once that image is read."""
+    from qgn_studio.document import ImageDocument
+
+    window.start([samples[0].parent], str(model_path))
+    settled_result(qtbot, window)
+    other = next(i for i, d in enumerate(window.docs) if d is not window.current and not d.loaded)
+    doc = window.docs[other]
+    reading, release, load = threading.Event(), threading.Event(), ImageDocument.load
+
+    def held_load(self, *args):
+        if self is doc:
+            reading.set()
+            release.wait(WAIT_MS / 1000)
+        load(self, *args)
+
+    monkeypatch.setattr(ImageDocument, "load", held_load)
+    window.images.set_current(other)  # its prediction is asked for: its image is read first
+    assert reading.wait(WAIT_MS / 1000)
+    qtbot.waitUntil(lambda: window.canvas.busy.label.text().startswith(f"Reading {doc.name}"), timeout=WAIT_MS)
+    window.cancel()  # Esc during the read
+    said = f"Cancelling the prediction once {doc.name} is read…"
+    assert window.canvas.busy.label.text() == said
+    assert window.progress.label.text() == said
+    release.set()
+    qtbot.waitUntil(lambda: doc.loaded and not window._busy and window.canvas.doc is doc, timeout=WAIT_MS)
+    assert doc.result is None and window.progress.isHidden()
