@@ -55,7 +55,10 @@ def read_rgb(path: Path | str, should_stop: Callable[[], bool] | None = None) ->
     """Read an image file as (H, W, 3) uint8 RGB, whatever its mode (alpha is dropped), turned
     upright by its EXIF orientation. ValueError naming the file if it is not a readable image or
     is larger than the pixel limit; FileNotFoundError if it is missing. ``should_stop()`` (None:
-    never) is polled as the file is decoded: ImageReadStopped when true (``polling_reads``)."""
+    never) is polled as the file's blocks are read: ImageReadStopped when true. A PNG stops through
+    most of its read, a JPEG in its first part, an uncompressed TIFF/BMP/TGA/PPM while its pixels
+    are copied, a WebP or AVIF only after its one-step decode, a compressed TIFF or JPEG 2000 never
+    (``qgn.imagefile.polling_reads``)."""
     with open_image(path) as stored:
         load_checked(stored, path, should_stop)  # a PNG whose data lacks rows: refused, never read as black
         image = oriented(stored)

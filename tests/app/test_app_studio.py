@@ -942,3 +942,18 @@ def test_esc_while_the_image_of_a_prediction_is_read_says_it_is_read_first(qtbot
     release.set()
     qtbot.waitUntil(lambda: doc.loaded and not window._busy and window.canvas.doc is doc, timeout=WAIT_MS)
     assert doc.result is None and window.progress.isHidden()
+
+
+def test_a_webp_photo_opens_and_is_predicted(qtbot, window, model_path, tmp_path):
+    """The stoppable read once broke every WebP (Pillow's reader closes the file and reads from a
+    copy: "cannot read a.webp: read of closed file"): a folder of one .webp opens, read and shown
+    with the pixels Pillow reads, and predicted."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    pixels = np.random.default_rng(2).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "a.webp", lossless=True)
+    window.start([folder], str(model_path))
+    settled_result(qtbot, window)
+    doc = window.current
+    assert doc.path.name == "a.webp" and doc.loaded and doc.error is None, doc.error
+    assert np.array_equal(doc.image, pixels) and window.canvas.doc is doc
