@@ -14,6 +14,7 @@ project's ``_annotation_file``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +77,7 @@ class ProjectImagesMixin:
         return self._indexed()[2]
 
 
-    def _indexed(self, should_stop=None) -> tuple:
+    def _indexed(self, should_stop: Callable[[], bool] | None = None) -> tuple:
         """``_by_path`` of the current list and paths, built if it is not (``_index``; ``should_stop``:
         ``warm_index``'s)."""
         with self._swap:  # the pair as one writer left it (``_replace_images``)
@@ -92,7 +93,8 @@ class ProjectImagesMixin:
         return cached
 
 
-    def _build_index(self, images: list[ProjectImage], should_stop=None) -> tuple:
+    def _build_index(self, images: list[ProjectImage],
+                     should_stop: Callable[[], bool] | None = None) -> tuple:
         """``_by_path`` of ``images``: (images, its length, {normalised path: image}, twins);
         ``should_stop``: ``warm_index``'s."""
         index: dict = {}
@@ -141,7 +143,7 @@ class ProjectImagesMixin:
             self._by_path = None if built is None else built[:4] + (self._list_generation,)
 
 
-    def warm_index(self, should_stop=None) -> None:
+    def warm_index(self, should_stop: Callable[[], bool] | None = None) -> None:
         """Build the path index ``image_for`` reads now if the images changed (a merge of another
         writer's change replaces them): a worker thread pays for it, not the next caller.
         ``should_stop()`` (None: never; an open the user can cancel) is polled every

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -336,7 +337,7 @@ class ImageDocument:
         """(height, width) once loaded."""
         return None if self.image is None else self.image.shape[:2]
 
-    def load(self, should_stop=None) -> None:
+    def load(self, should_stop: Callable[[], bool] | None = None) -> None:
         """Read the image and look for its ground truth; failures become ``error`` / ``notes``.
         ``should_stop()`` (None: never) is polled as the file is decoded: ImageReadStopped when
         true, nothing kept (it is read again when asked for)."""
@@ -450,7 +451,7 @@ def describe_error(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def read_image(path: Path, should_stop=None) -> np.ndarray:
+def read_image(path: Path, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB of any image Pillow reads (8/16-bit, gray, RGBA …); ``should_stop``:
     ``qgn.data.imageio.read_rgb``'s."""
     from qgn.data.imageio import read_rgb
