@@ -17,6 +17,9 @@ from collections.abc import Callable
 
 #: No estimate in a batch's first second.
 SHOW_AFTER_S = 1.0
+#: Items done in less time in all than this are not timed by it (six ticks of Windows' 15.6 ms clock):
+#: a count-down's floor counts the item under way too (``TimeLeft._least_per_item``).
+MEASURABLE_S = 0.1
 
 
 def format_duration(seconds: float) -> str:
@@ -59,11 +62,16 @@ class TimeLeft:
     def counting_down(self, done: int, total: int) -> float | None:
         """``seconds`` as estimated when ``done`` of ``total`` were first reported, less the time
         since: a line redrawn while its count stands still (the part under way inside an item)
-        counts down - ``seconds`` grows with the clock then), never below the estimate of the items
-        after the one under way (``left`` × (total − done − 1)/(total − done)): an item that runs
-        past its estimate leaves those still to do, and the line said no time left (or "about 0 s
+        counts down - ``seconds`` grows with the clock then), never below the items after the one
+        under way at the mean time of the items done (``_least_per_item``): an item that runs past
+        its estimate leaves those still to do, and the line said no time left (or "about 0 s
         left") for as long as it overran - 100 files of 6 s, the 60th taking 400 s: ~150 s with
-        nothing where ~4 min of files were known to remain. 0 only during the last item."""
+        nothing where 40 × 6 s = 4 min of files were known to remain; it holds at 4 min (the
+        overrun says nothing of the files after it: counting it as done now made the line climb to
+        8 min 29 s). Only where the items done took no measurable time (an estimate of 0 s: two
+        reports in one tick of a coarse clock, which said "under a second left" for 47 files
+        however long they took) the item under way counts, as if done now. 0 only during the last
+        item."""
         made = self._made(done, total)
         return None if made is None else max(made[0] - made[1], made[2] or 0.0)
 
@@ -84,8 +92,19 @@ class TimeLeft:
         left, made = self.made[2:]
         if left is None:
             return None
-        after = None if done == total - 1 else left * (total - done - 1) / (total - done)
+        after = None if done == total - 1 else self._least_per_item(done, made, now) * (total - done - 1)
         return left, now - made, after  # (seconds() is None unless done < total)
+
+    def _least_per_item(self, done: int, made: float, now: float) -> float:
+        """The seconds an item after the one under way takes at the least, as known ``now``: the
+        mean of the items done since the first report (``made``: when ``done`` was first reported).
+        Where those took too little time to measure (under ``MEASURABLE_S`` in all: two reports in
+        one tick of a coarse clock make it 0) the item under way counts too, as if done now."""
+        first_done, first_time = self.first  # (set: ``seconds`` gave an estimate)
+        done_mean = (made - first_time) / (done - first_done)
+        if made - first_time >= MEASURABLE_S:
+            return done_mean
+        return max(done_mean, (now - first_time) / (done - first_done + 1))
 
     def estimating(self, done: int, total: int) -> bool:
         """True while items are done but too few to say the time left (``seconds`` is None), and

@@ -15,12 +15,13 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .classes import ClassSet
 from .fileio import dangling_link_text, open_regular
-from .project_errors import RESTORE_ADVICE, ProjectError
+from .project_errors import RESTORE_ADVICE, ProjectError, ReadStopped, stopping
 
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
@@ -48,9 +49,11 @@ class ProjectFile:
     digest: str
 
 
-def read_project_file(path: Path) -> ProjectFile:
+def read_project_file(path: Path, should_stop: Callable[[], bool] | None = None) -> ProjectFile:
     """Parse and check ``path`` (a project.json). FileNotFoundError without it; ProjectError
-    (one line naming the file and the field) when it is corrupt, of another format or version."""
+    (one line naming the file and the field) when it is corrupt, of another format or version.
+    ``should_stop()`` (None: never) is polled between its steps and in its loops over the entries
+    (``stopping``): ReadStopped when true (the parse itself is one call: ~0.15 s at 100,000 images)."""
     path = Path(path)
     if path.exists() and not path.is_file():  # a folder, say: not "no project.json", nor a folder of images
         raise ProjectError(f"{path} is not a file; a project's {PROJECT_FILE} must be one (was it replaced?)")
@@ -62,10 +65,12 @@ def read_project_file(path: Path) -> ProjectFile:
             raise ProjectError(f"{dangling}; {what} there, and it cannot be opened without it. Nothing was changed")
         raise FileNotFoundError(f"{path.parent} is not a QGN project (no {PROJECT_FILE}); create one first")
     data = read_project_bytes(path)
+    _poll(should_stop)
     try:
         doc = json.loads(data.decode("utf-8-sig"), parse_constant=_no_constant)  # a BOM: an editor's, harmless
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProjectError(f"{path} is corrupt (not JSON: {exc})") from None
+    _poll(should_stop)
     if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
         raise ProjectError(f"{path} is not a QGN project file (format {PROJECT_FORMAT!r} expected)")
     if doc.get("version") != PROJECT_VERSION:
@@ -75,8 +80,9 @@ def read_project_file(path: Path) -> ProjectFile:
         entries = doc["images"]
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ProjectError(f"{path}: \"images\" must be a list of {{\"path\", \"key\", \"done\"}} entries")
-        check_keys([e.get("key") for e in entries], path)
-        images = tuple((_stored_path(e, path), e["key"], _done_flag(e, path), image_file_entry(e)) for e in entries)
+        check_keys([e.get("key") for e in stopping(entries, should_stop)], path, should_stop)
+        images = tuple((_stored_path(e, path), e["key"], _done_flag(e, path), image_file_entry(e))
+                       for e in stopping(entries, should_stop))
         model = doc.get("model")
         if model is not None and not isinstance(model, str):
             raise ProjectError(f"{path}: \"model\" is {model!r}; expected a file name or null")
@@ -101,6 +107,11 @@ def read_project_bytes(path: Path) -> bytes:
     if too_big or len(data) > MAX_PROJECT_FILE_BYTES:
         raise ProjectError(too_big_text(path))
     return data
+
+
+def _poll(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise ReadStopped("the read was stopped")
 
 
 def _no_constant(name: str):
@@ -174,12 +185,13 @@ def _done_flag(entry: dict, source: Path) -> bool:
     return done
 
 
-def check_keys(keys: list, source: Path) -> None:
+def check_keys(keys: list, source: Path, should_stop: Callable[[], bool] | None = None) -> None:
     """Refuse (ProjectError) image keys that ``qgn.project._key_for`` could not have made: keys name files in
     annotations/, .autosave/ and every export, so a hostile or hand-edited project.json must not
-    smuggle in ``../x``, an absolute path, an empty name, a newline or a case-insensitive twin."""
+    smuggle in ``../x``, an absolute path, an empty name, a newline or a case-insensitive twin.
+    ``should_stop``: as ``read_project_file``'s."""
     seen: dict[str, str] = {}
-    for key in keys:
+    for key in stopping(keys, should_stop):
         if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key) or key in (".", ".."):
             raise ProjectError(
                 f"{source}: image key {key!r} is not a safe file name (letters, digits, '.', '_', '-'; "

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -336,13 +337,19 @@ class ImageDocument:
         """(height, width) once loaded."""
         return None if self.image is None else self.image.shape[:2]
 
-    def load(self) -> None:
-        """Read the image and look for its ground truth; failures become ``error`` / ``notes``."""
+    def load(self, should_stop: Callable[[], bool] | None = None) -> None:
+        """Read the image and look for its ground truth; failures become ``error`` / ``notes``.
+        ``should_stop()`` (None: never) is polled as the file is decoded: ImageReadStopped when
+        true, nothing kept (it is read again when asked for)."""
+        from qgn.imagefile import ImageReadStopped
+
         if self.loaded:
             return
         self.file_stamp = self._stamp(self.path)
         try:
-            self.image = read_image(self.path)
+            self.image = read_image(self.path, should_stop)
+        except ImageReadStopped:
+            raise
         except Exception as exc:  # any unreadable file becomes a message
             self.error = f"cannot read {self.path.name}: {describe_error(exc)}"
             return
@@ -444,11 +451,12 @@ def describe_error(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def read_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of any image Pillow reads (8/16-bit, gray, RGBA …)."""
+def read_image(path: Path, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of any image Pillow reads (8/16-bit, gray, RGBA …); ``should_stop``:
+    ``qgn.data.imageio.read_rgb``'s."""
     from qgn.data.imageio import read_rgb
 
-    image = read_rgb(path)
+    image = read_rgb(path, should_stop)
     if image.size == 0:
         raise ValueError("the image is empty")
     return image

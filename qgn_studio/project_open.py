@@ -8,8 +8,9 @@ per-image work, so the window keeps answering while it opens.
 
 ``progress(done, total, phase)`` is called as the image files are checked on disk (``phase``
 "checking") and as documents are made ("making"), ``done`` of the ``total`` images of that phase;
-``should_stop()`` (the library's convention) is polled between them, and ``OpenCancelled`` stops the
-read (nothing was changed: opening writes nothing).
+``should_stop()`` (the library's convention) is polled between them, and in the loops of the read of
+project.json (``Project.open``, the path index), and ``OpenCancelled`` stops the read (nothing was
+changed: opening writes nothing).
 """
 from __future__ import annotations
 
@@ -88,14 +89,17 @@ def read_project(folder: Path, open_docs: list,
 def _read(folder: Path, open_docs: list, progress, should_stop) -> ProjectOpening:
     from qgn.fileio import write_problem
     from qgn.project import Project
+    from qgn.project_errors import ReadStopped
 
     from qgn_studio.discovery import existing_files
 
     if should_stop():  # (cancelled while it waited behind another job: nothing read at all)
         raise OpenCancelled(f"opening {folder} was cancelled")
-    project = Project.open(Path(folder))
-    if project.images:
-        project.image_for(project.images[0].path)  # builds the path index here, not on the UI thread
+    try:  # (~3 s at 100,000 images: each loop in it polls should_stop)
+        project = Project.open(Path(folder), should_stop)
+        project.warm_index(should_stop)  # the path index built here, not on the UI thread
+    except ReadStopped:
+        raise OpenCancelled(f"opening {folder} was cancelled") from None
     total = len(project.images)
     if should_stop():
         raise OpenCancelled(f"opening {folder} was cancelled")

@@ -215,6 +215,7 @@ class WindowPredictionsMixin:
             # result sent); a model load or a device switch runs on (its note stays)
             # a model job, or a read alone, goes on: said (it was silent, or "Cancelling the prediction…")
             goes_on = self.worker.goes_on()  # (read before the cancel: a read kept is then what runs)
+            reading = self.worker.reading_first()  # (its image is read first: "Cancelling" said nothing of it)
             cancel = self.worker.cancel()
             if cancel is None and goes_on is not None:
                 self.statusBar().showMessage(f"{goes_on} goes on: it cannot be cancelled", 5000)
@@ -224,8 +225,9 @@ class WindowPredictionsMixin:
                     self._dropping[run] = self._requests
                     return
                 self._cancelling, self._cancelled_run = (run, self._requests), run
-                self.progress.cancelling(PREDICTION, "the prediction")
-                self.canvas.busy.set_cancelling("Cancelling the prediction…")
+                what = "the prediction" if reading is None else f"the prediction once {reading} is read"
+                self.progress.cancelling(PREDICTION, what)
+                self.canvas.busy.set_cancelling(f"Cancelling {what}…")
         elif self.finetuner.cancel(confirm=True):  # asks first when it has run a while
             self.finetune_dock.show()
             self.finetune_dock.raise_()  # where the run says it stopped

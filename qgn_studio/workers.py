@@ -22,6 +22,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui
 
+from qgn.imagefile import ImageReadStopped
 from qgn.progress import TimedText
 from qgn_studio.canvas.paths import (
     cell_outlines_path, cells_region_path, leaf_grid_paths, leaf_masks, mask_boundary_path,
@@ -259,6 +260,16 @@ class InferenceWorker(QtCore.QThread):
             running = self._running
             return f"Reading {running.doc.name}" if running is not None and self._reads_only(running) else None
 
+    def reading_first(self) -> str | None:
+        """The name of the image the running prediction is still reading, or None: a cancel ends
+        that prediction only once the image is read (the image chosen is shown; its decode, one step
+        of seconds at 24 MP, is not stopped by Esc)."""
+        with self._cond:
+            running = self._running
+            if running is None or self._reads_only(running) or running.doc.loaded:
+                return None
+            return running.doc.name
+
     def _reads_only(self, job: _Predict) -> bool:
         """``job`` reads its image and computes nothing: a read a cancel kept, or no model (under
         ``_cond``; the model cannot change while a job runs)."""
@@ -345,7 +356,7 @@ class InferenceWorker(QtCore.QThread):
             self.busy_changed.emit(True, "Computing", job.run)
         try:
             if not doc.loaded:
-                self._read(doc, job.run)
+                self._read(doc, job.run)  # (ImageReadStopped: another image was asked for, or the end)
                 self.document_loaded.emit(doc)
             if doc.error is not None or self.engine.model is None or job.setting is None:
                 return
@@ -370,7 +381,7 @@ class InferenceWorker(QtCore.QThread):
                     raise Cancelled
                 self._running = None  # (from here on a cancel finds nothing to stop: the result is shown)
             self.result_ready.emit(result)
-        except Cancelled:
+        except (Cancelled, ImageReadStopped):
             pass
         except Exception as exc:  # shown in the window
             self.failed.emit(doc, f"{doc.name}: {describe_error(exc)}")
@@ -404,9 +415,15 @@ class InferenceWorker(QtCore.QThread):
         if left is not None:
             self.busy_counting.emit(head, left, None, run)  # (no step after the read)
         started = self.engine.clock()
-        doc.load()
+        doc.load(lambda: self._stopping or self._another_image_asked(doc))
         if pixels and doc.error is None:
             costs.record(kind, pixels, self.engine.clock() - started)
+
+    def _another_image_asked(self, doc: ImageDocument) -> bool:
+        """A request for another image than ``doc`` waits: the read of ``doc`` (a 24 MP photo: seconds,
+        one decode) is of no use now and stops (Esc alone keeps it: the image chosen is shown)."""
+        waiting = self._predict  # (one read of an attribute: no lock needed to look)
+        return waiting is not None and waiting.doc is not doc
 
     def _idle(self, run: int) -> None:
         with self._cond:

@@ -224,7 +224,7 @@ def test_under_a_second_left_reads_the_same_on_every_line(monkeypatch, capsys):
         clock.now += 0.6  # 0.6 s a file: 1.2 s after the third, 0.6 s left
         parts.part("reading")
     assert shown[-1] == "qgn convert: [3/4] m2.png: reading · under a second left", shown
-    clock.now += 5  # past its estimate, with m3.png after it: that file's estimate
+    clock.now += 5  # past its estimate, with m3.png after it: that file's, at the mean of the files done (0.6 s)
     parts.part("writing")
     assert shown[-1] == "qgn convert: [3/4] m2.png: writing · under a second left", shown
     parts.begin(3, Path("m3.png"))
@@ -253,16 +253,20 @@ def test_counting_down_subtracts_the_time_since_the_count_moved():
     assert left.counting_down(2, 10) == pytest.approx(16.0)  # 2 s per item, 8 left
     clock.now += 1
     assert left.counting_down(2, 10) == pytest.approx(15.0) and left.seconds(2, 10) == pytest.approx(24.0)
-    clock.now += 30
-    assert left.counting_down(2, 10) == pytest.approx(14.0)  # never below the 7 items after the one under way
+    clock.now += 30  # never below the 7 items after the one under way, at the mean of those done
+    assert left.counting_down(2, 10) == pytest.approx(14.0)
     assert left.counting_down(3, 10) == pytest.approx(33 / 2 * 7)  # the count moved: a new estimate
 
 
 def test_a_file_past_its_estimate_keeps_the_time_left_of_the_files_after_it(monkeypatch):
     """100 files of 6 s, the 60th taking 400 s (more than the ~4 min estimated for all 41 left):
     its line counted down to no time left at all (~150 s with nothing, "about 0 s left" before)
-    while 40 files of ~6 s were known to remain; it now holds at their estimate (40 × 6 s = 4 min),
-    and the last file run past its estimate says so (``TimeLeft.counting_down``, ``left_phrase``)."""
+    while 40 files of ~6 s were known to remain; it now holds at their estimate at the mean of the
+    files done (40 × 6 s = 4 min, what is known to remain at the least: the overrun says nothing of
+    the files after it; counting it as done now made the line climb to 8 min 29 s). Once the count
+    moves the estimate is the mean of all files done, the 400 s one's included, as any estimate;
+    the last file run past its estimate says so (``TimeLeft.counting_down``, ``left_phrase``)."""
+    from qgn.progress import format_duration
     import sys
     from pathlib import Path
 
@@ -283,7 +287,10 @@ def test_a_file_past_its_estimate_keeps_the_time_left_of_the_files_after_it(monk
             parts.part("computing")
     stuck = [line for line in shown if "[60/100]" in line]
     assert stuck[0] == "qgn predict: [60/100] f059.png: computing · about 4 min 03 s left", stuck  # 246 s - 3 s
-    assert stuck[-8:] == ["qgn predict: [60/100] f059.png: computing · about 4 min 00 s left"] * 8, stuck
+    assert stuck[1:] == ["qgn predict: [60/100] f059.png: computing · about 4 min 00 s left"] * 8, stuck
+    after = next(line for line in shown if "[61/100]" in line)
+    mean = (58 * 6 + 403) / 59  # the 59 files since the first report (1 file done at 106 s), 6 s of the next one later
+    assert after.endswith(f"about {format_duration(mean * 40 - 6)} left"), after
     assert shown[-1] == "qgn predict: [100/100] f099.png: computing · longer than estimated", shown[-3:]
 
 
@@ -395,9 +402,37 @@ def test_a_count_down_with_items_after_the_one_under_way_never_says_longer_than_
     assert left.count_down_suffix(2, 50) == " · under a second left"
     now[0] = 1.220  # the next tick, the same file
     assert left.count_down_suffix(2, 50) == " · under a second left"
-    now[0] = 3.0
-    assert left.count_down_suffix(2, 50) == " · under a second left"
-    assert left.counting_down(2, 50) == 0.0
+    now[0] = 3.0  # its 47 files after it, at the mean were the one under way done now (~0.9 s a file)
+    assert left.count_down_suffix(2, 50) == " · about 43 s left"
     assert count_down_suffix(0.0, 2.0, 0.0) == " · under a second left"  # work after it, its estimate 0 s
     assert count_down_suffix(0.0, 2.0, None) == " · longer than estimated"  # nothing after it
     assert count_down_suffix(3.0, 1.0, 0.0) == " · about 2 s left"
+
+
+@pytest.mark.parametrize("second", [1.202, 1.21])  # in the first report's tick (0 s), in the next (15.6 ms)
+def test_an_estimate_of_no_time_with_files_after_it_grows_as_the_file_under_way_runs(second):
+    """Two reports in one tick of a coarse clock estimate 0 s for the 48 files left (one tick apart:
+    0.7 s); the third file then ran 20 s and the line said "under a second left" all along (its
+    floor, the estimate of the 47 files after it, stayed under a second). Where the files done took
+    no measurable time (under MEASURABLE_S), the floor is what the estimate would be were the file
+    under way done now: the mean since the first report over the files done and that one, times the
+    files after it - what the line says anyway once the count moves, so it never jumps up there."""
+    from qgn.progress import TimeLeft
+
+    now = [0.0]
+
+    def tick():  # a 15.625 ms clock
+        return int(now[0] / 0.015625) * 0.015625
+
+    left = TimeLeft(tick)
+    now[0] = 1.20
+    left.count_down_suffix(1, 50)  # the first report
+    first = tick()
+    now[0] = second
+    assert left.count_down_suffix(2, 50) == " · under a second left"  # a fresh estimate under a second
+    for seconds in (5.0, 20.0):
+        now[0] = second + seconds
+        floor = (tick() - first) / 2 * 47  # 2 files since the first report (the one under way counted done now)
+        assert left.counting_down(2, 50) == pytest.approx(floor)
+        assert left.count_down_suffix(2, 50) == f" · about {format_duration(floor)} left"
+        assert left.counting_down(2, 50) == pytest.approx(left.seconds(3, 50))  # its count moving says the same

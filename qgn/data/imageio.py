@@ -8,6 +8,7 @@ Every reader refuses images above the pixel limit (``qgn.imagefile``, ``QGN_MAX_
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +51,16 @@ def gray_to_uint8(values: np.ndarray) -> np.ndarray:
     return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
-def read_rgb(path: Path | str) -> np.ndarray:
+def read_rgb(path: Path | str, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 RGB, whatever its mode (alpha is dropped), turned
     upright by its EXIF orientation. ValueError naming the file if it is not a readable image or
-    is larger than the pixel limit; FileNotFoundError if it is missing."""
+    is larger than the pixel limit; FileNotFoundError if it is missing. ``should_stop()`` (None:
+    never) is polled as the file's blocks are read: ImageReadStopped when true. A PNG stops through
+    most of its read, a JPEG in its first part, an uncompressed TIFF/BMP/TGA/PPM while its pixels
+    are copied, a WebP or AVIF only after its one-step decode, a compressed TIFF or JPEG 2000 never
+    (``qgn.imagefile.polling_reads``)."""
     with open_image(path) as stored:
-        load_checked(stored, path)  # a PNG whose data lacks rows: refused, never read as black
+        load_checked(stored, path, should_stop)  # a PNG whose data lacks rows: refused, never read as black
         image = oriented(stored)
         if image.mode == "RGB":
             return np.asarray(image, dtype=np.uint8).copy()

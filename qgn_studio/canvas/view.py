@@ -158,6 +158,7 @@ class BusyPill(QtWidgets.QFrame):
             self._counting = None
             self._tick.stop()
             self.button.setEnabled(True)  # (a new run, or none: no longer cancelling)
+            self.bar.show()
         if text:
             self.label.setText(text)
         self.busy = busy
@@ -171,13 +172,15 @@ class BusyPill(QtWidgets.QFrame):
 
     def set_cancelling(self, text: str) -> None:
         """Its run was cancelled and ends its current step first: ``text`` ("Cancelling the
-        prediction…") and a disabled Cancel until it has stopped (its next ``set_busy``)."""
+        prediction…"), a disabled Cancel and no busy bar (it moved on, as if the run worked on) until
+        it has stopped (its next ``set_busy``)."""
         if not self.busy:
             return
         self._counting = None
         self._tick.stop()
         self.label.setText(text)
         self.button.setEnabled(False)
+        self.bar.hide()
         if self.isVisible():
             self.adjustSize()
             self.reposition()

@@ -115,11 +115,7 @@ class TaskProgress(QtWidgets.QWidget):
             self.label.setText(f"Cancelling {shown.what()}…{also}{more}")
         else:
             self.label.setText(shown.text + shown.left + more)
-        if shown.cancelled and not shown.total:  # (winding down: no count to show)
-            self.bar.setRange(0, 0)
-        else:
-            self.bar.setRange(0, max(shown.total, 1))
-            self.bar.setValue(shown.done)
+        self._show_bar(shown)
         self._stoppable = stoppable
         self._on_cancel = None if stoppable is None or guarded else stoppable.on_cancel
         if stoppable is not None and not guarded:
@@ -145,6 +141,14 @@ class TaskProgress(QtWidgets.QWidget):
         self.cancel_button.setEnabled(self._on_cancel is not None)
         self.cancel_button.setVisible(stoppable is not None or winding is not None)
         self.show()
+
+    def _show_bar(self, shown: _Task) -> None:
+        """``shown``'s count as the bar: frozen while it winds down; without a count (a project's
+        project.json being read), a busy bar while it works and none while it winds down (an empty
+        bar read as stuck at 0 %, a busy one after the cancel as working on)."""
+        self.bar.setVisible(bool(shown.total) or not shown.cancelled)
+        self.bar.setRange(0, shown.total)  # (0: busy)
+        self.bar.setValue(shown.done)
 
     def _cancel(self) -> None:
         if self._on_cancel is not None and not self._press_guard.isActive():

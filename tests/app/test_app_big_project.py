@@ -10,6 +10,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -38,10 +39,10 @@ def ui_thread_index_builds(monkeypatch) -> list[int]:
 
     built, build = [], ProjectImagesMixin._build_index
 
-    def counted(self, images):
+    def counted(self, images, *args):
         if threading.current_thread() is threading.main_thread():
             built.append(len(images))
-        return build(self, images)
+        return build(self, images, *args)
 
     monkeypatch.setattr(ProjectImagesMixin, "_build_index", counted)
     return built
@@ -87,9 +88,9 @@ def test_a_big_project_is_read_and_its_documents_made_off_the_ui_thread(qtbot, w
     threads = {"open": set(), "doc": set()}
     real_open, real_doc = Project.open.__func__, ImageDocument.__init__
 
-    def open_(cls, root):
+    def open_(cls, root, *args):
         threads["open"].add(threading.current_thread() is threading.main_thread())
-        return real_open(cls, root)
+        return real_open(cls, root, *args)
 
     def doc(self, path):
         threads["doc"].add(threading.current_thread() is threading.main_thread())
@@ -590,3 +591,54 @@ def test_a_cancelled_project_open_says_cancelling_until_its_read_stopped(qtbot, 
     QtWidgets.QApplication.processEvents()
     assert len(made) <= 10  # stopped at its next step
     assert window.projects.project is None and window.docs == []
+
+
+@pytest.mark.parametrize("phase", ["entries", "images", "index"])
+def test_a_project_open_cancelled_while_project_json_is_read_stops_there(qtbot, window, model_path, tmp_path,
+                                                                          monkeypatch, phase):
+    """Reading project.json (its entries checked, its images made, their path index built: ~2.4 s at
+    100,000 images, ``benchmarks/bench_project_json.py``) polled no cancel: Esc said "Cancelling…" until
+    the whole file was read. Each of those loops now stops at its next ``STOP_CHECK_EVERY`` entries, the
+    later ones never run, and nothing of the project is written, nor anything open changed."""
+    import qgn.project_errors as project_errors
+    import qgn.project_file as project_file
+    import qgn.project_images as project_images
+    from qgn.project import Project
+
+    from qgn_studio.document import ImageDocument
+
+    root = tmp_path / "proj"
+    Project.create(root, many_images(tmp_path / "imgs", 300), CLASSES)
+    before = {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    window.start([], str(model_path))
+    monkeypatch.setattr(project_errors, "STOP_CHECK_EVERY", 10)
+    reached, gate = threading.Event(), threading.Event()
+    calls = {"entries": [], "images": [], "index": [], "documents": []}
+
+    def counted(name, real):
+        def call(*args, **kw):
+            if threading.current_thread() is not threading.main_thread():
+                calls[name].append(1)
+                if name == phase and len(calls[name]) == 1:
+                    reached.set()
+                    gate.wait(WAIT_MS / 1000)
+            return real(*args, **kw)
+        return call
+
+    monkeypatch.setattr(project_file, "_done_flag", counted("entries", project_file._done_flag))
+    monkeypatch.setattr(Project, "_absolute", staticmethod(counted("images", Project._absolute)))
+    monkeypatch.setattr(project_images, "path_key", counted("index", project_images.path_key))
+    monkeypatch.setattr(ImageDocument, "__init__", counted("documents", ImageDocument.__init__))
+    assert window.projects.open_project(root)
+    assert reached.wait(WAIT_MS / 1000)
+    window.cancel()  # Esc, while project.json is being read
+    assert window.progress.label.text() == "Cancelling opening the project proj…"
+    gate.set()
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=WAIT_MS)  # the read stopped
+    window.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    assert len(calls[phase]) <= 10 + 1, f"{phase}: {len(calls[phase])} of 300 after the cancel"
+    later = ("entries", "images", "index", "documents")
+    assert all(not calls[name] for name in later[later.index(phase) + 1:]), calls
+    assert window.projects.project is None and window.docs == []
+    assert {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} == before  # nothing written

@@ -314,6 +314,27 @@ def test_the_busy_note_counts_its_time_left_down(qtbot):
     assert not pill._tick.isActive()
 
 
+def test_the_busy_note_of_a_cancelled_run_shows_no_busy_bar_while_it_winds_down(qtbot):
+    """"Cancelling the prediction…" kept the note's busy bar moving, as if the run worked on: the
+    bar goes while it winds down, and comes back with the next run's note."""
+    from PySide6 import QtWidgets
+
+    from qgn_studio.canvas.view import BusyPill
+
+    parent = QtWidgets.QWidget()
+    qtbot.addWidget(parent)
+    parent.show()
+    pill = BusyPill(parent)
+    pill.set_busy(True, "Computing Q̂1 · step 3 of 11")
+    qtbot.waitUntil(pill.isVisible)
+    assert pill.bar.isVisible()
+    pill.set_cancelling("Cancelling the prediction…")
+    assert pill.label.text() == "Cancelling the prediction…" and not pill.bar.isVisible()
+    assert not pill.button.isEnabled()
+    pill.set_busy(True, "Computing Q̂2")  # the next run
+    assert pill.bar.isVisible() and pill.button.isEnabled()
+
+
 def test_the_busy_note_of_a_middle_step_that_overran_keeps_the_time_of_the_steps_after_it(qtbot):
     """A middle level run past the estimate of all the steps left said "longer than estimated",
     then the next level's note a time left again: its count-down stops at the estimate of the steps

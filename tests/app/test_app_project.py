@@ -422,10 +422,10 @@ def test_the_retry_of_a_scratch_project_a_full_disk_refused_reads_no_project_on_
     opened_on_ui = []
     real_open, real_create = Project.open.__func__, Project.create.__func__
 
-    def open_(cls, root):
+    def open_(cls, root, *args):
         if threading.current_thread() is threading.main_thread():
             opened_on_ui.append(str(root))
-        return real_open(cls, root)
+        return real_open(cls, root, *args)
 
     def create(cls, root, *args, **kwargs):
         if "scratch" in str(root) and "other" not in str(root):

@@ -495,6 +495,31 @@ def test_a_cancelled_task_says_cancelling_until_it_has_stopped(qtbot):
     assert bar.isHidden()
 
 
+def test_a_task_without_a_count_shows_a_busy_bar_while_it_works_and_none_while_it_winds_down(qtbot):
+    """A task without a count (a project's project.json being read: 0 of 0) showed an empty bar, as
+    if stuck at 0 %, while it worked, and once cancelled a busy bar, as if it worked on: it now shows
+    a busy bar while it works and none while it winds down ("Cancelling…" says that); a task with a
+    count keeps its count, frozen, while it winds down."""
+    from qgn_studio.panels.progress import TaskProgress
+
+    bar = TaskProgress()
+    qtbot.addWidget(bar)
+    bar.show()
+    bar.show_progress("Opening the project p: reading project.json", 0, 0, lambda: None, owner="open")
+    assert bar.bar.isVisible() and (bar.bar.minimum(), bar.bar.maximum()) == (0, 0)  # busy: working
+    bar.cancel_button.click()
+    assert bar.label.text() == "Cancelling opening the project p…"
+    assert not bar.bar.isVisible()  # no busy bar: it works on nothing but stopping
+    bar.hide_progress("open")
+    bar.cancelling("prediction", "the prediction")  # (a prediction, cancelled: no count here)
+    assert bar.label.text() == "Cancelling the prediction…" and not bar.bar.isVisible()
+    bar.hide_progress("prediction")
+    bar.show_progress("Exporting 3/9", 3, 9, lambda: None, owner="export")
+    assert bar.bar.isVisible() and (bar.bar.value(), bar.bar.maximum()) == (3, 9)
+    bar.cancelling("export")
+    assert bar.bar.isVisible() and (bar.bar.value(), bar.bar.maximum()) == (3, 9)  # its count, frozen
+
+
 def _end_press_guard(bar) -> None:
     """The double-click interval after a press of the status bar's Cancel, ended now."""
     assert bar._press_guard.isActive()

@@ -845,11 +845,11 @@ def test_esc_during_a_read_alone_does_not_say_cancelling_the_prediction(
     doc = window.docs[other]
     reading, read_release, load = threading.Event(), threading.Event(), ImageDocument.load
 
-    def held_load(self):
+    def held_load(self, *args):
         if self is doc:
             reading.set()
             read_release.wait(WAIT_MS / 1000)
-        load(self)
+        load(self, *args)
 
     monkeypatch.setattr(ImageDocument, "load", held_load)
     window.explore.set_setting(SchemeChoice("all", depth=1))
@@ -867,3 +867,93 @@ def test_esc_during_a_read_alone_does_not_say_cancelling_the_prediction(
     assert "Cancelling" not in window.progress.label.text() or window.progress.isHidden()
     read_release.set()
     qtbot.waitUntil(lambda: doc.loaded and not window._busy and window.canvas.doc is doc, timeout=WAIT_MS)
+
+
+def test_the_read_of_a_big_image_stops_when_another_image_is_chosen(qtbot, window, model_path, tmp_path,
+                                                                      monkeypatch):
+    """A 24-megapixel photo is one decode of seconds that nothing stopped: choosing another image
+    meanwhile waited for its end. The read now stops at its next block of the file once another
+    image is asked for: that image is shown, and the big one is not kept half read (read again when
+    it is shown)."""
+    from PIL import PngImagePlugin
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    write_samples(folder, 1, layout="none")
+    big = folder / "zz_big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (600, 800, 3), dtype=np.uint8)).save(big)
+    blocks = big.stat().st_size // (64 << 10)
+    reading, release, calls, real = threading.Event(), threading.Event(), [], PngImagePlugin.PngImageFile.load_read
+
+    def held(self, size):
+        if getattr(self, "filename", None) == str(big) and QtCore.QThread.currentThread() is window.worker:
+            calls.append(size)
+            if len(calls) == 1:
+                reading.set()
+                release.wait(WAIT_MS / 1000)
+        return real(self, size)
+
+    window.start([folder], str(model_path))
+    settled_result(qtbot, window)
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load_read", held)
+    first = window.current
+    big_doc = next(d for d in window.docs if d.path.name == big.name)
+    assert not big_doc.loaded and first is not big_doc, [d.path.name for d in window.docs]
+    window.images.set_current(window.docs.index(big_doc))
+    assert reading.wait(WAIT_MS / 1000)
+    window.images.set_current(window.docs.index(first))  # another image, while the big one is read
+    release.set()
+    qtbot.waitUntil(lambda: window.canvas.doc is first and not window._busy, timeout=WAIT_MS)
+    settled_result(qtbot, window)  # (the worker idle: the big one's read ended, one way or the other)
+    assert len(calls) < blocks, f"{len(calls)} of ~{blocks} blocks read after another image was chosen"
+    assert not big_doc.loaded and big_doc.error is None  # stopped: no error, read again when shown
+    window.images.set_current(window.docs.index(big_doc))
+    qtbot.waitUntil(lambda: big_doc.loaded and window.canvas.doc is big_doc, timeout=WAIT_MS)
+    assert big_doc.error is None and big_doc.image.shape == (600, 800, 3)
+
+
+def test_esc_while_the_image_of_a_prediction_is_read_says_it_is_read_first(qtbot, window, model_path, samples,
+                                                                           monkeypatch):
+    """Esc while a prediction's image is still being read (a 24 MP photo: seconds) said "Cancelling the
+    prediction…" as if it stopped at once, then nothing happened until the whole image was read (the
+    image chosen is shown: its read is kept). It now says the prediction ends once that image is read."""
+    from qgn_studio.document import ImageDocument
+
+    window.start([samples[0].parent], str(model_path))
+    settled_result(qtbot, window)
+    other = next(i for i, d in enumerate(window.docs) if d is not window.current and not d.loaded)
+    doc = window.docs[other]
+    reading, release, load = threading.Event(), threading.Event(), ImageDocument.load
+
+    def held_load(self, *args):
+        if self is doc:
+            reading.set()
+            release.wait(WAIT_MS / 1000)
+        load(self, *args)
+
+    monkeypatch.setattr(ImageDocument, "load", held_load)
+    window.images.set_current(other)  # its prediction is asked for: its image is read first
+    assert reading.wait(WAIT_MS / 1000)
+    qtbot.waitUntil(lambda: window.canvas.busy.label.text().startswith(f"Reading {doc.name}"), timeout=WAIT_MS)
+    window.cancel()  # Esc during the read
+    said = f"Cancelling the prediction once {doc.name} is read…"
+    assert window.canvas.busy.label.text() == said
+    assert window.progress.label.text() == said
+    release.set()
+    qtbot.waitUntil(lambda: doc.loaded and not window._busy and window.canvas.doc is doc, timeout=WAIT_MS)
+    assert doc.result is None and window.progress.isHidden()
+
+
+def test_a_webp_photo_opens_and_is_predicted(qtbot, window, model_path, tmp_path):
+    """The stoppable read once broke every WebP (Pillow's reader closes the file and reads from a
+    copy: "cannot read a.webp: read of closed file"): a folder of one .webp opens, read and shown
+    with the pixels Pillow reads, and predicted."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    pixels = np.random.default_rng(2).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "a.webp", lossless=True)
+    window.start([folder], str(model_path))
+    settled_result(qtbot, window)
+    doc = window.current
+    assert doc.path.name == "a.webp" and doc.loaded and doc.error is None, doc.error
+    assert np.array_equal(doc.image, pixels) and window.canvas.doc is doc

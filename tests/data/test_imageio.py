@@ -306,3 +306,63 @@ def test_a_photo_png_whose_header_claims_more_rows_than_its_data_is_refused(tmp_
     assert np.array_equal(read_rgb(whole), np.asarray(Image.open(whole).convert("RGB")))
     if interlace:
         assert np.array_equal(read_rgb(whole), values)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_read_stops_between_two_blocks_of_its_file_when_told(tmp_path, suffix):
+    """A 24-megapixel photo is one decode (~0.5-0.9 s, seconds under load) that nothing could stop:
+    ``read_rgb(path, should_stop)`` polls ``should_stop`` before each block of the file the decoder
+    takes (64 KiB), and ImageReadStopped ends the read at the first true; never told to stop, it
+    reads what a read without it reads."""
+    from qgn.data.imageio import read_rgb
+    from qgn.imagefile import ImageReadStopped
+
+    pixels = np.random.default_rng(0).integers(0, 256, (600, 800, 3), dtype=np.uint8)  # ~1.4 MB as PNG
+    path = tmp_path / f"noise{suffix}"
+    Image.fromarray(pixels).save(path, quality=95)
+    polls = []
+    assert np.array_equal(read_rgb(path, lambda: polls.append(1) and False), read_rgb(path))
+    assert len(polls) >= path.stat().st_size // (64 << 10)  # (at least one a block)
+    asked = []
+    with pytest.raises(ImageReadStopped):
+        read_rgb(path, lambda: asked.append(1) or len(asked) > 3)
+    assert len(asked) == 4  # stopped at the poll that said so
+
+
+def _can_write(fmt: str) -> bool:
+    """Whether this Pillow can save ``fmt`` (AVIF, JPEG 2000 and WebP need optional codecs)."""
+    from PIL import features
+
+    needs = {"WEBP": "webp", "AVIF": "avif", "JPEG2000": "jpg_2000"}.get(fmt)
+    Image.init()
+    return fmt in Image.SAVE and (needs is None or bool(features.check(needs)))
+
+
+@pytest.mark.parametrize("fmt, suffix, options, stops", [
+    ("PNG", ".png", {}, True), ("JPEG", ".jpg", {"quality": 95}, True), ("GIF", ".gif", {}, True),
+    ("TIFF", ".tif", {}, True), ("TIFF", ".tiff", {"compression": "tiff_lzw"}, False), ("BMP", ".bmp", {}, True),
+    ("TGA", ".tga", {}, True), ("PPM", ".ppm", {}, True), ("WEBP", ".webp", {"lossless": True}, True),
+    ("WEBP", ".webp", {"quality": 80}, True), ("AVIF", ".avif", {}, True), ("JPEG2000", ".jp2", {}, False),
+])
+def test_a_read_that_may_stop_reads_every_format_as_a_read_without(tmp_path, fmt, suffix, options, stops):
+    """``should_stop`` must change nothing for a read never told to stop, whatever the format: the
+    hook once saved the file's read when it was set up, and Pillow's WebP and AVIF readers close
+    that file and read from a copy in memory, so every .webp said "read of closed file". Told to
+    stop, every format whose blocks Pillow reads stops; libtiff (a compressed TIFF) and OpenJPEG
+    read the file themselves: read whole, as polling_reads says."""
+    from qgn.data.imageio import read_rgb
+    from qgn.imagefile import ImageReadStopped
+
+    if not _can_write(fmt):
+        pytest.skip(f"this Pillow cannot write {fmt}")
+    pixels = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    path = tmp_path / f"a{suffix}"
+    Image.fromarray(pixels).save(path, fmt, **options)
+    whole = read_rgb(path)
+    assert whole.shape == (48, 64, 3)
+    assert np.array_equal(read_rgb(path, lambda: False), whole)
+    if stops:
+        with pytest.raises(ImageReadStopped):
+            read_rgb(path, lambda: True)
+    else:
+        assert np.array_equal(read_rgb(path, lambda: True), whole)

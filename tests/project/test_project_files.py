@@ -706,3 +706,32 @@ def test_blocked_folders_names_a_file_where_a_folder_belongs_and_nothing_else(tm
     (project.root / ".autosave").write_text("x")
     (blocked,) = Project.open(project.root).blocked_folders()
     assert blocked.startswith(f"{project.root / '.autosave'} is a file, not the folder of the project's autosaves")
+
+
+def test_a_read_of_project_json_stops_at_each_step_its_should_stop_is_polled(tmp_path, monkeypatch):
+    """``Project.open(root, should_stop)`` polls ``should_stop`` between its steps and every
+    ``STOP_CHECK_EVERY`` entries of its loops (an open the user cancelled went on for seconds at
+    100,000 images): stopped at the n-th poll, whichever, it raises ReadStopped and writes nothing;
+    never stopped, it reads what an open without one reads."""
+    import qgn.project_errors as project_errors
+    from qgn.project_errors import ReadStopped
+
+    project = make_project(tmp_path, names=[f"i{n:02d}.png" for n in range(25)])
+    monkeypatch.setattr(project_errors, "STOP_CHECK_EVERY", 4)
+    files = {p: p.read_bytes() for p in sorted(project.root.rglob("*")) if p.is_file()}
+    polls, index_polls = [], []
+    Project.open(project.root, lambda: polls.append(1) and False).warm_index(lambda: index_polls.append(1) and False)
+    assert (len(polls), len(index_polls)) == (2 + 4 * 7, 7)  # 2 between steps; 4 loops over 25 entries, 1 in 4
+    for n in range(len(polls)):
+        asked = []
+        with pytest.raises(ReadStopped):
+            Project.open(project.root, lambda: asked.append(1) or len(asked) > n)
+        assert len(asked) == n + 1  # it stopped at the poll that said so
+    for n in range(len(index_polls)):
+        asked = []
+        with pytest.raises(ReadStopped):
+            Project.open(project.root).warm_index(lambda: asked.append(1) or len(asked) > n)
+        assert len(asked) == n + 1
+    assert {p: p.read_bytes() for p in sorted(project.root.rglob("*")) if p.is_file()} == files
+    read, plain = Project.open(project.root, lambda: False), Project.open(project.root)
+    assert [(im.key, im.path, im.done) for im in read.images] == [(im.key, im.path, im.done) for im in plain.images]
