@@ -323,13 +323,17 @@ def polling_reads(image: Image.Image, should_stop: Callable[[], bool] | None) ->
     Where a read can stop (read_rgb of 24-megapixel files, a loaded 2-core machine): only while the
     file's blocks are read, never during what comes before or after them (the copy to RGB, an
     EXIF turn). A PNG through most of its read (each block is inflated as it is read: polls up to
-    0.7-1.4 s of 1.2-1.7 s); a JPEG in its first third or so (0.24-0.28 s of 0.8-0.9 s: libjpeg then
-    decodes what it holds); an uncompressed TIFF, BMP, TGA or PPM in its first part (to 0.07-0.19 s
-    of 0.2-0.5 s: the pixels are copied, then converted); a WebP or AVIF only after its decode, one
-    step of libwebp/libavif before any block (first poll 0.6-0.8 s into a 1.0-1.1 s WebP read,
-    1.3-1.7 s into a 1.6-2.1 s AVIF read, as its decoded pixels are copied); a compressed TIFF or
-    a JPEG 2000 never (libtiff, OpenJPEG read the file themselves). Nothing when ``should_stop`` is
-    None or the image is read already."""
+    0.7-1.4 s of 1.2-1.7 s); a JPEG (an MPO too) in its first third or so (0.24-0.28 s of 0.8-0.9 s:
+    libjpeg then decodes what it holds); an uncompressed TIFF, BMP, TGA or PPM in its first part (to
+    0.07-0.19 s of 0.2-0.5 s: the pixels are copied, then converted); a GIF, PCX, SGI or PSD, an
+    RLE TGA and a DXT/BC-compressed DDS throughout (each block is decoded as it is read); a WebP or
+    AVIF only after its decode, one step of libwebp/libavif before any block (first poll 0.6-0.8 s
+    into a 1.0-1.1 s WebP read, 1.3-1.7 s into a 1.6-2.1 s AVIF read, as its decoded pixels are
+    copied). Never: a compressed TIFF (LZW, Deflate, JPEG, PackBits …) or a JPEG 2000 (libtiff,
+    OpenJPEG read the file themselves), a QOI, an uncompressed DDS or a BLP (Pillow's Python
+    decoders, which read the file themselves), an ICO or ICNS (each read through an inner image of
+    its own, whose reads are not hooked). Nothing when ``should_stop`` is None or the image is read
+    already."""
     if should_stop is None or getattr(image, "fp", None) is None:
         return
     own = getattr(image, "load_read", None)
@@ -352,7 +356,7 @@ def load_checked(image: Image.Image, path: str | os.PathLike,
     inflated a second time (``check_png_rows``) only where the last row still holds it - missing
     rows, or a genuine row of that one value - or where the rows come interlaced (each pass
     writes some of every row). A file cut short fails in Pillow itself ("image file is truncated").
-    ``should_stop``: polled as the file is decoded (``polling_reads``)."""
+    ``should_stop``: polled as the file's blocks are read (``polling_reads``)."""
     polling_reads(image, should_stop)
     if image.format != "PNG" or getattr(image, "_im", None) is not None:
         image.load()
