@@ -93,7 +93,10 @@ def check_compressed_size(image: Image.Image, path: Path) -> None:
     grey pixels and predicted. A GIF's LZW codes are 3 bits at the least and none stands for more
     than its table's 4096 entries of pixels (``GIF_MAX_PIXELS_PER_BYTE``). No bound refuses a
     genuine file. Other formats (WebP's zero-bit codes, an arithmetic-coded JPEG's, a compressed
-    TIFF's fax codes) have none: not checked."""
+    TIFF's fax codes) have none: not checked - nor AVIF and WebP, whose "raw" tile is of the pixels
+    libavif/libwebp decode into memory (``DECODED_IN_MEMORY``), not of the file."""
+    if image.format in DECODED_IN_MEMORY:
+        return
     size = path.stat().st_size
     if image.format == "JPEG":
         least = least_jpeg_bytes(path, image.width, image.height)
@@ -115,6 +118,11 @@ def check_compressed_size(image: Image.Image, path: Path) -> None:
             raise ValueError(f"{path} claims {image.width}×{image.height} pixels stored {how}, which its "
                              f"{size} bytes cannot hold (truncated or corrupt)")
 
+
+#: Formats whose Pillow reader names its pixels a "raw" tile but reads them from what its library
+#: decoded into memory (AVIF; WebP in an older Pillow built without libwebp's animation API): a
+#: 407-byte AVIF of 800×600 is genuine.
+DECODED_IN_MEMORY = ("AVIF", "WEBP")
 
 #: The most pixels one byte of GIF data can stand for: 8/3 codes of 3 bits, each at most 4096 pixels.
 GIF_MAX_PIXELS_PER_BYTE = 4096 * 8 // 3

@@ -372,3 +372,20 @@ def test_a_read_that_may_stop_reads_every_format_as_a_read_without(tmp_path, fmt
             return
         assert np.array_equal(told_to_stop, whole)
 
+
+@pytest.mark.parametrize("fmt, suffix, options", [("AVIF", ".avif", {}), ("WEBP", ".webp", {}),
+                                                  ("WEBP", ".webp", {"lossless": True})])
+def test_an_avif_or_webp_smaller_than_a_bit_a_pixel_opens(tmp_path, fmt, suffix, options):
+    """Pillow's AVIF reader (an older Pillow's WebP reader too) names its pixels a "raw" tile: libavif
+    decodes them into memory, which the tile is read from, not the file. Bounded as pixels stored
+    uncompressed (a bit a pixel at the least), a flat 800×600 AVIF of 407 bytes was refused as
+    "truncated or corrupt" - and so is any AVIF photo under a bit a pixel, as most are."""
+    from qgn.data.imageio import read_rgb
+
+    if not _can_write(fmt):
+        pytest.skip(f"this Pillow cannot write {fmt}")
+    path = tmp_path / f"flat{suffix}"
+    Image.fromarray(np.full((600, 800, 3), 120, np.uint8)).save(path, fmt, **options)
+    assert path.stat().st_size * 8 < 800 * 600  # under a bit a pixel
+    got = read_rgb(path)
+    assert got.shape == (600, 800, 3) and np.abs(got.astype(int) - 120).max() <= 2
