@@ -28,6 +28,38 @@ NOT_A_PAGE = 0b101
 MAX_TIFF_DIRECTORIES = 64
 
 
+#: The picture files QGN opens as images, by suffix, each with the Pillow feature (``PIL.features``)
+#: that reads it (None: Pillow's own code): JPEG (and a camera's MPO), PNG, TIFF, BMP, WebP, AVIF,
+#: JPEG 2000, GIF, TGA and the PNM family. Formats Pillow reads that are no photo (icons, textures,
+#: Photoshop layers, PostScript, which ``open_image`` refuses) are left out of folder listings.
+IMAGE_SUFFIX_FEATURES: tuple[tuple[str, str | None], ...] = (
+    (".jpg", "jpg"), (".jpeg", "jpg"), (".jpe", "jpg"), (".jfif", "jpg"), (".mpo", "jpg"),
+    (".png", "zlib"), (".tif", None), (".tiff", None), (".bmp", None), (".webp", "webp"), (".avif", "avif"),
+    (".jp2", "jpg_2000"), (".j2k", "jpg_2000"), (".j2c", "jpg_2000"), (".jpc", "jpg_2000"), (".jpf", "jpg_2000"),
+    (".jpx", "jpg_2000"), (".gif", None), (".tga", None), (".ppm", None), (".pgm", None), (".pbm", None),
+    (".pnm", None),
+)
+
+
+def image_suffixes(reads: Callable[[str], bool] | None = None) -> tuple[str, ...]:
+    """The suffixes of ``IMAGE_SUFFIX_FEATURES`` whose feature this Pillow has (``reads(feature)``;
+    default ``PIL.features.check``, a feature this Pillow does not know being absent: Pillow before
+    11.2 has no AVIF reader, a build without OpenJPEG or libwebp none for JPEG 2000 or WebP)."""
+    if reads is None:
+        from PIL import features
+
+        known = {*features.modules, *features.codecs, *features.features}
+        reads = lambda feature: feature in known and bool(features.check(feature))  # noqa: E731
+    return tuple(suffix for suffix, feature in IMAGE_SUFFIX_FEATURES if feature is None or reads(feature))
+
+
+#: The one list of the files every finder of images by name takes (a dataset folder, an import's
+#: images, ``qgn predict``'s folders, the app's folders), lower case: compare ``path.suffix.lower()``.
+#: Each opens through ``qgn.data.imageio.read_rgb`` with this Pillow (tests/data/test_image_suffixes.py).
+#: Label maps have their own readers and lists.
+IMAGE_EXTENSIONS: tuple[str, ...] = image_suffixes()
+
+
 class ImageTooLargeError(ValueError):
     """An image with more pixels than ``max_pixels()``."""
 
