@@ -28,6 +28,38 @@ NOT_A_PAGE = 0b101
 MAX_TIFF_DIRECTORIES = 64
 
 
+#: The picture files QGN opens as images, by suffix, each with the Pillow feature (``PIL.features``)
+#: that reads it (None: Pillow's own code): JPEG (and a camera's MPO), PNG, TIFF, BMP, WebP, AVIF,
+#: JPEG 2000, GIF, TGA and the PNM family. Formats Pillow reads that are no photo (icons, textures,
+#: Photoshop layers, PostScript, which ``open_image`` refuses) are left out of folder listings.
+IMAGE_SUFFIX_FEATURES: tuple[tuple[str, str | None], ...] = (
+    (".jpg", "jpg"), (".jpeg", "jpg"), (".jpe", "jpg"), (".jfif", "jpg"), (".mpo", "jpg"),
+    (".png", "zlib"), (".tif", None), (".tiff", None), (".bmp", None), (".webp", "webp"), (".avif", "avif"),
+    (".jp2", "jpg_2000"), (".j2k", "jpg_2000"), (".j2c", "jpg_2000"), (".jpc", "jpg_2000"), (".jpf", "jpg_2000"),
+    (".jpx", "jpg_2000"), (".gif", None), (".tga", None), (".ppm", None), (".pgm", None), (".pbm", None),
+    (".pnm", None),
+)
+
+
+def image_suffixes(reads: Callable[[str], bool] | None = None) -> tuple[str, ...]:
+    """The suffixes of ``IMAGE_SUFFIX_FEATURES`` whose feature this Pillow has (``reads(feature)``;
+    default ``PIL.features.check``, a feature this Pillow does not know being absent: Pillow before
+    11.2 has no AVIF reader, a build without OpenJPEG or libwebp none for JPEG 2000 or WebP)."""
+    if reads is None:
+        from PIL import features
+
+        known = {*features.modules, *features.codecs, *features.features}
+        reads = lambda feature: feature in known and bool(features.check(feature))  # noqa: E731
+    return tuple(suffix for suffix, feature in IMAGE_SUFFIX_FEATURES if feature is None or reads(feature))
+
+
+#: The one list of the files every finder of images by name takes (a dataset folder, an import's
+#: images, ``qgn predict``'s folders, the app's folders), lower case: compare ``path.suffix.lower()``.
+#: Each opens through ``qgn.data.imageio.read_rgb`` with this Pillow (tests/data/test_image_suffixes.py).
+#: Label maps have their own readers and lists.
+IMAGE_EXTENSIONS: tuple[str, ...] = image_suffixes()
+
+
 class ImageTooLargeError(ValueError):
     """An image with more pixels than ``max_pixels()``."""
 
@@ -93,7 +125,10 @@ def check_compressed_size(image: Image.Image, path: Path) -> None:
     grey pixels and predicted. A GIF's LZW codes are 3 bits at the least and none stands for more
     than its table's 4096 entries of pixels (``GIF_MAX_PIXELS_PER_BYTE``). No bound refuses a
     genuine file. Other formats (WebP's zero-bit codes, an arithmetic-coded JPEG's, a compressed
-    TIFF's fax codes) have none: not checked."""
+    TIFF's fax codes) have none: not checked - nor AVIF and WebP, whose "raw" tile is of the pixels
+    libavif/libwebp decode into memory (``DECODED_IN_MEMORY``), not of the file."""
+    if image.format in DECODED_IN_MEMORY:
+        return
     size = path.stat().st_size
     if image.format == "JPEG":
         least = least_jpeg_bytes(path, image.width, image.height)
@@ -115,6 +150,11 @@ def check_compressed_size(image: Image.Image, path: Path) -> None:
             raise ValueError(f"{path} claims {image.width}×{image.height} pixels stored {how}, which its "
                              f"{size} bytes cannot hold (truncated or corrupt)")
 
+
+#: Formats whose Pillow reader names its pixels a "raw" tile but reads them from what its library
+#: decoded into memory (AVIF; WebP in an older Pillow built without libwebp's animation API): a
+#: 407-byte AVIF of 800×600 is genuine.
+DECODED_IN_MEMORY = ("AVIF", "WEBP")
 
 #: The most pixels one byte of GIF data can stand for: 8/3 codes of 3 bits, each at most 4096 pixels.
 GIF_MAX_PIXELS_PER_BYTE = 4096 * 8 // 3
@@ -323,13 +363,17 @@ def polling_reads(image: Image.Image, should_stop: Callable[[], bool] | None) ->
     Where a read can stop (read_rgb of 24-megapixel files, a loaded 2-core machine): only while the
     file's blocks are read, never during what comes before or after them (the copy to RGB, an
     EXIF turn). A PNG through most of its read (each block is inflated as it is read: polls up to
-    0.7-1.4 s of 1.2-1.7 s); a JPEG in its first third or so (0.24-0.28 s of 0.8-0.9 s: libjpeg then
-    decodes what it holds); an uncompressed TIFF, BMP, TGA or PPM in its first part (to 0.07-0.19 s
-    of 0.2-0.5 s: the pixels are copied, then converted); a WebP or AVIF only after its decode, one
-    step of libwebp/libavif before any block (first poll 0.6-0.8 s into a 1.0-1.1 s WebP read,
-    1.3-1.7 s into a 1.6-2.1 s AVIF read, as its decoded pixels are copied); a compressed TIFF or
-    a JPEG 2000 never (libtiff, OpenJPEG read the file themselves). Nothing when ``should_stop`` is
-    None or the image is read already."""
+    0.7-1.4 s of 1.2-1.7 s); a JPEG (an MPO too) in its first third or so (0.24-0.28 s of 0.8-0.9 s:
+    libjpeg then decodes what it holds); an uncompressed TIFF, BMP, TGA or PPM in its first part (to
+    0.07-0.19 s of 0.2-0.5 s: the pixels are copied, then converted); a GIF, PCX, SGI or PSD, an
+    RLE TGA and a DXT/BC-compressed DDS throughout (each block is decoded as it is read); a WebP or
+    AVIF only after its decode, one step of libwebp/libavif before any block (first poll 0.6-0.8 s
+    into a 1.0-1.1 s WebP read, 1.3-1.7 s into a 1.6-2.1 s AVIF read, as its decoded pixels are
+    copied). Never: a compressed TIFF (LZW, Deflate, JPEG, PackBits …) or a JPEG 2000 (libtiff,
+    OpenJPEG read the file themselves), a QOI, an uncompressed DDS or a BLP (Pillow's Python
+    decoders, which read the file themselves), an ICO or ICNS (each read through an inner image of
+    its own, whose reads are not hooked). Nothing when ``should_stop`` is None or the image is read
+    already."""
     if should_stop is None or getattr(image, "fp", None) is None:
         return
     own = getattr(image, "load_read", None)
@@ -352,7 +396,7 @@ def load_checked(image: Image.Image, path: str | os.PathLike,
     inflated a second time (``check_png_rows``) only where the last row still holds it - missing
     rows, or a genuine row of that one value - or where the rows come interlaced (each pass
     writes some of every row). A file cut short fails in Pillow itself ("image file is truncated").
-    ``should_stop``: polled as the file is decoded (``polling_reads``)."""
+    ``should_stop``: polled as the file's blocks are read (``polling_reads``)."""
     polling_reads(image, should_stop)
     if image.format != "PNG" or getattr(image, "_im", None) is not None:
         image.load()

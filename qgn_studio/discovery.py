@@ -19,7 +19,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
+from qgn.imagefile import IMAGE_EXTENSIONS
+
 LABEL_EXTENSIONS = (".png", ".tif", ".tiff", ".bmp", ".pgm", ".webp")
 LABEL_FOLDERS = ("labels", "masks", "gt", "annotations")
 LABEL_SUFFIXES = ("_label", "_labels", "_gt", "_mask", "_labelIds", ".label")

@@ -339,8 +339,8 @@ class ImageDocument:
 
     def load(self, should_stop: Callable[[], bool] | None = None) -> None:
         """Read the image and look for its ground truth; failures become ``error`` / ``notes``.
-        ``should_stop()`` (None: never) is polled as the file is decoded: ImageReadStopped when
-        true, nothing kept (it is read again when asked for)."""
+        ``should_stop()`` (None: never) is polled as the file's blocks are read (``read_rgb``):
+        ImageReadStopped when true, nothing kept (it is read again when asked for)."""
         from qgn.imagefile import ImageReadStopped
 
         if self.loaded:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from qgn_studio.discovery import IMAGE_EXTENSIONS, expand_paths, resolved
+from qgn.imagefile import IMAGE_EXTENSIONS
+from qgn_studio.discovery import expand_paths, resolved
 
 PROBLEMS_SHOWN = 5  # lines of the banner about paths that could not be opened; the rest are counted
 RELINK_LINK = "relink:"  # the missing-images banner's link to File ▸ Find missing images…
@@ -228,7 +229,7 @@ class WindowOpeningMixin:
         self.projects.remove_images(docs)
 
     def open_images_dialog(self) -> None:
-        pattern = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
+        pattern = " ".join(f"*{e} *{e.upper()}" for e in IMAGE_EXTENSIONS)  # a.AVIF too, where filters heed case
         files, _ = QtWidgets.QFileDialog.getOpenFileNames(
             self, "Open images", self.workspace.last_folder(), f"Images ({pattern});;All files (*)")
         if files:

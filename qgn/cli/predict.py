@@ -24,8 +24,6 @@ from qgn.cli.threads import add_threads_argument, apply_threads
 from qgn.progress import TimeLeft
 from qgn.shown import one_line
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
 
 def add_arguments(p) -> None:
     add_threads_argument(p)
@@ -49,8 +47,9 @@ def add_arguments(p) -> None:
 
 def collect_images(paths: list[str]) -> list[Path]:
     from qgn.cli.files import collect_files
+    from qgn.imagefile import IMAGE_EXTENSIONS
 
-    return collect_files(paths, tuple(sorted(IMAGE_SUFFIXES)), "images")
+    return collect_files(paths, IMAGE_EXTENSIONS, "images")
 
 
 def find_label(labels: str | None, image: Path, single: bool) -> Path | None:

@@ -29,9 +29,9 @@ import numpy as np
 from qgn.classes import ClassSet
 from qgn.data.base import DatasetLayoutError, PairedFileDataset, missing_labels_error
 from qgn.data.imageio import read_label_rgb
+from qgn.imagefile import IMAGE_EXTENSIONS
 from qgn.quadtree.label_io import read_classes_file, read_label
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 LABEL_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp")
 COLOUR_MODES = ("RGB", "RGBA")
 

@@ -58,7 +58,7 @@ def read_rgb(path: Path | str, should_stop: Callable[[], bool] | None = None) ->
     never) is polled as the file's blocks are read: ImageReadStopped when true. A PNG stops through
     most of its read, a JPEG in its first part, an uncompressed TIFF/BMP/TGA/PPM while its pixels
     are copied, a WebP or AVIF only after its one-step decode, a compressed TIFF or JPEG 2000 never
-    (``qgn.imagefile.polling_reads``)."""
+    (``qgn.imagefile.polling_reads`` says it of every format)."""
     with open_image(path) as stored:
         load_checked(stored, path, should_stop)  # a PNG whose data lacks rows: refused, never read as black
         image = oriented(stored)

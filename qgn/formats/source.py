@@ -37,7 +37,7 @@ from ..quadtree.label_io import find_classes_file, read_classes_file, read_label
 from .base import as_label
 from .guards import OutsideDatasetError, contained, is_contained, load_json
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+from ..imagefile import IMAGE_EXTENSIONS  # the one list of the files QGN opens as images
 
 
 @dataclass

@@ -176,3 +176,35 @@ def test_a_repaint_of_the_list_asks_each_row_once_not_once_a_role(qtbot, tmp_pat
     assert option.text == rows.data(rows.index(3)) == rows.text(docs[3])
     assert not option.icon.isNull()
     assert panel.list.sizeHintForRow(3) == rows.data(rows.index(3), QtCore.Qt.ItemDataRole.SizeHintRole).height()
+
+
+@pytest.mark.parametrize("name, feature", [("a.avif", "avif"), ("a.JP2", "jpg_2000")])
+def test_a_folder_of_only_avif_or_jpeg2000_files_lists_and_opens_them(qtbot, make_window, model_path, tmp_path,
+                                                                        monkeypatch, name, feature):
+    """A folder holding one AVIF (or JPEG 2000, named in capitals) said "no images in this folder"
+    while the file itself opened: the app's folders list what read_rgb opens (qgn.imagefile's one
+    list), and the Open dialog offers it, in either case. The AVIF, flat blocks of 584 bytes, was
+    then refused as "stored uncompressed" in fewer bytes than its pixels (check_compressed_size)."""
+    from PIL import features
+    from PySide6 import QtWidgets
+
+    if not features.check(feature):
+        pytest.skip(f"this Pillow reads no {name} (no {feature})")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    pixels = np.repeat(np.repeat(np.random.default_rng(3).integers(0, 256, (4, 6, 3), dtype=np.uint8), 16, 0), 16, 1)
+    Image.fromarray(pixels).save(folder / name)
+    win = make_window()
+    win.start([str(folder)], str(model_path))
+    qtbot.waitUntil(lambda: win.current is not None and win.current.image is not None, timeout=WAIT_MS)
+    assert [d.path.name for d in win.docs] == [name] and win.current.error is None
+    assert win.current.size == (64, 96)
+    assert np.abs(win.current.image.astype(int) - pixels.astype(int)).mean() < 6
+    assert "no images" not in win.canvas.banner.messages.get("open", ("",))[0]
+    offered = []
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileNames",
+                        staticmethod(lambda *a, **k: offered.append(a[3]) or ([], "")))
+    win.open_images_dialog()
+    patterns = offered[0].split("Images (")[1].split(")")[0].split()
+    suffix = name[1:]
+    assert f"*{suffix.lower()}" in patterns and f"*{suffix.upper()}" in patterns, offered
