@@ -83,6 +83,9 @@ def main() -> int:
         report["decoder_ms"][policy] = {k: statistics.median(d[k] for d in r["decoder"]) for k in r["decoder"][0]}
         report["command"][policy] = {k: statistics.median(d[k] for d in r["command"]) for k in r["command"][0]}
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        report["provenance"] = provenance()  # the commit, torch, threads, machine, command
         print(json.dumps(report, indent=1))
         return 0
     d, c = report["decoder_ms"], report["command"]

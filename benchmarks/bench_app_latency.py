@@ -246,6 +246,9 @@ def main() -> int:
         }
         window.close()
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        report["provenance"] = provenance()  # the commit, torch, threads, machine, command
         print(json.dumps(report, indent=1))
     else:
         print(f"model {report['model']}; image {report['image']}; {report['device']}; Qt platform {report['platform']}")

@@ -113,6 +113,9 @@ def main() -> int:
               "rss_mib": [[n, round(b / 2**20, 1)] for n, b in samples],
               "growth_bytes_per_image_last_half": round(growth)}
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        report["provenance"] = provenance()  # the commit, torch, threads, machine, command
         print(json.dumps(report, indent=1))
     else:
         print(f"{report['images']} images ({report['size']}, {report['distinct_scenes']} distinct scenes, hard links), "

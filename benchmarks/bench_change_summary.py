@@ -60,6 +60,9 @@ def main() -> None:
            "tally_median_ms": statistics.median(tally_ms), "tally_max_ms": max(tally_ms)}
     row["ratio"] = row["fresh_median_ms"] / row["tally_median_ms"]
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        row["provenance"] = provenance()  # the commit, torch, threads, machine, command
         print(json.dumps(row))
     else:
         print(f"{row['size']}, {args.strokes} strokes of {args.rows} rows, load {row['load']:.1f}: "

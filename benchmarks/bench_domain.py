@@ -159,8 +159,11 @@ def main() -> int:
                 {"small scenes (64×96, 96×128, 128×192)": synthetic(60, 7000, ((64, 96), (96, 128), (128, 192)))}),
     ]
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        record = provenance()  # the commit, torch, threads, machine, command
         for r in results:
-            print(json.dumps(r))
+            print(json.dumps({**r, "provenance": record}))
         return 0
     for r in results:
         print(f"{r['model']}: reference {r['reference_images']} images; {r['inside']} in-domain test images, "

@@ -87,6 +87,9 @@ def main() -> int:
     result = {"images": args.images, "annotated": args.annotated, "repeats": args.repeats,
               "call_ms": round(statistics.median(calls), 1), "gap_ms": round(statistics.median(gaps), 1),
               "total_ms": round(statistics.median(totals), 1), "export_intro_ms": round(statistics.median(intro), 1)}
+    from qgn.bench.provenance import provenance
+
+    result["provenance"] = provenance()  # the commit, torch, threads, machine, command
     print(json.dumps(result))
     del app
     return 0

@@ -94,6 +94,9 @@ def main() -> int:
         report["candidates"][name] = {key: (statistics.median(r[key] for r in rows) if isinstance(rows[0][key], float)
                                             else rows[0][key]) for key in rows[0]}
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        report["provenance"] = provenance()  # the commit, torch, threads, machine, command
         print(json.dumps(report, indent=1))
         return 0
     print(f"qgn predict on a {report['photo']}, model {args.model}, --threads 1, median of {args.repeats} "

@@ -413,6 +413,9 @@ def main() -> None:
                                     {"case": r[0], "peak_mb": round(r[1] / 1e3), "seconds": round(r[2], 1),
                                      "problem": r[3], "message": r[4]} for r in rows]}
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        summary["provenance"] = provenance()  # the commit, torch, threads, machine, command
         print(json.dumps(summary, indent=1))
     else:
         print(f"{'family':32s} {'tried':>6s} {'clean':>6s}")

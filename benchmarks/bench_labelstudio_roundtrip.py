@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--classes", required=True)
     parser.add_argument("--venv", default=str(Path.home() / ".cache" / "qgn" / "label-studio-1.23.2"))
     args = parser.parse_args()
+    from qgn.bench.provenance import provenance
     from qgn.formats import ExportItem, export_dataset
     from qgn.formats import scan_dataset
     from qgn.quadtree.label_io import read_classes_file, read_label
@@ -119,6 +120,7 @@ def main() -> None:
             "ground_truth_annotations": counts["ground_truth_number"],
             "brush_to_png_masks": len(brush.namelist()), "brush_to_png_mismatched_pixels": bad_png,
             "qgn_import": results, **{k: round(v, 2) for k, v in times.items()},
+            "provenance": provenance(),  # the commit, torch, threads, machine, command
         }, indent=1))
     finally:
         os.killpg(process.pid, signal.SIGTERM)

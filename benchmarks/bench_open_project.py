@@ -110,6 +110,9 @@ def main() -> int:
         "big_vs_small_total": round(med["big"]["total"] / max(med["small"]["total"], 1e-6), 1),
     }
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        report["provenance"] = provenance()  # the commit, torch, threads, machine, command
         print(json.dumps(report, indent=1))
     else:
         print(f"model {report['model']}; Qt platform {report['platform']}; {report['cpus']} CPUs; "

@@ -243,6 +243,9 @@ def main() -> int:
                   "worst_ms": max(r["max_ms"] for r in run)} for name, run in runs.items()},
     }
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        report["provenance"] = provenance()  # the commit, torch, threads, machine, command
         print(json.dumps(report, indent=1))
     else:
         print(f"model {report['model']}; Qt {report['platform']}; {report['cpus']} CPUs; OMP threads "

@@ -77,6 +77,9 @@ def main() -> int:
               "write_before_vs_after": round(med["write_before"] / med["write_after"], 2),
               "open_before_vs_after": round(med["open_before"] / med["open_after"], 2)}
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        report["provenance"] = provenance()  # the commit, torch, threads, machine, command
         print(json.dumps(report, indent=1))
     else:
         print(f"project.json of {args.images} images, median of {args.repeats}: encode {med['write_before']:.4f} s "

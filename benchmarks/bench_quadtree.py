@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         "time_2048x1024": timings([big], args.repeats),
     }
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        result["provenance"] = provenance()  # the commit, torch, threads, machine, command
         print(json.dumps(result, indent=1))
         return 0
     s = result["size"]

@@ -37,6 +37,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from qgn.bench.provenance import provenance
     from qgn.data.imageio import read_rgb
     from qgn.formats.labelstudio import label_config
     from qgn.infer import ImageSession
@@ -91,6 +92,7 @@ def main() -> None:
         "direct_median_s": round(statistics.median(direct), 3), "serve_median_s": round(statistics.median(served), 3),
         "health_during_predict_median_ms": round(1e3 * statistics.median(health), 2),
         "health_during_predict_max_ms": round(1e3 * max(health), 2), "health_probes": len(health),
+        "provenance": provenance(),  # the commit, torch, threads, machine, command
     }, indent=1))
 
 

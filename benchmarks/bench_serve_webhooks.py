@@ -151,6 +151,8 @@ def main() -> None:
         stopped_s = time.perf_counter() - stop_start
         stopped = {"status": backend.training_status, "saved": sorted(p.name for p in Path(out).iterdir())}
         httpd.shutdown()
+    from qgn.bench.provenance import provenance
+
     med = statistics.median
     print(json.dumps({
         "webhooks": args.webhooks, "megapixels": args.megapixels, "photo_size": list(size),
@@ -161,7 +163,8 @@ def main() -> None:
         "health_ms": {"idle": med(idle_health) * 1e3, "training": med(busy_health) * 1e3,
                       "training_max": max(busy_health) * 1e3},
         "predict_s": {"idle": med(idle_predict), "training": med(busy_predict),
-                      "ratio": med(busy_predict) / med(idle_predict)}}, indent=1))
+                      "ratio": med(busy_predict) / med(idle_predict)},
+        "provenance": provenance()}, indent=1))  # the commit, torch, threads, machine, command
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ had since the decoder's rewrite, and failed with an ImportError)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -44,8 +43,11 @@ def main() -> None:
                             args.spconv, device=torch.device(args.device),
                             log=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
+        from qgn.bench.provenance import provenance
+
+        record = provenance()  # the commit, torch, threads, machine, command
         for row in rows:
-            print(json.dumps(row.to_json()))
+            print(row.to_json_line(record))
     else:
         print(format_sparse_conv_table(rows))
 

@@ -20,12 +20,14 @@ shows a full run and discusses it):
            GMAC/s of each backend against dense channels-last conv2d in the same run
            (qgn.bench.sparse_conv): `--channels`, `--densities`, `--repeats`
 
---json prints one object per measured row (name, bytes, macs, seconds, device, …) instead of tables.
+--json prints one object per measured row (name, bytes, macs, seconds, device, …) instead of tables,
+each with a "provenance" record last: commit (+ dirty), torch, threads, CPU, command (qgn.bench.provenance).
 """
 from __future__ import annotations
 
 import datetime
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -323,8 +325,7 @@ def run(args) -> int:
     context = _context(args, device, sections)
     rows, texts = _run_sections(args, device, sections, log)
     if args.json:
-        for row in rows:
-            print(row.to_json_line())
+        _print_json_rows(rows, args)
     else:
         print("\n".join(context))
         for text in texts:
@@ -338,12 +339,20 @@ def _annotate_only(args) -> int:
     started = time.perf_counter()
     rows, text = _annotate_rows(args)
     if args.json:
-        for row in rows:
-            print(row.to_json_line())
+        _print_json_rows(rows, args)
     else:
         print(text)
         print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def _print_json_rows(rows, args) -> None:
+    """``--json``: one line per row, each with the run's provenance (qgn.bench.provenance)."""
+    from qgn.bench.provenance import provenance
+
+    record = provenance(["qgn", *getattr(args, "argv", sys.argv[1:])])
+    for row in rows:
+        print(row.to_json_line(record))
 
 
 def _annotate_rows(args):
@@ -484,7 +493,7 @@ def _context(args, device, sections) -> list[str]:
     return [
         f"qgn bench, {datetime.date.today().isoformat()}: sections {', '.join(sections)}; device {device} "
         f"(GPU: {cuda}); torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "command: qgn bench " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else []),
+        "command: qgn " + shlex.join(getattr(args, "argv", sys.argv[1:])),
     ]
 
 

@@ -1,0 +1,90 @@
+"""Where a measured figure came from: the code (git commit, and whether the tree had changes), the
+torch it ran on, its threads, the machine and the command — one record, the ``"provenance"`` key of
+every JSON row ``qgn bench --json`` and the scripts of ``benchmarks/`` write, so a figure in
+``benchmarks/RESULTS.md`` can be tied to the code that measured it.
+
+The record (a dict, JSON-serialisable)::
+
+    {"commit": "fb6a229" | null,   # short hash of HEAD; null outside a git checkout (an installed copy)
+     "dirty": true | false | null, # tracked files changed against HEAD (benchmarks/results/ aside); null without a commit
+     "torch": "2.13.0+cpu",        # torch.__version__
+     "threads": 1,                 # torch's intra-op threads when the record is made (after --threads)
+     "cpus": 2,                    # os.cpu_count(); "cpus_usable": the cores this process may run on
+     "cpu_model": "…" | null,      # /proc/cpuinfo's first "model name", null where unreadable
+     "command": "qgn bench --threads 1 --json …"}
+
+A short hash and a dirty flag, not a diff: a dirty figure is to be measured again on a commit.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+#: The checkout that holds this ``qgn`` package when it runs from one (``qgn/bench/provenance.py``
+#: → the repository root); an installed copy has none.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+#: Left out of the dirty check: a benchmark's own output, written there while it runs (a shell's
+#: ``> benchmarks/results/x.jsonl`` empties that tracked file before the command starts).
+RESULTS_FOLDER = "benchmarks/results"
+
+GIT_TIMEOUT_S = 10
+
+
+def provenance(command: list[str] | str | None = None) -> dict:
+    """The record above. ``command``: the command line as words (shell-quoted when joined) or as one
+    string; default ``sys.argv`` (``python`` before a script's path). Call it after the run's thread count is set."""
+    import torch
+
+    if command is None:  # a script of benchmarks/ as it was run: "python benchmarks/bench_x.py …"
+        command = ["python", *sys.argv] if sys.argv and sys.argv[0].endswith(".py") else sys.argv
+    commit, dirty = git_state(SOURCE_ROOT)
+    return {"commit": commit, "dirty": dirty, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(), "cpus_usable": usable_cpus(), "cpu_model": cpu_model(),
+            "command": command if isinstance(command, str) else shlex.join(str(word) for word in command)}
+
+
+def git_state(root: Path) -> tuple[str | None, bool | None]:
+    """(short hash of HEAD, tracked files changed) of the git checkout whose top folder is ``root``;
+    (None, None) when ``root`` is not one — no git, no repository, or ``root`` only inside another
+    one's tree (a venv's site-packages inside a checkout is not that checkout's code)."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != Path(root).resolve():
+        return None, None
+    commit = _git(root, "rev-parse", "--short", "HEAD")
+    if commit is None:  # a repository without a commit yet
+        return None, None
+    changes = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                   f":(exclude){RESULTS_FOLDER}")
+    return commit, None if changes is None else bool(changes)
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """git's stdout (stripped) for ``args`` run in ``root``; None when git is missing or fails."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              timeout=GIT_TIMEOUT_S, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def usable_cpus() -> int | None:
+    """The cores this process may run on (its affinity), None where the platform does not say."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The first ``model name`` of ``cpuinfo`` (Linux), None where it is missing or unreadable."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "model name":
+            return " ".join(value.split()) or None
+    return None

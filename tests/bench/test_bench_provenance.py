@@ -1,0 +1,109 @@
+"""qgn.bench.provenance: the record every benchmark row carries — the commit and whether the tree
+had changes (git itself the reference), torch and its threads, the CPU, the command — and that it
+still works where there is no git checkout (an installed copy: "commit" null)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from qgn.bench.provenance import RESULTS_FOLDER, cpu_model, git_state, provenance
+
+ROOT = Path(__file__).resolve().parents[2]
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def git(folder: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    return subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """A git repository with one commit: a tracked source file and a tracked result file."""
+    repo = tmp_path / "repo"
+    (repo / "qgn").mkdir(parents=True)
+    (repo / RESULTS_FOLDER).mkdir(parents=True)
+    (repo / "qgn" / "code.py").write_text("x = 1\n")
+    (repo / RESULTS_FOLDER / "rows.jsonl").write_text("{}\n")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "one")
+    return repo
+
+
+@needs_git
+def test_a_clean_checkout_gives_its_commit_not_dirty(checkout) -> None:
+    assert git_state(checkout) == (git(checkout, "rev-parse", "--short", "HEAD"), False)
+
+
+@needs_git
+def test_a_changed_tracked_file_is_dirty_a_result_or_an_untracked_file_is_not(checkout) -> None:
+    commit = git(checkout, "rev-parse", "--short", "HEAD")
+    (checkout / RESULTS_FOLDER / "rows.jsonl").write_text("")  # `qgn bench … > rows.jsonl` empties it first
+    (checkout / "notes.txt").write_text("untracked\n")
+    assert git_state(checkout) == (commit, False)
+    (checkout / "qgn" / "code.py").write_text("x = 2\n")
+    assert git_state(checkout) == (commit, True)
+
+
+@needs_git
+def test_a_folder_inside_another_checkout_has_no_commit(checkout) -> None:
+    """A venv's site-packages inside a checkout holds an installed copy, not that checkout's code."""
+    assert git_state(checkout / "qgn") == (None, None)
+
+
+@needs_git
+def test_a_repository_without_a_commit_has_none(tmp_path) -> None:
+    git(tmp_path, "init", "-q")
+    assert git_state(tmp_path) == (None, None)
+
+
+def test_no_repository_or_no_git_gives_none(tmp_path, checkout, monkeypatch) -> None:
+    assert git_state(tmp_path / "elsewhere") == (None, None)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no git program at all
+    assert git_state(checkout) == (None, None)
+
+
+def test_an_installed_copy_without_git_still_gives_a_record(tmp_path) -> None:
+    """The module run from a copy of qgn outside any checkout (as pip installs it): every field but
+    the commit, in a fresh process."""
+    for part in ("__init__.py", "bench/__init__.py", "bench/provenance.py"):
+        (tmp_path / "site" / "qgn" / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "qgn" / part, tmp_path / "site" / "qgn" / part)
+    code = ("import json, torch; torch.set_num_threads(1); from qgn.bench.provenance import provenance; "
+            "import qgn.bench.provenance as p; print(p.__file__); print(json.dumps(provenance(['qgn', 'bench'])))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path / "site")})
+    where, line = done.stdout.strip().splitlines()
+    assert Path(where).is_relative_to(tmp_path / "site")
+    record = json.loads(line)
+    assert record["commit"] is None and record["dirty"] is None
+    assert record["torch"] == torch.__version__ and record["threads"] == 1
+    assert record["command"] == "qgn bench" and record["cpus"] == os.cpu_count()
+
+
+def test_the_record_names_threads_torch_and_the_quoted_command(monkeypatch) -> None:
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    record = provenance(["python", "benchmarks/bench_x.py", "--label", "a b"])
+    assert record["threads"] == 3 and record["torch"] == torch.__version__
+    assert record["command"] == "python benchmarks/bench_x.py --label 'a b'"
+    assert json.loads(json.dumps(record)) == record
+
+
+def test_the_cpu_model_is_the_first_model_name_or_none(tmp_path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t:  Some   CPU @ 2.0GHz\n\n"
+                    "processor\t: 1\nmodel name\t: Other\n")
+    assert cpu_model(info) == "Some CPU @ 2.0GHz"
+    info.write_text("processor\t: 0\nCPU part\t: 0xd0c\n")  # an ARM machine's cpuinfo has no model name
+    assert cpu_model(info) is None
+    assert cpu_model(tmp_path / "missing") is None
