@@ -88,3 +88,15 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
         if sep and key.strip() == "model name":
             return " ".join(value.split()) or None
     return None
+
+
+def describe_code_and_machine(record: dict) -> str:
+    """One line of a report's heading from ``record``: "code: commit fb6a229 (tracked files changed);
+    CPU: 2 cores (2 usable), Intel(R) Xeon(R) Processor"."""
+    if record["commit"] is None:
+        code = "no git checkout (an installed copy)"
+    else:
+        code = f"commit {record['commit']}" + (" (tracked files changed)" if record["dirty"] else "")
+    usable = "" if record["cpus_usable"] in (None, record["cpus"]) else f" ({record['cpus_usable']} usable)"
+    return f"code: {code}; CPU: {record['cpus']} cores{usable}, {record['cpu_model'] or 'model unknown'}"
+

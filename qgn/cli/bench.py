@@ -487,13 +487,18 @@ def _scaling(args, log):
 
 
 def _context(args, device, sections) -> list[str]:
+    """The heading of the tables: date, sections, device, torch and threads, the command, the
+    commit and the CPU (qgn.bench.provenance)."""
     import torch
+
+    from qgn.bench.provenance import describe_code_and_machine, provenance
 
     cuda = torch.cuda.get_device_name(device) if device.type == "cuda" else "none used"
     return [
         f"qgn bench, {datetime.date.today().isoformat()}: sections {', '.join(sections)}; device {device} "
         f"(GPU: {cuda}); torch {torch.__version__}, {torch.get_num_threads()} threads",
         "command: qgn " + shlex.join(getattr(args, "argv", sys.argv[1:])),
+        describe_code_and_machine(provenance()),
     ]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from qgn.bench.provenance import RESULTS_FOLDER, cpu_model, git_state, provenance
+from qgn.bench.provenance import RESULTS_FOLDER, cpu_model, describe_code_and_machine, git_state, provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -107,3 +107,12 @@ def test_the_cpu_model_is_the_first_model_name_or_none(tmp_path) -> None:
     info.write_text("processor\t: 0\nCPU part\t: 0xd0c\n")  # an ARM machine's cpuinfo has no model name
     assert cpu_model(info) is None
     assert cpu_model(tmp_path / "missing") is None
+
+
+def test_the_tables_heading_names_the_commit_and_the_cpu() -> None:
+    record = {"commit": "abc1234", "dirty": True, "cpus": 2, "cpus_usable": 2, "cpu_model": "Some CPU"}
+    assert describe_code_and_machine(record) == "code: commit abc1234 (tracked files changed); CPU: 2 cores, Some CPU"
+    record.update(commit=None, dirty=None, cpus=16, cpus_usable=4, cpu_model=None)
+    assert describe_code_and_machine(record) == ("code: no git checkout (an installed copy); CPU: 16 cores (4 usable), "
+                                                 "model unknown")
+
