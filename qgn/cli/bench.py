@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -314,6 +313,7 @@ def run(args) -> int:
     import torch
 
     sections = _checked_sections(args)
+    args.provenance = _provenance(args)  # taken before the sections run: the code and threads they run with
     if sections == ["annotate"]:
         return _annotate_only(args)
     from qgn.cli.device import resolve_device
@@ -346,13 +346,17 @@ def _annotate_only(args) -> int:
     return 0
 
 
-def _print_json_rows(rows, args) -> None:
-    """``--json``: one line per row, each with the run's provenance (qgn.bench.provenance)."""
+def _provenance(args) -> dict:
+    """The run's record (qgn.bench.provenance), its command as given to ``qgn``."""
     from qgn.bench.provenance import provenance
 
-    record = provenance(["qgn", *getattr(args, "argv", sys.argv[1:])])
+    return provenance(["qgn", *getattr(args, "argv", sys.argv[1:])])
+
+
+def _print_json_rows(rows, args) -> None:
+    """``--json``: one line per row, each with the run's provenance last."""
     for row in rows:
-        print(row.to_json_line(record))
+        print(row.to_json_line(args.provenance))
 
 
 def _annotate_rows(args):
@@ -491,14 +495,14 @@ def _context(args, device, sections) -> list[str]:
     commit and the CPU (qgn.bench.provenance)."""
     import torch
 
-    from qgn.bench.provenance import describe_code_and_machine, provenance
+    from qgn.bench.provenance import describe_code_and_machine
 
     cuda = torch.cuda.get_device_name(device) if device.type == "cuda" else "none used"
     return [
         f"qgn bench, {datetime.date.today().isoformat()}: sections {', '.join(sections)}; device {device} "
         f"(GPU: {cuda}); torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "command: qgn " + shlex.join(getattr(args, "argv", sys.argv[1:])),
-        describe_code_and_machine(provenance()),
+        "command: " + args.provenance["command"],
+        describe_code_and_machine(args.provenance),
     ]
 
 
