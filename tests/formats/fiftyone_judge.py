@@ -28,8 +28,10 @@ importers and exporter, and its database, on the files of one job.
 
 The two database jobs first connect to FiftyOne's database service (``connect_database``), waiting
 for a late one up to ``DATABASE_WAIT_S`` in all. For the tests of that wait: ``$QGN_FIFTYONE_PORT_WAIT_S``
-cuts FiftyOne's own wait for mongod's port (60 s) to make any start late, ``$QGN_FIFTYONE_MONGOD`` runs
-another program as mongod, ``$QGN_FIFTYONE_DATABASE_WAIT_S`` replaces the bound.
+cuts FiftyOne's own wait for mongod's port (60 s), ``$QGN_FIFTYONE_MONGOD`` runs another program as
+mongod (one that starts mongod late, or fails), ``$QGN_FIFTYONE_DATABASE_WAIT_S`` replaces the bound, and
+``$QGN_FIFTYONE_SERVICE_TAG`` keeps the job to database services of that tag: it joins one of them that
+runs, else starts its own - never a developer's FiftyOne App's or another test run's.
 """
 from __future__ import annotations
 
@@ -93,13 +95,31 @@ def connect_database(bound_s: float = DATABASE_WAIT_S) -> None:
                 food._db_service = None
                 os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)
             print(f"fiftyone_judge: FiftyOne's database has not answered yet ({type(error).__name__}: {error}); "
-                  f"{'starting it again' if exited else 'waiting'}, {deadline - time.monotonic():.0f} s left",
-                  file=sys.stderr, flush=True)
+                  f"{'starting it again' if exited else _waiting_for(food._db_service)}, "
+                  f"{deadline - time.monotonic():.0f} s left", file=sys.stderr, flush=True)
+
+
+def _waiting_for(service) -> str:
+    if service is None or service.child is None:
+        return "waiting"
+    return f"waiting for the service it {'joined' if service.attached else 'started'} (process {service.child.pid})"
 
 
 def _service_exited(food) -> bool:
+    """Whether FiftyOne's database service has exited: one this process started is its
+    ``psutil.Popen`` (``poll``); one it joined is another process's child, a ``psutil.Process``, gone
+    when psutil says so (not running, or a zombie its parent has not reaped)."""
+    import psutil
+
     service = food._db_service
-    return service is not None and service.child is not None and service.child.poll() is not None
+    if service is None or service.child is None:
+        return False
+    if not service.attached:
+        return service.child.poll() is not None
+    try:
+        return not service.child.is_running() or service.child.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _connect_once(food) -> None:
@@ -123,6 +143,17 @@ def _test_hooks() -> None:
         fos.Service._wait_for_child_port = lambda self, port=None, timeout=None: original(self, port, wait)
     if os.environ.get("QGN_FIFTYONE_MONGOD"):
         fos.DatabaseService.find_mongod = staticmethod(lambda: os.environ["QGN_FIFTYONE_MONGOD"])
+    if os.environ.get("QGN_FIFTYONE_SERVICE_TAG"):
+        tag, arguments = os.environ["QGN_FIFTYONE_SERVICE_TAG"], fos.MultiClientService._service_args.fget
+        fos.DatabaseService._service_args = property(lambda self: _tagged(arguments(self), tag))
+
+
+def _tagged(arguments: list[str], tag: str) -> list[str]:
+    """FiftyOne's service arguments (``--51-service db --multi``) with ``--qgn-service-tag TAG`` before
+    ``--multi``: FiftyOne joins a running service whose command line holds its arguments in a row, so a
+    tagged judge joins only a service of its tag, and a FiftyOne without the tag (a developer's App,
+    another test run) none of them. The service's ``main.py`` passes over the extra flag and its value."""
+    return [*arguments[:2], "--qgn-service-tag", tag, *arguments[2:]]
 
 
 def read_segmentation(job: dict) -> list:

