@@ -146,6 +146,9 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
 
     def log(message):
         print(f"bench_domain: {message}", file=sys.stderr, flush=True)
@@ -159,9 +162,6 @@ def main() -> int:
                 {"small scenes (64×96, 96×128, 128×192)": synthetic(60, 7000, ((64, 96), (96, 128), (128, 192)))}),
     ]
     if args.json:
-        from qgn.bench.provenance import provenance
-
-        record = provenance()  # the commit, torch, threads, machine, command
         for r in results:
             print(json.dumps({**r, "provenance": record}))
         return 0

@@ -46,6 +46,8 @@ def main() -> None:
     from qgn.serve.backend import QGNBackend
     from qgn.serve.server import make_server
 
+    record = provenance()  # the commit, torch, threads, machine, command: as the run starts
+
     folder = Path(args.images)
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     images = images[: args.limit] if args.limit else images
@@ -92,7 +94,7 @@ def main() -> None:
         "direct_median_s": round(statistics.median(direct), 3), "serve_median_s": round(statistics.median(served), 3),
         "health_during_predict_median_ms": round(1e3 * statistics.median(health), 2),
         "health_during_predict_max_ms": round(1e3 * max(health), 2), "health_probes": len(health),
-        "provenance": provenance(),  # the commit, torch, threads, machine, command
+        "provenance": record,  # the commit, torch, threads, machine, command: as the run started
     }, indent=1))
 
 

@@ -96,6 +96,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from qgn.bench.provenance import provenance
+
+    record = provenance()  # the commit, torch, threads, machine, command: as the run starts
     from PIL import Image
 
     from qgn.resources import bundled_model_path
@@ -151,8 +154,6 @@ def main() -> None:
         stopped_s = time.perf_counter() - stop_start
         stopped = {"status": backend.training_status, "saved": sorted(p.name for p in Path(out).iterdir())}
         httpd.shutdown()
-    from qgn.bench.provenance import provenance
-
     med = statistics.median
     print(json.dumps({
         "webhooks": args.webhooks, "megapixels": args.megapixels, "photo_size": list(size),
@@ -164,7 +165,7 @@ def main() -> None:
                       "training_max": max(busy_health) * 1e3},
         "predict_s": {"idle": med(idle_predict), "training": med(busy_predict),
                       "ratio": med(busy_predict) / med(idle_predict)},
-        "provenance": provenance()}, indent=1))  # the commit, torch, threads, machine, command
+        "provenance": record}, indent=1))  # the commit, torch, threads, machine, command: as the run started
 
 
 if __name__ == "__main__":

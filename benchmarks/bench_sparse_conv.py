@@ -39,13 +39,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
     rows = sparse_conv_rows(_numbers(args.channels, int), _numbers(args.densities, float), args.repeats,
                             args.spconv, device=torch.device(args.device),
                             log=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
-        from qgn.bench.provenance import provenance
-
-        record = provenance()  # the commit, torch, threads, machine, command
         for row in rows:
             print(row.to_json_line(record))
     else:

@@ -116,3 +116,17 @@ def test_the_tables_heading_names_the_commit_and_the_cpu() -> None:
     assert describe_code_and_machine(record) == ("code: no git checkout (an installed copy); CPU: 16 cores (4 usable), "
                                                  "model unknown")
 
+
+
+def test_the_decoder_memory_script_rows_carry_the_record() -> None:
+    """``benchmarks/bench_decoder_memory.py --json`` (stand-in masks when CamVid is absent): every row
+    has the record, naming the script's command line as it was run."""
+    script = ROOT / "benchmarks" / "bench_decoder_memory.py"
+    done = subprocess.run([sys.executable, str(script), "--json", "--images", "1", "--size", "64x32", "--width", "0.25"],
+                          capture_output=True, text=True, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert rows and all(row["name"].startswith("memory/decoder") for row in rows)
+    for row in rows:
+        record = row["provenance"]
+        assert record["command"] == f"python {script} --json --images 1 --size 64x32 --width 0.25"
+        assert record["torch"] == torch.__version__ and record["cpus"] == os.cpu_count()
