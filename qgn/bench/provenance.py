@@ -7,6 +7,7 @@ The record (a dict, JSON-serialisable)::
 
     {"commit": "fb6a229" | null,   # short hash of HEAD; null outside a git checkout (an installed copy)
      "dirty": true | false | null, # tracked files changed against HEAD (benchmarks/results/ aside); null without a commit
+     "commit_note": null | "…",    # why "commit" is null: an installed copy, git missing, git refusing the checkout…
      "torch": "2.13.0+cpu",        # torch.__version__
      "threads": 1,                 # torch's intra-op threads when the record is made (after --threads)
      "cpus": 2,                    # os.cpu_count(); "cpus_usable": the cores this process may run on
@@ -33,6 +34,15 @@ RESULTS_FOLDER = "benchmarks/results"
 
 GIT_TIMEOUT_S = 10
 
+#: The environment variables that point git at a repository (``git rev-parse --local-env-vars``, git
+#: 2.39), left out of git's environment here: a git hook (or a benchmark it runs) has ``GIT_DIR`` and
+#: ``GIT_INDEX_FILE`` of its own repository, which would credit that repository's commit to this code.
+GIT_REPOSITORY_VARIABLES = frozenset({
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
+    "GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE",
+    "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX",
+    "GIT_SHALLOW_FILE", "GIT_COMMON_DIR"})
+
 
 def provenance(command: list[str] | str | None = None) -> dict:
     """The record above. ``command``: the command line as words (shell-quoted when joined) or as one
@@ -41,35 +51,56 @@ def provenance(command: list[str] | str | None = None) -> dict:
 
     if command is None:  # a script of benchmarks/ as it was run: "python benchmarks/bench_x.py …"
         command = ["python", *sys.argv] if sys.argv and sys.argv[0].endswith(".py") else sys.argv
-    commit, dirty = git_state(SOURCE_ROOT)
-    return {"commit": commit, "dirty": dirty, "torch": torch.__version__, "threads": torch.get_num_threads(),
+    commit, dirty, note = git_state(SOURCE_ROOT)
+    return {"commit": commit, "dirty": dirty, "commit_note": note, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpus": os.cpu_count(), "cpus_usable": usable_cpus(), "cpu_model": cpu_model(),
             "command": command if isinstance(command, str) else shlex.join(str(word) for word in command)}
 
 
-def git_state(root: Path) -> tuple[str | None, bool | None]:
-    """(short hash of HEAD, tracked files changed) of the git checkout whose top folder is ``root``;
-    (None, None) when ``root`` is not one — no git, no repository, or ``root`` only inside another
-    one's tree (a venv's site-packages inside a checkout is not that checkout's code)."""
-    top = _git(root, "rev-parse", "--show-toplevel")
-    if top is None or Path(top).resolve() != Path(root).resolve():
-        return None, None
-    commit = _git(root, "rev-parse", "--short", "HEAD")
-    if commit is None:  # a repository without a commit yet
-        return None, None
-    changes = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".",
-                   f":(exclude){RESULTS_FOLDER}")
-    return commit, None if changes is None else bool(changes)
+def git_state(root: Path) -> tuple[str | None, bool | None, str | None]:
+    """(short hash of HEAD, tracked files changed, None) of the git checkout whose top folder is
+    ``root``; (None, None, why) when there is no commit to name: no git, no repository, git refusing
+    the checkout (another user owns it), ``root`` only inside another checkout's tree (a venv's
+    site-packages inside a checkout is not that checkout's code), or a repository without a commit."""
+    top, error = _git(root, "rev-parse", "--show-toplevel")
+    if top is None:
+        return None, None, _why_no_checkout(root, error)
+    if Path(top).resolve() != Path(root).resolve():
+        return None, None, f"no git checkout (an installed copy, inside the checkout {top})"
+    commit, error = _git(root, "rev-parse", "--short", "HEAD")
+    if commit is None:
+        return None, None, f"a git repository without a commit ({error})"
+    changes, _ = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){RESULTS_FOLDER}")
+    return commit, None if changes is None else bool(changes), None
 
 
-def _git(root: Path, *args: str) -> str | None:
-    """git's stdout (stripped) for ``args`` run in ``root``; None when git is missing or fails."""
+def _why_no_checkout(root: Path, error: str) -> str:
+    """What ``git rev-parse --show-toplevel``'s ``error`` in ``root`` means, for a person."""
+    if "dubious ownership" in error:
+        return (f"git refuses the checkout {root}: dubious ownership (another user owns it; "
+                f"`git config --global --add safe.directory {root}` trusts it)")
+    if "not a git repository" in error:
+        return "no git checkout (an installed copy)"
+    return error
+
+
+def _git(root: Path, *args: str) -> tuple[str | None, str]:
+    """(git's stdout, stripped, or None when git is missing or fails; why it failed, one line) for
+    ``args`` run in ``root``, without the environment's repository variables."""
+    env = {key: value for key, value in os.environ.items() if key not in GIT_REPOSITORY_VARIABLES}
     try:
         done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT_S, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
+                              timeout=GIT_TIMEOUT_S, env={**env, "GIT_OPTIONAL_LOCKS": "0"})
+    except subprocess.TimeoutExpired:
+        return None, f"git did not answer within {GIT_TIMEOUT_S} s"
+    except FileNotFoundError:
+        return None, "git is not installed (no git program on PATH)"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"git could not run ({exc})"
+    if done.returncode == 0:
+        return done.stdout.strip(), ""
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return None, (lines[0] if lines else f"git exited with {done.returncode}").removeprefix("fatal: ")
 
 
 def usable_cpus() -> int | None:
@@ -92,9 +123,10 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
 
 def describe_code_and_machine(record: dict) -> str:
     """One line of a report's heading from ``record``: "code: commit fb6a229 (tracked files changed);
-    CPU: 2 cores (2 usable), Intel(R) Xeon(R) Processor"."""
+    CPU: 16 cores (4 usable), Intel(R) Xeon(R) Processor" (the usable cores only where fewer)."""
     if record["commit"] is None:
-        code = "no git checkout (an installed copy)"
+        note = record.get("commit_note") or "no git checkout (an installed copy)"
+        code = note if note.startswith("no git checkout") else f"no commit ({note})"
     else:
         code = f"commit {record['commit']}" + (" (tracked files changed)" if record["dirty"] else "")
     usable = "" if record["cpus_usable"] in (None, record["cpus"]) else f" ({record['cpus_usable']} usable)"

@@ -42,7 +42,7 @@ def checkout(tmp_path) -> Path:
 
 @needs_git
 def test_a_clean_checkout_gives_its_commit_not_dirty(checkout) -> None:
-    assert git_state(checkout) == (git(checkout, "rev-parse", "--short", "HEAD"), False)
+    assert git_state(checkout) == (git(checkout, "rev-parse", "--short", "HEAD"), False, None)
 
 
 @needs_git
@@ -50,27 +50,30 @@ def test_a_changed_tracked_file_is_dirty_a_result_or_an_untracked_file_is_not(ch
     commit = git(checkout, "rev-parse", "--short", "HEAD")
     (checkout / RESULTS_FOLDER / "rows.jsonl").write_text("")  # `qgn bench … > rows.jsonl` empties it first
     (checkout / "notes.txt").write_text("untracked\n")
-    assert git_state(checkout) == (commit, False)
+    assert git_state(checkout) == (commit, False, None)
     (checkout / "qgn" / "code.py").write_text("x = 2\n")
-    assert git_state(checkout) == (commit, True)
+    assert git_state(checkout) == (commit, True, None)
 
 
 @needs_git
 def test_a_folder_inside_another_checkout_has_no_commit(checkout) -> None:
     """A venv's site-packages inside a checkout holds an installed copy, not that checkout's code."""
-    assert git_state(checkout / "qgn") == (None, None)
+    commit, dirty, note = git_state(checkout / "qgn")
+    assert (commit, dirty) == (None, None) and note.startswith("no git checkout (an installed copy, inside")
 
 
 @needs_git
 def test_a_repository_without_a_commit_has_none(tmp_path) -> None:
     git(tmp_path, "init", "-q")
-    assert git_state(tmp_path) == (None, None)
+    commit, dirty, note = git_state(tmp_path)
+    assert (commit, dirty) == (None, None) and note.startswith("a git repository without a commit")
 
 
 def test_no_repository_or_no_git_gives_none(tmp_path, checkout, monkeypatch) -> None:
-    assert git_state(tmp_path / "elsewhere") == (None, None)
+    (tmp_path / "elsewhere").mkdir()
+    assert git_state(tmp_path / "elsewhere") == (None, None, "no git checkout (an installed copy)")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no git program at all
-    assert git_state(checkout) == (None, None)
+    assert git_state(checkout) == (None, None, "git is not installed (no git program on PATH)")
 
 
 def test_an_installed_copy_without_git_still_gives_a_record(tmp_path) -> None:
@@ -87,6 +90,7 @@ def test_an_installed_copy_without_git_still_gives_a_record(tmp_path) -> None:
     assert Path(where).is_relative_to(tmp_path / "site")
     record = json.loads(line)
     assert record["commit"] is None and record["dirty"] is None
+    assert record["commit_note"] == "no git checkout (an installed copy)"
     assert record["torch"] == torch.__version__ and record["threads"] == 1
     assert record["command"] == "qgn bench" and record["cpus"] == os.cpu_count()
 
@@ -130,3 +134,40 @@ def test_the_decoder_memory_script_rows_carry_the_record() -> None:
         record = row["provenance"]
         assert record["command"] == f"python {script} --json --images 1 --size 64x32 --width 0.25"
         assert record["torch"] == torch.__version__ and record["cpus"] == os.cpu_count()
+
+
+@needs_git
+def test_a_checkout_git_refuses_says_why_it_has_no_commit(checkout) -> None:
+    """git refuses a checkout another user owns ("dubious ownership", common in CI containers): the
+    record says so, not "an installed copy". git's own test switch plays the other owner."""
+    os.environ["GIT_TEST_ASSUME_DIFFERENT_OWNER"] = "1"
+    try:
+        refused = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
+        if "dubious ownership" not in refused.stderr:
+            pytest.skip(f"this git ({git(checkout, 'version')}) does not check a checkout's owner")
+        commit, dirty, note = git_state(checkout)
+    finally:
+        del os.environ["GIT_TEST_ASSUME_DIFFERENT_OWNER"]
+    assert (commit, dirty) == (None, None)
+    assert "dubious ownership" in note and "safe.directory" in note and str(checkout) in note
+    record = {"commit": None, "dirty": None, "commit_note": note, "cpus": 2, "cpus_usable": 2, "cpu_model": "X"}
+    assert describe_code_and_machine(record).startswith(f"code: no commit ({note}); CPU: 2 cores")
+
+
+@needs_git
+def test_a_git_dir_in_the_environment_does_not_credit_another_repository(checkout, tmp_path, monkeypatch) -> None:
+    """A hook (or a script run by one) has GIT_DIR / GIT_INDEX_FILE set for its own repository: the
+    record names the checkout that holds the code."""
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (other / "f").write_text("f\n")
+    git(other, "add", "f")
+    git(other, "commit", "-q", "-m", "other")
+    expected = subprocess.run(["git", "-C", str(checkout), "--git-dir", str(checkout / ".git"), "rev-parse", "--short",
+                               "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git" / "index"))
+    assert git_state(checkout) == (expected, False, None)
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    assert git_state(checkout) == (expected, False, None)
