@@ -95,6 +95,9 @@ def main() -> int:
 
     tune_allocator()
     torch.set_num_threads(1)
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
     model = load_model(default_model(args.model)).eval()
     decoder, everything = model.decoder, Scheme("all")
     candidates = {
@@ -142,6 +145,7 @@ def main() -> int:
             "per_frame_ratio_sd": statistics.stdev(ratios) if len(ratios) > 1 else 0.0,
             "per_frame_ratio_min": min(ratios), "per_frame_ratio_max": max(ratios)}
     if args.json:
+        report["provenance"] = record
         print(json.dumps(report, indent=1))
         return 0
     print(f"decoder at {report['size']}, model {args.model}: {len(inputs)} frames x {args.rounds} rounds, "

@@ -72,6 +72,9 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
     runs = {policy: {"decoder": [], "command": []} for policy in ("default", "tuned")}
     for i in range(args.rounds):
         for policy in ("default", "tuned"):
@@ -83,6 +86,7 @@ def main() -> int:
         report["decoder_ms"][policy] = {k: statistics.median(d[k] for d in r["decoder"]) for k in r["decoder"][0]}
         report["command"][policy] = {k: statistics.median(d[k] for d in r["command"]) for k in r["command"][0]}
     if args.json:
+        report["provenance"] = record
         print(json.dumps(report, indent=1))
         return 0
     d, c = report["decoder_ms"], report["command"]

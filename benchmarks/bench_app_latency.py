@@ -196,6 +196,9 @@ def main() -> int:
     parser.add_argument("--image")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
 
     make_application()
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,6 +249,7 @@ def main() -> int:
         }
         window.close()
     if args.json:
+        report["provenance"] = record
         print(json.dumps(report, indent=1))
     else:
         print(f"model {report['model']}; image {report['image']}; {report['device']}; Qt platform {report['platform']}")

@@ -77,6 +77,9 @@ def main() -> int:
     parser.add_argument("--no-predict", action="store_true", help="step without waiting for predictions")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
     size = (360, 480)
     make_application()
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +116,7 @@ def main() -> int:
               "rss_mib": [[n, round(b / 2**20, 1)] for n, b in samples],
               "growth_bytes_per_image_last_half": round(growth)}
     if args.json:
+        report["provenance"] = record
         print(json.dumps(report, indent=1))
     else:
         print(f"{report['images']} images ({report['size']}, {report['distinct_scenes']} distinct scenes, hard links), "

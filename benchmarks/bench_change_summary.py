@@ -34,6 +34,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=48, help="height of a stroke's band of rows")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
     w, h = (int(v) for v in args.size.lower().split("x"))
     rng = np.random.default_rng(0)
     blocks = rng.integers(0, 12, (-(-h // 64), -(-w // 64))).astype(np.uint8)
@@ -60,6 +63,7 @@ def main() -> None:
            "tally_median_ms": statistics.median(tally_ms), "tally_max_ms": max(tally_ms)}
     row["ratio"] = row["fresh_median_ms"] / row["tally_median_ms"]
     if args.json:
+        row["provenance"] = record
         print(json.dumps(row))
     else:
         print(f"{row['size']}, {args.strokes} strokes of {args.rows} rows, load {row['load']:.1f}: "

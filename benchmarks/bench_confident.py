@@ -95,6 +95,9 @@ def main() -> None:
     sim = dict(target=0.99, tolerance=args.tolerance)
     totals: dict[str, list] = {}
     out = open(args.json, "a") if args.json else None
+    from qgn.bench.provenance import provenance
+
+    record = provenance()  # the commit, torch, threads, machine, command: on every row written
     for i in idx:
         s = data[i]
         t0 = time.perf_counter()
@@ -131,7 +134,7 @@ def main() -> None:
             parts.append(f"{n} {row[n]} ({100 * row[n + '_kept']:.0f} % kept, {right} % right)")
         print(f"{s.name} (#{i + 1}): " + ", ".join(parts), flush=True)
         if out:
-            out.write(json.dumps(row) + "\n")
+            out.write(json.dumps({**row, "provenance": record}) + "\n")
             out.flush()
     if args.holes:
         return

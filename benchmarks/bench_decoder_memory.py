@@ -17,6 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qgn.bench.memory_table import NetworkSettings, format_memory_table, memory_rows
+from qgn.bench.provenance import provenance
 from qgn.bench.workload import load_workload
 from qgn.model.checkpoint import load_model
 
@@ -29,6 +30,7 @@ def main() -> int:
     p.add_argument("--model", help="trained model whose predicted sites give the PC row")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    record = provenance()  # the commit, torch, threads, machine, command the run starts with
     size = tuple(int(v) for v in args.size.split("x"))
     model = load_model(args.model) if args.model else None
     work = load_workload(size, args.images, pc_model=model)
@@ -36,7 +38,7 @@ def main() -> int:
     rows = memory_rows([work], settings, networks=False)
     if args.json:
         for row in rows:
-            print(row.to_json_line())
+            print(row.to_json_line(record))
     else:
         print(format_memory_table(rows))
     return 0

@@ -146,6 +146,9 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
 
     def log(message):
         print(f"bench_domain: {message}", file=sys.stderr, flush=True)
@@ -160,7 +163,7 @@ def main() -> int:
     ]
     if args.json:
         for r in results:
-            print(json.dumps(r))
+            print(json.dumps({**r, "provenance": record}))
         return 0
     for r in results:
         print(f"{r['model']}: reference {r['reference_images']} images; {r['inside']} in-domain test images, "

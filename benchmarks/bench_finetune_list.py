@@ -52,6 +52,9 @@ def main() -> int:
     parser.add_argument("--annotated", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    from qgn.bench.provenance import provenance
+
+    record = provenance()  # the commit, torch, threads, machine, command: as the run starts
     app = make_application()
     from qgn.project import Project
 
@@ -87,6 +90,7 @@ def main() -> int:
     result = {"images": args.images, "annotated": args.annotated, "repeats": args.repeats,
               "call_ms": round(statistics.median(calls), 1), "gap_ms": round(statistics.median(gaps), 1),
               "total_ms": round(statistics.median(totals), 1), "export_intro_ms": round(statistics.median(intro), 1)}
+    result["provenance"] = record
     print(json.dumps(result))
     del app
     return 0

@@ -79,6 +79,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
     size = tuple(int(v) for v in args.size.lower().split("x"))
     runs: dict[str, list[dict]] = {name: [] for name in CANDIDATES}
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,6 +97,7 @@ def main() -> int:
         report["candidates"][name] = {key: (statistics.median(r[key] for r in rows) if isinstance(rows[0][key], float)
                                             else rows[0][key]) for key in rows[0]}
     if args.json:
+        report["provenance"] = record
         print(json.dumps(report, indent=1))
         return 0
     print(f"qgn predict on a {report['photo']}, model {args.model}, --threads 1, median of {args.repeats} "

@@ -403,6 +403,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="every third hostile value only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
     results, tmp = campaign(args.quick)
     rows, baseline = claimed_sizes(tmp)
     summary = {family: {"tried": len(r), "clean": sum(1 for _, p in r if p is None),
@@ -413,6 +416,7 @@ def main() -> None:
                                     {"case": r[0], "peak_mb": round(r[1] / 1e3), "seconds": round(r[2], 1),
                                      "problem": r[3], "message": r[4]} for r in rows]}
     if args.json:
+        summary["provenance"] = record
         print(json.dumps(summary, indent=1))
     else:
         print(f"{'family':32s} {'tried':>6s} {'clean':>6s}")

@@ -127,6 +127,9 @@ def main() -> None:
     config = A.AnnotateConfig(scenarios=("assist_scratch", "app_domain"), tolerance=1)
     config.domain = reference_for(path)
     out = open(args.json, "a") if args.json else None
+    from qgn.bench.provenance import provenance
+
+    record = provenance()  # the commit, torch, threads, machine, command: on every row written
     frame = {}
     simulate, choose = A._simulate_starts, A._scenario_choices
 
@@ -146,7 +149,7 @@ def main() -> None:
             t0 = time.perf_counter()
             scores = judge_scores(labels[NAMES[g][1]], g, starts, truth[g], classes, labels["over"], judges)
             row = {"image": s.name, "model": str(path.name), "given": g, "app_domain": picked, "truth": truth,
-                   "judges": scores, "seconds": round(time.perf_counter() - t0, 1)}
+                   "judges": scores, "seconds": round(time.perf_counter() - t0, 1), "provenance": record}
             print(json.dumps(row), flush=True)
             if out:
                 out.write(json.dumps(row) + "\n")

@@ -41,9 +41,11 @@ def _arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = _arguments()
+    from qgn.bench.provenance import provenance
     from qgn.formats import ExportItem, export_dataset
     from qgn.quadtree.label_io import read_classes_file, read_label
 
+    record = provenance()  # the commit, torch, threads, machine, command: as the run starts
     classes = read_classes_file(args.classes)
     images = sorted(p for p in Path(args.images).iterdir() if p.suffix.lower() in (".png", ".jpg"))
     labels = {p.stem: read_label(Path(args.labels) / f"{p.stem}.png") for p in images}
@@ -83,6 +85,7 @@ def main() -> None:
             "ground_truth_annotations": counts["ground_truth_number"],
             "brush_to_png_masks": len(brush.namelist()), "brush_to_png_mismatched_pixels": bad_png,
             "qgn_import": results, **{k: round(v, 2) for k, v in times.items()},
+            "provenance": record,  # the commit, torch, threads, machine, command: as the run started
         }, indent=1))
     finally:
         os.killpg(process.pid, signal.SIGTERM)

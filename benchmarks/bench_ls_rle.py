@@ -95,13 +95,17 @@ def main() -> None:
     rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3] = (alpha > 0) * 200, (alpha > 0) * 30, 0, alpha
     streams = {"label-studio brush (coloured, soft rim)": converter_rule_rle(rgba.ravel()),
                "qgn export (encode_ls_rle)": encode_ls_rle(alpha > 127)}
+    from qgn.bench.provenance import provenance
+
+    record = provenance()  # the commit, torch, threads, machine, command
     for name, rle in streams.items():
         expected = height * width * 4
         assert np.array_equal(decode_ls_rle(rle, expected=expected), run_at_a_time(rle))
         base = cpu_median(lambda: run_at_a_time(rle), args.repeats)
         ours = cpu_median(lambda: decode_ls_rle(rle, expected=expected), args.repeats)
         print(json.dumps({"stream": name, "size": args.size, "rle_bytes": len(rle), "baseline_s": round(base, 4),
-                          "decode_s": round(ours, 4), "baseline_over_decode": round(base / ours, 2)}))
+                          "decode_s": round(ours, 4), "baseline_over_decode": round(base / ours, 2),
+                          "provenance": record}))
 
 
 if __name__ == "__main__":

@@ -72,6 +72,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
 
     make_application()
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,6 +113,7 @@ def main() -> int:
         "big_vs_small_total": round(med["big"]["total"] / max(med["small"]["total"], 1e-6), 1),
     }
     if args.json:
+        report["provenance"] = record
         print(json.dumps(report, indent=1))
     else:
         print(f"model {report['model']}; Qt platform {report['platform']}; {report['cpus']} CPUs; "

@@ -201,6 +201,9 @@ def main() -> int:
     parser.add_argument("--profile", choices=("cumulative", "tottime"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
     global PROFILE, SLOTS
     PROFILE, SLOTS = args.profile, args.slots
 
@@ -243,6 +246,7 @@ def main() -> int:
                   "worst_ms": max(r["max_ms"] for r in run)} for name, run in runs.items()},
     }
     if args.json:
+        report["provenance"] = record
         print(json.dumps(report, indent=1))
     else:
         print(f"model {report['model']}; Qt {report['platform']}; {report['cpus']} CPUs; OMP threads "

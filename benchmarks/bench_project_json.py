@@ -57,6 +57,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "project"
         make_project(root, Path(tmp) / "images", args.images)
@@ -77,6 +80,7 @@ def main() -> int:
               "write_before_vs_after": round(med["write_before"] / med["write_after"], 2),
               "open_before_vs_after": round(med["open_before"] / med["open_after"], 2)}
     if args.json:
+        report["provenance"] = record
         print(json.dumps(report, indent=1))
     else:
         print(f"project.json of {args.images} images, median of {args.repeats}: encode {med['write_before']:.4f} s "

@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds (median)")
     args = parser.parse_args(argv)
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
 
     masks, stored, source = load_masks()
     big = np.asarray(Image.fromarray(masks[0]).resize((2048, 1024), Image.NEAREST))
@@ -142,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "time_2048x1024": timings([big], args.repeats),
     }
     if args.json:
+        result["provenance"] = record
         print(json.dumps(result, indent=1))
         return 0
     s = result["size"]

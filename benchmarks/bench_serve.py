@@ -37,6 +37,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from qgn.bench.provenance import provenance
     from qgn.data.imageio import read_rgb
     from qgn.formats.labelstudio import label_config
     from qgn.infer import ImageSession
@@ -44,6 +45,8 @@ def main() -> None:
     from qgn.resources import default_model
     from qgn.serve.backend import QGNBackend
     from qgn.serve.server import make_server
+
+    record = provenance()  # the commit, torch, threads, machine, command: as the run starts
 
     folder = Path(args.images)
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
@@ -91,6 +94,7 @@ def main() -> None:
         "direct_median_s": round(statistics.median(direct), 3), "serve_median_s": round(statistics.median(served), 3),
         "health_during_predict_median_ms": round(1e3 * statistics.median(health), 2),
         "health_during_predict_max_ms": round(1e3 * max(health), 2), "health_probes": len(health),
+        "provenance": record,  # the commit, torch, threads, machine, command: as the run started
     }, indent=1))
 
 

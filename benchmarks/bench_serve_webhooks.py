@@ -96,6 +96,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from qgn.bench.provenance import provenance
+
+    record = provenance()  # the commit, torch, threads, machine, command: as the run starts
     from PIL import Image
 
     from qgn.resources import bundled_model_path
@@ -161,7 +164,8 @@ def main() -> None:
         "health_ms": {"idle": med(idle_health) * 1e3, "training": med(busy_health) * 1e3,
                       "training_max": max(busy_health) * 1e3},
         "predict_s": {"idle": med(idle_predict), "training": med(busy_predict),
-                      "ratio": med(busy_predict) / med(idle_predict)}}, indent=1))
+                      "ratio": med(busy_predict) / med(idle_predict)},
+        "provenance": record}, indent=1))  # the commit, torch, threads, machine, command: as the run started
 
 
 if __name__ == "__main__":

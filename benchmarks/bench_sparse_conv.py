@@ -13,7 +13,6 @@ had since the decoder's rewrite, and failed with an ImportError)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -40,12 +39,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    from qgn.bench.provenance import provenance
+
+    record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
     rows = sparse_conv_rows(_numbers(args.channels, int), _numbers(args.densities, float), args.repeats,
                             args.spconv, device=torch.device(args.device),
                             log=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         for row in rows:
-            print(json.dumps(row.to_json()))
+            print(row.to_json_line(record))
     else:
         print(format_sparse_conv_table(rows))
 

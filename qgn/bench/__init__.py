@@ -3,6 +3,7 @@ effort of annotation. Every figure is a ratio against a baseline measured in the
 
 ================= =====================================================================================
 rows              one measured row, as ``qgn bench --json`` prints it
+provenance        where a row came from: commit (+ dirty), torch, threads, CPU, command; on every JSON row
 paper             the paper's reference numbers (Tables 2 and 6)
 standin, workload benchmark inputs: CamVid val images fitted to a size, and the GTC / PC site sets a
                   benchmark replays at that size

@@ -20,7 +20,8 @@ shows a full run and discusses it):
            GMAC/s of each backend against dense channels-last conv2d in the same run
            (qgn.bench.sparse_conv): `--channels`, `--densities`, `--repeats`
 
---json prints one object per measured row (name, bytes, macs, seconds, device, …) instead of tables.
+--json prints one object per measured row (name, bytes, macs, seconds, device, …) instead of tables,
+each with a "provenance" record last: commit (+ dirty), torch, threads, CPU, command (qgn.bench.provenance).
 """
 from __future__ import annotations
 
@@ -332,6 +333,7 @@ def run(args) -> int:
     import torch
 
     sections = _checked_sections(args)
+    args.provenance = _provenance(args)  # taken before the sections run: the code and threads they run with
     if sections == ["annotate"]:
         return _annotate_only(args)
     from qgn.cli.device import resolve_device
@@ -343,8 +345,7 @@ def run(args) -> int:
     context = _context(args, device, sections)
     rows, texts = _run_sections(args, device, sections, log)
     if args.json:
-        for row in rows:
-            print(row.to_json_line())
+        _print_json_rows(rows, args)
     else:
         print("\n".join(context))
         for text in texts:
@@ -358,12 +359,24 @@ def _annotate_only(args) -> int:
     started = time.perf_counter()
     rows, text = _annotate_rows(args)
     if args.json:
-        for row in rows:
-            print(row.to_json_line())
+        _print_json_rows(rows, args)
     else:
         print(text)
         print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 0
+
+
+def _provenance(args) -> dict:
+    """The run's record (qgn.bench.provenance), its command as given to ``qgn``."""
+    from qgn.bench.provenance import provenance
+
+    return provenance(["qgn", *getattr(args, "argv", sys.argv[1:])])
+
+
+def _print_json_rows(rows, args) -> None:
+    """``--json``: one line per row, each with the run's provenance last."""
+    for row in rows:
+        print(row.to_json_line(args.provenance))
 
 
 def _annotate_rows(args):
@@ -498,13 +511,18 @@ def _scaling(args, log):
 
 
 def _context(args, device, sections) -> list[str]:
+    """The heading of the tables: date, sections, device, torch and threads, the command, the
+    commit and the CPU (qgn.bench.provenance)."""
     import torch
+
+    from qgn.bench.provenance import describe_code_and_machine
 
     cuda = torch.cuda.get_device_name(device) if device.type == "cuda" else "none used"
     return [
         f"qgn bench, {datetime.date.today().isoformat()}: sections {', '.join(sections)}; device {device} "
         f"(GPU: {cuda}); torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "command: qgn bench " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else []),
+        "command: " + args.provenance["command"],
+        describe_code_and_machine(args.provenance),
     ]
 
 

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()  # freed tensor buffers are reused, not page-faulted in again (qgn/allocator.py)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # the command as given, for a record of it (qgn bench --json's provenance)
     if args.command is None:
         parser.print_help()
         return 2

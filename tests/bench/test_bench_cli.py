@@ -34,6 +34,25 @@ def test_json_rows_of_every_section(tmp_path, capsys) -> None:
     assert (tmp_path / "out" / "anytime-synthetic.csv").is_file()
     summary = next(r for r in rows if r["name"] == "anytime/within 1 mIoU point of All")
     assert summary["images"] == 2
+    # every row says where it came from, the same record (qgn.bench.provenance), last
+    record = rows[0]["provenance"]
+    assert all(r["provenance"] == record and list(r)[-1] == "provenance" for r in rows)
+    assert record["threads"] == 1 and record["torch"] == torch.__version__
+    assert record["command"].startswith("qgn bench --json --sizes 64x64 ") and record["command"].endswith("--threads 1")
+    assert record["commit"] == _checkout_commit()
+
+
+def _checkout_commit() -> str | None:
+    """git's own short hash of the checkout these tests run from; None without git or a checkout."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        return None
+    done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 @pytest.fixture

