@@ -244,3 +244,38 @@ def test_the_choice_preselects_the_newest_sure_copy(qtbot, tmp_path):
     dialog = kept_copy_dialog(None, "a.png", [copies[0], replace(copies[2], unsure=True)])
     qtbot.addWidget(dialog)
     assert dialog.list.currentRow() == 0
+
+
+def _menu_action(win, text: str):
+    from PySide6 import QtWidgets
+
+    (action,) = [a for menu in win.menuBar().findChildren(QtWidgets.QMenu) for a in menu.actions()
+                 if a.text().startswith(text)]
+    return action
+
+
+def test_the_annotate_menus_kept_copy_entry_follows_the_panels(qtbot, windows, samples, model_path, tmp_path):
+    """(lost7 1) Annotate → Start over from a kept copy… is greyed where the panel's Kept copy… is (no copy),
+    names the count the panel names, and follows both ways as copies appear and disappear. Fails before:
+    the menu's entry was enabled for an image with no kept copy, without the count."""
+    from qgn.formats import FORMATS
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    first = win.docs[0]
+    key = win.projects.project.image_for(first.path).key
+    panel = win.annotator.panel.start_buttons["kept"]
+    menu = _menu_action(win, "Start over from a kept copy")
+    qtbot.waitUntil(lambda: win.kept.runner.pending() == 0, timeout=WAIT_MS)
+    assert not panel.isEnabled() and not menu.isEnabled(), menu.text()
+    assert menu.text() == "Start over from a kept copy…"
+    (folder / "discarded").mkdir()
+    kept = FORMATS["qgt"].write(session.label, win.annotator.classes, folder / "discarded",
+                                f"{key}.{time.strftime('%Y%m%d-%H%M%S')}")[0]
+    win.kept.look(first)
+    qtbot.waitUntil(lambda: panel.isEnabled(), timeout=WAIT_MS)
+    assert menu.isEnabled() and menu.text() == "Start over from a kept copy… (1)", menu.text()
+    kept.unlink()
+    win.kept.look(first)
+    qtbot.waitUntil(lambda: not panel.isEnabled(), timeout=WAIT_MS)
+    assert not menu.isEnabled() and menu.text() == "Start over from a kept copy…", menu.text()
