@@ -763,6 +763,77 @@ def check_kept_copy(path) -> Path:
     return path_inside(root, folder.name, path.name, follow=False)
 
 
+#: whether this system opens a name relative to a folder's descriptor (``os.open(dir_fd=)``: not Windows)
+_DIR_FDS = os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY") and hasattr(os, "O_NOFOLLOW")
+
+
+def open_kept_copy(path):
+    """``path`` (a ``KeptCopy``'s, listed earlier) opened to be read (a binary file object), as it is now: its
+    kept folder opened as a folder of its project (``O_DIRECTORY | O_NOFOLLOW``, relative to the project's
+    folder), then the file in that very folder (``O_NOFOLLOW``, ``dir_fd=``) - what was checked is what is
+    read: a folder swapped for a link between a check and a read is never read through. OutsideRootError
+    (a ValueError) where the folder or the file is a symbolic link now, or the folder is not one of
+    ``KEPT_FOLDER_NAMES``; NotAFileError for a pipe or a device; OSError as ``os.open``. Where the system
+    has no ``dir_fd`` (Windows): ``check_kept_copy``, then the open - the race left open there."""
+    from .fileio import mode_kind, not_a_file_error, open_regular
+
+    path = Path(path)
+    folder, root = path.parent, path.parent.parent
+    if folder.name not in KEPT_FOLDER_NAMES or path.name in ("", ".", ".."):
+        raise OutsideRootError(f"{path} is not a file of a project's kept folders ({', '.join(KEPT_FOLDER_NAMES)}): "
+                               "nothing was read")
+    if not _DIR_FDS:
+        return open_regular(check_kept_copy(path))
+    top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        inside = _open_at(folder.name, os.O_DIRECTORY, top, folder)
+        try:
+            fd = _open_at(path.name, _BINARY | getattr(os, "O_NONBLOCK", 0), inside, path)
+        finally:
+            os.close(inside)
+    finally:
+        os.close(top)
+    try:
+        kind = mode_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise not_a_file_error(path, kind)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _open_at(name: str, flags: int, dir_fd: int, shown: Path) -> int:
+    """``name`` in the folder open as ``dir_fd``, read-only, never through a symbolic link at ``name``
+    (OutsideRootError naming ``shown``)."""
+    try:
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | flags, dir_fd=dir_fd)
+    except OSError as exc:
+        try:
+            link = stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+        except OSError:
+            link = False
+        if link or exc.errno == errno.ELOOP:
+            raise OutsideRootError(f"{shown} is a symbolic link now: a kept copy is read only as a file of the "
+                                   "project, never through a link. Nothing was read") from None
+        raise
+
+
+def read_kept_copy(path, classes, shape: tuple[int, int]):
+    """The label map (H, W) of ``label_dtype(classes)`` of the kept copy ``path`` (``open_kept_copy``: never
+    through a link, whenever one appears), read by the import's capped, checked .qgt reader: ValueError when
+    it is not a .qgt of ``classes``, or its size is not ``shape`` (H, W), the image's."""
+    from .formats.qgt import read_qgt_file
+
+    with open_kept_copy(path) as file:
+        label = read_qgt_file(Path(path), classes, file=file)
+    if tuple(label.shape) != tuple(shape):
+        raise ValueError(f"{path}: the mask is {label.shape[1]}×{label.shape[0]} but the image is "
+                         f"{shape[1]}×{shape[0]}")
+    return label
+
+
 def newest_first(copies) -> list[KeptCopy]:
     """``copies`` in ``kept_copies``' order: newest kept first (then newest written, then by name)."""
     return sorted(copies, key=lambda copy: (copy.when, copy.written, copy.path.name), reverse=True)
@@ -877,3 +948,4 @@ def _name_time(text: str | None) -> float | None:
         return time.mktime(time.strptime(text, "%Y%m%d-%H%M%S"))
     except (ValueError, OverflowError):
         return None
+

@@ -647,10 +647,10 @@ class Annotator(ClassChangesMixin, QtCore.QObject):
         if source == "import":
             return Annotation.from_file(path, classes, shape=doc.size)
         if source == "kept":  # the import's capped, checked reader: a .qgt of these classes and the image's size
-            from qgn.project_kept import check_kept_copy
+            from qgn.project_kept import read_kept_copy
 
-            # as it is now: it, or its folder, may have been replaced by a link since the listing
-            return Annotation.from_file(check_kept_copy(path), classes, "qgt", shape=doc.size)
+            # as it is now: it, or its folder, may have been replaced by a link since the listing (or meanwhile)
+            return Annotation(read_kept_copy(path, classes, doc.size), classes, "import")
         if source in self.extra_sources:
             return Annotation.from_prediction(self.extra_sources[source][1](doc), classes)
         raise ValueError(f"unknown annotation source {source!r}")

@@ -317,3 +317,40 @@ def test_a_removed_file_of_an_image_whose_file_became_a_link_loop_stays_with_tha
     by_key = {im.key: im for im in project.images}
     assert [c.path.name for c in project.kept_copies(by_key["a-2"])] == [kept.name]
     assert project.kept_copies(by_key["a"]) == []
+
+
+def test_a_kept_folder_swapped_for_a_link_between_the_check_and_the_read_is_not_read_through(tmp_path, monkeypatch):
+    """(lost7 4) The reader the app loads a chosen copy with (``read_kept_copy``): discarded/ swapped for a link
+    to a folder outside the project (holding a file of the copy's name) just before the copy's file is
+    opened - after every check - never reads the file outside: what was checked (the project's own folder) is
+    what is read. Fails before (the check, then a read by path through the link: the outside file loaded)."""
+    from qgn.formats import FORMATS
+    from qgn.project_kept import read_kept_copy
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    project.autosave(image, label_for(7))
+    kept = project.root / DISCARDED_DIR / project.discard_autosave(image).name
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    FORMATS["qgt"].write(label_for(9), CLASSES, outside, kept.name[:-len(".qgt")])  # another map, same name
+    real_open, swapped = os.open, []
+
+    def swapping_open(path, flags, *args, **kwargs):
+        if not swapped and os.fsdecode(path).endswith(kept.name):  # the copy's own file, however it is named
+            os.rename(kept.parent, tmp_path / "moved")  # the project's folder taken away, a link in its place
+            os.symlink(outside, kept.parent)
+            swapped.append(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", swapping_open)
+    try:
+        label = read_kept_copy(kept, CLASSES, (40, 48))
+    except (OSError, ValueError) as exc:  # refused, saying so: nothing read through the link
+        assert "symbolic link" in str(exc), exc
+    else:
+        np.testing.assert_array_equal(label, label_for(7))  # the checked folder's file, never the outside one
+    monkeypatch.undo()
+    assert swapped, "the swap was made"
+    with pytest.raises(ValueError, match="symbolic link"):  # once swapped, a new read refuses the link
+        read_kept_copy(kept, CLASSES, (40, 48))
