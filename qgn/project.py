@@ -1111,11 +1111,11 @@ class Project(ProjectImagesMixin):
         """What the project kept aside for ``image`` (``qgn.project_kept.kept_copies``: discarded/,
         conflicts/, replaced/, removed/), newest first: the files named by its key, and by its file's
         stem (a class change elsewhere keeps unsaved maps so) - a copy whose name fits another image
-        of the project too (a stem two images share) listed ``unsure``, saying so; a removed/ file is listed
-        for the image whose file its record names, whatever its key (another key's: ``unsure``), and for an
-        image of its key unless that other image lists it (then ``unsure``, "removed from …"). Reads folders (job
-        threads only); a copy of an image that had the key before may be among them: whoever loads one
-        checks it fits (``Annotation.from_file``'s checks)."""
+        of the project too (a stem two images share) listed ``unsure``, saying so; a removed/ file is judged by
+        its record - the image file it names and the picture it notes (``qgn.project_kept._judged``): this
+        image's file or picture, whatever its key; ``unsure`` where path and picture disagree. Reads folders
+        and, where a record notes a picture of its size, the image file (job threads only); a copy of an image
+        that had the key before may be among them: whoever loads one checks it fits (``read_kept_copy``)."""
         own = self._own(image)
         with self._swap:
             images, generation = self.images, self._list_generation

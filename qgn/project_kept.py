@@ -599,126 +599,197 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     a callable (by: "key"|"stem", head) -> the names of the other images of that key or stem - a
     name that is another image's too (a key ``a.20260101-000000``'s undone state; a stem two images
     share): such a copy is listed ``unsure``, its ``why`` naming the others. A file of removed/ with its
-    record (``<name>.json``) naming a file other than ``image_path``'s is skipped only where that file is
-    another current image's that lists it (``file_owner``: recorded path -> the key of the project's image
-    of that file whose own listing has it, or None), and a file whose record names ``image_path``'s file
-    is listed whatever its name's key (another key's: ``unsure``, ``_recorded_for``); else - the image's file moved, or the whole project with its images, since its
-    removal - it is listed ``unsure``, ``why`` saying where it was removed from: adding an image back
-    brings its annotation back only from the same path, so Kept copy… is its only way back. Only
-    plain files (never a link, nor hidden: a writer's private ``.…writing.qgt``), never through a folder
-    that is a link (a project unpacked from elsewhere: nothing out of the project is listed). One scan
-    of each folder while it is unchanged (``_listed``); a folder that cannot be read lists nothing."""
+    record (``<name>.json``: the image file's path, and where the project had noted it the file's size
+    and SHA-256) is judged by that record, whatever its name's key (``_judged``): the file ``image_path``
+    (``file_owner``: recorded path -> the key of the project's image of that file, or None) - this image's,
+    unless the record notes another picture (then ``unsure``); the same picture as ``image_path``'s
+    elsewhere (the image moved, renamed or copied since: bring-back matches the same path only, so Kept
+    copy… is its only way back) - this image's, unless another current image shows that file with that
+    picture (``unsure``); another current image's file - skipped; a file no image has now - ``unsure``,
+    "removed from" it, where its name is this image's. Only plain files (never a link, nor hidden: a
+    writer's private ``.…writing.qgt``), never through a folder that is a link (a project unpacked from
+    elsewhere: nothing out of the project is listed). One scan of each folder while it is unchanged
+    (``_listed``); a folder that cannot be read lists nothing. Reads the image file once while it is
+    unchanged where a record notes a file of its size (``_note_of``): job threads only."""
     if not key:
         return []
     mine = {("key", _cut(key))}
     if stem:
         mine.add(("stem", _cut(stem)))
-    if callable(others):
-        owners_of = others
-    else:
-        owners: dict[tuple[str, str], list[str]] = {}
-        for other_key, other_stem, name in others:
-            if other_key and other_key != key:
-                owners.setdefault(("key", _cut(other_key)), []).append(name)
-                if other_stem:
-                    owners.setdefault(("stem", _cut(other_stem)), []).append(name)
-
-        def owners_of(by, head):
-            return owners.get((by, head), ())
+    owners_of = others if callable(others) else _owners_index(others, key)
     heads = sorted({head for _by, head in mine})
-    resolved = None
+    picture = _Picture(image_path)
     found: list[KeptCopy] = []
     for folder in folders:
         rules = _RULES.get(folder, [])
         listed: set[str] = set()
         for path in _plain_entries(Path(root) / folder, heads):
-            whys, time_text, theirs = [], None, []
             name = path.name
-            at = name.find(".")
-            while at > 0:
-                head, rest = name[:at], name[at + 1:]
-                for rule, by, why in rules:
-                    match = rule.fullmatch(rest)
-                    if match is None:
-                        continue
-                    if (by, head) in mine:
-                        if why not in whys:
-                            whys.append(why)
-                        time_text = time_text or match.groupdict().get("time")
-                    theirs.extend(owners_of(by, head))
-                at = name.find(".", at + 1)
+            whys, time_text, theirs = _name_whys(name, rules, mine, owners_of)
             if not whys:
                 continue
-            moved_from = None
-            if folder == "removed":
-                record = _removed_record(path)
-                if record is not None:
-                    if resolved is None:
-                        resolved = _resolved(image_path)
-                    if record != resolved:
-                        owner = file_owner(record) if file_owner is not None else None
-                        if owner is not None and owner != key:
-                            continue  # its record names another current image's file: that image's
-                        if owner is None:
-                            moved_from = record  # a file no image has now: this one's, moved since?
-                    theirs = []  # the record says whose it is, not the name
+            doubt, extra = None, ""
+            record = _removed_record(path) if folder == "removed" else None
+            if record is not None:
+                verdict = _judged(record, picture, file_owner, key)
+                if verdict is None:
+                    continue  # its record names another current image's file: that image's
+                (doubt, extra), theirs = verdict, []  # the record says whose it is, not the name
             listed.add(name)
-            unsure = bool(theirs) or moved_from is not None
             try:
                 written = os.lstat(path).st_mtime
             except OSError:
                 continue
-            why = ", or ".join(whys)
-            if unsure:
-                doubts = []
-                if moved_from is not None:
-                    doubts.append(f"removed from {moved_from}, not this image's file: check it before using it")
-                if theirs:
-                    named = ", ".join(dict.fromkeys(theirs))
-                    doubts.append(f"its name fits {named} too: open it there, or check it before using it")
+            doubts = [doubt] if doubt else []
+            if theirs:
+                named = ", ".join(dict.fromkeys(theirs))
+                doubts.append(f"its name fits {named} too: open it there, or check it before using it")
+            why = ", or ".join(whys) + extra
+            if doubts:
                 why = f"maybe not this image's ({'; '.join(doubts)}): {why}"
-            found.append(KeptCopy(path, folder, why, _name_time(time_text) or written, written, unsure))
+            found.append(KeptCopy(path, folder, why, _name_time(time_text) or written, written, bool(doubts)))
         if folder == "removed" and image_path is not None:
-            if resolved is None:
-                resolved = _resolved(image_path)
-            found.extend(_recorded_for(Path(root) / folder, resolved, listed, rules))
+            found.extend(_recorded_for(Path(root) / folder, picture, listed, rules, file_owner, key))
     return newest_first(found)
 
 
-def _recorded_for(folder: Path, resolved: str, listed: set[str], rules) -> list[KeptCopy]:
-    """The files of removed/ ``folder`` whose record names the file ``resolved`` though their name is
-    another key's (not in ``listed``: those ``kept_copies`` found by this image's names): an image of
-    this file removed under another key (the file moved away and another picture put there, both added
-    again: the keys swapped) - listed ``unsure``, saying so; else no image would offer them."""
+def _owners_index(others, key: str):
+    """``others`` as (key, stem, name) triples -> ``kept_copies``' callable (by, head) -> the other images' names."""
+    owners: dict[tuple[str, str], list[str]] = {}
+    for other_key, other_stem, name in others:
+        if other_key and other_key != key:
+            owners.setdefault(("key", _cut(other_key)), []).append(name)
+            if other_stem:
+                owners.setdefault(("stem", _cut(other_stem)), []).append(name)
+    return lambda by, head: owners.get((by, head), ())
+
+
+def _name_whys(name: str, rules, mine=None, owners_of=None) -> tuple[list[str], str | None, list[str]]:
+    """(why kept, the time in the name or None, the other images it fits too) of the kept file ``name`` under
+    ``rules`` (a folder's ``KEPT_NAMES``), tried at every split ``<head>.<rest>``; with ``mine`` (the image's
+    (by, head) pairs) only its heads give whys and times, ``owners_of`` naming the others; without, every head
+    does, and the third is the heads (``_recorded_for``: whose key the name is)."""
+    whys, time_text, theirs = [], None, []
+    at = name.find(".")
+    while at > 0:
+        head, rest = name[:at], name[at + 1:]
+        for rule, by, why in rules:
+            match = rule.fullmatch(rest)
+            if match is None:
+                continue
+            if mine is None or (by, head) in mine:
+                if why not in whys:
+                    whys.append(why)
+                time_text = time_text or match.groupdict().get("time")
+            if mine is None:
+                theirs.append(head)
+            elif owners_of is not None:
+                theirs.extend(owners_of(by, head))
+        at = name.find(".", at + 1)
+    return whys, time_text, theirs
+
+
+class _Picture:
+    """The image file a listing is for, as removed/ records name it: ``resolved`` (``_resolved``), and
+    ``same(noted)``: whether its content is the (bytes, sha256) a record noted - read only where the size
+    is the same, once while the file is unchanged (``_note_of``)."""
+
+    def __init__(self, image_path):
+        self.path = image_path
+        self.resolved = _resolved(image_path)
+
+    def size(self) -> int | None:
+        try:
+            return None if self.path is None else os.stat(self.path).st_size
+        except (OSError, ValueError):
+            return None
+
+    def note(self) -> tuple | None:
+        return None if self.path is None else _note_of(self.path)
+
+    def same(self, noted: tuple | None) -> bool | None:
+        """True/False; None where either side is unknown (no note in the record, the file unreadable)."""
+        size = None if noted is None else self.size()
+        if size is None:
+            return None
+        if size != noted[0]:
+            return False
+        note = self.note()
+        return None if note is None else note == noted
+
+
+def _judged(record: tuple, picture: _Picture, file_owner, key: str, kept_as: str | None = None):
+    """Whose the removed/ file whose ``record`` is (recorded path, noted (bytes, sha256) or None) is, for the
+    image ``picture`` of ``key``: None - not this image's (another current image's file, or a file no image
+    has under another key's name); else (doubt or None, what its why adds). ``kept_as``: the keys its name is
+    of, where it is not this image's name (``_recorded_for``). See ``kept_copies``."""
+    recorded, noted = record
+    owner = _Lazy(lambda: file_owner(recorded) if file_owner is not None else None)
+    same = picture.same(noted)
+    if recorded == picture.resolved or owner() == key:
+        if same is False:
+            reason = (f"removed from this image's file when it held another picture ({noted[0]:,} bytes, "
+                      "another SHA-256 than its own now)")
+        elif same or kept_as is None:
+            return None, ""
+        else:
+            reason = f"an image of this file before, removed from {recorded}"
+        kept = "" if kept_as is None else f"kept as {kept_as}'s, "
+        return f"{kept}{reason}: check it before using it", ""
+    if same:  # the same picture in another file: this image's file moved, renamed or copied since
+        if owner() is not None and _note_of(recorded) == noted:
+            return (f"removed from {recorded}, the same picture as this image's, which the project shows too: "
+                    "check it before using it"), ""
+        return None, f" (removed from {recorded}: the same picture, moved, renamed or copied since)"
+    if owner() is not None or kept_as is not None:
+        return None
+    other = ", another picture than this image's" if same is False else ""
+    return f"removed from {recorded}, not this image's file{other}: check it before using it", ""
+
+
+class _Lazy:
+    """A value computed once, when first asked."""
+
+    def __init__(self, make):
+        self.make, self.done, self.value = make, False, None
+
+    def __call__(self):
+        if not self.done:
+            self.value, self.done = self.make(), True
+        return self.value
+
+
+def _recorded_for(folder: Path, picture: _Picture, listed: set[str], rules, file_owner, key: str) -> list[KeptCopy]:
+    """The files of removed/ ``folder`` whose record names ``picture``'s file, or notes its picture, though
+    their name is another key's (not in ``listed``: those ``kept_copies`` found by this image's names) - an
+    image of this file removed under another key, or this picture's file moved or renamed since and added
+    again under another key - judged by ``_judged``; else no image would offer them."""
+    by_name, by_file, by_note = _records_index(folder)
+    names = list(by_file.get(picture.resolved, ()))
+    if by_note and picture.size() in {size for size, _sha in by_note}:
+        names += by_note.get(picture.note(), ())
     found = []
-    for name in _records_by_file(folder).get(resolved, ()):
+    for name in dict.fromkeys(names):
         if name in listed:
             continue
-        path = folder / name
-        whys, time_text, heads = [], None, []
-        at = name.find(".")
-        while at > 0:
-            head, rest = name[:at], name[at + 1:]
-            for rule, _by, why in rules:
-                match = rule.fullmatch(rest)
-                if match is not None:
-                    if why not in whys:
-                        whys.append(why)
-                    heads.append(head)
-                    time_text = time_text or match.groupdict().get("time")
-            at = name.find(".", at + 1)
+        whys, time_text, heads = _name_whys(name, rules)
         if not whys:
             continue
+        verdict = _judged(by_name[name], picture, file_owner, key, ", ".join(dict.fromkeys(heads)))
+        if verdict is None:
+            continue
+        path = folder / name
         try:
             now = os.lstat(path)
         except OSError:
             continue
         if not stat.S_ISREG(now.st_mode):
             continue
-        named = ", ".join(dict.fromkeys(heads))
-        why = (f"maybe not this image's (kept as {named}'s, an image of this file before, removed from "
-               f"{resolved}: check it before using it): {', or '.join(whys)}")
-        found.append(KeptCopy(path, "removed", why, _name_time(time_text) or now.st_mtime, now.st_mtime, True))
+        (doubt, extra) = verdict
+        why = ", or ".join(whys) + extra
+        if doubt:
+            why = f"maybe not this image's ({doubt}): {why}"
+        found.append(KeptCopy(path, "removed", why, _name_time(time_text) or now.st_mtime, now.st_mtime, bool(doubt)))
     return found
 
 
@@ -737,16 +808,51 @@ def _resolved(image_path) -> str:
         return str(image_path)
 
 
-def _removed_record(path: Path) -> str | None:
-    """The image file a removed/ file's record (``qgn.project_removed``) names; None when it has none
-    that can be read."""
+def _removed_record(path: Path) -> tuple | None:
+    """(the image file, its noted (bytes, sha256) or None) a removed/ file's record (``qgn.project_removed``)
+    names; None when it has none that can be read."""
     from .project_removed import _read_record, record_path
 
     record = record_path(path)
     if os.path.islink(record) or not os.path.isfile(record):
         return None
     doc = _read_record(record)
-    return None if doc is None else doc["path"]
+    return None if doc is None else _recorded(doc)
+
+
+def _recorded(doc: dict) -> tuple:
+    """(path, (bytes, sha256) or None) of a removed/ record read by ``project_removed._read_record``."""
+    noted = doc.get("file")
+    if (isinstance(noted, dict) and type(noted.get("bytes")) is int and isinstance(noted.get("sha256"), str)):
+        return doc["path"], (noted["bytes"], noted["sha256"])
+    return doc["path"], None
+
+
+#: image file → ((device, inode, size, mtime_ns, ctime_ns), (bytes, sha256) or None): a file read once while unchanged
+_NOTES: dict[str, tuple[tuple, tuple | None]] = {}
+
+
+def _note_of(path) -> tuple | None:
+    """``project_removed.file_note`` of the file ``path`` (bytes, sha256), None when it cannot be read; read
+    again only when the file changed (the app lists an image's kept copies after every autosave)."""
+    from .project_removed import file_note
+
+    try:
+        now = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    mark = (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns)
+    key = os.fspath(path)
+    with _LISTED_LOCK:
+        known = _NOTES.get(key)
+    if known is not None and known[0] == mark:
+        return known[1]
+    note = file_note(Path(path))
+    with _LISTED_LOCK:
+        if len(_NOTES) > 256:
+            _NOTES.clear()
+        _NOTES[key] = (mark, note)
+    return note
 
 
 def check_kept_copy(path) -> Path:
@@ -896,24 +1002,26 @@ def _listed(folder: Path) -> list[str]:
     return names
 
 
-#: removed/ folder → ((device, inode, mtime_ns), {the image file a record names: [its kept files' names]},
-#: when read): each record read once while the folder is unchanged (a record is written by a rename, which
-#: changes the folder) - 20,000 of them take a second to read
-_RECORDS: dict[str, tuple[tuple, dict[str, list[str]], float]] = {}
+#: removed/ folder → ((device, inode, mtime_ns), ``_records_index``'s three, when read): each record read once while
+#: the folder is unchanged (a record is written by a rename, which changes the folder) - 20,000 of them take a
+#: second to read
+_RECORDS: dict[str, tuple[tuple, tuple, float]] = {}
 
 
-def _records_by_file(folder: Path) -> dict[str, list[str]]:
-    """{the image file (resolved) a record of removed/ ``folder`` names: [the names of the kept ``.qgt``
-    files it is the record of]}: only plain files, never through a link; read again only when the folder
-    changed (as ``_listed``). Reads every record: job threads only."""
+def _records_index(folder: Path) -> tuple[dict, dict, dict]:
+    """({kept name: (the image file its record names, resolved; its noted (bytes, sha256) or None)},
+    {image file: [kept names]}, {(bytes, sha256): [kept names]}) of the records of removed/ ``folder``
+    whose kept ``.qgt`` file is there: only plain files, never through a link; read again only when the
+    folder changed (as ``_listed``). Reads every record: job threads only."""
     from .project_removed import RECORD_SUFFIX, _read_record
 
+    nothing: tuple[dict, dict, dict] = ({}, {}, {})
     try:
         if os.path.islink(folder):
-            return {}
+            return nothing
         now = os.stat(folder)
     except OSError:
-        return {}
+        return nothing
     mark = (now.st_dev, now.st_ino, now.st_mtime_ns)
     key = os.fspath(folder)
     with _LISTED_LOCK:
@@ -922,22 +1030,26 @@ def _records_by_file(folder: Path) -> dict[str, list[str]]:
         return read[1]
     read_at = time.time()
     names = set(_listed(folder))
-    by_file: dict[str, list[str]] = {}
     try:
         with os.scandir(folder) as entries:
             records = [entry.name for entry in entries if entry.name.endswith(".qgt" + RECORD_SUFFIX)
                        and entry.name[:-len(RECORD_SUFFIX)] in names and entry.is_file(follow_symlinks=False)]
     except OSError:
-        return {}
+        return nothing
+    by_name, by_file, by_note = nothing
     for record in sorted(records):
         doc = _read_record(folder / record)
         if doc is not None:
-            by_file.setdefault(doc["path"], []).append(record[:-len(RECORD_SUFFIX)])
+            name = record[:-len(RECORD_SUFFIX)]
+            by_name[name] = recorded, noted = _recorded(doc)
+            by_file.setdefault(recorded, []).append(name)
+            if noted is not None:
+                by_note.setdefault(noted, []).append(name)
     with _LISTED_LOCK:
         if len(_RECORDS) > 16:
             _RECORDS.clear()
-        _RECORDS[key] = (mark, by_file, read_at)
-    return by_file
+        _RECORDS[key] = (mark, (by_name, by_file, by_note), read_at)
+    return by_name, by_file, by_note
 
 
 def _name_time(text: str | None) -> float | None:
