@@ -1126,8 +1126,9 @@ class Project(ProjectImagesMixin):
             for im in images:
                 name = os.fspath(im.path)
                 shown = f"{os.path.basename(os.path.dirname(name))}/{os.path.basename(name)}"
-                by.setdefault(("key", _cut(im.key)), []).append((im.key, shown))
-                by.setdefault(("stem", _cut(Path(name).stem)), []).append((im.key, shown))
+                for by_what, head in (("key", im.key), ("stem", Path(name).stem)):  # cut, and whole (older names)
+                    for form in dict.fromkeys((_cut(head), head)):
+                        by.setdefault((by_what, form), []).append((im.key, shown))
             owners = self._kept_owners = (mark, by, images)  # (the list held: its id never reused meanwhile)
         index = owners[1]
 

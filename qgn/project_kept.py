@@ -613,9 +613,10 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     unchanged where a record notes a file of its size (``_note_of``): job threads only."""
     if not key:
         return []
-    mine = {("key", _cut(key))}
+    # each cut as kept names are (``_cut``), and whole: as versions before that cut named them (a longer one)
+    mine = {("key", _cut(key)), ("key", key)}
     if stem:
-        mine.add(("stem", _cut(stem)))
+        mine |= {("stem", _cut(stem)), ("stem", stem)}
     owners_of = others if callable(others) else _owners_index(others, key)
     heads = sorted({head for _by, head in mine})
     picture = _Picture(image_path)
@@ -648,19 +649,54 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
             if doubts:
                 why = f"maybe not this image's ({'; '.join(doubts)}): {why}"
             found.append(KeptCopy(path, folder, why, _name_time(time_text) or written, written, bool(doubts)))
+        if folder == "removed":
+            found.extend(_class_edit_leftovers(Path(root) / folder, key))
         if folder == "removed" and image_path is not None:
             found.extend(_recorded_for(Path(root) / folder, picture, listed, rules, file_owner, key))
     return newest_first(found)
 
 
+#: what a class edit names a file of its old generation's folders it found no image for, kept in removed/
+#: (``project_generations._keep_leftovers``: ``<folder without its dot>-<key>.<time>.qgt``, cut as ``kept_path`` cuts)
+_LEFTOVER = re.compile(rf"(?P<stem>(?P<kind>(?P<folder>annotations|autosave)(?:\.g\d+)?)-.+)\.{_TIME}\.qgt")
+
+
+def _class_edit_leftovers(folder: Path, key: str) -> list[KeptCopy]:
+    """The files of removed/ ``folder`` a class edit kept there as no image's (``_LEFTOVER``) that name the
+    key ``key``: ``unsure`` - no image had the key then (a removal killed, project.json edited by hand), and
+    they hold the classes before that edit (a load says so where they differ)."""
+    names = _listed(folder)
+    found = []
+    for prefix in ("annotations", "autosave"):
+        at = bisect.bisect_left(names, prefix)
+        while at < len(names) and names[at].startswith(prefix):
+            name, at = names[at], at + 1
+            match = _LEFTOVER.fullmatch(name)
+            if match is None or match["stem"] not in (f"{match['kind']}-{key}", _cut(f"{match['kind']}-{key}")):
+                continue
+            try:
+                now = os.lstat(folder / name)
+            except OSError:
+                continue
+            if not stat.S_ISREG(now.st_mode):
+                continue
+            what = "a saved annotation" if match["folder"] == "annotations" else "unsaved edits"
+            why = (f"maybe not this image's (a class edit found no image of its key then: check it before using "
+                   f"it): {what} a class edit did not carry (in the classes before it)")
+            found.append(KeptCopy(folder / name, "removed", why, _name_time(match["time"]) or now.st_mtime,
+                                  now.st_mtime, True))
+    return found
+
+
 def _owners_index(others, key: str):
-    """``others`` as (key, stem, name) triples -> ``kept_copies``' callable (by, head) -> the other images' names."""
+    """``others`` as (key, stem, name) triples -> ``kept_copies``' callable (by, head) -> the other images' names
+    (each head cut, and whole)."""
     owners: dict[tuple[str, str], list[str]] = {}
     for other_key, other_stem, name in others:
         if other_key and other_key != key:
-            owners.setdefault(("key", _cut(other_key)), []).append(name)
-            if other_stem:
-                owners.setdefault(("stem", _cut(other_stem)), []).append(name)
+            for by, head in (("key", other_key), ("stem", other_stem)):
+                for form in dict.fromkeys((_cut(head), head) if head else ()):
+                    owners.setdefault((by, form), []).append(name)
     return lambda by, head: owners.get((by, head), ())
 
 

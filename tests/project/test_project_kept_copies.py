@@ -462,3 +462,39 @@ def test_a_removed_image_moved_with_another_picture_put_in_its_place_is_offered_
     assert mine.path == kept and not mine.unsure and "same picture" in mine.why, mine.why
     (theirs,) = project.kept_copies(back)
     assert theirs.path == kept and theirs.unsure and "another picture" in theirs.why, theirs.why
+
+
+def test_names_older_versions_gave_class_change_leftovers_are_listed(tmp_path):
+    """(lost7 5) What older versions named the class-change writers' files: conflicts/<file stem>.<time>.qgt
+    with the whole stem (before f5cb76d cut names to ``MAX_KEPT_STEM`` bytes, a 171-235 byte stem was written
+    whole: the listing looked for the cut stem only), a key-named copy of a key over that length (keys were
+    not cut either), and the files a class edit found no image for, kept in removed/ as
+    ``<annotations|autosave>[.g<N>]-<key>.<time>.qgt`` (``project_generations._keep_leftovers``; no
+    record: listed "maybe", their key's image then unknown). Fails before (none listed)."""
+    from qgn.project_kept import MAX_KEPT_STEM
+
+    stem = "s" * 200
+    (path,) = _images(tmp_path, [f"x/{stem}.png"])
+    project = Project.create(tmp_path / "p", [path], CLASSES)
+    (image,) = project.images
+    project.save_annotation(image, label_for(1))
+    data = project.annotation_path(image).read_bytes()
+    (project.root / CONFLICTS_DIR).mkdir()
+    whole = project.root / CONFLICTS_DIR / f"{stem}.20261205-101010.qgt"  # as b948b38 … f5cb76d named it
+    whole.write_bytes(data)
+    (project.root / "removed").mkdir()
+    leftovers = [project.root / "removed" / f"{name}-{image.key}.20261206-090000.qgt"
+                 for name in ("annotations.g2", "autosave.g2", "annotations")]
+    for leftover in leftovers:
+        leftover.write_bytes(data)
+    copies = {copy.path: copy for copy in project.kept_copies(image)}
+    assert set(copies) == {whole, *leftovers}, sorted(p.name for p in copies)
+    assert not copies[whole].unsure and "class change" in copies[whole].why, copies[whole].why
+    for leftover in leftovers:
+        assert copies[leftover].unsure and "class edit" in copies[leftover].why, copies[leftover].why
+    key = "k" * (MAX_KEPT_STEM + 20)  # a key an older version gave (uncut), its Discard named whole
+    (project.root / DISCARDED_DIR).mkdir()
+    discarded = project.root / DISCARDED_DIR / f"{key}.20261205-101010.qgt"
+    discarded.write_bytes(data)
+    assert [c.path for c in kept_copies(project.root, key)] == [discarded]
+    assert kept_copies(project.root, "k" * MAX_KEPT_STEM) == []  # a shorter key is not that one
