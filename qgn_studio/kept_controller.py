@@ -9,11 +9,14 @@ the kept file is never moved.
 The folders are listed off the UI thread, on this controller's own thread (each folder once while it
 is unchanged: ``qgn.project_kept.kept_copies``), when an image is shown and after each save, autosave
 or change another writer made. An image shown with kept copies newer than its saved annotation is
-said once per window (the banner, keyed ``"kept"``), naming the menu entry.
+said once per window (the banner, keyed ``"kept"``), naming the menu entry - only the copies no window said
+before: the app's settings remember which copies of which project were announced (``ANNOUNCED``), so a
+window opened tomorrow does not say the same copies again (the menu lists them all).
 """
 from __future__ import annotations
 
 import html
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +26,9 @@ from PySide6 import QtCore
 from qgn.project_kept import newest_first
 
 NOTICE_KEY = "kept"
+#: the settings' {project folder: [the kept copies announced, as paths, oldest first]} (JSON), at most
+#: ``ANNOUNCED_PROJECTS`` projects (the latest) of ``ANNOUNCED_PER_PROJECT`` copies each (the latest)
+ANNOUNCED, ANNOUNCED_PROJECTS, ANNOUNCED_PER_PROJECT = "kept/announced", 32, 500
 
 
 class KeptController(QtCore.QObject):
@@ -98,6 +104,9 @@ class KeptController(QtCore.QObject):
                 self.workspace.clear_message(NOTICE_KEY)
             elif notice and told not in self._told:
                 self._told.add(told)
+                newer = self._not_announced(project.root, newer)
+                if not newer:
+                    return  # each said in an earlier window: listed in the menu, not said again
                 self.workspace.show_message(notice_text(doc.name, newer, saved is None), "info", NOTICE_KEY)
                 self.workspace.show_status(f"{doc.name}: kept copies newer than its saved annotation: "
                                            "Start from → Kept copy…", 8000)
@@ -107,8 +116,36 @@ class KeptController(QtCore.QObject):
 
         self.runner.submit(run, done, failed, "Listing the copies kept aside")
 
+    def _not_announced(self, root, copies: list) -> list:
+        """Of ``copies`` (of the project at ``root``), those no window announced before (``ANNOUNCED``); they
+        are remembered as announced now. Without settings (screenshots): all."""
+        settings = self.workspace.settings
+        if settings is None:
+            return copies
+        memory = announced(settings)
+        project = os.fspath(root)
+        said = memory.pop(project, [])
+        fresh = [copy for copy in copies if os.fspath(copy.path) not in said]
+        memory[project] = (said + [os.fspath(copy.path) for copy in fresh])[-ANNOUNCED_PER_PROJECT:]
+        while len(memory) > ANNOUNCED_PROJECTS:
+            memory.pop(next(iter(memory)))
+        settings.setValue(ANNOUNCED, json.dumps(memory))
+        self.workspace.sync_settings()
+        return fresh
+
     def shutdown(self, wait: bool = True) -> None:
         self.runner.stop(wait)
+
+
+def announced(settings) -> dict[str, list[str]]:
+    """The settings' ``ANNOUNCED`` (empty when missing or unreadable: a copy is then said once more)."""
+    try:
+        memory = json.loads(str(settings.value(ANNOUNCED, "") or "{}"))
+    except ValueError:
+        return {}
+    if not isinstance(memory, dict):
+        return {}
+    return {str(root): [str(name) for name in names] for root, names in memory.items() if isinstance(names, list)}
 
 
 def _stand_in(scratch, project):
