@@ -620,6 +620,7 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     owners_of = others if callable(others) else _owners_index(others, key)
     heads = sorted({head for _by, head in mine})
     picture = _Picture(image_path)
+    holder = _Lazy(lambda: _earlier_holder(Path(root) / "removed", picture, file_owner, key))
     found: list[KeptCopy] = []
     for folder in folders:
         rules = _RULES.get(folder, [])
@@ -642,6 +643,9 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
             except OSError:
                 continue
             doubts = [doubt] if doubt else []
+            if folder != "removed" and image_path is not None and holder() is not None and written <= holder()[0]:
+                doubts.append(f"kept before {holder()[1]}, the image of its key then, was removed: open that image "
+                              "to use it, or check it before using it")
             if theirs:
                 named = ", ".join(dict.fromkeys(theirs))
                 doubts.append(f"its name fits {named} too: open it there, or check it before using it")
@@ -686,6 +690,19 @@ def _class_edit_leftovers(folder: Path, key: str) -> list[KeptCopy]:
             found.append(KeptCopy(folder / name, "removed", why, _name_time(match["time"]) or now.st_mtime,
                                   now.st_mtime, True))
     return found
+
+
+def _earlier_holder(folder: Path, picture: _Picture, file_owner, key: str) -> tuple[float, str] | None:
+    """(when, the file) of the latest removal from the project of another image of ``key`` (removed/
+    ``folder``'s records of the key that ``_judged`` says are not ``picture``'s): a copy named by the key and
+    kept before it is that image's - the key was given to ``picture``'s image after. None: none."""
+    by_name, _by_file, _by_note, by_key = _records_index(folder)
+    latest = None
+    for removed, name in by_key.get(key, ()):
+        verdict = _judged(by_name[name], picture, file_owner, key)
+        if (verdict is None or verdict[0]) and (latest is None or removed > latest[0]):
+            latest = (removed, by_name[name][0])
+    return latest
 
 
 def _owners_index(others, key: str):
@@ -800,7 +817,7 @@ def _recorded_for(folder: Path, picture: _Picture, listed: set[str], rules, file
     their name is another key's (not in ``listed``: those ``kept_copies`` found by this image's names) - an
     image of this file removed under another key, or this picture's file moved or renamed since and added
     again under another key - judged by ``_judged``; else no image would offer them."""
-    by_name, by_file, by_note = _records_index(folder)
+    by_name, by_file, by_note, _by_key = _records_index(folder)
     names = list(by_file.get(picture.resolved, ()))
     if by_note and picture.size() in {size for size, _sha in by_note}:
         names += by_note.get(picture.note(), ())
@@ -1044,14 +1061,15 @@ def _listed(folder: Path) -> list[str]:
 _RECORDS: dict[str, tuple[tuple, tuple, float]] = {}
 
 
-def _records_index(folder: Path) -> tuple[dict, dict, dict]:
+def _records_index(folder: Path) -> tuple[dict, dict, dict, dict]:
     """({kept name: (the image file its record names, resolved; its noted (bytes, sha256) or None)},
-    {image file: [kept names]}, {(bytes, sha256): [kept names]}) of the records of removed/ ``folder``
+    {image file: [kept names]}, {(bytes, sha256): [kept names]}, {key: [(when removed, kept name)]}) of the
+    records of removed/ ``folder``
     whose kept ``.qgt`` file is there: only plain files, never through a link; read again only when the
     folder changed (as ``_listed``). Reads every record: job threads only."""
     from .project_removed import RECORD_SUFFIX, _read_record
 
-    nothing: tuple[dict, dict, dict] = ({}, {}, {})
+    nothing: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
     try:
         if os.path.islink(folder):
             return nothing
@@ -1072,7 +1090,7 @@ def _records_index(folder: Path) -> tuple[dict, dict, dict]:
                        and entry.name[:-len(RECORD_SUFFIX)] in names and entry.is_file(follow_symlinks=False)]
     except OSError:
         return nothing
-    by_name, by_file, by_note = nothing
+    by_name, by_file, by_note, by_key = nothing
     for record in sorted(records):
         doc = _read_record(folder / record)
         if doc is not None:
@@ -1081,11 +1099,13 @@ def _records_index(folder: Path) -> tuple[dict, dict, dict]:
             by_file.setdefault(recorded, []).append(name)
             if noted is not None:
                 by_note.setdefault(noted, []).append(name)
+            if isinstance(doc.get("key"), str):
+                by_key.setdefault(doc["key"], []).append((float(doc["removed"]), name))
     with _LISTED_LOCK:
         if len(_RECORDS) > 16:
             _RECORDS.clear()
-        _RECORDS[key] = (mark, (by_name, by_file, by_note), read_at)
-    return by_name, by_file, by_note
+        _RECORDS[key] = (mark, (by_name, by_file, by_note, by_key), read_at)
+    return by_name, by_file, by_note, by_key
 
 
 def _name_time(text: str | None) -> float | None:

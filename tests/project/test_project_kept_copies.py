@@ -498,3 +498,35 @@ def test_names_older_versions_gave_class_change_leftovers_are_listed(tmp_path):
     discarded.write_bytes(data)
     assert [c.path for c in kept_copies(project.root, key)] == [discarded]
     assert kept_copies(project.root, "k" * MAX_KEPT_STEM) == []  # a shorter key is not that one
+
+
+@pytest.mark.parametrize("added", ["another picture", "the same picture moved"])
+def test_a_freed_keys_earlier_images_copies_are_not_listed_as_a_newcomers_own(tmp_path, added):
+    """(lost7 hunt) x/a.png annotated, its edits discarded (discarded/a.<time>.qgt), then removed: its key a is
+    free, and z/a.png added next gets it. Another picture: the Discard - x/a.png's, kept before its removal, as
+    the removed/ record of key a says - was listed as z/a.png's own (and so said in the banner: "kept copies,
+    it has no saved annotation"), x/a.png's labels one click from z/a.png; now "maybe", naming x/a.png. The same
+    picture moved there: its own, as before. Fails before (listed sure)."""
+    project, first, kept = _annotated_and_removed(tmp_path)
+    (other,) = _images(tmp_path, ["z/a.png"])
+    if added == "the same picture moved":
+        other.write_bytes(first.read_bytes())
+    else:
+        Image.new("RGB", (48, 40), (7, 8, 9)).save(other)
+    (project.root / DISCARDED_DIR).mkdir()
+    discarded = project.root / DISCARDED_DIR / "a.20260101-000000.qgt"
+    discarded.write_bytes(kept.read_bytes())
+    long_ago = time.time() - 3600
+    os.utime(discarded, (long_ago, long_ago))  # kept before the removal
+    (newcomer,) = project.add_images([other])
+    assert newcomer.key == "a"
+    copies = {copy.path: copy for copy in project.kept_copies(newcomer)}
+    assert set(copies) == {discarded, kept}
+    if added == "another picture":
+        assert copies[discarded].unsure and str(first.resolve()) in copies[discarded].why, copies[discarded].why
+    else:
+        assert not copies[discarded].unsure and not copies[kept].unsure, copies[discarded].why
+    later = project.root / DISCARDED_DIR / "a.20991231-000000.qgt"  # the newcomer's own, kept after the removal
+    later.write_bytes(kept.read_bytes())
+    time.sleep(0.01)
+    assert not {copy.path: copy for copy in project.kept_copies(newcomer)}[later].unsure
