@@ -16,6 +16,7 @@ before records existed, left over by a class edit, a copied link) stay where the
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -91,9 +92,24 @@ def _read_record(path: Path) -> dict | None:
         return None
     if not isinstance(doc, dict) or doc.get("format") != RECORD_FORMAT or doc.get("version") != RECORD_VERSION:
         return None
-    if not isinstance(doc.get("path"), str) or not isinstance(doc.get("removed"), (int, float)):
+    if not isinstance(doc.get("path"), str) or "\0" in doc["path"] or _record_time(doc.get("removed")) is None:
         return None
+    doc["removed"] = _record_time(doc["removed"])
     return doc
+
+
+def _record_time(value) -> float | None:
+    """A record's ``removed`` as seconds since the epoch that a clock shows (``time.localtime`` takes it); None for
+    anything else - a huge int (``float`` overflows), NaN, infinity, a time past the clock's, a bool, a string: a record
+    edited by hand or by another program is ignored, never an error out of every reader of removed/."""
+    if type(value) not in (int, float):
+        return None
+    try:
+        seconds = float(value)
+        time.localtime(seconds)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def removed_annotations(folder: Path, kind: str = "annotation") -> dict[str, list[tuple[Path, dict]]]:

@@ -530,3 +530,39 @@ def test_a_freed_keys_earlier_images_copies_are_not_listed_as_a_newcomers_own(tm
     later.write_bytes(kept.read_bytes())
     time.sleep(0.01)
     assert not {copy.path: copy for copy in project.kept_copies(newcomer)}[later].unsure
+
+
+@pytest.mark.parametrize("field, value", [
+    ("removed", "10" * 200), ("removed", "1e300"), ("removed", "NaN"), ("removed", "-Infinity"), ("removed", "true"),
+    ("removed", '"yesterday"'), ("key", "10" * 200), ("key", "[]"), ("path", '"x/\\u0000a.png"'), ("path", "3"),
+    ("file", '{"bytes": ' + "9" * 400 + ', "sha256": "00"}'), ("file", '{"bytes": true, "sha256": 1}'),
+    ("file", '{"bytes": NaN, "sha256": "00"}'), ("file", "[1, 2]"), ("kind", "1e999")])
+def test_one_bad_removed_record_hides_no_other_copy(tmp_path, field, value):
+    """(lost7b 1) A removed/ record whose field is a huge int (``"removed": 10**400`` raised OverflowError out of
+    every listing: the app greyed Kept copy… of every image), a time no clock shows, NaN, the wrong type: that
+    record is ignored - the other image's copies listed as before, the bad record's own file still listed by
+    its name's key, and bring-back of an image of its path does not fail. Fails before (OverflowError)."""
+    import json
+
+    project, first, kept = _annotated_and_removed(tmp_path)
+    record = kept.with_name(kept.name + ".json")
+    text = record.read_text()
+    doc = json.loads(text)
+    doc[field] = "@"
+    record.write_text(json.dumps(doc).replace('"@"', value))
+    (other,) = _images(tmp_path, ["y/b.png"])
+    (image,) = project.add_images([other])
+    project.save_annotation(image, label_for(6))
+    project.autosave(image, label_for(7))
+    discarded = project.discard_autosave(image)
+    assert [copy.path.name for copy in project.kept_copies(image)] == [discarded.name]
+    (again,) = _images(tmp_path, ["z/a.png"])
+    Image.new("RGB", (48, 40), (50, 60, 70)).save(again)
+    (newcomer,) = project.add_images([again])
+    assert newcomer.key == "a"
+    assert [copy.path for copy in project.kept_copies(newcomer)] == [kept]
+    assert kept.exists() and record.exists()
+    found = []
+    (back,) = project.add_images([first], removed=found)  # its own path again: brought back, or left in removed/
+    assert all(f.removed_on for f in found)  # said as a date, never an error
+    assert kept.exists() or (project.annotation_path(back).exists() and [f.brought_back for f in found] == [True])
