@@ -929,7 +929,7 @@ _DIR_FDS = os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY") and hasa
 def open_kept_copy(path):
     """``path`` (a ``KeptCopy``'s, listed earlier) opened to be read (a binary file object), as it is now: its
     kept folder opened as a folder of its project (``O_DIRECTORY | O_NOFOLLOW``, relative to the project's
-    folder), then the file in that very folder (``O_NOFOLLOW``, ``dir_fd=``) - what was checked is what is
+    folder: ``_open_kept_folder``), then the file in that very folder (``O_NOFOLLOW``, ``dir_fd=``) - what was checked is what is
     read: a folder swapped for a link between a check and a read is never read through. OutsideRootError
     (a ValueError) where the folder or the file is a symbolic link now, or the folder is not one of
     ``KEPT_FOLDER_NAMES``; NotAFileError for a pipe or a device; OSError as ``os.open``. Where the system
@@ -943,15 +943,11 @@ def open_kept_copy(path):
                                "nothing was read")
     if not _DIR_FDS:
         return open_regular(check_kept_copy(path))
-    top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    inside = _open_kept_folder(root, folder)
     try:
-        inside = _open_at(folder.name, os.O_DIRECTORY, top, folder)
-        try:
-            fd = _open_at(path.name, _BINARY | getattr(os, "O_NONBLOCK", 0), inside, path)
-        finally:
-            os.close(inside)
+        fd = _open_at(path.name, _BINARY | getattr(os, "O_NONBLOCK", 0), inside, path)
     finally:
-        os.close(top)
+        os.close(inside)
     try:
         kind = mode_kind(os.fstat(fd).st_mode)
         if kind is not None:
@@ -963,9 +959,29 @@ def open_kept_copy(path):
         raise
 
 
-def _open_at(name: str, flags: int, dir_fd: int, shown: Path) -> int:
-    """``name`` in the folder open as ``dir_fd``, read-only, never through a symbolic link at ``name``
-    (OutsideRootError naming ``shown``)."""
+#: how the project's own folder is opened to look names up in it: ``O_PATH`` (Linux) needs no permission to read
+#: it - a project folder of mode 0711 (search only) is a project all the same; elsewhere read-only
+_LOOK_UP = getattr(os, "O_PATH", os.O_RDONLY)
+
+
+def _open_kept_folder(root: Path, folder: Path) -> int:
+    """The kept ``folder`` (``root``'s) opened as a folder of the project, never through a symbolic link at its own
+    name (``_open_at``): relative to ``root`` opened (``_LOOK_UP``; ``root`` itself may be reached through a link,
+    as a user may open a project). Where ``root`` cannot be opened so (no ``O_PATH``, and a folder that may be
+    searched but not read: EACCES), ``folder`` by its whole path - ``O_NOFOLLOW`` refuses it as a link all the same."""
+    try:
+        top = os.open(root, _LOOK_UP | os.O_DIRECTORY)
+    except PermissionError:
+        return _open_at(os.fspath(folder), os.O_DIRECTORY, None, folder)
+    try:
+        return _open_at(folder.name, os.O_DIRECTORY, top, folder)
+    finally:
+        os.close(top)
+
+
+def _open_at(name: str, flags: int, dir_fd: int | None, shown: Path) -> int:
+    """``name`` in the folder open as ``dir_fd`` (None: ``name`` is a path), read-only, never through a symbolic
+    link at ``name`` (OutsideRootError naming ``shown``)."""
     try:
         return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | flags, dir_fd=dir_fd)
     except OSError as exc:

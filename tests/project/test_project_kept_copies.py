@@ -566,3 +566,44 @@ def test_one_bad_removed_record_hides_no_other_copy(tmp_path, field, value):
     (back,) = project.add_images([first], removed=found)  # its own path again: brought back, or left in removed/
     assert all(f.removed_on for f in found)  # said as a date, never an error
     assert kept.exists() or (project.annotation_path(back).exists() and [f.brought_back for f in found] == [True])
+
+
+@pytest.mark.parametrize("o_path", [True, False])
+def test_a_kept_copy_of_a_project_folder_that_may_be_searched_but_not_read_is_read(tmp_path, monkeypatch, o_path):
+    """(lost7b 2) The project folder of mode 0311 (write and search, no read): its Discard is listed, and the reader
+    opened the folder to read it (``O_RDONLY``: EACCES) - the listed copy could not be loaded, though a read by
+    path (fb6a229) worked. Opened with ``O_PATH`` (Linux), or where the system has none the kept folder by its
+    path - a kept folder that is a link refused on both ways. Run as root (no EACCES for root) the refusal is
+    the system's answer stood in for. Fails before (PermissionError)."""
+    import errno
+
+    from qgn import project_kept
+    from qgn.project_kept import read_kept_copy
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    project.autosave(image, label_for(7))
+    kept = project.root / DISCARDED_DIR / project.discard_autosave(image).name
+    root = os.fspath(project.root)
+    if not o_path:
+        monkeypatch.setattr(project_kept, "_LOOK_UP", os.O_RDONLY)
+    real_open = os.open
+
+    def as_if_not_root(path, flags, *args, **kwargs):  # opening the folder to read it needs read permission
+        if (kwargs.get("dir_fd") is None and os.fspath(path).rstrip("/") == root
+                and not flags & getattr(os, "O_PATH", 0)):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    if os.geteuid() == 0:
+        monkeypatch.setattr(os, "open", as_if_not_root)
+    os.chmod(root, 0o311)
+    try:
+        assert [copy.path for copy in project.kept_copies(image)] == [kept]
+        np.testing.assert_array_equal(read_kept_copy(kept, CLASSES, (40, 48)), label_for(7))
+        os.rename(kept.parent, tmp_path / "moved")  # discarded/ a link now: refused, whichever way it is opened
+        os.symlink(tmp_path / "moved", kept.parent)
+        with pytest.raises(ValueError, match="symbolic link"):
+            read_kept_copy(kept, CLASSES, (40, 48))
+    finally:
+        os.chmod(root, 0o755)
