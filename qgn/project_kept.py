@@ -992,7 +992,7 @@ def _open_at(name: str, flags: int, dir_fd: int | None, shown: Path) -> int:
         if link or exc.errno == errno.ELOOP:
             raise OutsideRootError(f"{shown} is a symbolic link now: a kept copy is read only as a file of the "
                                    "project, never through a link. Nothing was read") from None
-        raise
+        raise type(exc)(exc.errno, exc.strerror, os.fspath(shown)) from None  # the whole path, not the name
 
 
 def read_kept_copy(path, classes, shape: tuple[int, int]):

@@ -607,3 +607,19 @@ def test_a_kept_copy_of_a_project_folder_that_may_be_searched_but_not_read_is_re
             read_kept_copy(kept, CLASSES, (40, 48))
     finally:
         os.chmod(root, 0o755)
+
+
+def test_a_kept_copy_gone_since_the_listing_is_named_by_its_whole_path(tmp_path):
+    """(lost7b 5) A listed Discard deleted before it is loaded: the error names the file's whole path (as a read by
+    path did at fb6a229), not its bare name relative to a folder the user never sees. Fails before."""
+    from qgn.project_kept import read_kept_copy
+
+    project = project_with_work(tmp_path / "p")
+    image = project.images[0]
+    project.autosave(image, label_for(7))
+    project.discard_autosave(image)
+    (copy,) = project.kept_copies(image)
+    copy.path.unlink()
+    with pytest.raises(FileNotFoundError) as raised:
+        read_kept_copy(copy.path, CLASSES, (40, 48))
+    assert str(copy.path) in str(raised.value), raised.value
