@@ -1143,7 +1143,20 @@ class Project(ProjectImagesMixin):
                 return None
             return found.key
 
-        return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path, file_owner=file_owner)
+        return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path, file_owner=file_owner,
+                           since=self._in_project_since(own))
+
+    def _in_project_since(self, image: ProjectImage) -> float | None:
+        """The oldest modification time of ``image``'s saved annotation and autosave: it was in the project then
+        (``kept_copies``: a removed copy of the same picture from another file, removed after, is maybe not its
+        own - a duplicate file). None where it has neither."""
+        times = []
+        for path in (self.annotation_path(image), self.autosave_path(image)):
+            try:
+                times.append(os.lstat(path).st_mtime)
+            except OSError:
+                continue
+        return min(times, default=None)
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""

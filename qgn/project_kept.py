@@ -590,7 +590,7 @@ class KeptCopy:
 
 
 def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=None,
-                folders=KEPT_FOLDER_NAMES, file_owner=None) -> list[KeptCopy]:
+                folders=KEPT_FOLDER_NAMES, file_owner=None, since: float | None = None) -> list[KeptCopy]:
     """The files the project at ``root`` kept aside (``folders``: those of ``KEPT_NAMES``) for the image
     of ``key`` (and file stem ``stem``: ``Project.kept_copies``), newest first. A name counts as the
     image's only where ``KEPT_NAMES`` says its writer names it so (by the key; by the stem only a class
@@ -604,8 +604,9 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     (``file_owner``: recorded path -> the key of the project's image of that file, or None) - this image's,
     unless the record notes another picture (then ``unsure``); the same picture as ``image_path``'s
     elsewhere (the image moved, renamed or copied since: bring-back matches the same path only, so Kept
-    copy… is its only way back) - this image's, unless another current image shows that file with that
-    picture (``unsure``); another current image's file - skipped; a file no image has now - ``unsure``,
+    copy… is its only way back) - this image's, unless that file is still there with that picture (another
+    current image's or none's), or this image was in the project before the removal (``since``: the oldest of
+    its own files, ``Project._in_project_since``) - a duplicate file of one picture: ``unsure``; another current image's file - skipped; a file no image has now - ``unsure``,
     "removed from" it, where its name is this image's. Only plain files (never a link, nor hidden: a
     writer's private ``.…writing.qgt``), never through a folder that is a link (a project unpacked from
     elsewhere: nothing out of the project is listed). One scan of each folder while it is unchanged
@@ -619,7 +620,7 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
         mine |= {("stem", _cut(stem)), ("stem", stem)}
     owners_of = others if callable(others) else _owners_index(others, key)
     heads = sorted({head for _by, head in mine})
-    picture = _Picture(image_path)
+    picture = _Picture(image_path, since)
     holder = _Lazy(lambda: _earlier_holder(Path(root) / "removed", picture, file_owner, key))
     found: list[KeptCopy] = []
     for folder in folders:
@@ -699,8 +700,10 @@ def _earlier_holder(folder: Path, picture: _Picture, file_owner, key: str) -> tu
     by_name, _by_file, _by_note, by_key = _records_index(folder)
     latest = None
     for removed, name in by_key.get(key, ()):
-        verdict = _judged(by_name[name], picture, file_owner, key)
-        if (verdict is None or verdict[0]) and (latest is None or removed > latest[0]):
+        # another image's: its record names another current image's file, or notes another picture (a record
+        # without a note, or an image file that cannot be read, proves nothing: fb6a229's rule, its own)
+        theirs = _judged(by_name[name], picture, file_owner, key) is None or picture.same(by_name[name][1]) is False
+        if theirs and (latest is None or removed > latest[0]):
             latest = (removed, by_name[name][0])
     return latest
 
@@ -747,9 +750,10 @@ class _Picture:
     ``same(noted)``: whether its content is the (bytes, sha256) a record noted - read only where the size
     is the same, once while the file is unchanged (``_note_of``)."""
 
-    def __init__(self, image_path):
+    def __init__(self, image_path, since: float | None = None):
         self.path = image_path
         self.resolved = _resolved(image_path)
+        self.since = since  # the image in the project since at least then (its oldest own file), None: unknown
 
     def size(self) -> int | None:
         try:
@@ -776,7 +780,7 @@ def _judged(record: tuple, picture: _Picture, file_owner, key: str, kept_as: str
     image ``picture`` of ``key``: None - not this image's (another current image's file, or a file no image
     has under another key's name); else (doubt or None, what its why adds). ``kept_as``: the keys its name is
     of, where it is not this image's name (``_recorded_for``). See ``kept_copies``."""
-    recorded, noted = record
+    recorded, noted, removed = record
     owner = _Lazy(lambda: file_owner(recorded) if file_owner is not None else None)
     same = picture.same(noted)
     if recorded == picture.resolved or owner() == key:
@@ -789,10 +793,13 @@ def _judged(record: tuple, picture: _Picture, file_owner, key: str, kept_as: str
             reason = f"an image of this file before, removed from {recorded}"
         kept = "" if kept_as is None else f"kept as {kept_as}'s, "
         return f"{kept}{reason}: check it before using it", ""
-    if same:  # the same picture in another file: this image's file moved, renamed or copied since
-        if owner() is not None and _note_of(recorded) == noted:
-            return (f"removed from {recorded}, the same picture as this image's, which the project shows too: "
-                    "check it before using it"), ""
+    if same:  # the same picture in another file: this image's file moved, renamed or copied since - or a duplicate
+        if _note_of(recorded) == noted:  # the file still there with that picture: another file of one picture
+            shown = ", which the project shows too" if owner() is not None else ", still there"
+            return f"removed from {recorded}, the same picture as this image's{shown}: check it before using it", ""
+        if picture.since is not None and picture.since < removed:
+            return (f"removed from {recorded}, the same picture as this image's, which was in the project then "
+                    "too: check it before using it"), ""
         return None, f" (removed from {recorded}: the same picture, moved, renamed or copied since)"
     if owner() is not None or kept_as is not None:
         return None
@@ -874,11 +881,11 @@ def _removed_record(path: Path) -> tuple | None:
 
 
 def _recorded(doc: dict) -> tuple:
-    """(path, (bytes, sha256) or None) of a removed/ record read by ``project_removed._read_record``."""
+    """(path, (bytes, sha256) or None, when removed) of a removed/ record read by ``project_removed._read_record``."""
     noted = doc.get("file")
     if (isinstance(noted, dict) and type(noted.get("bytes")) is int and isinstance(noted.get("sha256"), str)):
-        return doc["path"], (noted["bytes"], noted["sha256"])
-    return doc["path"], None
+        return doc["path"], (noted["bytes"], noted["sha256"]), doc["removed"]
+    return doc["path"], None, doc["removed"]
 
 
 #: image file → ((device, inode, size, mtime_ns, ctime_ns), (bytes, sha256) or None): a file read once while unchanged
@@ -1111,12 +1118,12 @@ def _records_index(folder: Path) -> tuple[dict, dict, dict, dict]:
         doc = _read_record(folder / record)
         if doc is not None:
             name = record[:-len(RECORD_SUFFIX)]
-            by_name[name] = recorded, noted = _recorded(doc)
+            by_name[name] = recorded, noted, _removed = _recorded(doc)
             by_file.setdefault(recorded, []).append(name)
             if noted is not None:
                 by_note.setdefault(noted, []).append(name)
             if isinstance(doc.get("key"), str):
-                by_key.setdefault(doc["key"], []).append((float(doc["removed"]), name))
+                by_key.setdefault(doc["key"], []).append((doc["removed"], name))
     with _LISTED_LOCK:
         if len(_RECORDS) > 16:
             _RECORDS.clear()
