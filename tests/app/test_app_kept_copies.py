@@ -302,9 +302,8 @@ def test_copies_announced_once_are_not_announced_again_in_a_later_window(qtbot, 
         win.kept._told.clear()
         _show(qtbot, win, second)
         _show(qtbot, win, first)
-        qtbot.waitUntil(lambda: win.kept.runner.pending() == 0 and bool(win.kept.copies.get(first.path)),
-                        timeout=WAIT_MS)
-        qtbot.wait(50)
+        qtbot.waitUntil(lambda: win.kept.listed == win.kept.asked, timeout=WAIT_MS)  # every listing's answer taken
+        assert win.kept.copies.get(first.path)
         return list(banners)
 
     (said,) = shown_again()
@@ -315,3 +314,40 @@ def test_copies_announced_once_are_not_announced_again_in_a_later_window(qtbot, 
     (said,) = shown_again()
     assert "1 copy" in said, said  # only the new one
     assert len(win.kept.copies[first.path]) == 2
+
+
+def test_the_memory_of_announced_copies_stays_small(tmp_path):
+    """(lost7b 6) The settings' memory of announced copies held every path (32 projects x 500): 1.3 MB of INI, each
+    banner and every later settings sync tens of ms on the UI thread. Now the newest announced copy's times per
+    image key, of the latest ``ANNOUNCED_IMAGES`` images of the latest ``ANNOUNCED_PROJECTS`` projects: filled far
+    past both, it stays under 64 KB, remembers the latest, says a newer copy, and reads lost7's lists as nothing."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from PySide6 import QtCore
+
+    from qgn.project_kept import KeptCopy
+    from qgn_studio.kept_controller import ANNOUNCED, ANNOUNCED_IMAGES, ANNOUNCED_PROJECTS, KeptController, announced
+
+    settings = QtCore.QSettings(os.fspath(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    settings.setValue(ANNOUNCED, '{"/old/project": ["/old/project/discarded/a.20260101-000000.qgt"]}')
+    assert announced(settings) == {}
+    me = SimpleNamespace(workspace=SimpleNamespace(settings=settings, sync_settings=lambda: True))  # synced below
+
+    def copy(root: str, key: str, when: float) -> KeptCopy:
+        return KeptCopy(Path(root, "discarded", f"{key}.20261208-000000.qgt"), "discarded", "", when, when + 0.5)
+
+    def fresh(root: str, key: str, when: float) -> list:
+        return KeptController._not_announced(me, root, key, [copy(root, key, when)])
+
+    for p in range(ANNOUNCED_PROJECTS + 3):
+        for i in range(ANNOUNCED_IMAGES + 7):
+            assert len(fresh(f"/projects/camvid-{p:03d}", f"0001TP_{i:06d}" * 8, 1.7e9 + i)) == 1
+    settings.sync()
+    assert (tmp_path / "s.ini").stat().st_size < 64 * 1024
+    memory = announced(settings)
+    assert len(memory) == ANNOUNCED_PROJECTS and all(len(keys) == ANNOUNCED_IMAGES for keys in memory.values())
+    last_root, last_key = f"/projects/camvid-{ANNOUNCED_PROJECTS + 2:03d}", f"0001TP_{ANNOUNCED_IMAGES + 6:06d}" * 8
+    assert fresh(last_root, last_key, 1.7e9 + ANNOUNCED_IMAGES + 6) == []  # said already
+    assert len(fresh(last_root, last_key, 1.8e9)) == 1  # a newer copy of it: said
+    assert len(fresh("/projects/camvid-000", "0001TP_000000" * 8, 1.7e9)) == 1  # forgotten (the oldest): said again
