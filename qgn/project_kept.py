@@ -574,8 +574,12 @@ class KeptCopy:
     """A file the project kept aside for an image: ``path``, its ``folder`` (``discarded``…), ``why``
     (plain words), ``when`` it was kept (seconds since the epoch: the time in its name, else - an undone
     state's name has none - the file's modification time) and ``written`` (its modification time: when
-    its map was written; a link keeps the autosave's). ``unsure``: its name fits another image of the
-    project too (``why`` says which): maybe not this image's."""
+    its map was written; a link keeps the autosave's). ``unsure``: maybe not this image's, ``why`` saying why -
+    its name fits another image of the project too; its removed/ record names another picture of this image's
+    file, a file no image has now, or the same picture in another file still there or of another image, or this
+    image was in the project before (``_judged``); it was kept before another image of its key was removed
+    (``_earlier_holder``); or a class edit kept it as no image's (``_class_edit_leftovers``). Never said in the
+    banner; listed, preselected only where no copy is sure."""
 
     path: Path
     folder: str

@@ -9,9 +9,10 @@ the kept file is never moved.
 The folders are listed off the UI thread, on this controller's own thread (each folder once while it
 is unchanged: ``qgn.project_kept.kept_copies``), when an image is shown and after each save, autosave
 or change another writer made. An image shown with kept copies newer than its saved annotation is
-said once per window (the banner, keyed ``"kept"``), naming the menu entry - only the copies no window said
-before: the app's settings remember which copies of which project were announced (``ANNOUNCED``), so a
-window opened tomorrow does not say the same copies again (the menu lists them all).
+said once per window (the banner, keyed ``"kept"``), naming the menu entry - only the copies kept after those a
+window said before: the app's settings remember, per project folder and image, the newest copy announced
+(``ANNOUNCED``), so a window opened tomorrow does not say the same copies again (the menu lists them all); a
+project moved or renamed says them once more.
 """
 from __future__ import annotations
 
