@@ -134,9 +134,10 @@ from .project_file import (
 )
 from .project_images import ProjectImage, ProjectImagesMixin, _file_key, _path_key
 from .project_kept import _resolved as _resolved_name
-from .project_kept import (TAKEN_BY_ANOTHER, KeptCopy, _cut, _keep_beside, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, move_aside,
-                           name_aside, remove_if_version, remove_kept)
-from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
+from .project_kept import (TAKEN_BY_ANOTHER, KeptCopy, _cut, _keep_beside, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, kept_path,
+                           move_aside, name_aside, remove_if_version, remove_kept)
+from .project_removed import (RECORD_SUFFIX, REMOVAL_KIND, REMOVED_DIR, RemovedAnnotation, file_note, record_path,
+                              write_record)
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
 
@@ -772,6 +773,7 @@ class Project(ProjectImagesMixin):
                 sources.append(("autosave", self.autosave_path(own)))
             except OutsideRootError:  # an autosave folder linked out of the project: none of its autosaves to move
                 pass
+            marker = None  # the record alone of a removal that moves nothing (``_write_removal``)
             try:
                 for kind, source in sources:
                     if source.is_file():
@@ -780,6 +782,8 @@ class Project(ProjectImagesMixin):
                         target = name_aside(source, kept_folder(self.root, REMOVED_DIR), f"{own.key}.{kind}")
                         kept.append((source, target))
                         write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
+                if not kept:
+                    marker = self._write_removal(own)
                 self._replace_images([im for im in images if im.key != own.key], without=own)
                 self._commit(change=f"removing {own.path.name}")
             except BaseException:
@@ -790,10 +794,24 @@ class Project(ProjectImagesMixin):
                 for _, target in kept:
                     unlink_quietly(target)
                     unlink_quietly(record_path(target))
+                if marker is not None:
+                    unlink_quietly(marker)
                 raise
             for source, _ in kept:
                 unlink_quietly(source)
         return [target for _, target in kept]
+
+    def _write_removal(self, image: ProjectImage) -> Path | None:
+        """(``remove_image``, nothing to move) A record alone in removed/, ``<key>.removal.<time>.json`` (noting
+        the image file: see ``qgn.project_removed``) where the key has kept copies - its Discards: the image given the key next lists them
+        as "maybe" (``qgn.project_kept._earlier_holder``), not as its own. None where it has none."""
+        if not kept_copies(self.root, image.key, folders=(DISCARDED_DIR, CONFLICTS_DIR, REPLACED_DIR)):
+            return None
+        note = image.file if image.file is not None else file_note(Path(image.path))
+        target = kept_path(kept_folder(self.root, REMOVED_DIR), f"{_cut(image.key)}.removal", RECORD_SUFFIX)
+        write_record(target.with_name(target.name[:-len(RECORD_SUFFIX)]), REMOVAL_KIND, image.key, image.path,
+                     self.generation, self.classes, note)  # (written at the name + RECORD_SUFFIX: ``target``)
+        return target
 
     def repoint(self, moves: list[tuple[ProjectImage, Path]]) -> None:
         """Point each image of ``moves`` (this object's own, the caller holds ``writing``) at its new

@@ -1094,7 +1094,7 @@ def _records_index(folder: Path) -> tuple[dict, dict, dict, dict]:
     records of removed/ ``folder``
     whose kept ``.qgt`` file is there: only plain files, never through a link; read again only when the
     folder changed (as ``_listed``). Reads every record: job threads only."""
-    from .project_removed import RECORD_SUFFIX, _read_record
+    from .project_removed import RECORD_SUFFIX, REMOVAL_KIND, _read_record
 
     nothing: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
     try:
@@ -1113,14 +1113,19 @@ def _records_index(folder: Path) -> tuple[dict, dict, dict, dict]:
     names = set(_listed(folder))
     try:
         with os.scandir(folder) as entries:
-            records = [entry.name for entry in entries if entry.name.endswith(".qgt" + RECORD_SUFFIX)
-                       and entry.name[:-len(RECORD_SUFFIX)] in names and entry.is_file(follow_symlinks=False)]
+            records = [entry.name for entry in entries if (_REMOVAL.fullmatch(entry.name) or (
+                entry.name.endswith(".qgt" + RECORD_SUFFIX) and entry.name[:-len(RECORD_SUFFIX)] in names))
+                and entry.is_file(follow_symlinks=False)]
     except OSError:
         return nothing
     by_name, by_file, by_note, by_key = nothing
     for record in sorted(records):
         doc = _read_record(folder / record)
-        if doc is not None:
+        if doc is not None and _REMOVAL.fullmatch(record):  # a removal that moved no file: it dates the key only
+            if doc.get("kind") == REMOVAL_KIND and isinstance(doc.get("key"), str):
+                by_name[record] = _recorded(doc)
+                by_key.setdefault(doc["key"], []).append((doc["removed"], record))
+        elif doc is not None:
             name = record[:-len(RECORD_SUFFIX)]
             by_name[name] = recorded, noted, _removed = _recorded(doc)
             by_file.setdefault(recorded, []).append(name)
@@ -1133,6 +1138,10 @@ def _records_index(folder: Path) -> tuple[dict, dict, dict, dict]:
             _RECORDS.clear()
         _RECORDS[key] = (mark, (by_name, by_file, by_note, by_key), read_at)
     return by_name, by_file, by_note, by_key
+
+
+#: ``Project._write_removal``'s name: the record alone of a removal that moved no file
+_REMOVAL = re.compile(rf".+\.removal\.{_TIME}\.json")
 
 
 def _name_time(text: str | None) -> float | None:

@@ -12,6 +12,11 @@ moved file it writes a record ``<that name>.json``::
 
 Only files with such a record are ever brought back; files in ``removed/`` without one (removed
 before records existed, left over by a class edit, a copied link) stay where they are.
+
+An image removed with nothing to move (never saved, no autosave) whose key has kept copies elsewhere (its
+Discards) leaves a record alone, ``removed/<key>.removal.<time>.json`` (``Project._write_removal``: kind ``"removal"``,
+no ``.qgt`` beside it - bring-back and every kept-file reader pass it by): what dates those copies as that
+image's for the image given the key next (``qgn.project_kept._earlier_holder``).
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from .fileio import atomic_write_bytes, file_sha256, read_json
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
 RECORD_FORMAT, RECORD_VERSION = "qgn-removed", 1
 RECORD_SUFFIX = ".json"
+REMOVAL_KIND = "removal"  # a record alone: an image removed with no file to move (``Project._write_removal``)
 MAX_RECORD_BYTES = 1 << 20
 
 

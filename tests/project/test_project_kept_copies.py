@@ -670,3 +670,32 @@ def test_records_without_a_note_of_the_picture_leave_an_images_own_older_copies_
     assert image.key == "a"
     copies = {copy.path: copy for copy in project.kept_copies(image)}
     assert discarded in copies and not copies[discarded].unsure, copies[discarded].why
+
+
+@pytest.mark.parametrize("added", ["another picture", "the same picture moved"])
+def test_an_image_removed_with_only_discards_leaves_them_dated_for_the_next_image_of_its_key(tmp_path, added):
+    """(lost7b, the open item) x/a.png never saved, its edits discarded, then removed: nothing to move to removed/,
+    so no record - z/a.png added next as key a listed x/a.png's Discard as its own (said in the banner). The
+    removal now leaves a record of its own (``<key>.removal.<time>.json``, no .qgt: no reader of kept files or
+    bring-back sees it) where the key has kept copies: another picture lists it "maybe", naming x/a.png; the same
+    picture moved, its own. Fails before (sure)."""
+    (first,) = _images(tmp_path, ["x/a.png"])
+    Image.new("RGB", (48, 40), (1, 2, 3)).save(first)
+    project = Project.create(tmp_path / "p", [first], CLASSES)
+    project.autosave(project.images[0], label_for(5))
+    discarded = project.root / DISCARDED_DIR / project.discard_autosave(project.images[0]).name
+    assert project.remove_image(project.images[0]) == []
+    (other,) = _images(tmp_path, ["z/a.png"])
+    if added == "the same picture moved":
+        os.replace(first, other)
+    else:
+        Image.new("RGB", (48, 40), (7, 8, 9)).save(other)
+    (newcomer,) = project.add_images([other])
+    assert newcomer.key == "a"
+    (copy,) = project.kept_copies(newcomer)
+    assert copy.path == discarded
+    if added == "another picture":
+        assert copy.unsure and str(first.resolve()) in copy.why, copy.why
+    else:
+        assert not copy.unsure, copy.why
+    assert [p.name for p in (project.root / "removed").iterdir() if not p.name.endswith(".json")] == []
