@@ -1161,18 +1161,22 @@ class Project(ProjectImagesMixin):
                 return None
             return found.key
 
+        try:
+            since = self._in_project_since(own)
+        except Exception:  # noqa: BLE001 - unknown: no failure to tell whose a copy is hides one
+            since = None
         return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path, file_owner=file_owner,
-                           since=self._in_project_since(own))
+                           since=since)
 
     def _in_project_since(self, image: ProjectImage) -> float | None:
         """The oldest modification time of ``image``'s saved annotation and autosave: it was in the project then
         (``kept_copies``: a removed copy of the same picture from another file, removed after, is maybe not its
         own - a duplicate file). None where it has neither."""
         times = []
-        for path in (self.annotation_path(image), self.autosave_path(image)):
-            try:
-                times.append(os.lstat(path).st_mtime)
-            except OSError:
+        for path_of in (self.annotation_path, self.autosave_path):
+            try:  # a folder linked out of the project (OutsideRootError), a file that cannot be read: no time
+                times.append(os.lstat(path_of(image)).st_mtime)
+            except (OSError, ValueError):
                 continue
         return min(times, default=None)
 

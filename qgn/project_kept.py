@@ -635,22 +635,20 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
             whys, time_text, theirs = _name_whys(name, rules, mine, owners_of)
             if not whys:
                 continue
-            doubt, extra = None, ""
-            record = _removed_record(path) if folder == "removed" else None
-            if record is not None:
-                verdict = _judged(record, picture, file_owner, key)
-                if verdict is None:
-                    continue  # its record names another current image's file: that image's
-                (doubt, extra), theirs = verdict, []  # the record says whose it is, not the name
-            listed.add(name)
             try:
                 written = os.lstat(path).st_mtime
             except OSError:
                 continue
-            doubts = [doubt] if doubt else []
-            if folder != "removed" and image_path is not None and holder() is not None and written <= holder()[0]:
-                doubts.append(f"kept before {holder()[1]}, the image of its key then, was removed: open that image "
-                              "to use it, or check it before using it")
+            try:
+                judged = _whose(path, folder, written, picture, file_owner, key, holder, image_path)
+            except Exception as exc:  # noqa: BLE001 - a failure to tell whose it is never hides a copy
+                judged = [_untold(exc)], "", False
+            if judged is None:
+                continue  # its record names another current image's file: that image's
+            doubts, extra, by_record = judged
+            listed.add(name)
+            if by_record:
+                theirs = []  # the record says whose it is, not the name
             if theirs:
                 named = ", ".join(dict.fromkeys(theirs))
                 doubts.append(f"its name fits {named} too: open it there, or check it before using it")
@@ -661,8 +659,46 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
         if folder == "removed":
             found.extend(_class_edit_leftovers(Path(root) / folder, key))
         if folder == "removed" and image_path is not None:
-            found.extend(_recorded_for(Path(root) / folder, picture, listed, rules, file_owner, key))
+            try:
+                found.extend(_recorded_for(Path(root) / folder, picture, listed, rules, file_owner, key))
+            except Exception:  # noqa: BLE001 - the records unreadable: only the copies found by name (above)
+                pass
     return newest_first(found)
+
+
+def _whose(path: Path, folder: str, written: float, picture: _Picture, file_owner, key: str, holder,
+           image_path) -> tuple[list[str], str, bool] | None:
+    """(the doubts, what its why adds, whether a removed/ record said it) of the kept file ``path`` (``folder``'s, its map ``written`` then) found by
+    ``picture``'s image's names; None: another current image's (its removed/ record names that image's file).
+    ``holder``: ``_earlier_holder``'s answer, asked once. Any error out of here is ``kept_copies``' to list the
+    copy "maybe" (``_untold``): the judgement never hides a copy."""
+    doubt, extra = None, ""
+    record = _removed_record(path) if folder == "removed" else None
+    if record is not None:
+        verdict = _judged(record, picture, file_owner, key)
+        if verdict is None:
+            return None
+        doubt, extra = verdict
+    doubts = [doubt] if doubt else []
+    if folder != "removed" and image_path is not None and holder() is not None and written <= holder()[0]:
+        doubts.append(_kept_before_text(holder(), image_path))
+    return doubts, extra, record is not None
+
+
+def _kept_before_text(holder: tuple, image_path) -> str:
+    """The doubt of a copy kept before ``holder`` (when, the file), the latest removal of another image of the key:
+    that file may be this very image's (``image_path``), when it held another picture."""
+    removed_from = holder[1]
+    if removed_from == _resolved(image_path):
+        return ("kept before this image's file was removed from the project when it held another picture: check it "
+                "before using it")
+    return (f"kept before {removed_from}, the image of its key then, was removed: open that image to use it, or "
+            "check it before using it")
+
+
+def _untold(exc: BaseException) -> str:
+    """The doubt of a copy whose owner could not be told (an error reading its record, the image file, a folder)."""
+    return f"whose it is could not be told ({exc.__class__.__name__}: {exc}): check it before using it"
 
 
 #: what a class edit names a file of its old generation's folders it found no image for, kept in removed/
@@ -839,7 +875,10 @@ def _recorded_for(folder: Path, picture: _Picture, listed: set[str], rules, file
         whys, time_text, heads = _name_whys(name, rules)
         if not whys:
             continue
-        verdict = _judged(by_name[name], picture, file_owner, key, ", ".join(dict.fromkeys(heads)))
+        try:
+            verdict = _judged(by_name[name], picture, file_owner, key, ", ".join(dict.fromkeys(heads)))
+        except Exception as exc:  # noqa: BLE001 - a failure to tell whose it is never hides a copy
+            verdict = _untold(exc), ""
         if verdict is None:
             continue
         path = folder / name

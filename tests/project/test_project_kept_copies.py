@@ -699,3 +699,50 @@ def test_an_image_removed_with_only_discards_leaves_them_dated_for_the_next_imag
     else:
         assert not copy.unsure, copy.why
     assert [p.name for p in (project.root / "removed").iterdir() if not p.name.endswith(".json")] == []
+
+
+def test_an_autosave_folder_linked_out_of_the_project_hides_no_kept_copy(tmp_path):
+    """(lost7c 1) A project whose .autosave folder is a link out of it: the image's Discard was listed by no listing -
+    ``Project._in_project_since`` built the autosave's path (OutsideRootError) outside its guard, out of
+    ``kept_copies`` (the app greyed Kept copy… of every image). fb6a229 listed it. Fails before (raises)."""
+    (first,) = _images(tmp_path, ["x/a.png"])
+    project = Project.create(tmp_path / "p", [first], CLASSES)
+    image = project.images[0]
+    project.autosave(image, label_for(5))
+    discarded = project.root / DISCARDED_DIR / project.discard_autosave(image).name
+    autosaves = project.root / project.autosave_dir
+    os.rename(autosaves, tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", autosaves)
+    (copy,) = project.kept_copies(image)
+    assert copy.path == discarded and not copy.unsure, copy.why
+
+
+@pytest.mark.parametrize("helper", ["Project._in_project_since", "_judged", "_earlier_holder", "_removed_record",
+                                    "_records_index", "_note_of", "_Picture.same", "_Picture.size", "_recorded_for"])
+def test_no_failure_to_tell_whose_a_copy_is_hides_it(tmp_path, monkeypatch, helper):
+    """(lost7c 1) Each helper of the "is it this image's" judgement made to fail: every copy the listing finds
+    without the failure is listed all the same ("maybe" at worst), never an error out of the listing (the app
+    would grey Kept copy…) and never a copy dropped. x/a.png annotated and removed, its file moved to z/a.png and
+    added again (key a: the removed copy found by its name and by its record), then edits discarded there."""
+    from qgn import project_kept
+
+    project, first, kept = _annotated_and_removed(tmp_path)
+    moved = tmp_path / "z" / "a.png"
+    moved.parent.mkdir()
+    os.replace(first, moved)
+    (image,) = project.add_images([moved])
+    project.autosave(image, label_for(6))
+    discarded = project.root / DISCARDED_DIR / project.discard_autosave(image).name
+    before = {copy.path for copy in project.kept_copies(image)}
+    assert before == {kept, discarded}
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("made to fail")
+
+    owner, _dot, name = helper.rpartition(".")
+    where = {"Project": Project, "_Picture": getattr(project_kept, "_Picture", None), "": project_kept}[owner]
+    monkeypatch.setattr(where, name, fails)
+    project_kept._RECORDS.clear()
+    project_kept._NOTES.clear()
+    copies = project.kept_copies(image)
+    assert {copy.path for copy in copies} == before, [copy.why for copy in copies]
