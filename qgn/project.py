@@ -752,7 +752,7 @@ class Project(ProjectImagesMixin):
                 names.update(entry.name.lower() for entry in entries)
         return lambda key: f"{key}.qgt".lower() in names
 
-    def remove_image(self, image: ProjectImage) -> list[Path]:
+    def remove_image(self, image: ProjectImage, notes: list | None = None) -> list[Path]:
         """Take ``image`` out of the project, merged into project.json under the write lock.
         Nothing is deleted: its saved annotation and autosave move to ``removed/`` (so an image
         added later under the same key never inherits them); returns where they went.
@@ -760,7 +760,9 @@ class Project(ProjectImagesMixin):
         All or nothing: each file is first linked (else copied) into ``removed/``, project.json is
         written, and only then are the originals unlinked. A write of project.json that fails (a
         full disk) leaves the image, its annotation and its autosave where they were; a writer
-        killed before that write leaves them there too (and a spare copy in ``removed/``)."""
+        killed before that write leaves them there too (and a spare copy in ``removed/``). ``notes``: where given,
+        what did not block the removal is added to it in plain words (a record alone, ``_write_removal``, that
+        could not be written)."""
         with self.writing():
             own = self._own(image)
             kept: list[tuple[Path, Path]] = []
@@ -783,7 +785,7 @@ class Project(ProjectImagesMixin):
                         kept.append((source, target))
                         write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
                 if not kept:
-                    marker = self._write_removal(own)
+                    marker = self._write_removal(own, notes)
                 self._replace_images([im for im in images if im.key != own.key], without=own)
                 self._commit(change=f"removing {own.path.name}")
             except BaseException:
@@ -801,16 +803,26 @@ class Project(ProjectImagesMixin):
                 unlink_quietly(source)
         return [target for _, target in kept]
 
-    def _write_removal(self, image: ProjectImage) -> Path | None:
+    def _write_removal(self, image: ProjectImage, notes: list | None = None) -> Path | None:
         """(``remove_image``, nothing to move) A record alone in removed/, ``<key>.removal.<time>.json`` (noting
-        the image file: see ``qgn.project_removed``) where the key has kept copies - its Discards: the image given the key next lists them
-        as "maybe" (``qgn.project_kept._earlier_holder``), not as its own. None where it has none."""
-        if not kept_copies(self.root, image.key, folders=(DISCARDED_DIR, CONFLICTS_DIR, REPLACED_DIR)):
+        the image file: see ``qgn.project_removed``) where the key has kept copies - its Discards: the image given
+        the key next lists them as "maybe" (``qgn.project_kept._earlier_holder``), not as its own. None where it
+        has none. Only a dating hint: written as far as it can be (removed/ a file, a link out, a full disk: none,
+        said in ``notes``), never blocking the removal. One per such removal: they pile up, a few hundred bytes
+        each, as removed/'s kept files do (nothing a project keeps aside is deleted)."""
+        try:
+            if not kept_copies(self.root, image.key, folders=(DISCARDED_DIR, CONFLICTS_DIR, REPLACED_DIR)):
+                return None
+            note = image.file if image.file is not None else file_note(Path(image.path))
+            target = kept_path(kept_folder(self.root, REMOVED_DIR), f"{_cut(image.key)}.removal", RECORD_SUFFIX)
+            write_record(target.with_name(target.name[:-len(RECORD_SUFFIX)]), REMOVAL_KIND, image.key, image.path,
+                         self.generation, self.classes, note)  # (written at the name + RECORD_SUFFIX: ``target``)
+        except (OSError, ValueError) as exc:
+            if notes is not None:
+                notes.append(f"no record of {image.path.name}'s removal could be written in {self.root / REMOVED_DIR} "
+                             f"({exc}): Kept copy… of the next image given its key {image.key!r} may list its "
+                             "Discards as that image's own")
             return None
-        note = image.file if image.file is not None else file_note(Path(image.path))
-        target = kept_path(kept_folder(self.root, REMOVED_DIR), f"{_cut(image.key)}.removal", RECORD_SUFFIX)
-        write_record(target.with_name(target.name[:-len(RECORD_SUFFIX)]), REMOVAL_KIND, image.key, image.path,
-                     self.generation, self.classes, note)  # (written at the name + RECORD_SUFFIX: ``target``)
         return target
 
     def repoint(self, moves: list[tuple[ProjectImage, Path]]) -> None:

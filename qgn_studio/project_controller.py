@@ -1113,6 +1113,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
         marks = later.get("marks", {})
 
         discard = later.get("discard")
+        notes: list[str] = []  # what did not block a removal (``Project.remove_image``'s notes), said with it
 
         def remove(report) -> list:
             if discard is not None:  # first, or the removal keeps the discarded autosaves in removed/ (and
@@ -1121,7 +1122,7 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             report(0, len(images))  # each removal writes project.json: 300 images take seconds
             for i, image in enumerate(images):
                 try:
-                    moved += project.remove_image(image)
+                    moved += project.remove_image(image, notes=notes)
                 except KeyError:  # another window or command removed it first: out of the project, as asked
                     pass
                 report(i + 1, len(images))
@@ -1134,8 +1135,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ClassChangesMixin, DiskWa
             forget(docs)
             self.images_removed.emit([image.key for image in images])
             kept = f"; their annotations are kept in {project.root / 'removed'}" if moved else ""
+            said = f" ({'; '.join(notes[:2])}{' …' if len(notes) > 2 else ''})" if notes else ""
             self.workspace.show_status(f"Removed {len(images)} image{'s' if len(images) != 1 else ''} "
-                                       f"from {project.root.name}{kept}", 8000)
+                                       f"from {project.root.name}{kept}{said}", 15000 if notes else 8000)
 
         def not_removed(message: str) -> None:
             # a writer holding the lock past its timeout, a read-only folder: the project keeps

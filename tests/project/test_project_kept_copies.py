@@ -746,3 +746,19 @@ def test_no_failure_to_tell_whose_a_copy_is_hides_it(tmp_path, monkeypatch, help
     project_kept._NOTES.clear()
     copies = project.kept_copies(image)
     assert {copy.path for copy in copies} == before, [copy.why for copy in copies]
+
+
+def test_an_image_with_only_discards_is_removed_where_removed_cannot_be_written(tmp_path):
+    """(lost7c 3) x/a.png never saved, its edits discarded, and a file named ``removed`` where the folder goes: its
+    removal wrote the record alone (``removed/<key>.removal.<time>.json``, only a dating hint) first and failed with
+    it - fb6a229 removed it. Now the removal goes on, the notes saying no record was written. Fails before."""
+    (first,) = _images(tmp_path, ["x/a.png"])
+    project = Project.create(tmp_path / "p", [first], CLASSES)
+    project.autosave(project.images[0], label_for(5))
+    discarded = project.root / DISCARDED_DIR / project.discard_autosave(project.images[0]).name
+    (project.root / "removed").write_text("a file where the folder goes")
+    notes: list[str] = []
+    assert project.remove_image(project.images[0], notes=notes) == []
+    assert project.images == [] and Project.open(project.root).images == []
+    assert len(notes) == 1 and "no record of a.png's removal could be written" in notes[0], notes
+    assert discarded.is_file() and (project.root / "removed").read_text() == "a file where the folder goes"
