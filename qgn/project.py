@@ -760,7 +760,9 @@ class Project(ProjectImagesMixin):
         All or nothing: each file is first linked (else copied) into ``removed/``, project.json is
         written, and only then are the originals unlinked. A write of project.json that fails (a
         full disk) leaves the image, its annotation and its autosave where they were; a writer
-        killed before that write leaves them there too (and a spare copy in ``removed/``). ``notes``: where given,
+        killed before that write leaves them there too (and a spare copy in ``removed/``). Each record notes the
+        image file (its size and SHA-256: as noted after its last save, else read now, where it can be - the
+        whole file: call it off the UI thread), so that Kept copy… tells this picture from another. ``notes``: where given,
         what did not block the removal is added to it in plain words (a record alone, ``_write_removal``, that
         could not be written)."""
         with self.writing():
@@ -776,6 +778,7 @@ class Project(ProjectImagesMixin):
             except OutsideRootError:  # an autosave folder linked out of the project: none of its autosaves to move
                 pass
             marker = None  # the record alone of a removal that moves nothing (``_write_removal``)
+            noted: list = []  # the image file's note, read once where a record is written
             try:
                 for kind, source in sources:
                     if source.is_file():
@@ -783,7 +786,9 @@ class Project(ProjectImagesMixin):
                         # named first, never over another writer's file of the same second; its record then
                         target = name_aside(source, kept_folder(self.root, REMOVED_DIR), f"{own.key}.{kind}")
                         kept.append((source, target))
-                        write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
+                        if not noted:  # never noted (Project.create, the library, the CLI): read now (job thread)
+                            noted.append(own.file if own.file is not None else file_note(Path(own.path)))
+                        write_record(target, kind, own.key, own.path, self.generation, self.classes, noted[0])
                 if not kept:
                     marker = self._write_removal(own, notes)
                 self._replace_images([im for im in images if im.key != own.key], without=own)

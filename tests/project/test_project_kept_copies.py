@@ -232,12 +232,16 @@ def test_a_removed_file_whose_record_spells_this_images_file_otherwise_is_listed
     assert copy.path == kept and not copy.unsure, copy.why
 
 
+@pytest.mark.parametrize("noted", [True, False], ids=["record notes the picture", "an older record"])
 @pytest.mark.parametrize("moved", ["image", "project and images"])
-def test_a_removed_file_of_an_image_moved_since_is_listed_unsure(tmp_path, moved):
+def test_a_removed_file_of_an_image_moved_since_is_listed_unsure(tmp_path, moved, noted):
     """(lost6b 1) x/a.png annotated, removed, its file moved to y/a.png (or the whole folder with the
     project moved) and added again: bring-back matches only the same resolved path, so Kept copy… is the
-    only way back - its removed annotation is listed (unsure: "removed from" the old path), not hidden
-    as another image's. Fails before (nothing listed)."""
+    only way back - its removed annotation is listed, not hidden as another image's: unsure ("removed from"
+    the old path) where its record notes no picture (an older version's); its own where the record notes
+    the same picture (every removal notes it since lost7c 4). Fails before (nothing listed)."""
+    import json
+
     from qgn.quadtree.label_io import read_label_file
 
     top = tmp_path / "top"
@@ -245,6 +249,11 @@ def test_a_removed_file_of_an_image_moved_since_is_listed_unsure(tmp_path, moved
     project = Project.create(top / "p", [first], CLASSES)
     project.save_annotation(project.images[0], label_for(3))
     (kept,) = project.remove_image(project.images[0])
+    if not noted:
+        record = kept.with_name(kept.name + ".json")
+        doc = json.loads(record.read_text())
+        del doc["file"]
+        record.write_text(json.dumps(doc))
     if moved == "image":
         (top / "y").mkdir()
         os.rename(first, top / "y" / "a.png")
@@ -257,7 +266,7 @@ def test_a_removed_file_of_an_image_moved_since_is_listed_unsure(tmp_path, moved
     (image,) = project.add_images([again])
     assert image.key == "a" and project.images == [image]
     (copy,) = project.kept_copies(image)
-    assert copy.path == kept and copy.folder == "removed" and copy.unsure
+    assert copy.path == kept and copy.folder == "removed" and copy.unsure is not noted, copy.why
     assert f"removed from {first.resolve()}" in copy.why and "kept when the image was removed" in copy.why
     assert (read_label_file(copy.path, CLASSES) == label_for(3)).all()
 
@@ -762,3 +771,32 @@ def test_an_image_with_only_discards_is_removed_where_removed_cannot_be_written(
     assert project.images == [] and Project.open(project.root).images == []
     assert len(notes) == 1 and "no record of a.png's removal could be written" in notes[0], notes
     assert discarded.is_file() and (project.root / "removed").read_text() == "a file where the folder goes"
+
+
+@pytest.mark.parametrize("added", ["another picture", "the same picture moved"])
+def test_a_removal_of_an_image_never_noted_notes_its_picture(tmp_path, added):
+    """(lost7c 4) A project made by ``Project.create`` (the library, the command line) notes no image file: its removal
+    records noted none, so they proved nothing, and x/a.png's Discard (kept before its removal) was listed as the
+    sure copy of z/a.png - another picture - given the key a next. The removal reads the file's note where none was
+    kept: "maybe" for another picture, naming x/a.png; the same picture moved stays its own. Fails before (sure)."""
+    import json
+
+    project, first, kept = _annotated_and_removed(tmp_path, noted=False)
+    assert json.loads(kept.with_name(kept.name + ".json").read_text())["file"]["bytes"] == first.stat().st_size
+    (other,) = _images(tmp_path, ["z/a.png"])
+    if added == "the same picture moved":
+        os.replace(first, other)
+    else:
+        Image.new("RGB", (48, 40), (7, 8, 9)).save(other)
+    (project.root / DISCARDED_DIR).mkdir()
+    discarded = project.root / DISCARDED_DIR / "a.20260101-000000.qgt"
+    discarded.write_bytes(kept.read_bytes())
+    long_ago = time.time() - 3600
+    os.utime(discarded, (long_ago, long_ago))  # kept before the removal
+    (newcomer,) = project.add_images([other])
+    assert newcomer.key == "a"
+    copy = {copy.path: copy for copy in project.kept_copies(newcomer)}[discarded]
+    if added == "another picture":
+        assert copy.unsure and str(first.resolve()) in copy.why, copy.why
+    else:
+        assert not copy.unsure, copy.why
