@@ -690,7 +690,7 @@ def _kept_before_text(holder: tuple, image_path) -> str:
     that file may be this very image's (``image_path``), when it held another picture."""
     removed_from = holder[1]
     if removed_from == _resolved(image_path):
-        return ("kept before this image's file was removed from the project when it held another picture: check it "
+        return ("kept before an image of this file was removed, when this image's file held another picture: check it "
                 "before using it")
     return (f"kept before {removed_from}, the image of its key then, was removed: open that image to use it, or "
             "check it before using it")

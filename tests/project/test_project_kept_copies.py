@@ -800,3 +800,21 @@ def test_a_removal_of_an_image_never_noted_notes_its_picture(tmp_path, added):
         assert copy.unsure and str(first.resolve()) in copy.why, copy.why
     else:
         assert not copy.unsure, copy.why
+
+
+def test_a_copy_kept_when_this_file_held_another_picture_says_so(tmp_path):
+    """(lost7c 5) x/a.png annotated, its edits discarded, removed; another picture saved at x/a.png and added back
+    (key a): the Discard was "kept before …/x/a.png, the image of its key then, was removed: open that image to use
+    it" - naming this very file, whose image is the one on screen. Now said for that case. Fails before."""
+    project, first, kept = _annotated_and_removed(tmp_path)
+    (project.root / DISCARDED_DIR).mkdir()
+    discarded = project.root / DISCARDED_DIR / "a.20260101-000000.qgt"
+    discarded.write_bytes(kept.read_bytes())
+    long_ago = time.time() - 3600
+    os.utime(discarded, (long_ago, long_ago))  # kept before the removal
+    Image.new("RGB", (48, 40), (7, 8, 9)).save(first)
+    (again,) = project.add_images([first])
+    assert again.key == "a"
+    copy = {copy.path: copy for copy in project.kept_copies(again)}[discarded]
+    assert copy.unsure and "when this image's file held another picture" in copy.why, copy.why
+    assert "open that image" not in copy.why, copy.why
