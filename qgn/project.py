@@ -8,7 +8,8 @@ Layout under ``root`` (project.json's format, how it is read and checked and its
     project.json                 {"format": "qgn-project", "version": 1, "revision": R, "classes": {...},
                                   "model": str | null, "levels": 6, "generation": N (absent for 0),
                                   "images": [{"path": str, "key": str, "done": bool,
-                                              "file": {"bytes": int, "sha256": str} (optional)}, ...]}
+                                              "file": {"bytes": int, "sha256": str} (optional),
+                                              "added": seconds since the epoch (optional)}, ...]}
     annotations/<key>.qgt        the saved annotation of each annotated image (generation 0)
     .autosave/<key>.qgt          the latest autosave of an image with unsaved edits (generation 0)
     annotations.g<N>/, .autosave.g<N>/   the same after N class edits; ``annotations`` is then a
@@ -409,7 +410,7 @@ class Project(ProjectImagesMixin):
         known = {im.key: im for im in self.images}
         before, adopted = self._adopted, {}
         images = []
-        for stored, key, done, noted in parsed.images:
+        for stored, key, done, noted, added in parsed.images:
             image = known.get(key)
             if image is not None and before.get(key) == stored:  # as read last time: the same file
                 path = image.path
@@ -418,6 +419,8 @@ class Project(ProjectImagesMixin):
                 if image is None or (image.path != path and _path_key(image.path) != _path_key(path)):
                     image = ProjectImage(path, key)
             image.path, image.done, image.file = path, done, noted
+            if added is not None:  # (none: an older version's rewrite dropped it - this writer's stays, written back)
+                image.added = added
             adopted[key] = stored
             self._stored_paths[str(image.path)] = stored  # written back as it was read
             self._stored_keys[key] = (stored, image.path)  # (two entries spelling one file apart: each its own)
@@ -570,6 +573,8 @@ class Project(ProjectImagesMixin):
         entry = {"path": stored, "key": image.key, "done": image.done}
         if image.file is not None:
             entry["file"] = {"bytes": image.file[0], "sha256": image.file[1]}
+        if image.added is not None:
+            entry["added"] = round(image.added, 3)
         return entry
 
     def note_image_file(self, image: ProjectImage) -> None:
@@ -728,7 +733,7 @@ class Project(ProjectImagesMixin):
             if existing is None:  # the same file spelled otherwise (a linked folder) is the same image
                 existing = index.get(_file_key(path, folders))
             if existing is None:
-                existing = ProjectImage(path, _key_for(path, taken, has_files))
+                existing = ProjectImage(path, _key_for(path, taken, has_files), added=time.time())
                 taken.add(existing.key.lower())
                 keys = _path_key(path), _file_key(path, folders)  # a realpath: not under the lock
                 with self._swap:  # the list and its index changed as one
@@ -1186,9 +1191,13 @@ class Project(ProjectImagesMixin):
                            since=since)
 
     def _in_project_since(self, image: ProjectImage) -> float | None:
-        """The oldest modification time of ``image``'s saved annotation and autosave: it was in the project then
-        (``kept_copies``: a removed copy of the same picture from another file, removed after, is maybe not its
-        own - a duplicate file). None where it has neither."""
+        """Since when ``image`` is in the project (``kept_copies``: a removed copy of the same picture from another
+        file, removed after, is maybe not its own - a duplicate file): when it was added (project.json's "added");
+        for an image of an older project, which has none, the oldest modification time of its saved annotation and
+        autosave - a save rewrites them, so a duplicate saved again since the removal looks added after it (its
+        own). None where it has neither."""
+        if image.added is not None:
+            return image.added
         times = []
         for path_of in (self.annotation_path, self.autosave_path):
             try:  # a folder linked out of the project (OutsideRootError), a file that cannot be read: no time

@@ -609,7 +609,7 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     unless the record notes another picture (then ``unsure``); the same picture as ``image_path``'s
     elsewhere (the image moved, renamed or copied since: bring-back matches the same path only, so Kept
     copy… is its only way back) - this image's, unless that file is still there with that picture (another
-    current image's or none's), or this image was in the project before the removal (``since``: the oldest of
+    current image's or none's), or this image was in the project before the removal (``since``: when it was added, or the oldest of
     its own files, ``Project._in_project_since``) - a duplicate file of one picture: ``unsure``; another current image's file - skipped; a file no image has now - ``unsure``,
     "removed from" it, where its name is this image's. Only plain files (never a link, nor hidden: a
     writer's private ``.…writing.qgt``), never through a folder that is a link (a project unpacked from
@@ -793,7 +793,7 @@ class _Picture:
     def __init__(self, image_path, since: float | None = None):
         self.path = image_path
         self.resolved = _resolved(image_path)
-        self.since = since  # the image in the project since at least then (its oldest own file), None: unknown
+        self.since = since  # the image in the project since at least then (when added, else its oldest own file), None: unknown
 
     def size(self) -> int | None:
         try:

@@ -818,3 +818,58 @@ def test_a_copy_kept_when_this_file_held_another_picture_says_so(tmp_path):
     copy = {copy.path: copy for copy in project.kept_copies(again)}[discarded]
     assert copy.unsure and "when this image's file held another picture" in copy.why, copy.why
     assert "open that image" not in copy.why, copy.why
+
+
+def test_a_duplicate_saved_again_after_the_removal_stays_maybe_by_its_added_time(tmp_path):
+    """(lost7c 2) x/a.png and z/a.png the same picture, both in the project; x/a.png annotated and removed, its
+    file gone since. z/a.png was in the project before the removal, so x's removed copy is only "maybe" its own -
+    but that was told by z's own files' times, which a save rewrites: z saved after the removal made x's copy z's
+    sure one again (said in the banner). Now told by when z was added (project.json's "added", kept as the project
+    is read again and relinked). Fails before (sure)."""
+    import json
+
+    (first, twin) = _images(tmp_path, ["x/a.png", "z/a.png"])
+    project = Project.create(tmp_path / "p", [first, twin], CLASSES)
+    own, other = project.images
+    project.save_annotation(own, label_for(5))
+    project.note_image_file(own)
+    (kept,) = project.remove_image(own)
+    first.unlink()
+    project.save_annotation(other, label_for(6))  # saved after the removal
+    later = time.time() + 5
+    os.utime(project.annotation_path(other), (later, later))
+    (copy,) = project.kept_copies(other)
+    assert copy.path == kept and copy.unsure and "was in the project then too" in copy.why, copy.why
+    moved = tmp_path / "y" / "a.png"
+    moved.parent.mkdir()
+    os.rename(twin, moved)
+    with project.writing():
+        project.repoint([(project._own(other), moved)])
+    again = Project.open(project.root)
+    entry = json.loads((project.root / "project.json").read_text())["images"][0]
+    assert again.images[0].added == entry["added"] == round(other.added, 3)
+    (copy,) = again.kept_copies(again.images[0])
+    assert copy.path == kept and copy.unsure, copy.why
+
+
+def test_an_image_of_an_older_project_has_no_added_time_and_keeps_the_file_times_rule(tmp_path):
+    """(lost7c 2) A project.json written before "added" (or rewritten by 0.2.0, whose entries are path, key and
+    done): no added time - the image's own files date it, as before; an "added" no clock shows is ignored."""
+    import json
+
+    (first,) = _images(tmp_path, ["x/a.png"])
+    project = Project.create(tmp_path / "p", [first], CLASSES)
+    doc = json.loads((project.root / "project.json").read_text())
+    assert doc["images"][0]["added"] > 0
+    for value in (None, "yesterday", 1e300, True):
+        if value is None:
+            del doc["images"][0]["added"]
+        else:
+            doc["images"][0]["added"] = value
+        (project.root / "project.json").write_text(json.dumps(doc))
+        (image,) = Project.open(project.root).images
+        assert image.added is None
+    opened = Project.open(project.root)
+    assert opened._in_project_since(opened.images[0]) is None  # no added time, no own file
+    opened.save_annotation(opened.images[0], label_for(3))
+    assert opened._in_project_since(opened.images[0]) == os.lstat(opened.annotation_path(opened.images[0])).st_mtime
