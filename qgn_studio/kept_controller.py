@@ -128,8 +128,11 @@ class KeptController(QtCore.QObject):
     def _not_announced(self, root, key: str, copies: list) -> list:
         """Of ``copies`` (of the image ``key`` of the project at ``root``), those kept after the newest one a window
         announced before (``ANNOUNCED``: by (when, written)); the newest is remembered as announced now. Without
-        settings (screenshots): all. A copy that turns up later with an older time (put back by hand) is listed
-        in the menu, not said."""
+        settings (screenshots): all. By times only: a copy that turns up later with a time not newer than the one
+        remembered is listed in the menu, never said - put back by hand, an undone state (``keep_undone`` links the
+        autosave: its time is the autosave's, which may be older than a copy said before), another host's clock
+        behind this one's. Remembering names as well would say them, at the cost of a list per image in the
+        settings (lost7b 6 bounded them to a pair of times)."""
         settings = self.workspace.settings
         if settings is None:
             return copies
