@@ -40,7 +40,7 @@ def make_project(root: Path, images: Path, count: int) -> Project:
     for i in range(count):
         path = images / f"img_{i:05d}.png"
         path.write_bytes(data)
-        project.images.append(ProjectImage(path.resolve(), path.stem, done=i % 3 == 0, file=note))
+        project.images.append(ProjectImage(path.resolve(), path.stem, done=i % 3 == 0, file=note, added=time.time()))
     project.save()
     return project
 

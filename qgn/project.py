@@ -8,7 +8,8 @@ Layout under ``root`` (project.json's format, how it is read and checked and its
     project.json                 {"format": "qgn-project", "version": 1, "revision": R, "classes": {...},
                                   "model": str | null, "levels": 6, "generation": N (absent for 0),
                                   "images": [{"path": str, "key": str, "done": bool,
-                                              "file": {"bytes": int, "sha256": str} (optional)}, ...]}
+                                              "file": {"bytes": int, "sha256": str} (optional),
+                                              "added": seconds since the epoch (optional)}, ...]}
     annotations/<key>.qgt        the saved annotation of each annotated image (generation 0)
     .autosave/<key>.qgt          the latest autosave of an image with unsaved edits (generation 0)
     annotations.g<N>/, .autosave.g<N>/   the same after N class edits; ``annotations`` is then a
@@ -134,9 +135,10 @@ from .project_file import (
 )
 from .project_images import ProjectImage, ProjectImagesMixin, _file_key, path_key
 from .project_kept import _resolved as _resolved_name
-from .project_kept import (TAKEN_BY_ANOTHER, KeptCopy, _cut, _keep_beside, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, move_aside,
-                           name_aside, remove_if_version, remove_kept)
-from .project_removed import REMOVED_DIR, RemovedAnnotation, file_note, record_path, write_record
+from .project_kept import (TAKEN_BY_ANOTHER, KeptCopy, _cut, _keep_beside, _put_back, bring_back_taken, keep_undone, kept_copies, kept_folder, kept_path,
+                           move_aside, name_aside, remove_if_version, remove_kept)
+from .project_removed import (RECORD_SUFFIX, REMOVAL_KIND, REMOVED_DIR, RemovedAnnotation, file_note, record_path,
+                              write_record)
 from .quadtree import NUM_LEVELS
 from .quadtree.label_io import read_label_file
 
@@ -411,7 +413,7 @@ class Project(ProjectImagesMixin):
         known = {im.key: im for im in self.images}
         before, adopted = self._adopted, {}
         images = []
-        for stored, key, done, noted in stopping(parsed.images, should_stop):
+        for stored, key, done, noted, added in stopping(parsed.images, should_stop):
             image = known.get(key)
             if image is not None and before.get(key) == stored:  # as read last time: the same file
                 path = image.path
@@ -420,6 +422,8 @@ class Project(ProjectImagesMixin):
                 if image is None or (image.path != path and path_key(image.path) != path_key(path)):
                     image = ProjectImage(path, key)
             image.path, image.done, image.file = path, done, noted
+            if added is not None:  # (none: an older version's rewrite dropped it - this writer's stays, written back)
+                image.added = added
             adopted[key] = stored
             self._stored_paths[str(image.path)] = stored  # written back as it was read
             self._stored_keys[key] = (stored, image.path)  # (two entries spelling one file apart: each its own)
@@ -572,6 +576,8 @@ class Project(ProjectImagesMixin):
         entry = {"path": stored, "key": image.key, "done": image.done}
         if image.file is not None:
             entry["file"] = {"bytes": image.file[0], "sha256": image.file[1]}
+        if image.added is not None:
+            entry["added"] = round(image.added, 3)
         return entry
 
     def note_image_file(self, image: ProjectImage) -> None:
@@ -730,7 +736,7 @@ class Project(ProjectImagesMixin):
             if existing is None:  # the same file spelled otherwise (a linked folder) is the same image
                 existing = index.get(_file_key(path, folders))
             if existing is None:
-                existing = ProjectImage(path, _key_for(path, taken, has_files))
+                existing = ProjectImage(path, _key_for(path, taken, has_files), added=time.time())
                 taken.add(existing.key.lower())
                 keys = path_key(path), _file_key(path, folders)  # a realpath: not under the lock
                 with self._swap:  # the list and its index changed as one
@@ -754,7 +760,7 @@ class Project(ProjectImagesMixin):
                 names.update(entry.name.lower() for entry in entries)
         return lambda key: f"{key}.qgt".lower() in names
 
-    def remove_image(self, image: ProjectImage) -> list[Path]:
+    def remove_image(self, image: ProjectImage, notes: list | None = None) -> list[Path]:
         """Take ``image`` out of the project, merged into project.json under the write lock.
         Nothing is deleted: its saved annotation and autosave move to ``removed/`` (so an image
         added later under the same key never inherits them); returns where they went.
@@ -762,7 +768,11 @@ class Project(ProjectImagesMixin):
         All or nothing: each file is first linked (else copied) into ``removed/``, project.json is
         written, and only then are the originals unlinked. A write of project.json that fails (a
         full disk) leaves the image, its annotation and its autosave where they were; a writer
-        killed before that write leaves them there too (and a spare copy in ``removed/``)."""
+        killed before that write leaves them there too (and a spare copy in ``removed/``). Each record notes the
+        image file (its size and SHA-256: as noted after its last save, else read now, where it can be - the
+        whole file: call it off the UI thread), so that Kept copy… tells this picture from another. ``notes``: where given,
+        what did not block the removal is added to it in plain words (a record alone, ``_write_removal``, that
+        could not be written)."""
         with self.writing():
             own = self._own(image)
             kept: list[tuple[Path, Path]] = []
@@ -775,6 +785,8 @@ class Project(ProjectImagesMixin):
                 sources.append(("autosave", self.autosave_path(own)))
             except OutsideRootError:  # an autosave folder linked out of the project: none of its autosaves to move
                 pass
+            marker = None  # the record alone of a removal that moves nothing (``_write_removal``)
+            noted: list = []  # the image file's note, read once where a record is written
             try:
                 for kind, source in sources:
                     if source.is_file():
@@ -782,7 +794,11 @@ class Project(ProjectImagesMixin):
                         # named first, never over another writer's file of the same second; its record then
                         target = name_aside(source, kept_folder(self.root, REMOVED_DIR), f"{own.key}.{kind}")
                         kept.append((source, target))
-                        write_record(target, kind, own.key, own.path, self.generation, self.classes, own.file)
+                        if not noted:  # never noted (Project.create, the library, the CLI): read now (job thread)
+                            noted.append(own.file if own.file is not None else file_note(Path(own.path)))
+                        write_record(target, kind, own.key, own.path, self.generation, self.classes, noted[0])
+                if not kept:
+                    marker = self._write_removal(own, notes)
                 self._replace_images([im for im in images if im.key != own.key], without=own)
                 self._commit(change=f"removing {own.path.name}")
             except BaseException:
@@ -793,10 +809,34 @@ class Project(ProjectImagesMixin):
                 for _, target in kept:
                     unlink_quietly(target)
                     unlink_quietly(record_path(target))
+                if marker is not None:
+                    unlink_quietly(marker)
                 raise
             for source, _ in kept:
                 unlink_quietly(source)
         return [target for _, target in kept]
+
+    def _write_removal(self, image: ProjectImage, notes: list | None = None) -> Path | None:
+        """(``remove_image``, nothing to move) A record alone in removed/, ``<key>.removal.<time>.json`` (noting
+        the image file: see ``qgn.project_removed``) where the key has kept copies - its Discards: the image given
+        the key next lists them as "maybe" (``qgn.project_kept._earlier_holder``), not as its own. None where it
+        has none. Only a dating hint: written as far as it can be (removed/ a file, a link out, a full disk: none,
+        said in ``notes``), never blocking the removal. One per such removal: they pile up, a few hundred bytes
+        each, as removed/'s kept files do (nothing a project keeps aside is deleted)."""
+        try:
+            if not kept_copies(self.root, image.key, folders=(DISCARDED_DIR, CONFLICTS_DIR, REPLACED_DIR)):
+                return None
+            note = image.file if image.file is not None else file_note(Path(image.path))
+            target = kept_path(kept_folder(self.root, REMOVED_DIR), f"{_cut(image.key)}.removal", RECORD_SUFFIX)
+            write_record(target.with_name(target.name[:-len(RECORD_SUFFIX)]), REMOVAL_KIND, image.key, image.path,
+                         self.generation, self.classes, note)  # (written at the name + RECORD_SUFFIX: ``target``)
+        except (OSError, ValueError) as exc:
+            if notes is not None:
+                notes.append(f"no record of {image.path.name}'s removal could be written in {self.root / REMOVED_DIR} "
+                             f"({exc}): Kept copy… of the next image given its key {image.key!r} may list its "
+                             "Discards as that image's own")
+            return None
+        return target
 
     def repoint(self, moves: list[tuple[ProjectImage, Path]]) -> None:
         """Point each image of ``moves`` (this object's own, the caller holds ``writing``) at its new
@@ -1114,11 +1154,11 @@ class Project(ProjectImagesMixin):
         """What the project kept aside for ``image`` (``qgn.project_kept.kept_copies``: discarded/,
         conflicts/, replaced/, removed/), newest first: the files named by its key, and by its file's
         stem (a class change elsewhere keeps unsaved maps so) - a copy whose name fits another image
-        of the project too (a stem two images share) listed ``unsure``, saying so; a removed/ file is listed
-        for the image whose file its record names, whatever its key (another key's: ``unsure``), and for an
-        image of its key unless that other image lists it (then ``unsure``, "removed from …"). Reads folders (job
-        threads only); a copy of an image that had the key before may be among them: whoever loads one
-        checks it fits (``Annotation.from_file``'s checks)."""
+        of the project too (a stem two images share) listed ``unsure``, saying so; a removed/ file is judged by
+        its record - the image file it names and the picture it notes (``qgn.project_kept._judged``): this
+        image's file or picture, whatever its key; ``unsure`` where path and picture disagree. Reads folders
+        and, where a record notes a picture of its size, the image file (job threads only); a copy of an image
+        that had the key before may be among them: whoever loads one checks it fits (``read_kept_copy``)."""
         own = self._own(image)
         with self._swap:
             images, generation = self.images, self._list_generation
@@ -1129,8 +1169,9 @@ class Project(ProjectImagesMixin):
             for im in images:
                 name = os.fspath(im.path)
                 shown = f"{os.path.basename(os.path.dirname(name))}/{os.path.basename(name)}"
-                by.setdefault(("key", _cut(im.key)), []).append((im.key, shown))
-                by.setdefault(("stem", _cut(Path(name).stem)), []).append((im.key, shown))
+                for by_what, head in (("key", im.key), ("stem", Path(name).stem)):  # cut, and whole (older names)
+                    for form in dict.fromkeys((_cut(head), head)):
+                        by.setdefault((by_what, form), []).append((im.key, shown))
             owners = self._kept_owners = (mark, by, images)  # (the list held: its id never reused meanwhile)
         index = owners[1]
 
@@ -1145,7 +1186,28 @@ class Project(ProjectImagesMixin):
                 return None
             return found.key
 
-        return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path, file_owner=file_owner)
+        try:
+            since = self._in_project_since(own)
+        except Exception:  # noqa: BLE001 - unknown: no failure to tell whose a copy is hides one
+            since = None
+        return kept_copies(self.root, own.key, Path(own.path).stem, others, own.path, file_owner=file_owner,
+                           since=since)
+
+    def _in_project_since(self, image: ProjectImage) -> float | None:
+        """Since when ``image`` is in the project (``kept_copies``: a removed copy of the same picture from another
+        file, removed after, is maybe not its own - a duplicate file): when it was added (project.json's "added");
+        for an image of an older project, which has none, the oldest modification time of its saved annotation and
+        autosave - a save rewrites them, so a duplicate saved again since the removal looks added after it (its
+        own). None where it has neither."""
+        if image.added is not None:
+            return image.added
+        times = []
+        for path_of in (self.annotation_path, self.autosave_path):
+            try:  # a folder linked out of the project (OutsideRootError), a file that cannot be read: no time
+                times.append(os.lstat(path_of(image)).st_mtime)
+            except (OSError, ValueError):
+                continue
+        return min(times, default=None)
 
     def autosave_version(self, image: ProjectImage) -> AnnotationVersion:
         """The autosave's identity on disk (``file_version``), None when there is none."""

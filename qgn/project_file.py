@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Callable
@@ -27,12 +28,12 @@ PROJECT_FILE = "project.json"
 PROJECT_FORMAT, PROJECT_VERSION = "qgn-project", 1
 #: The largest project.json read, and written (never a file that would not be read back): 256 MiB,
 #: the bound the previous versions read up to (they wrote any size), so that every project they
-#: opened still opens. An image's entry is ~240 bytes (path, key, done, size and SHA-256; measured
+#: opened still opens. An image's entry is ~265 bytes (path, key, done, size and SHA-256, when added; measured
 #: with 80-character paths, ``benchmarks/bench_project_json.py``'s layout): 100,000 images are
-#: ~24 MB, the bound ~1.1 million. Parsing takes ~7× the file's size (a 173 MB file peaked at 1.25 GB).
+#: ~26 MB, the bound ~1 million. Parsing takes ~7× the file's size (a 173 MB file peaked at 1.25 GB).
 MAX_PROJECT_FILE_BYTES = 256 << 20
 #: An image's entry in project.json, in bytes (above): how many images the bound is said as.
-ENTRY_BYTES = 240
+ENTRY_BYTES = 265  # (240 before "added": 25 bytes more)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def read_project_file(path: Path, should_stop: Callable[[], bool] | None = None)
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ProjectError(f"{path}: \"images\" must be a list of {{\"path\", \"key\", \"done\"}} entries")
         check_keys([e.get("key") for e in stopping(entries, should_stop)], path, should_stop)
-        images = tuple((_stored_path(e, path), e["key"], _done_flag(e, path), image_file_entry(e))
+        images = tuple((_stored_path(e, path), e["key"], _done_flag(e, path), image_file_entry(e), image_added_entry(e))
                        for e in stopping(entries, should_stop))
         model = doc.get("model")
         if model is not None and not isinstance(model, str):
@@ -218,6 +219,16 @@ def image_file_entry(entry: dict) -> tuple | None:
     return None
 
 
+def image_added_entry(entry: dict) -> float | None:
+    """An image entry's "added" (when it was added, seconds since the epoch); None when absent (older projects, or
+    rewritten by a version that did not keep it) or not a time a clock shows: a hint for Kept copy…, never a reason
+    to refuse a project. Readers before it ignore the field (0.1.0, 0.2.0: an entry's path, key and done only)."""
+    added = entry.get("added")
+    if type(added) not in (int, float) or not math.isfinite(added) or not 0 < added < 1e11:
+        return None
+    return float(added)
+
+
 def project_json_bytes(doc: dict) -> bytes:
     """project.json's bytes: ``json.dumps(doc, indent=1)``'s layout, but each entry of ``images`` on
     a line of its own, written by json's C encoder (``indent`` takes the pure-Python one: 141 ms for
@@ -235,7 +246,7 @@ def project_json_bytes(doc: dict) -> bytes:
 
 
 def bound_text() -> str:
-    """``MAX_PROJECT_FILE_BYTES`` for people: "256 MiB: about 1,100,000 images" (bytes when not whole MiB)."""
+    """``MAX_PROJECT_FILE_BYTES`` for people: "256 MiB: about 1,000,000 images" (bytes when not whole MiB)."""
     limit = MAX_PROJECT_FILE_BYTES
     if limit % (1 << 20):
         return f"{limit} bytes"

@@ -31,6 +31,9 @@ class ProjectImage:
     done: bool = False
     # (bytes, sha256) of the image file when its annotation was last saved; None: not noted
     file: tuple | None = field(default=None, compare=False)
+    # when it was added to the project (seconds since the epoch, UTC); None: before projects noted it, or a
+    # version that did not keep it rewrote project.json
+    added: float | None = field(default=None, compare=False)
 
 
 def path_key(path) -> str:

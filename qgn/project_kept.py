@@ -574,8 +574,12 @@ class KeptCopy:
     """A file the project kept aside for an image: ``path``, its ``folder`` (``discarded``…), ``why``
     (plain words), ``when`` it was kept (seconds since the epoch: the time in its name, else - an undone
     state's name has none - the file's modification time) and ``written`` (its modification time: when
-    its map was written; a link keeps the autosave's). ``unsure``: its name fits another image of the
-    project too (``why`` says which): maybe not this image's."""
+    its map was written; a link keeps the autosave's). ``unsure``: maybe not this image's, ``why`` saying why -
+    its name fits another image of the project too; its removed/ record names another picture of this image's
+    file, a file no image has now, or the same picture in another file still there or of another image, or this
+    image was in the project before (``_judged``); it was kept before another image of its key was removed
+    (``_earlier_holder``); or a class edit kept it as no image's (``_class_edit_leftovers``). Never said in the
+    banner; listed, preselected only where no copy is sure."""
 
     path: Path
     folder: str
@@ -590,7 +594,7 @@ class KeptCopy:
 
 
 def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=None,
-                folders=KEPT_FOLDER_NAMES, file_owner=None) -> list[KeptCopy]:
+                folders=KEPT_FOLDER_NAMES, file_owner=None, since: float | None = None) -> list[KeptCopy]:
     """The files the project at ``root`` kept aside (``folders``: those of ``KEPT_NAMES``) for the image
     of ``key`` (and file stem ``stem``: ``Project.kept_copies``), newest first. A name counts as the
     image's only where ``KEPT_NAMES`` says its writer names it so (by the key; by the stem only a class
@@ -599,126 +603,296 @@ def kept_copies(root, key: str, stem: str | None = None, others=(), image_path=N
     a callable (by: "key"|"stem", head) -> the names of the other images of that key or stem - a
     name that is another image's too (a key ``a.20260101-000000``'s undone state; a stem two images
     share): such a copy is listed ``unsure``, its ``why`` naming the others. A file of removed/ with its
-    record (``<name>.json``) naming a file other than ``image_path``'s is skipped only where that file is
-    another current image's that lists it (``file_owner``: recorded path -> the key of the project's image
-    of that file whose own listing has it, or None), and a file whose record names ``image_path``'s file
-    is listed whatever its name's key (another key's: ``unsure``, ``_recorded_for``); else - the image's file moved, or the whole project with its images, since its
-    removal - it is listed ``unsure``, ``why`` saying where it was removed from: adding an image back
-    brings its annotation back only from the same path, so Kept copy… is its only way back. Only
-    plain files (never a link, nor hidden: a writer's private ``.…writing.qgt``), never through a folder
-    that is a link (a project unpacked from elsewhere: nothing out of the project is listed). One scan
-    of each folder while it is unchanged (``_listed``); a folder that cannot be read lists nothing."""
+    record (``<name>.json``: the image file's path, and where the project had noted it the file's size
+    and SHA-256) is judged by that record, whatever its name's key (``_judged``): the file ``image_path``
+    (``file_owner``: recorded path -> the key of the project's image of that file, or None) - this image's,
+    unless the record notes another picture (then ``unsure``); the same picture as ``image_path``'s
+    elsewhere (the image moved, renamed or copied since: bring-back matches the same path only, so Kept
+    copy… is its only way back) - this image's, unless that file is still there with that picture (another
+    current image's or none's), or this image was in the project before the removal (``since``: when it was added, or the oldest of
+    its own files, ``Project._in_project_since``) - a duplicate file of one picture: ``unsure``; another current image's file - skipped; a file no image has now - ``unsure``,
+    "removed from" it, where its name is this image's. Only plain files (never a link, nor hidden: a
+    writer's private ``.…writing.qgt``), never through a folder that is a link (a project unpacked from
+    elsewhere: nothing out of the project is listed). One scan of each folder while it is unchanged
+    (``_listed``); a folder that cannot be read lists nothing. Reads the image file once while it is
+    unchanged where a record notes a file of its size (``_note_of``): job threads only."""
     if not key:
         return []
-    mine = {("key", _cut(key))}
+    # each cut as kept names are (``_cut``), and whole: as versions before that cut named them (a longer one)
+    mine = {("key", _cut(key)), ("key", key)}
     if stem:
-        mine.add(("stem", _cut(stem)))
-    if callable(others):
-        owners_of = others
-    else:
-        owners: dict[tuple[str, str], list[str]] = {}
-        for other_key, other_stem, name in others:
-            if other_key and other_key != key:
-                owners.setdefault(("key", _cut(other_key)), []).append(name)
-                if other_stem:
-                    owners.setdefault(("stem", _cut(other_stem)), []).append(name)
-
-        def owners_of(by, head):
-            return owners.get((by, head), ())
+        mine |= {("stem", _cut(stem)), ("stem", stem)}
+    owners_of = others if callable(others) else _owners_index(others, key)
     heads = sorted({head for _by, head in mine})
-    resolved = None
+    picture = _Picture(image_path, since)
+    holder = _Lazy(lambda: _earlier_holder(Path(root) / "removed", picture, file_owner, key))
     found: list[KeptCopy] = []
     for folder in folders:
         rules = _RULES.get(folder, [])
         listed: set[str] = set()
         for path in _plain_entries(Path(root) / folder, heads):
-            whys, time_text, theirs = [], None, []
             name = path.name
-            at = name.find(".")
-            while at > 0:
-                head, rest = name[:at], name[at + 1:]
-                for rule, by, why in rules:
-                    match = rule.fullmatch(rest)
-                    if match is None:
-                        continue
-                    if (by, head) in mine:
-                        if why not in whys:
-                            whys.append(why)
-                        time_text = time_text or match.groupdict().get("time")
-                    theirs.extend(owners_of(by, head))
-                at = name.find(".", at + 1)
+            whys, time_text, theirs = _name_whys(name, rules, mine, owners_of)
             if not whys:
                 continue
-            moved_from = None
-            if folder == "removed":
-                record = _removed_record(path)
-                if record is not None:
-                    if resolved is None:
-                        resolved = _resolved(image_path)
-                    if record != resolved:
-                        owner = file_owner(record) if file_owner is not None else None
-                        if owner is not None and owner != key:
-                            continue  # its record names another current image's file: that image's
-                        if owner is None:
-                            moved_from = record  # a file no image has now: this one's, moved since?
-                    theirs = []  # the record says whose it is, not the name
-            listed.add(name)
-            unsure = bool(theirs) or moved_from is not None
             try:
                 written = os.lstat(path).st_mtime
             except OSError:
                 continue
-            why = ", or ".join(whys)
-            if unsure:
-                doubts = []
-                if moved_from is not None:
-                    doubts.append(f"removed from {moved_from}, not this image's file: check it before using it")
-                if theirs:
-                    named = ", ".join(dict.fromkeys(theirs))
-                    doubts.append(f"its name fits {named} too: open it there, or check it before using it")
+            try:
+                judged = _whose(path, folder, written, picture, file_owner, key, holder, image_path)
+            except Exception as exc:  # noqa: BLE001 - a failure to tell whose it is never hides a copy
+                judged = [_untold(exc)], "", False
+            if judged is None:
+                continue  # its record names another current image's file: that image's
+            doubts, extra, by_record = judged
+            listed.add(name)
+            if by_record:
+                theirs = []  # the record says whose it is, not the name
+            if theirs:
+                named = ", ".join(dict.fromkeys(theirs))
+                doubts.append(f"its name fits {named} too: open it there, or check it before using it")
+            why = ", or ".join(whys) + extra
+            if doubts:
                 why = f"maybe not this image's ({'; '.join(doubts)}): {why}"
-            found.append(KeptCopy(path, folder, why, _name_time(time_text) or written, written, unsure))
+            found.append(KeptCopy(path, folder, why, _name_time(time_text) or written, written, bool(doubts)))
+        if folder == "removed":
+            found.extend(_class_edit_leftovers(Path(root) / folder, key))
         if folder == "removed" and image_path is not None:
-            if resolved is None:
-                resolved = _resolved(image_path)
-            found.extend(_recorded_for(Path(root) / folder, resolved, listed, rules))
+            try:
+                found.extend(_recorded_for(Path(root) / folder, picture, listed, rules, file_owner, key))
+            except Exception:  # noqa: BLE001 - the records unreadable: only the copies found by name (above)
+                pass
     return newest_first(found)
 
 
-def _recorded_for(folder: Path, resolved: str, listed: set[str], rules) -> list[KeptCopy]:
-    """The files of removed/ ``folder`` whose record names the file ``resolved`` though their name is
-    another key's (not in ``listed``: those ``kept_copies`` found by this image's names): an image of
-    this file removed under another key (the file moved away and another picture put there, both added
-    again: the keys swapped) - listed ``unsure``, saying so; else no image would offer them."""
+def _whose(path: Path, folder: str, written: float, picture: _Picture, file_owner, key: str, holder,
+           image_path) -> tuple[list[str], str, bool] | None:
+    """(the doubts, what its why adds, whether a removed/ record said it) of the kept file ``path`` (``folder``'s, its map ``written`` then) found by
+    ``picture``'s image's names; None: another current image's (its removed/ record names that image's file).
+    ``holder``: ``_earlier_holder``'s answer, asked once. Any error out of here is ``kept_copies``' to list the
+    copy "maybe" (``_untold``): the judgement never hides a copy."""
+    doubt, extra = None, ""
+    record = _removed_record(path) if folder == "removed" else None
+    if record is not None:
+        verdict = _judged(record, picture, file_owner, key)
+        if verdict is None:
+            return None
+        doubt, extra = verdict
+    doubts = [doubt] if doubt else []
+    if folder != "removed" and image_path is not None and holder() is not None and written <= holder()[0]:
+        doubts.append(_kept_before_text(holder(), image_path))
+    return doubts, extra, record is not None
+
+
+def _kept_before_text(holder: tuple, image_path) -> str:
+    """The doubt of a copy kept before ``holder`` (when, the file), the latest removal of another image of the key:
+    that file may be this very image's (``image_path``), when it held another picture."""
+    removed_from = holder[1]
+    if removed_from == _resolved(image_path):
+        return ("kept before an image of this file was removed, when this image's file held another picture: check it "
+                "before using it")
+    return (f"kept before {removed_from}, the image of its key then, was removed: open that image to use it, or "
+            "check it before using it")
+
+
+def _untold(exc: BaseException) -> str:
+    """The doubt of a copy whose owner could not be told (an error reading its record, the image file, a folder)."""
+    return f"whose it is could not be told ({exc.__class__.__name__}: {exc}): check it before using it"
+
+
+#: what a class edit names a file of its old generation's folders it found no image for, kept in removed/
+#: (``project_generations._keep_leftovers``: ``<folder without its dot>-<key>.<time>.qgt``, cut as ``kept_path`` cuts)
+_LEFTOVER = re.compile(rf"(?P<stem>(?P<kind>(?P<folder>annotations|autosave)(?:\.g\d+)?)-.+)\.{_TIME}\.qgt")
+
+
+def _class_edit_leftovers(folder: Path, key: str) -> list[KeptCopy]:
+    """The files of removed/ ``folder`` a class edit kept there as no image's (``_LEFTOVER``) that name the
+    key ``key``: ``unsure`` - no image had the key then (a removal killed, project.json edited by hand), and
+    they hold the classes before that edit (a load says so where they differ)."""
+    names = _listed(folder)
     found = []
-    for name in _records_by_file(folder).get(resolved, ()):
+    for prefix in ("annotations", "autosave"):
+        at = bisect.bisect_left(names, prefix)
+        while at < len(names) and names[at].startswith(prefix):
+            name, at = names[at], at + 1
+            match = _LEFTOVER.fullmatch(name)
+            if match is None or match["stem"] not in (f"{match['kind']}-{key}", _cut(f"{match['kind']}-{key}")):
+                continue
+            try:
+                now = os.lstat(folder / name)
+            except OSError:
+                continue
+            if not stat.S_ISREG(now.st_mode):
+                continue
+            what = "a saved annotation" if match["folder"] == "annotations" else "unsaved edits"
+            why = (f"maybe not this image's (a class edit found no image of its key then: check it before using "
+                   f"it): {what} a class edit did not carry (in the classes before it)")
+            found.append(KeptCopy(folder / name, "removed", why, _name_time(match["time"]) or now.st_mtime,
+                                  now.st_mtime, True))
+    return found
+
+
+def _earlier_holder(folder: Path, picture: _Picture, file_owner, key: str) -> tuple[float, str] | None:
+    """(when, the file) of the latest removal from the project of another image of ``key`` (removed/
+    ``folder``'s records of the key that ``_judged`` says are not ``picture``'s): a copy named by the key and
+    kept before it is that image's - the key was given to ``picture``'s image after. None: none."""
+    by_name, _by_file, _by_note, by_key = _records_index(folder)
+    latest = None
+    for removed, name in by_key.get(key, ()):
+        # another image's: its record names another current image's file, or notes another picture (a record
+        # without a note, or an image file that cannot be read, proves nothing: fb6a229's rule, its own)
+        theirs = _judged(by_name[name], picture, file_owner, key) is None or picture.same(by_name[name][1]) is False
+        if theirs and (latest is None or removed > latest[0]):
+            latest = (removed, by_name[name][0])
+    return latest
+
+
+def _owners_index(others, key: str):
+    """``others`` as (key, stem, name) triples -> ``kept_copies``' callable (by, head) -> the other images' names
+    (each head cut, and whole)."""
+    owners: dict[tuple[str, str], list[str]] = {}
+    for other_key, other_stem, name in others:
+        if other_key and other_key != key:
+            for by, head in (("key", other_key), ("stem", other_stem)):
+                for form in dict.fromkeys((_cut(head), head) if head else ()):
+                    owners.setdefault((by, form), []).append(name)
+    return lambda by, head: owners.get((by, head), ())
+
+
+def _name_whys(name: str, rules, mine=None, owners_of=None) -> tuple[list[str], str | None, list[str]]:
+    """(why kept, the time in the name or None, the other images it fits too) of the kept file ``name`` under
+    ``rules`` (a folder's ``KEPT_NAMES``), tried at every split ``<head>.<rest>``; with ``mine`` (the image's
+    (by, head) pairs) only its heads give whys and times, ``owners_of`` naming the others; without, every head
+    does, and the third is the heads (``_recorded_for``: whose key the name is)."""
+    whys, time_text, theirs = [], None, []
+    at = name.find(".")
+    while at > 0:
+        head, rest = name[:at], name[at + 1:]
+        for rule, by, why in rules:
+            match = rule.fullmatch(rest)
+            if match is None:
+                continue
+            if mine is None or (by, head) in mine:
+                if why not in whys:
+                    whys.append(why)
+                time_text = time_text or match.groupdict().get("time")
+            if mine is None:
+                theirs.append(head)
+            elif owners_of is not None:
+                theirs.extend(owners_of(by, head))
+        at = name.find(".", at + 1)
+    return whys, time_text, theirs
+
+
+class _Picture:
+    """The image file a listing is for, as removed/ records name it: ``resolved`` (``_resolved``), and
+    ``same(noted)``: whether its content is the (bytes, sha256) a record noted - read only where the size
+    is the same, once while the file is unchanged (``_note_of``)."""
+
+    def __init__(self, image_path, since: float | None = None):
+        self.path = image_path
+        self.resolved = _resolved(image_path)
+        self.since = since  # the image in the project since at least then (when added, else its oldest own file), None: unknown
+
+    def size(self) -> int | None:
+        try:
+            return None if self.path is None else os.stat(self.path).st_size
+        except (OSError, ValueError):
+            return None
+
+    def note(self) -> tuple | None:
+        return None if self.path is None else _note_of(self.path)
+
+    def same(self, noted: tuple | None) -> bool | None:
+        """True/False; None where either side is unknown (no note in the record, the file unreadable)."""
+        size = None if noted is None else self.size()
+        if size is None:
+            return None
+        if size != noted[0]:
+            return False
+        note = self.note()
+        return None if note is None else note == noted
+
+
+def _judged(record: tuple, picture: _Picture, file_owner, key: str, kept_as: str | None = None):
+    """Whose the removed/ file whose ``record`` is (recorded path, noted (bytes, sha256) or None) is, for the
+    image ``picture`` of ``key``: None - not this image's (another current image's file, or a file no image
+    has under another key's name); else (doubt or None, what its why adds). ``kept_as``: the keys its name is
+    of, where it is not this image's name (``_recorded_for``). See ``kept_copies``."""
+    recorded, noted, removed = record
+    owner = _Lazy(lambda: file_owner(recorded) if file_owner is not None else None)
+    same = picture.same(noted)
+    if recorded == picture.resolved or owner() == key:
+        if same is False:
+            reason = (f"removed from this image's file when it held another picture ({noted[0]:,} bytes, "
+                      "another SHA-256 than its own now)")
+        elif same or kept_as is None:
+            return None, ""
+        else:
+            reason = f"an image of this file before, removed from {recorded}"
+        kept = "" if kept_as is None else f"kept as {kept_as}'s, "
+        return f"{kept}{reason}: check it before using it", ""
+    if same:  # the same picture in another file: this image's file moved, renamed or copied since - or a duplicate
+        if _note_of(recorded) == noted:  # the file still there with that picture: another file of one picture
+            shown = ", which the project shows too" if owner() is not None else ", still there"
+            return f"removed from {recorded}, the same picture as this image's{shown}: check it before using it", ""
+        if picture.since is not None and picture.since < removed:
+            return (f"removed from {recorded}, the same picture as this image's, which was in the project then "
+                    "too: check it before using it"), ""
+        return None, f" (removed from {recorded}: the same picture, moved, renamed or copied since)"
+    if owner() is not None or kept_as is not None:
+        return None
+    other = ", another picture than this image's" if same is False else ""
+    return f"removed from {recorded}, not this image's file{other}: check it before using it", ""
+
+
+class _Lazy:
+    """A value computed once, when first asked."""
+
+    def __init__(self, make):
+        self.make, self.done, self.value = make, False, None
+
+    def __call__(self):
+        if not self.done:
+            self.value, self.done = self.make(), True
+        return self.value
+
+
+def _recorded_for(folder: Path, picture: _Picture, listed: set[str], rules, file_owner, key: str) -> list[KeptCopy]:
+    """The files of removed/ ``folder`` whose record names ``picture``'s file, or notes its picture, though
+    their name is another key's (not in ``listed``: those ``kept_copies`` found by this image's names) - an
+    image of this file removed under another key, or this picture's file moved or renamed since and added
+    again under another key - judged by ``_judged``; else no image would offer them."""
+    by_name, by_file, by_note, _by_key = _records_index(folder)
+    names = list(by_file.get(picture.resolved, ()))
+    if by_note and picture.size() in {size for size, _sha in by_note}:
+        names += by_note.get(picture.note(), ())
+    found = []
+    for name in dict.fromkeys(names):
         if name in listed:
             continue
-        path = folder / name
-        whys, time_text, heads = [], None, []
-        at = name.find(".")
-        while at > 0:
-            head, rest = name[:at], name[at + 1:]
-            for rule, _by, why in rules:
-                match = rule.fullmatch(rest)
-                if match is not None:
-                    if why not in whys:
-                        whys.append(why)
-                    heads.append(head)
-                    time_text = time_text or match.groupdict().get("time")
-            at = name.find(".", at + 1)
+        whys, time_text, heads = _name_whys(name, rules)
         if not whys:
             continue
+        try:
+            verdict = _judged(by_name[name], picture, file_owner, key, ", ".join(dict.fromkeys(heads)))
+        except Exception as exc:  # noqa: BLE001 - a failure to tell whose it is never hides a copy
+            verdict = _untold(exc), ""
+        if verdict is None:
+            continue
+        path = folder / name
         try:
             now = os.lstat(path)
         except OSError:
             continue
         if not stat.S_ISREG(now.st_mode):
             continue
-        named = ", ".join(dict.fromkeys(heads))
-        why = (f"maybe not this image's (kept as {named}'s, an image of this file before, removed from "
-               f"{resolved}: check it before using it): {', or '.join(whys)}")
-        found.append(KeptCopy(path, "removed", why, _name_time(time_text) or now.st_mtime, now.st_mtime, True))
+        (doubt, extra) = verdict
+        why = ", or ".join(whys) + extra
+        if doubt:
+            why = f"maybe not this image's ({doubt}): {why}"
+        found.append(KeptCopy(path, "removed", why, _name_time(time_text) or now.st_mtime, now.st_mtime, bool(doubt)))
     return found
 
 
@@ -737,16 +911,51 @@ def _resolved(image_path) -> str:
         return str(image_path)
 
 
-def _removed_record(path: Path) -> str | None:
-    """The image file a removed/ file's record (``qgn.project_removed``) names; None when it has none
-    that can be read."""
+def _removed_record(path: Path) -> tuple | None:
+    """(the image file, its noted (bytes, sha256) or None) a removed/ file's record (``qgn.project_removed``)
+    names; None when it has none that can be read."""
     from .project_removed import _read_record, record_path
 
     record = record_path(path)
     if os.path.islink(record) or not os.path.isfile(record):
         return None
     doc = _read_record(record)
-    return None if doc is None else doc["path"]
+    return None if doc is None else _recorded(doc)
+
+
+def _recorded(doc: dict) -> tuple:
+    """(path, (bytes, sha256) or None, when removed) of a removed/ record read by ``project_removed._read_record``."""
+    noted = doc.get("file")
+    if (isinstance(noted, dict) and type(noted.get("bytes")) is int and isinstance(noted.get("sha256"), str)):
+        return doc["path"], (noted["bytes"], noted["sha256"]), doc["removed"]
+    return doc["path"], None, doc["removed"]
+
+
+#: image file → ((device, inode, size, mtime_ns, ctime_ns), (bytes, sha256) or None): a file read once while unchanged
+_NOTES: dict[str, tuple[tuple, tuple | None]] = {}
+
+
+def _note_of(path) -> tuple | None:
+    """``project_removed.file_note`` of the file ``path`` (bytes, sha256), None when it cannot be read; read
+    again only when the file changed (the app lists an image's kept copies after every autosave)."""
+    from .project_removed import file_note
+
+    try:
+        now = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    mark = (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns)
+    key = os.fspath(path)
+    with _LISTED_LOCK:
+        known = _NOTES.get(key)
+    if known is not None and known[0] == mark:
+        return known[1]
+    note = file_note(Path(path))
+    with _LISTED_LOCK:
+        if len(_NOTES) > 256:
+            _NOTES.clear()
+        _NOTES[key] = (mark, note)
+    return note
 
 
 def check_kept_copy(path) -> Path:
@@ -761,6 +970,93 @@ def check_kept_copy(path) -> Path:
             raise OutsideRootError(f"{link} is a symbolic link now: a kept copy is read only as a file of the "
                                    "project, never through a link. Nothing was read")
     return path_inside(root, folder.name, path.name, follow=False)
+
+
+#: whether this system opens a name relative to a folder's descriptor (``os.open(dir_fd=)``: not Windows)
+_DIR_FDS = os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY") and hasattr(os, "O_NOFOLLOW")
+
+
+def open_kept_copy(path):
+    """``path`` (a ``KeptCopy``'s, listed earlier) opened to be read (a binary file object), as it is now: its
+    kept folder opened as a folder of its project (``O_DIRECTORY | O_NOFOLLOW``, relative to the project's
+    folder: ``_open_kept_folder``), then the file in that very folder (``O_NOFOLLOW``, ``dir_fd=``) - what was checked is what is
+    read: a folder swapped for a link between a check and a read is never read through. OutsideRootError
+    (a ValueError) where the folder or the file is a symbolic link now, or the folder is not one of
+    ``KEPT_FOLDER_NAMES``; NotAFileError for a pipe or a device; OSError as ``os.open``. Where the system
+    has no ``dir_fd`` (Windows): ``check_kept_copy``, then the open - the race left open there."""
+    from .fileio import mode_kind, not_a_file_error, open_regular
+
+    path = Path(path)
+    folder, root = path.parent, path.parent.parent
+    if folder.name not in KEPT_FOLDER_NAMES or path.name in ("", ".", ".."):
+        raise OutsideRootError(f"{path} is not a file of a project's kept folders ({', '.join(KEPT_FOLDER_NAMES)}): "
+                               "nothing was read")
+    if not _DIR_FDS:
+        return open_regular(check_kept_copy(path))
+    inside = _open_kept_folder(root, folder)
+    try:
+        fd = _open_at(path.name, _BINARY | getattr(os, "O_NONBLOCK", 0), inside, path)
+    finally:
+        os.close(inside)
+    try:
+        kind = mode_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise not_a_file_error(path, kind)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+#: how the project's own folder is opened to look names up in it: ``O_PATH`` (Linux) needs no permission to read
+#: it - a project folder of mode 0711 (search only) is a project all the same; elsewhere read-only
+_LOOK_UP = getattr(os, "O_PATH", os.O_RDONLY)
+
+
+def _open_kept_folder(root: Path, folder: Path) -> int:
+    """The kept ``folder`` (``root``'s) opened as a folder of the project, never through a symbolic link at its own
+    name (``_open_at``): relative to ``root`` opened (``_LOOK_UP``; ``root`` itself may be reached through a link,
+    as a user may open a project). Where ``root`` cannot be opened so (no ``O_PATH``, and a folder that may be
+    searched but not read: EACCES), ``folder`` by its whole path - ``O_NOFOLLOW`` refuses it as a link all the same."""
+    try:
+        top = os.open(root, _LOOK_UP | os.O_DIRECTORY)
+    except PermissionError:
+        return _open_at(os.fspath(folder), os.O_DIRECTORY, None, folder)
+    try:
+        return _open_at(folder.name, os.O_DIRECTORY, top, folder)
+    finally:
+        os.close(top)
+
+
+def _open_at(name: str, flags: int, dir_fd: int | None, shown: Path) -> int:
+    """``name`` in the folder open as ``dir_fd`` (None: ``name`` is a path), read-only, never through a symbolic
+    link at ``name`` (OutsideRootError naming ``shown``)."""
+    try:
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | flags, dir_fd=dir_fd)
+    except OSError as exc:
+        try:
+            link = stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+        except OSError:
+            link = False
+        if link or exc.errno == errno.ELOOP:
+            raise OutsideRootError(f"{shown} is a symbolic link now: a kept copy is read only as a file of the "
+                                   "project, never through a link. Nothing was read") from None
+        raise type(exc)(exc.errno, exc.strerror, os.fspath(shown)) from None  # the whole path, not the name
+
+
+def read_kept_copy(path, classes, shape: tuple[int, int]):
+    """The label map (H, W) of ``label_dtype(classes)`` of the kept copy ``path`` (``open_kept_copy``: never
+    through a link, whenever one appears), read by the import's capped, checked .qgt reader: ValueError when
+    it is not a .qgt of ``classes``, or its size is not ``shape`` (H, W), the image's."""
+    from .formats.qgt import read_qgt_file
+
+    with open_kept_copy(path) as file:
+        label = read_qgt_file(Path(path), classes, file=file)
+    if tuple(label.shape) != tuple(shape):
+        raise ValueError(f"{path}: the mask is {label.shape[1]}×{label.shape[0]} but the image is "
+                         f"{shape[1]}×{shape[0]}")
+    return label
 
 
 def newest_first(copies) -> list[KeptCopy]:
@@ -825,24 +1121,27 @@ def _listed(folder: Path) -> list[str]:
     return names
 
 
-#: removed/ folder → ((device, inode, mtime_ns), {the image file a record names: [its kept files' names]},
-#: when read): each record read once while the folder is unchanged (a record is written by a rename, which
-#: changes the folder) - 20,000 of them take a second to read
-_RECORDS: dict[str, tuple[tuple, dict[str, list[str]], float]] = {}
+#: removed/ folder → ((device, inode, mtime_ns), ``_records_index``'s three, when read): each record read once while
+#: the folder is unchanged (a record is written by a rename, which changes the folder) - 20,000 of them take a
+#: second to read
+_RECORDS: dict[str, tuple[tuple, tuple, float]] = {}
 
 
-def _records_by_file(folder: Path) -> dict[str, list[str]]:
-    """{the image file (resolved) a record of removed/ ``folder`` names: [the names of the kept ``.qgt``
-    files it is the record of]}: only plain files, never through a link; read again only when the folder
-    changed (as ``_listed``). Reads every record: job threads only."""
-    from .project_removed import RECORD_SUFFIX, _read_record
+def _records_index(folder: Path) -> tuple[dict, dict, dict, dict]:
+    """({kept name: (the image file its record names, resolved; its noted (bytes, sha256) or None)},
+    {image file: [kept names]}, {(bytes, sha256): [kept names]}, {key: [(when removed, kept name)]}) of the
+    records of removed/ ``folder``
+    whose kept ``.qgt`` file is there: only plain files, never through a link; read again only when the
+    folder changed (as ``_listed``). Reads every record: job threads only."""
+    from .project_removed import RECORD_SUFFIX, REMOVAL_KIND, _read_record
 
+    nothing: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
     try:
         if os.path.islink(folder):
-            return {}
+            return nothing
         now = os.stat(folder)
     except OSError:
-        return {}
+        return nothing
     mark = (now.st_dev, now.st_ino, now.st_mtime_ns)
     key = os.fspath(folder)
     with _LISTED_LOCK:
@@ -851,22 +1150,37 @@ def _records_by_file(folder: Path) -> dict[str, list[str]]:
         return read[1]
     read_at = time.time()
     names = set(_listed(folder))
-    by_file: dict[str, list[str]] = {}
     try:
         with os.scandir(folder) as entries:
-            records = [entry.name for entry in entries if entry.name.endswith(".qgt" + RECORD_SUFFIX)
-                       and entry.name[:-len(RECORD_SUFFIX)] in names and entry.is_file(follow_symlinks=False)]
+            records = [entry.name for entry in entries if (_REMOVAL.fullmatch(entry.name) or (
+                entry.name.endswith(".qgt" + RECORD_SUFFIX) and entry.name[:-len(RECORD_SUFFIX)] in names))
+                and entry.is_file(follow_symlinks=False)]
     except OSError:
-        return {}
+        return nothing
+    by_name, by_file, by_note, by_key = nothing
     for record in sorted(records):
         doc = _read_record(folder / record)
-        if doc is not None:
-            by_file.setdefault(doc["path"], []).append(record[:-len(RECORD_SUFFIX)])
+        if doc is not None and _REMOVAL.fullmatch(record):  # a removal that moved no file: it dates the key only
+            if doc.get("kind") == REMOVAL_KIND and isinstance(doc.get("key"), str):
+                by_name[record] = _recorded(doc)
+                by_key.setdefault(doc["key"], []).append((doc["removed"], record))
+        elif doc is not None:
+            name = record[:-len(RECORD_SUFFIX)]
+            by_name[name] = recorded, noted, _removed = _recorded(doc)
+            by_file.setdefault(recorded, []).append(name)
+            if noted is not None:
+                by_note.setdefault(noted, []).append(name)
+            if isinstance(doc.get("key"), str):
+                by_key.setdefault(doc["key"], []).append((doc["removed"], name))
     with _LISTED_LOCK:
         if len(_RECORDS) > 16:
             _RECORDS.clear()
-        _RECORDS[key] = (mark, by_file, read_at)
-    return by_file
+        _RECORDS[key] = (mark, (by_name, by_file, by_note, by_key), read_at)
+    return by_name, by_file, by_note, by_key
+
+
+#: ``Project._write_removal``'s name: the record alone of a removal that moved no file
+_REMOVAL = re.compile(rf".+\.removal\.{_TIME}\.json")
 
 
 def _name_time(text: str | None) -> float | None:
@@ -877,3 +1191,4 @@ def _name_time(text: str | None) -> float | None:
         return time.mktime(time.strptime(text, "%Y%m%d-%H%M%S"))
     except (ValueError, OverflowError):
         return None
+

@@ -12,10 +12,16 @@ moved file it writes a record ``<that name>.json``::
 
 Only files with such a record are ever brought back; files in ``removed/`` without one (removed
 before records existed, left over by a class edit, a copied link) stay where they are.
+
+An image removed with nothing to move (never saved, no autosave) whose key has kept copies elsewhere (its
+Discards) leaves a record alone, ``removed/<key>.removal.<time>.json`` (``Project._write_removal``: kind ``"removal"``,
+no ``.qgt`` beside it - bring-back and every kept-file reader pass it by): what dates those copies as that
+image's for the image given the key next (``qgn.project_kept._earlier_holder``).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ from .fileio import atomic_write_bytes, file_sha256, read_json
 REMOVED_DIR = "removed"  # annotations of images taken out of the project (never deleted)
 RECORD_FORMAT, RECORD_VERSION = "qgn-removed", 1
 RECORD_SUFFIX = ".json"
+REMOVAL_KIND = "removal"  # a record alone: an image removed with no file to move (``Project._write_removal``)
 MAX_RECORD_BYTES = 1 << 20
 
 
@@ -91,9 +98,24 @@ def _read_record(path: Path) -> dict | None:
         return None
     if not isinstance(doc, dict) or doc.get("format") != RECORD_FORMAT or doc.get("version") != RECORD_VERSION:
         return None
-    if not isinstance(doc.get("path"), str) or not isinstance(doc.get("removed"), (int, float)):
+    if not isinstance(doc.get("path"), str) or "\0" in doc["path"] or _record_time(doc.get("removed")) is None:
         return None
+    doc["removed"] = _record_time(doc["removed"])
     return doc
+
+
+def _record_time(value) -> float | None:
+    """A record's ``removed`` as seconds since the epoch that a clock shows (``time.localtime`` takes it); None for
+    anything else - a huge int (``float`` overflows), NaN, infinity, a time past the clock's, a bool, a string: a record
+    edited by hand or by another program is ignored, never an error out of every reader of removed/."""
+    if type(value) not in (int, float):
+        return None
+    try:
+        seconds = float(value)
+        time.localtime(seconds)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def removed_annotations(folder: Path, kind: str = "annotation") -> dict[str, list[tuple[Path, dict]]]:

@@ -60,6 +60,11 @@ SOURCE_TEXT = {"prediction": "the prediction", "truth": "the ground truth", "imp
                "head": "the project head", "previous": "the previous image's labels", "kept": "a kept copy"}
 
 
+def _start_over_text(source: str) -> str:
+    """The Annotate menu's entry of ``source``: "Start over from a kept copy…" (… where it asks first)."""
+    return f"Start over from {SOURCE_TEXT[source]}{'…' if START_SOURCES[source][0].endswith('…') else ''}"
+
+
 def step_text(verb: str, step: str) -> str:
     """A menu entry naming the undo step it acts on: "&Undo Fill 5,304 px" (``verb`` alone: none)."""
     return f"{verb} {step.replace('&', '&&')}" if step else verb
@@ -177,6 +182,8 @@ class Annotator(AnnotatorClassChangesMixin, QtCore.QObject):
         self.extra_sources: dict = {}
         self.default_source = lambda doc: "prediction"  # the start of a new annotation
         self.mode_actions: list[QtGui.QAction] = []
+        # source → the Annotate menu's "Start over from …" (kept: greyed and counted as the panel's entry)
+        self.start_actions: dict[str, QtGui.QAction] = {}
         self._displaced: dict[QtGui.QAction, list[QtGui.QKeySequence]] = {}
         self._hidden_layers: list[str] = []
         self._mode_layers = {key: True for key in SHOWN_WHILE_ANNOTATING}
@@ -272,8 +279,9 @@ class Annotator(AnnotatorClassChangesMixin, QtCore.QObject):
         self._name_class_actions()
         menu.addSeparator()
         for source, (text, tip) in START_SOURCES.items():
-            add(menu, f"Start over from {SOURCE_TEXT[source]}{'…' if text.endswith('…') else ''}",
-                self._start_setter(source), tip=tip, section=section)
+            self.start_actions[source] = add(menu, _start_over_text(source), self._start_setter(source), tip=tip,
+                                             section=section)
+        self._update_panel_sources(self.workspace.current)
         for action in self.mode_actions:
             action.setEnabled(False)
 
@@ -639,10 +647,10 @@ class Annotator(AnnotatorClassChangesMixin, QtCore.QObject):
         if source == "import":
             return Annotation.from_file(path, classes, shape=doc.size)
         if source == "kept":  # the import's capped, checked reader: a .qgt of these classes and the image's size
-            from qgn.project_kept import check_kept_copy
+            from qgn.project_kept import read_kept_copy
 
-            # as it is now: it, or its folder, may have been replaced by a link since the listing
-            return Annotation.from_file(check_kept_copy(path), classes, "qgt", shape=doc.size)
+            # as it is now: it, or its folder, may have been replaced by a link since the listing (or meanwhile)
+            return Annotation(read_kept_copy(path, classes, doc.size), classes, "import")
         if source in self.extra_sources:
             return Annotation.from_prediction(self.extra_sources[source][1](doc), classes)
         raise ValueError(f"unknown annotation source {source!r}")
@@ -1058,13 +1066,18 @@ class Annotator(AnnotatorClassChangesMixin, QtCore.QObject):
     def _update_panel_sources(self, doc) -> None:
         self._update_snap_options(doc)
         kept = len(self.kept_copies(doc)) if doc is not None else 0
-        self.panel.set_start_text("kept", f"Kept copy… ({kept})" if kept else "Kept copy…")
+        count = f" ({kept})" if kept else ""
+        self.panel.set_start_text("kept", f"Kept copy…{count}")
         have = doc is not None and doc.image is not None and self.classes is not None
+        menu = self.start_actions.get("kept")
+        if menu is not None:  # the Annotate menu's entry as the panel's: greyed with none, the count named
+            menu.setText(_start_over_text("kept") + count)
+            menu.setEnabled(have and bool(kept))
         self.panel.set_start_available({
             "prediction": have and doc.result is not None,
             "truth": have and doc.ground_truth is not None,
             "import": have,
-            "kept": have and bool(self.kept_copies(doc)),
+            "kept": have and bool(kept),
             "empty": have and self.classes.ignore_index is not None,
             **{source: have and available(doc) for source, (available, _label) in self.extra_sources.items()},
         })

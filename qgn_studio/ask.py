@@ -288,7 +288,7 @@ class AskUser:
 
 def kept_copy_dialog(parent, name: str, copies: list) -> QtWidgets.QDialog:
     """The choice of ``AskUser.kept_copy``: the copies newest first, when and why each was kept, its
-    file in the tooltip; the newest chosen - the newest not ``unsure`` (its name fits another image too)."""
+    file in the tooltip; the newest chosen - the newest not ``unsure`` (maybe another image's: ``KeptCopy``)."""
     dialog = QtWidgets.QDialog(parent)
     dialog.setWindowTitle("Start from a kept copy")
     layout = QtWidgets.QVBoxLayout(dialog)

@@ -9,11 +9,17 @@ the kept file is never moved.
 The folders are listed off the UI thread, on this controller's own thread (each folder once while it
 is unchanged: ``qgn.project_kept.kept_copies``), when an image is shown and after each save, autosave
 or change another writer made. An image shown with kept copies newer than its saved annotation is
-said once per window (the banner, keyed ``"kept"``), naming the menu entry.
+said once per window (the banner, keyed ``"kept"``), naming the menu entry - only the copies kept after those a
+window said before: the app's settings remember, per project folder and image, the newest copy announced
+(``ANNOUNCED``), so a window opened tomorrow does not say the same copies again (the menu lists them all); a
+project moved or renamed says them once more.
 """
 from __future__ import annotations
 
+import hashlib
 import html
+import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +29,11 @@ from PySide6 import QtCore
 from qgn.project_kept import newest_first
 
 NOTICE_KEY = "kept"
+#: the settings' {project folder: {digest of an image key (``_key_digest``): [when, written] (``_stamp``) of the newest
+#: kept copy of it announced]} (JSON), at most ``ANNOUNCED_PROJECTS`` projects (the latest) of ``ANNOUNCED_IMAGES`` images
+#: each (the latest): a few tens of KB at most, read and written on the UI thread in a millisecond. Keyed by the
+#: project's folder: a project moved or renamed says its copies once more
+ANNOUNCED, ANNOUNCED_PROJECTS, ANNOUNCED_IMAGES = "kept/announced", 16, 50
 
 
 class KeptController(QtCore.QObject):
@@ -36,6 +47,7 @@ class KeptController(QtCore.QObject):
         self.runner = JobRunner(self)
         self.copies: dict[Path, list] = {}  # image path → its kept copies, as last listed
         self._told: set[tuple[str, str]] = set()  # (project root, key) whose newer copies were said
+        self.asked = self.listed = 0  # listings submitted, and those whose answer was taken (done or failed)
         annotator.kept_copies = lambda doc: self.copies.get(doc.path, []) if doc is not None else []
         workspace.current_changed.connect(self.look)
         workspace.project_changed.connect(self._project_changed)
@@ -80,6 +92,7 @@ class KeptController(QtCore.QObject):
             return copies, saved, image.key
 
         def done(result) -> None:
+            self.listed += 1
             copies, saved, key = result
             if project is not self.projects.project:
                 return  # listed in a project since closed or switched: never kept under a path the next may share
@@ -98,17 +111,87 @@ class KeptController(QtCore.QObject):
                 self.workspace.clear_message(NOTICE_KEY)
             elif notice and told not in self._told:
                 self._told.add(told)
+                newer = self._not_announced(project.root, key, newer)
+                if not newer:
+                    return  # each said in an earlier window: listed in the menu, not said again
                 self.workspace.show_message(notice_text(doc.name, newer, saved is None), "info", NOTICE_KEY)
                 self.workspace.show_status(f"{doc.name}: kept copies newer than its saved annotation: "
                                            "Start from → Kept copy…", 8000)
 
         def failed(message: str) -> None:
+            self.listed += 1
             self.workspace.show_status(f"Cannot list the copies kept of {doc.name}: {message}", 6000)
 
+        self.asked += 1
         self.runner.submit(run, done, failed, "Listing the copies kept aside")
+
+    def _not_announced(self, root, key: str, copies: list) -> list:
+        """Of ``copies`` (of the image ``key`` of the project at ``root``), those kept after the newest one a window
+        announced before (``ANNOUNCED``: by (when, written)); the newest is remembered as announced now. Without
+        settings (screenshots): all. By times only: a copy that turns up later with a time not newer than the one
+        remembered is listed in the menu, never said - put back by hand, an undone state (``keep_undone`` links the
+        autosave: its time is the autosave's, which may be older than a copy said before), another host's clock
+        behind this one's. Remembering names as well would say them, at the cost of a list per image in the
+        settings (lost7b 6 bounded them to a pair of times)."""
+        settings = self.workspace.settings
+        if settings is None:
+            return copies
+        memory = announced(settings)
+        images = memory.pop(os.fspath(root), {})
+        digest = _key_digest(key)
+        said = images.pop(digest, None)
+        fresh = [copy for copy in copies if said is None or _stamp(copy) > said]
+        newest = max([_stamp(copy) for copy in copies] + ([said] if said is not None else []))
+        images[digest] = newest
+        while len(images) > ANNOUNCED_IMAGES:
+            images.pop(next(iter(images)))
+        memory[os.fspath(root)] = images
+        while len(memory) > ANNOUNCED_PROJECTS:
+            memory.pop(next(iter(memory)))
+        settings.setValue(ANNOUNCED, json.dumps(memory, separators=(",", ":")))
+        self.workspace.sync_settings()
+        return fresh
 
     def shutdown(self, wait: bool = True) -> None:
         self.runner.stop(wait)
+
+
+def announced(settings) -> dict[str, dict[str, tuple[float, float]]]:
+    """The settings' ``ANNOUNCED``: {project folder: {key digest: (when, written)}} - empty where missing or
+    unreadable, and without any entry of another form (lost7's list of paths): a copy is then said once more."""
+    try:
+        memory = json.loads(str(settings.value(ANNOUNCED, "") or "{}"))
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(memory, dict):
+        return {}
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for root, images in memory.items():
+        if isinstance(images, dict):
+            out[str(root)] = {str(digest): pair for digest, pair in
+                              ((digest, _times(pair)) for digest, pair in images.items()) if pair is not None}
+    return out
+
+
+def _times(pair) -> tuple[float, float] | None:
+    """``ANNOUNCED``'s [when, written] as two finite floats; None for anything else (edited by hand)."""
+    if not isinstance(pair, list) or len(pair) != 2 or any(type(value) not in (int, float) for value in pair):
+        return None
+    try:
+        when, written = float(pair[0]), float(pair[1])
+    except OverflowError:
+        return None
+    return (when, written) if math.isfinite(when) and math.isfinite(written) else None
+
+
+def _stamp(copy) -> tuple[float, float]:
+    """A kept copy's (when, written), to the millisecond: as ``ANNOUNCED`` holds it (and compares it)."""
+    return round(copy.when, 3), round(copy.written, 3)
+
+
+def _key_digest(key: str) -> str:
+    """An image key as ``ANNOUNCED`` holds it: 10 hex of its SHA-256 (a key may be 170 bytes)."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
 def _stand_in(scratch, project):

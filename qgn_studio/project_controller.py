@@ -1168,8 +1168,9 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ProjectClassChangesMixin,
         images, keys = self._listed_images(project, docs)
         rows = {id(d): i for i, d in enumerate(self.workspace.docs)}
         marks = later.get("marks", {})
-        self.jobs.submit(partial(self._remove_listed, project, images, later.get("discard")),
-                         self._ending_progress(partial(self._images_removed, project, docs, images)),
+        notes: list[str] = []  # what did not block a removal, said with it
+        self.jobs.submit(partial(self._remove_listed, project, images, later.get("discard"), notes),
+                         self._ending_progress(partial(self._images_removed, project, docs, images, notes)),
                          self._ending_progress(partial(self._images_not_removed, project, docs, keys, rows, marks)),
                          REMOVING, self._job_progress(REMOVING))
         self.shell.close_documents(docs, forget=False)  # until the project no longer has them
@@ -1189,27 +1190,29 @@ class ProjectController(AutosaveMixin, DoneMarksMixin, ProjectClassChangesMixin,
         return images, keys
 
     @staticmethod
-    def _remove_listed(project, images: list, discard, report) -> list:
-        """Remove ``images`` from ``project`` after running ``discard`` (job thread); the files moved."""
+    def _remove_listed(project, images: list, discard, notes: list, report) -> list:
+        """Remove ``images`` from ``project`` after running ``discard`` (job thread); the files moved.
+        ``notes`` gathers what did not block a removal (``Project.remove_image``'s notes), said with it."""
         if discard is not None:  # first, or the removal keeps the discarded autosaves in removed/ (and
             discard()  # adding the image again offers them back); the lock held: neither happens
         moved = []
         report(0, len(images))  # each removal writes project.json: 300 images take seconds
         for i, image in enumerate(images):
             try:
-                moved += project.remove_image(image)
+                moved += project.remove_image(image, notes=notes)
             except KeyError:  # another window or command removed it first: out of the project, as asked
                 pass
             report(i + 1, len(images))
         return moved
 
-    def _images_removed(self, project, docs: list, images: list, moved: list) -> None:
+    def _images_removed(self, project, docs: list, images: list, notes: list, moved: list) -> None:
         """``remove_images`` wrote (UI thread): what the user discarded goes now, and it is said."""
         self.annotator.forget(docs)
         self.images_removed.emit([image.key for image in images])
         kept = f"; their annotations are kept in {project.root / 'removed'}" if moved else ""
+        said = f" ({'; '.join(notes[:2])}{' …' if len(notes) > 2 else ''})" if notes else ""
         self.workspace.show_status(f"Removed {len(images)} image{'s' if len(images) != 1 else ''} "
-                                   f"from {project.root.name}{kept}", 8000)
+                                   f"from {project.root.name}{kept}{said}", 15000 if notes else 8000)
 
     def _images_not_removed(self, project, docs: list, keys: dict, rows: dict, marks: dict, message: str) -> None:
         """``remove_images`` was refused (UI thread): a writer holding the lock past its timeout, a

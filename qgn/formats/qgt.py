@@ -19,10 +19,11 @@ def write_qgt_file(label, classes: ClassSet, out_dir: Path, stem: str, levels: i
     return [path]
 
 
-def read_qgt_file(path: Path, classes: ClassSet) -> np.ndarray:
+def read_qgt_file(path: Path, classes: ClassSet, file=None) -> np.ndarray:
     """The .qgt's label map in ``classes`` (``qgn.quadtree.label_io.quadtree_label``, as ``read_label_file``), which must be the file's own classes in
-    its order: an import names a class set change (ValueError naming the first class that differs)."""
-    qt, file_classes = read_qgt(path)
+    its order: an import names a class set change (ValueError naming the first class that differs). ``file``:
+    ``path`` opened already (a binary file object, read here and closed: ``qgn.project_kept.open_kept_copy``)."""
+    qt, file_classes = read_qgt(path, file=file)
     check_same_classes(path, qt.num_classes, file_classes.names if file_classes else None, classes)
     return quadtree_label(qt, file_classes, classes, path)
 

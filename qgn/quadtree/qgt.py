@@ -1034,12 +1034,13 @@ def write_qgt(path: str | os.PathLike, qt: Quadtree, classes: ClassSet | None = 
     atomic_write_bytes(path, encode_qgt(qt, classes))
 
 
-def read_qgt(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple[Quadtree, ClassSet | None]:
-    """Read a .qgt file: ``(Quadtree, ClassSet or None)``. QgtFormatError if it is not valid."""
+def read_qgt(path: str | os.PathLike, *, max_pixels: int | None = None, file=None) -> tuple[Quadtree, ClassSet | None]:
+    """Read a .qgt file: ``(Quadtree, ClassSet or None)``. QgtFormatError if it is not valid. ``file``: ``path``
+    opened already (a binary file object of a regular file, read from its start and closed here)."""
     from ..fileio import open_regular
 
     path = Path(path)
-    with open_regular(path) as f:  # a named pipe or device: refused, never waited on
+    with open_regular(path) if file is None else file as f:  # a named pipe or device: refused, never waited on
         head = f.read(_HEADER_MAX)
         if not head:
             raise QgtFormatError(f"{path}: the file is empty")

@@ -244,3 +244,110 @@ def test_the_choice_preselects_the_newest_sure_copy(qtbot, tmp_path):
     dialog = kept_copy_dialog(None, "a.png", [copies[0], replace(copies[2], unsure=True)])
     qtbot.addWidget(dialog)
     assert dialog.list.currentRow() == 0
+
+
+def _menu_action(win, text: str):
+    from PySide6 import QtWidgets
+
+    (action,) = [a for menu in win.menuBar().findChildren(QtWidgets.QMenu) for a in menu.actions()
+                 if a.text().startswith(text)]
+    return action
+
+
+def test_the_annotate_menus_kept_copy_entry_follows_the_panels(qtbot, windows, samples, model_path, tmp_path):
+    """(lost7 1) Annotate → Start over from a kept copy… is greyed where the panel's Kept copy… is (no copy),
+    names the count the panel names, and follows both ways as copies appear and disappear. Fails before:
+    the menu's entry was enabled for an image with no kept copy, without the count."""
+    from qgn.formats import FORMATS
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    first = win.docs[0]
+    key = win.projects.project.image_for(first.path).key
+    panel = win.annotator.panel.start_buttons["kept"]
+    menu = _menu_action(win, "Start over from a kept copy")
+    qtbot.waitUntil(lambda: win.kept.runner.pending() == 0, timeout=WAIT_MS)
+    assert not panel.isEnabled() and not menu.isEnabled(), menu.text()
+    assert menu.text() == "Start over from a kept copy…"
+    (folder / "discarded").mkdir()
+    kept = FORMATS["qgt"].write(session.label, win.annotator.classes, folder / "discarded",
+                                f"{key}.{time.strftime('%Y%m%d-%H%M%S')}")[0]
+    win.kept.look(first)
+    qtbot.waitUntil(lambda: panel.isEnabled(), timeout=WAIT_MS)
+    assert menu.isEnabled() and menu.text() == "Start over from a kept copy… (1)", menu.text()
+    kept.unlink()
+    win.kept.look(first)
+    qtbot.waitUntil(lambda: not panel.isEnabled(), timeout=WAIT_MS)
+    assert not menu.isEnabled() and menu.text() == "Start over from a kept copy…", menu.text()
+
+
+def test_copies_announced_once_are_not_announced_again_in_a_later_window(qtbot, windows, samples, model_path,
+                                                                         tmp_path):
+    """(lost7 6) The banner of copies newer than the saved annotation is said once per window; the app's
+    settings remember which copies of which project were announced, so a window opened later (tomorrow) says
+    only copies kept since - the menu still lists all. Fails before (the same copy announced again)."""
+    from qgn.formats import FORMATS
+
+    folder = tmp_path / "project"
+    win, session = painted_and_saved(qtbot, windows, samples, model_path, folder, 5)
+    first, second = win.docs[0], win.docs[1]
+    key = win.projects.project.image_for(first.path).key
+    (folder / "discarded").mkdir()
+    FORMATS["qgt"].write(session.label, win.annotator.classes, folder / "discarded", f"{key}.20991231-000000")
+    banners = []
+    win.workspace.message.connect(lambda text, kind, key: banners.append(text) if key == "kept" else None)
+
+    def shown_again() -> list:  # a later window: nothing said in it yet, the same settings
+        banners.clear()
+        win.kept._told.clear()
+        _show(qtbot, win, second)
+        _show(qtbot, win, first)
+        qtbot.waitUntil(lambda: win.kept.listed == win.kept.asked, timeout=WAIT_MS)  # every listing's answer taken
+        assert win.kept.copies.get(first.path)
+        return list(banners)
+
+    (said,) = shown_again()
+    assert "1 copy" in said, said
+    assert shown_again() == []  # the same copy: not announced again
+    assert len(win.kept.copies[first.path]) == 1  # still listed
+    FORMATS["qgt"].write(session.label, win.annotator.classes, folder / "discarded", f"{key}.20991231-000001")
+    (said,) = shown_again()
+    assert "1 copy" in said, said  # only the new one
+    assert len(win.kept.copies[first.path]) == 2
+
+
+def test_the_memory_of_announced_copies_stays_small(tmp_path):
+    """(lost7b 6) The settings' memory of announced copies held every path (32 projects x 500): 1.3 MB of INI, each
+    banner and every later settings sync tens of ms on the UI thread. Now the newest announced copy's times per
+    image key, of the latest ``ANNOUNCED_IMAGES`` images of the latest ``ANNOUNCED_PROJECTS`` projects: filled far
+    past both, it stays under 64 KB, remembers the latest, says a newer copy, and reads lost7's lists as nothing."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from PySide6 import QtCore
+
+    from qgn.project_kept import KeptCopy
+    from qgn_studio.kept_controller import ANNOUNCED, ANNOUNCED_IMAGES, ANNOUNCED_PROJECTS, KeptController, announced
+
+    settings = QtCore.QSettings(os.fspath(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    settings.setValue(ANNOUNCED, '{"/old/project": ["/old/project/discarded/a.20260101-000000.qgt"]}')
+    assert announced(settings) == {}
+    me = SimpleNamespace(workspace=SimpleNamespace(settings=settings, sync_settings=lambda: True))  # synced below
+
+    def copy(root: str, key: str, when: float) -> KeptCopy:
+        return KeptCopy(Path(root, "discarded", f"{key}.20261208-000000.qgt"), "discarded", "", when, when + 0.5)
+
+    def fresh(root: str, key: str, when: float) -> list:
+        return KeptController._not_announced(me, root, key, [copy(root, key, when)])
+
+    for p in range(ANNOUNCED_PROJECTS + 3):
+        for i in range(ANNOUNCED_IMAGES + 7):
+            assert len(fresh(f"/projects/camvid-{p:03d}", f"0001TP_{i:06d}" * 8, 1.7e9 + i)) == 1
+    settings.sync()
+    assert (tmp_path / "s.ini").stat().st_size < 64 * 1024
+    memory = announced(settings)
+    assert len(memory) == ANNOUNCED_PROJECTS and all(len(keys) == ANNOUNCED_IMAGES for keys in memory.values())
+    last_root, last_key = f"/projects/camvid-{ANNOUNCED_PROJECTS + 2:03d}", f"0001TP_{ANNOUNCED_IMAGES + 6:06d}" * 8
+    assert fresh(last_root, last_key, 1.7e9 + ANNOUNCED_IMAGES + 6) == []  # said already
+    assert len(fresh(last_root, last_key, 1.8e9)) == 1  # a newer copy of it: said
+    assert len(fresh("/projects/camvid-000", "0001TP_000000" * 8, 1.7e9)) == 1  # forgotten (the oldest): said again

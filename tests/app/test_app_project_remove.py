@@ -64,11 +64,11 @@ def test_a_refused_image_comes_back_at_its_row_when_one_above_was_removed(
     calls = []
     real = Project.remove_image
 
-    def remove_image(self, image):  # the second removal fails: a full disk
+    def remove_image(self, image, notes=None):  # the second removal fails: a full disk
         calls.append(image.path)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        return real(self, image)
+        return real(self, image, notes)
 
     monkeypatch.setattr(Project, "remove_image", remove_image)
     win.projects.remove_images([win.docs[0], win.docs[1]])
@@ -159,3 +159,24 @@ def test_closing_images_other_than_the_current_one_reads_no_row_of_the_list(qtbo
     assert docs[3] not in window.docs and docs[30] not in window.docs
     window.close_documents([docs[10]], forget=False)  # the current one: the next the filter shows
     assert window.current is docs[11] and read == [1]
+
+
+def test_an_image_with_only_discards_is_removed_where_removed_cannot_be_written(
+        qtbot, windows, samples, model_path, tmp_path):
+    # (lost7c 3) the record alone of a removal that moves nothing (a dating hint for Kept copy…) could not be
+    # written (a file named "removed"): the removal failed, the image stayed; now removed, the status saying so
+    root = tmp_path / "project"
+    win, _key = project_with_a_saved_image(qtbot, windows, samples, model_path, root)
+    discard_on_remove(win)
+    win.images.set_current(1)
+    qtbot.waitUntil(lambda: win.current is win.docs[1] and win.current.annotation is not None, timeout=WAIT_MS)
+    paint(win, 1, y=20.5)
+    assert win.docs[1].annotation.dirty
+    (root / "removed").write_text("a file where the folder goes")
+    win.projects.remove_images([win.docs[1]])
+    win.jobs.wait_idle()
+    QtWidgets.QApplication.processEvents()
+    assert [p.rsplit("/", 1)[1] for p in project_images(root)] == [samples[0].name, samples[2].name]
+    assert len(folder(root, "discarded")) == 1, "its edits kept by the Discard"
+    said = win.statusBar().currentMessage()
+    assert said.startswith("Removed 1 image") and "no record of" in said, said

@@ -190,7 +190,7 @@ def test_a_project_file_grown_huge_is_noticed_without_reading_it(tmp_path):
 
 
 def test_a_project_file_over_the_bound_is_refused_before_it_is_read(tmp_path):
-    """A project.json over the bound (256 MiB: the previous version's read bound; ~1.1 million
+    """A project.json over the bound (256 MiB: the previous version's read bound; ~1 million
     images at ~240 bytes each) is refused unread, saying the bound and a way out true for any such
     file (no QGN that reads one writes one that big, but an older one wrote any size)."""
     import tracemalloc
@@ -206,7 +206,7 @@ def test_a_project_file_over_the_bound_is_refused_before_it_is_read(tmp_path):
         tracemalloc.stop()
     assert peak < 1 << 20
     assert str(raised.value) == (f"{tmp_path / 'p' / PROJECT_FILE} is 300.0 MB, more than QGN reads of a project file "
-                                 "(256 MiB: about 1,100,000 images), so it is not read and nothing was changed: put "
+                                 "(256 MiB: about 1,000,000 images), so it is not read and nothing was changed: put "
                                  "back a smaller copy of the project's project.json from a backup, if there is one")
 
 

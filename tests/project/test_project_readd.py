@@ -500,7 +500,7 @@ def test_an_add_killed_in_a_project_deep_in_oddly_named_folders_is_still_finishe
     for entry in doc["images"]:
         entry["path"] = str(project.root / entry["path"])
     note.write_text(json.dumps(doc))
-    assert note.stat().st_size > 100 * (project.root / "project.json").stat().st_size
+    assert note.stat().st_size > 50 * (project.root / "project.json").stat().st_size  # (~80×: entries note "added")
     Project.open(project.root).set_done_many([])
     again = Project.open(project.root)
     assert [again.annotation_path(again.image_for(im)).read_bytes() for im in inside] == saved
