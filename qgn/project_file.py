@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,13 +219,17 @@ def image_file_entry(entry: dict) -> tuple | None:
     return None
 
 
+EARLIEST_ADDED = 946_684_800.0  # 2000-01-01 UTC: an "added" before it is no clock's
+ADDED_CLOCK_SLACK_S = 86_400.0  # an "added" more than a day ahead of this clock is no clock's either
+
+
 def image_added_entry(entry: dict) -> float | None:
     """An image entry's "added" (when it was added, seconds since the epoch); None when absent (older projects, or
     rewritten by a version that did not keep it) or not a time a clock shows: a hint for Kept copy…, never a reason
     to refuse a project. Readers before it ignore the field (0.1.0, 0.2.0: an entry's path, key and done only)."""
-    added = entry.get("added")
-    if type(added) not in (int, float) or not math.isfinite(added) or not 0 < added < 1e11:
-        return None
+    added = entry.get("added")  # compared before any float(): 10**400 overflowed one and stopped the open
+    if type(added) not in (int, float) or not EARLIEST_ADDED < added < time.time() + ADDED_CLOCK_SLACK_S:
+        return None  # (NaN compares false) a time before 2000 or past tomorrow: a wrong clock or a hand edit
     return float(added)
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from qgn.annotation import Annotation
 from qgn.classes import ClassSet
-from qgn.project import CONFLICTS_DIR, DISCARDED_DIR, Project
+from qgn.project import CONFLICTS_DIR, DISCARDED_DIR, Project, first_project_file
 from qgn.project_kept import kept_copies
 from qgn.project_removed import write_record
 from test_project_lost_work import CLASSES, label_for, project_with_work
@@ -861,7 +861,7 @@ def test_an_image_of_an_older_project_has_no_added_time_and_keeps_the_file_times
     project = Project.create(tmp_path / "p", [first], CLASSES)
     doc = json.loads((project.root / "project.json").read_text())
     assert doc["images"][0]["added"] > 0
-    for value in (None, "yesterday", 1e300, True):
+    for value in (None, "yesterday", 1e300, True, 10**400, -1, 1, 99_999_999_999):
         if value is None:
             del doc["images"][0]["added"]
         else:
@@ -869,6 +869,11 @@ def test_an_image_of_an_older_project_has_no_added_time_and_keeps_the_file_times
         (project.root / "project.json").write_text(json.dumps(doc))
         (image,) = Project.open(project.root).images
         assert image.added is None
+        # (a whole number past a float's range raised OverflowError out of every open, and out of
+        # first_project_file - convert, predict, export beside the project; times before 2000 or past
+        # tomorrow - a wrong clock, a hand edit - undid the duplicate rule)
+        found = first_project_file([project.root / "project.json"])
+        assert found is not None and found[1] == project.root
     opened = Project.open(project.root)
     assert opened._in_project_since(opened.images[0]) is None  # no added time, no own file
     opened.save_annotation(opened.images[0], label_for(3))
