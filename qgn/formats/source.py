@@ -295,19 +295,30 @@ def is_png_name(name: str) -> bool:
     return name.lower().endswith(".png")
 
 
-def check_png_clash(masks: list[Path]) -> None:
+def png_files(folder: Path) -> list[Path]:
+    """Every PNG (``is_png_name``: ``.PNG`` too, on every system) in ``folder`` and beneath, sorted,
+    folder links not followed (as ``rglob`` walks): the masks of a CVAT / Pascal-VOC export's
+    ``SegmentationClass/`` and of a FiftyOne directory's ``labels/``. Refused (ValueError, naming
+    both) where ``x.png`` and ``x.PNG`` lie side by side (``check_png_clash``)."""
+    found = sorted(Path(top, name) for top, _, files in os.walk(folder) for name in files if is_png_name(name))
+    check_png_clash(found, photos_apart=False)
+    return found
+
+
+def check_png_clash(masks: list[Path], photos_apart: bool = True) -> None:
     """Refuse (ValueError, naming both) two label PNGs of one folder whose names differ only in the
     case of ``.png`` (``x.png`` and ``x.PNG``: ``is_png_name`` reads both): both are the label map of
     the image ``x``, and which one the user means is unknown - as ``qgn convert`` refuses them for
-    one output file (``qgn.cli.files.check_outputs``). A photo among them (``is_photo_png``: a copy of
-    the image beside its label map) is no clash: never read as a label map, the import names it."""
+    one output file (``qgn.cli.files.check_outputs``). With ``photos_apart``, a photo among them
+    (``is_photo_png``: a copy of the image beside its label map) is no clash: never read as a label
+    map, the import names it (not so for colour masks, CVAT's, which look like photos)."""
     seen: dict[tuple[Path, str], Path] = {}
     for mask in masks:
         other = seen.setdefault((mask.parent, mask.stem), mask)
         if other is not mask:
-            if is_photo_png(mask):
+            if photos_apart and is_photo_png(mask):
                 continue
-            if is_photo_png(other):
+            if photos_apart and is_photo_png(other):
                 seen[mask.parent, mask.stem] = mask
                 continue
             first, second = sorted((other, mask))
