@@ -20,7 +20,7 @@ import numpy as np
 from .export_lock import LockWaitStopped, noting_unlocked, saying_waits
 from .fileio import InputOverwriteError, OutsideRootError, one_file_name, protected_inputs, remove_stale_temporaries
 from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
-from .formats.base import add_to_every_writer
+from .formats.base import add_to_every_writer, image_not_there
 from .project import Project, ProjectImage
 
 
@@ -30,6 +30,8 @@ class ExportedFiles(list):
 
     images: int = 0
     not_reached: int = 0
+    #: one line per image that failed ("b: failed: its image … is not there (…)"), as ``errors`` gets them
+    failed: tuple[str, ...] = ()
     #: lines to keep in sight after the export (a folder exported into without its export lock,
     #: ``qgn.export_lock.noting_unlocked``): said on a progress line, which the next one replaces
     notes: tuple[str, ...] = ()
@@ -112,6 +114,7 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
         writer.plan(planned[name], [im.path for im in project.images])
     paths: list[Path] = []
     failures: list[Exception] = []
+    failed: list[str] = []
     not_reached = 0
 
     def keep(image: ProjectImage) -> None:  # not written this time: the indexes keep its earlier entry
@@ -150,7 +153,8 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
         except Exception as exc:  # one bad annotation, whatever went wrong, never stops the rest
             failures.append(exc)
             keep(image)
-            text = f"{image.key}: failed: {_one_line(exc)}"
+            text = f"{image.key}: failed: {_unnamed(_one_line(exc), image.key, image_names[image.key])}"
+            failed.append(text)
             if errors is not None:
                 errors.append(text)
         if progress is not None:
@@ -160,7 +164,7 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     if failures and errors is None:
         raise failures[0]
     exported = ExportedFiles(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
-    exported.images, exported.not_reached = len(images), not_reached
+    exported.images, exported.not_reached, exported.failed = len(images), not_reached, tuple(failed)
     return exported
 
 
@@ -174,10 +178,23 @@ def _one_line(exc: BaseException) -> str:
     return text if isinstance(exc, (ValueError, OSError)) and text else f"{type(exc).__name__}: {text}"
 
 
+def _unnamed(message: str, *names: str) -> str:
+    """``message`` without the item's name it starts with ("b: its image …" said of the item ``b``)."""
+    for name in names:
+        if message.startswith(f"{name}: "):
+            return message[len(name) + 2:]
+    return message
+
+
 def _size_warning(image: ProjectImage, label: np.ndarray) -> str:
-    """" (warning: …)" when the image file's size differs from its annotation's, else ""."""
+    """" (warning: …)" when the image file's size differs from its annotation's, or when the image
+    file is not there (an export in formats that never name the image, qgt and png, still holds
+    its annotation: said, not failed; the formats that use images fail it, ``check_export_image``), else ""."""
     from .imagefile import ORIENTATION_TAG, open_image
 
+    missing = image_not_there(image.path)  # moved, deleted, a link to nothing or a loop of links
+    if missing is not None:
+        return f" (warning: exported, but its image {missing})"
     try:
         with open_image(image.path) as picture:  # the header only
             w, h = picture.size

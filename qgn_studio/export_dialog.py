@@ -20,6 +20,15 @@ from qgn_studio.job_dialog import JobDialog, JobLog
 DEFAULT_FORMATS = ("qgt", "png")
 
 
+def failed_lines(failed, images: int) -> str:
+    """"\nK of N images failed (the others were exported):" and one line per image that failed
+    (``ExportedFiles.failed``: "b: failed: its image … is not there (…)"), or "" when none did."""
+    if not failed:
+        return ""
+    return (f"\n{len(failed)} of {images} image{'s' if images != 1 else ''} failed (the others were exported):"
+            + "".join(f"\n{line.replace(': failed: ', ': ', 1)}" for line in failed))
+
+
 class ExportDialog(JobDialog):
     """See the module docstring. ``projects``: the ProjectController (its project must be open);
     ``jobs``: the JobRunner the export runs on — not the projects' own, so that autosaves go on
@@ -196,13 +205,14 @@ class ExportDialog(JobDialog):
         images, workspace = self.images.currentData(), self.projects.workspace
 
         done = self._ended(self._done, lambda paths: workspace.show_status(
-            f"Export done: {len(paths)} files into {out}", 10000))
+            f"Export done: {len(paths)} files into {out}"
+            + (f"; {len(paths.failed)} image(s) failed (the export dialog names them)" if paths.failed else ""), 10000))
         failed = self._ended(self._failed, lambda message: workspace.show_status(
             f"Export into {out} failed: {message}", 15000))
 
         def run(report):  # job thread
-            return export_project(project, out, formats, report, only_done, images=images, split=split,
-                                  should_stop=cancel.is_set)
+            return export_project(project, out, formats, report, only_done, errors=[], images=images, split=split,
+                                  should_stop=cancel.is_set)  # (errors: each failed image said at the end, the rest exported)
 
         def export() -> None:  # once the saves queued before it are written
             unsaved = [name for name, session, version in saving if session.saved_version < version]
@@ -233,7 +243,8 @@ class ExportDialog(JobDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.log.setText(f"Wrote {files} files into {self.folder.text()}"
-                         + (f" ({folders} folders)" if files else " — no saved annotations to export") + notes)
+                         + (f" ({folders} folders)" if files else " — no saved annotations to export") + notes
+                         + failed_lines(paths.failed, paths.images))
         self._update_buttons()
         self.exported.emit(self.written)
 

@@ -400,15 +400,38 @@ SHARED_FILES = frozenset({"labelmap.txt", "default.txt", "label_colors.txt", "da
 def check_export_image(item: ExportItem) -> None:
     """ValueError naming the item when its image is there but no file (a named pipe, /dev/zero or
     another device, through a link too): an export that copies it would wait for ever or fill
-    memory, and one that skips it as missing would leave it out without a word. A missing image
+    memory, and one that skips it as missing would leave it out without a word. An image named but
+    not there (a file moved or deleted, a link to nothing or a loop of links) is a ValueError too:
+    the writers that use images left it out of the copy without a word, or wrote an index naming a
+    file that is not there (or failed with "Symlink loop"). No image at all (``item.image`` None)
     passes: each format says what it does without one."""
     from ..fileio import check_regular_file
 
-    if item.image is not None:
-        try:
-            check_regular_file(item.image)
-        except ValueError as exc:
-            raise ValueError(f"{item.name}: its image {exc}") from None
+    if item.image is None:
+        return
+    try:
+        check_regular_file(item.image)
+    except ValueError as exc:
+        raise ValueError(f"{item.name}: its image {exc}") from None
+    said = image_not_there(item.image)
+    if said is not None:
+        raise ValueError(f"{item.name}: its image {said}")
+
+
+def image_not_there(path: str | os.PathLike) -> str | None:
+    """Why the image file ``path`` cannot be found, with the fix ("/x/b.png is not there (put it back,
+    or find it with `qgn relink …`…)", "/x/c.png: is a loop of symbolic links …"); None where it is
+    a file (through links)."""
+    from ..fileio import dangling_link_text, link_in_the_way
+    from ..shown import path_text
+
+    if os.path.isfile(path):
+        return None
+    said = dangling_link_text(path) if os.path.islink(path) else None  # a link to nothing, or a loop
+    in_the_way = None if said else link_in_the_way(path)  # a folder on its path that loops
+    return said or (f"{path_text(path)}: {in_the_way}" if in_the_way else
+                    f"{path_text(path)} is not there (put it back, or find it with `qgn relink PROJECT FOLDER` "
+                    "or the app's Relink…)")
 
 
 def add_to_every_writer(pairs) -> list[Path]:
