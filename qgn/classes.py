@@ -270,6 +270,54 @@ def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
         raise ValueError(f"{source}: {error}") from error
 
 
+#: What ``--classes`` takes as JSON (``classes_from_json``), said where a JSON file is none of it.
+JSON_CLASSES_HELP = ('give a JSON list of class names (["road", "sky"]), the classes.json a qgn export writes, '
+                     "or a classes.txt (one class name per line)")
+MAX_JSON_IGNORE = 65535  # the largest value a label map (16-bit PNG) holds
+
+
+def classes_from_json(doc, source: str) -> ClassSet:
+    """The classes of a JSON class list ``doc`` (parsed): a list of names (ids in list order, the
+    default palette, ignore 255 - 65535 past 255 classes), or an object as ``ClassSet.to_json``
+    writes it (``names``, optional ``palette``, ``ignore_index``, ``ignore_color``: a qgn export's
+    classes.json). ValueError naming ``source`` for anything else (a number, an object of another
+    kind, a name that is no text, a colour that is none, an ignore value past 65535)."""
+    if isinstance(doc, list):
+        names, palette, ignore, ignore_colour = doc, [], DEFAULT_IGNORE_INDEX, [0, 0, 0]
+        if len(names) > DEFAULT_IGNORE_INDEX:
+            ignore = MAX_JSON_IGNORE
+    elif isinstance(doc, dict) and isinstance(doc.get("names"), list):
+        names, palette = doc["names"], doc.get("palette", [])
+        ignore, ignore_colour = doc.get("ignore_index"), doc.get("ignore_color", [0, 0, 0])
+    else:
+        kind = {dict: "an object without a list of \"names\"", str: "a text", bool: "true or false"}.get(
+            type(doc), "a number" if isinstance(doc, (int, float)) else "null")
+        raise ValueError(f"{source}: the JSON holds {kind}, not a class list; {JSON_CLASSES_HELP}")
+    if not names:
+        raise ValueError(f"{source}: an empty list of classes; {JSON_CLASSES_HELP}")
+    bad = next((i for i, name in enumerate(names) if not isinstance(name, str)), None)
+    if bad is not None:
+        raise ValueError(f"{source}: class {bad} is {json_shown(names[bad])}, not a name; {JSON_CLASSES_HELP}")
+    if not isinstance(palette, list) or (palette and len(palette) != len(names)) or \
+            not all(is_json_rgb(c) for c in palette) or not is_json_rgb(ignore_colour):
+        raise ValueError(f"{source}: \"palette\" must list one [r, g, b] colour (whole numbers in 0..255) for each "
+                         "of its names, and \"ignore_color\" be one")
+    if ignore is not None and (isinstance(ignore, bool) or not isinstance(ignore, int)
+                               or not len(names) <= ignore <= MAX_JSON_IGNORE):
+        raise ValueError(f"{source}: \"ignore_index\" is {json_shown(ignore)}; give null or a whole number from "
+                         f"{len(names)} (past its class ids) to {MAX_JSON_IGNORE}")
+    check_class_names(names, source)
+    return ClassSet(tuple(names), tuple(tuple(c) for c in palette), ignore, tuple(ignore_colour))
+
+
+def json_shown(value) -> str:
+    """A JSON value as a message quotes it: at most 40 characters."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 # ---------------------------------------------------------------------------------- name matching
 VOID = -1  # ``match_class_names``: the source name means "no class" (the ignore value)
 UNMATCHED = -2  # ``match_class_names``: the source name matches no class (an error if a pixel uses it)
