@@ -326,6 +326,15 @@ def check_png_clash(masks: list[Path], photos_apart: bool = True) -> None:
                              "rename one of them (or move it away)")
 
 
+def _relative_stem(mask: Path, label_dir: Path) -> str:
+    """``mask``'s path under ``label_dir`` without its extension (``a/x`` for labels/a/x.png), or its
+    stem where it lies elsewhere (a single file named)."""
+    try:
+        return mask.relative_to(label_dir).with_suffix("").as_posix()
+    except ValueError:
+        return mask.stem
+
+
 def _resolves_inside(path: Path, folders: list[Path]) -> bool:
     """Whether ``path`` resolves inside one of ``folders``; a link that loops resolves nowhere (its
     reader then names it as a file it cannot read, and the batch goes on)."""
@@ -375,8 +384,8 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
     file_classes = None if classes_file is None else read_classes_file(classes_file)
     items = []
     for mask in masks:
-        try:
-            image = find_image(mask.stem, *image_dirs)
+        try:  # labels/a/x.png is images/a/x.*, else (a flat image folder) images/x.*, as CVAT's masks
+            image = find_image(_relative_stem(mask, label_dir), *image_dirs) or find_image(mask.stem, *image_dirs)
         except AmbiguousImageError as exc:
             items.append(broken_item(mask.stem, mask, exc))
             continue
