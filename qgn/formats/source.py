@@ -326,6 +326,58 @@ def check_png_clash(masks: list[Path], photos_apart: bool = True) -> None:
                              "rename one of them (or move it away)")
 
 
+def _label_image(mask: Path, label_dir: Path, image_dirs: list[Path]) -> Path | AmbiguousImageError | None:
+    """The image of the label map ``mask``: labels/a/x.png is images/a/x.*, else (a flat image folder)
+    images/x.*, as CVAT's masks, else the photo beside it of its name (x.jpg by x.png:
+    ``_image_beside``); the AmbiguousImageError where several match, None where none does."""
+    try:
+        return (find_image(_relative_stem(mask, label_dir), *image_dirs) or find_image(mask.stem, *image_dirs)
+                or _image_beside(mask))
+    except AmbiguousImageError as exc:
+        return exc
+
+
+def _image_beside(mask: Path) -> Path | None:
+    """The photo in ``mask``'s own folder with its name, another extension (``x.jpg`` beside the label
+    map ``x.png``: a photo and its map in one folder), never a label map (a PNG that is no photo)
+    nor a file that resolves outside the folder; AmbiguousImageError where several are (x.jpg, x.tif)."""
+    found = [p for p in sorted(mask.parent.glob(f"{glob_escape(mask.stem)}.*")) if p != mask
+             and p.suffix.lower() in IMAGE_EXTENSIONS and is_file(p) and is_contained(mask.parent, p)
+             and (not is_png_name(p.name) or is_photo_png(p))]
+    if len(found) > 1:
+        raise AmbiguousImageError(f"{' and '.join(p.name for p in found[:3])} beside {mask.name} are all images of "
+                                  f"{mask.stem!r}: which one it labels is unknown; move the others away")
+    return found[0] if found else None
+
+
+def _label_item(mask: Path, image, folder: Path, reader, strays: list[Path]) -> SourceItem:
+    """The item of ``mask`` (``scan_label_folder``): its ``image`` (``_label_image``; None: not
+    found). A photo (``is_photo_png``) is no label map, said so; a map without an image in a folder of
+    photos named otherwise (``strays``: photo.png and label.png) says that a map takes its image's name."""
+    if mask in strays:
+        return broken_item(mask.stem, mask, ValueError(
+            f"{mask} is a colour image, not a label map of class ids (a photo? label maps are grayscale or "
+            "palette PNGs, named as their images: x.png for x.jpg, or images/x.png with labels/x.png)"))
+    if isinstance(image, AmbiguousImageError):
+        return broken_item(mask.stem, mask, image)
+    others = [p.name for p in strays if p.parent == mask.parent]
+    if image is None and others:
+        return broken_item(mask.stem, mask, FileNotFoundError(
+            f"no image found for {mask}: the photo beside it, {others[0]}, has another name; a label map takes its "
+            f"image's name (x.png for x.jpg, or images/x.png with labels/x.png) - rename one, or name the image folder "
+            "with --images"))
+
+    def read(classes, mapping=None):
+        inside_dataset(folder, mask)
+        mode = image_mode(mask)
+        if mode in PHOTO_MODES:  # a photo (or a colour mask), never a map of ids
+            raise ValueError(f"{mask} is an {mode} image, not a label map of class ids (a photo? label maps "
+                             "are grayscale or palette PNGs)")
+        return reader(mask, classes)
+
+    return SourceItem(mask.stem, image, read, str(mask))
+
+
 def _relative_stem(mask: Path, label_dir: Path) -> str:
     """``mask``'s path under ``label_dir`` without its extension (``a/x`` for labels/a/x.png), or its
     stem where it lies elsewhere (a single file named)."""
@@ -382,23 +434,11 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
     check_png_clash(masks)
     classes_file = find_classes_file(folder)
     file_classes = None if classes_file is None else read_classes_file(classes_file)
-    items = []
-    for mask in masks:
-        try:  # labels/a/x.png is images/a/x.*, else (a flat image folder) images/x.*, as CVAT's masks
-            image = find_image(_relative_stem(mask, label_dir), *image_dirs) or find_image(mask.stem, *image_dirs)
-        except AmbiguousImageError as exc:
-            items.append(broken_item(mask.stem, mask, exc))
-            continue
-
-        def read(classes, mapping=None, _mask=mask):
-            inside_dataset(folder, _mask)
-            mode = image_mode(_mask)
-            if mode in PHOTO_MODES:  # a photo (or a colour mask), never a map of ids
-                raise ValueError(f"{_mask} is an {mode} image, not a label map of class ids (a photo? label maps "
-                                 "are grayscale or palette PNGs)")
-            return reader(_mask, classes)
-
-        items.append(SourceItem(mask.stem, image, read, str(mask)))
+    photos = {mask for mask in masks if is_photo_png(mask)}  # no label map; perhaps one's image (x.PNG by x.png)
+    images = {mask: _label_image(mask, label_dir, image_dirs) for mask in masks if mask not in photos}
+    used = {image for image in images.values() if isinstance(image, Path)}
+    strays = sorted(photos - used)
+    items = [_label_item(mask, images.get(mask), folder, reader, strays) for mask in masks if mask not in used]
     where = f", classes from {classes_file}" if classes_file else " (no classes.txt beside them: needs --classes)"
     description = f"{name}: a folder of {len(masks)} label PNGs holding class ids{where}"
     return SourceDataset(name, folder, description, file_classes, items)
