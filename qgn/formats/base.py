@@ -431,7 +431,7 @@ def image_not_there(path: str | os.PathLike) -> str | None:
     in_the_way = None if said else link_in_the_way(path)  # a folder on its path that loops
     return said or (f"{path_text(path)}: {in_the_way}" if in_the_way else
                     f"{path_text(path)} is not there (put it back, or find it with `qgn relink PROJECT FOLDER` "
-                    "or the app's Relink…)")
+                    "or the app's File → Find missing images…)")
 
 
 def add_to_every_writer(pairs) -> list[Path]:
