@@ -20,7 +20,7 @@ import numpy as np
 from .export_lock import LockWaitStopped, noting_unlocked, saying_waits
 from .fileio import InputOverwriteError, OutsideRootError, one_file_name, protected_inputs, remove_stale_temporaries
 from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
-from .formats.base import add_to_every_writer, image_not_there
+from .formats.base import add_to_every_writer, check_export_image, check_image_file, image_not_there, needs_image
 from .project import Project, ProjectImage
 
 
@@ -32,6 +32,8 @@ class ExportedFiles(list):
     not_reached: int = 0
     #: one line per image that failed ("b: failed: its image … is not there (…)"), as ``errors`` gets them
     failed: tuple[str, ...] = ()
+    #: one line per image written in some formats only, its file not there ("b: failed as fiftyone: its image …")
+    partly: tuple[str, ...] = ()
     #: lines to keep in sight after the export (a folder exported into without its export lock,
     #: ``qgn.export_lock.noting_unlocked``): said on a progress line, which the next one replaces
     notes: tuple[str, ...] = ()
@@ -115,6 +117,7 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     paths: list[Path] = []
     failures: list[Exception] = []
     failed: list[str] = []
+    partly: list[str] = []
     not_reached = 0
 
     def keep(image: ProjectImage) -> None:  # not written this time: the indexes keep its earlier entry
@@ -138,11 +141,18 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
                 check_text_names(names, [image.path])
                 with saying_waits(lambda text, i=i: progress is not None and progress(i - 1, len(images), text),
                                   should_stop):  # another export holds a folder: said, and Stop stops the wait
-                    written = add_to_every_writer(  # all formats or none: each lists the same images
-                        [(writer, ExportItem(image_names[image.key] if FORMATS[name].image_names else image.key,
-                                             label, image.path)) for name, writer in zip(names, writers)])
+                    written, not_as, why = _add_image(  # all formats or none, but those an image not there fails
+                        [(name, writer, ExportItem(image_names[image.key] if FORMATS[name].image_names else image.key,
+                                                   label, image.path)) for name, writer in zip(names, writers)])
                 paths += written
                 text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
+                if not_as:  # written in the formats that need no image file, failed in the others
+                    failures.append(why)
+                    partly.append(f"{image.key}: failed as {not_as}: "
+                                  f"{_unnamed(_one_line(why), image.key, image_names[image.key])}")
+                    if errors is not None:
+                        errors.append(partly[-1])
+                    text += f"; not written as {not_as} (they need the image file)"
         except (OutsideRootError, InputOverwriteError):
             raise
         except LockWaitStopped:  # stopped while waiting for another export: as a stop before this image
@@ -165,7 +175,31 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
         raise failures[0]
     exported = ExportedFiles(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
     exported.images, exported.not_reached, exported.failed = len(images), not_reached, tuple(failed)
+    exported.partly = tuple(partly)
     return exported
+
+
+def _add_image(triples) -> tuple[list[Path], str, ValueError | None]:
+    """``add_to_every_writer`` for one image, ``triples`` (format name, writer, item) each: in every
+    format or none - but where its image file is not there (``check_export_image``), the formats that
+    need no image file (``needs_image``: qgt, png, COCO/CVAT/labelme without ``images``) still take
+    it and the others keep their earlier entry (``keep``). (paths written, the formats that did not
+    take it ("fiftyone, camvid"; "" when all did), why)."""
+    needing = [(name, writer, item) for name, writer, item in triples if needs_image(writer)]
+    why = None
+    if any(getattr(writer, "uses_images", False) for _, writer, _ in triples):
+        check_image_file(triples[0][2])  # a pipe or a device: failed in every format (nothing reads it)
+    if needing:
+        try:
+            check_export_image(needing[0][2])
+        except ValueError as exc:
+            why = exc
+    if why is None or len(needing) == len(triples):  # one outcome for all: written, or failed (raised)
+        return add_to_every_writer([(writer, item) for _, writer, item in triples]), "", None
+    written = add_to_every_writer([(writer, item) for _, writer, item in triples if not needs_image(writer)])
+    for _, writer, item in needing:
+        writer.keep(item.name, item.image)
+    return written, ", ".join(name for name, _, _ in needing), why
 
 
 def _one_line(exc: BaseException) -> str:

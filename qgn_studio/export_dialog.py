@@ -20,13 +20,41 @@ from qgn_studio.job_dialog import JobDialog, JobLog
 DEFAULT_FORMATS = ("qgt", "png")
 
 
-def failed_lines(failed, images: int) -> str:
-    """"\nK of N images failed (the others were exported):" and one line per image that failed
-    (``ExportedFiles.failed``: "b: failed: its image … is not there (…)"), or "" when none did."""
-    if not failed:
-        return ""
-    return (f"\n{len(failed)} of {images} image{'s' if images != 1 else ''} failed (the others were exported):"
-            + "".join(f"\n{line.replace(': failed: ', ': ', 1)}" for line in failed))
+def failed_lines(paths) -> str:
+    """The images an export (``ExportedFiles``) failed, after its first line: "\nK of N images failed:"
+    and one line per image ("b: its image … is not there (…)"), then "\nK of N images were written in
+    some formats only:" and one line each ("b: not as fiftyone: its image …"); "" when none failed."""
+    text, images = "", paths.images
+    for lines, what, failed in ((paths.failed, "failed", ": failed: "),
+                                (getattr(paths, "partly", ()), "were written in some formats only", ": failed as ")):
+        if lines:
+            text += (f"\n{len(lines)} of {images} image{'s' if images != 1 else ''} {what}:"
+                     + "".join(f"\n{line.replace(failed, ': ' if failed == ': failed: ' else ': not as ', 1)}"
+                               for line in lines))
+    return text
+
+
+def written_line(files: int, folders: int, folder: str, paths) -> str:
+    """The first line of an export's end: what it wrote into ``folder`` - "Wrote 3 files into F (2
+    folders)", "Wrote no files into F: no saved annotations to export", or, where images failed and
+    nothing was written, "Wrote no files into F"."""
+    if files:
+        return f"Wrote {files} file{'s' if files != 1 else ''} into {folder} ({folders} folder{'s' if folders != 1 else ''})"
+    return f"Wrote no files into {folder}" + ("" if paths.failed or getattr(paths, "partly", ())
+                                             else ": no saved annotations to export")
+
+
+def status_line(paths, out) -> str:
+    """The status bar's line at an export's end (``ExportedFiles``): "Export done: 3 files into out",
+    "…; 1 image failed (the export dialog names it)", "Export into out wrote nothing: 3 images failed …"."""
+    failed, partly = len(paths.failed), len(getattr(paths, "partly", ()))
+    said = "".join(f"; {n} image{'s' if n != 1 else ''} {what}" for n, what in
+                   ((failed, "failed"), (partly, "written in some formats only")) if n)
+    if said:
+        said += f" (the export dialog names {'it' if failed + partly == 1 else 'them'})"
+    if not paths and said:
+        return f"Export into {out} wrote nothing{said}"
+    return f"Export done: {len(paths)} file{'s' if len(paths) != 1 else ''} into {out}{said}"
 
 
 class ExportDialog(JobDialog):
@@ -204,9 +232,7 @@ class ExportDialog(JobDialog):
         project, only_done = self.projects.project, self.only_done.isChecked()
         images, workspace = self.images.currentData(), self.projects.workspace
 
-        done = self._ended(self._done, lambda paths: workspace.show_status(
-            f"Export done: {len(paths)} files into {out}"
-            + (f"; {len(paths.failed)} image(s) failed (the export dialog names them)" if paths.failed else ""), 10000))
+        done = self._ended(self._done, lambda paths: workspace.show_status(status_line(paths, out), 10000))
         failed = self._ended(self._failed, lambda message: workspace.show_status(
             f"Export into {out} failed: {message}", 15000))
 
@@ -236,15 +262,13 @@ class ExportDialog(JobDialog):
         if paths.not_reached:  # the bar stays where it stopped
             self.log.setText(f"Export cancelled after {paths.images - paths.not_reached} of {paths.images} images; "
                              f"the files written so far stay in {html.escape(self.folder.text(), quote=False)}"
-                             + notes)
+                             + notes + failed_lines(paths))  # (the images that failed before the cancel too)
             self._update_buttons()
             return
         files, folders = written_summary(self.written, Path(self.folder.text().strip()).expanduser())
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        self.log.setText(f"Wrote {files} files into {self.folder.text()}"
-                         + (f" ({folders} folders)" if files else " — no saved annotations to export") + notes
-                         + failed_lines(paths.failed, paths.images))
+        self.log.setText(written_line(files, folders, self.folder.text(), paths) + notes + failed_lines(paths))
         self._update_buttons()
         self.exported.emit(self.written)
 

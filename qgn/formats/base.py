@@ -160,10 +160,13 @@ class DatasetWriter:
     each item with a per-image ``write`` function. ``takes_images``: the writer honours ``images``
     ("copy" / "link": the image files go into the export where its readers look for them).
     ``takes_split``: the writer files everything under a split folder (``split``; Cityscapes).
-    ``uses_images``: the writer copies, reads or names ``item.image`` (``check_export_image``)."""
+    ``uses_images``: the writer copies, reads or names ``item.image``; ``needs_image()``: it cannot
+    write an item whose image file is not there (``check_export_image``), which ``names_image_only``
+    writers (COCO, CVAT, labelme) can without ``images``: they name the image (or not at all)."""
 
     takes_images = False
     uses_images = False
+    names_image_only = False
     takes_split = False
     split: str | None = None
     #: how the writer's list of one name a line holds an item's name (``ListedNames``); None: no such list
@@ -174,6 +177,13 @@ class DatasetWriter:
         self.images: str | None = None
         self.not_written: list[tuple[str, Path | None]] = []  # ``keep``: (name, image) not exported this time
         self.replaced = None  # ``add_to_every_writer``: the earlier files the last ``add`` replaced (``undo``)
+
+    def needs_image(self) -> bool:
+        """Whether an item's image file must be there for this writer to write it: a copy or link of
+        it (``images``), an index that leads to it (FiftyOne's data.json, Label Studio's tasks,
+        CamVid's list, Cityscapes' leftImg8bit). COCO's JSON, CVAT's masks and labelme's JSON
+        without ``images`` hold only the image's name, and are written for an image not there."""
+        return self.uses_images and not (self.names_image_only and self.images not in ("copy", "link"))
 
     @classmethod
     def folder_files(cls, classes: ClassSet, out_dir: Path) -> list[tuple[Path, bytes | None, Callable | None]]:
@@ -405,17 +415,25 @@ def check_export_image(item: ExportItem) -> None:
     the writers that use images left it out of the copy without a word, or wrote an index naming a
     file that is not there (or failed with "Symlink loop"). No image at all (``item.image`` None)
     passes: each format says what it does without one."""
-    from ..fileio import check_regular_file
-
     if item.image is None:
         return
-    try:
-        check_regular_file(item.image)
-    except ValueError as exc:
-        raise ValueError(f"{item.name}: its image {exc}") from None
+    check_image_file(item)
     said = image_not_there(item.image)
     if said is not None:
         raise ValueError(f"{item.name}: its image {said}")
+
+
+def check_image_file(item: ExportItem) -> None:
+    """ValueError naming the item when its image is there but no file (a named pipe, a device):
+    checked for every writer that uses images (``uses_images``), which fail the item so, whether
+    or not they need the file (``needs_image``); an image not there passes."""
+    from ..fileio import check_regular_file
+
+    if item.image is not None:
+        try:
+            check_regular_file(item.image)
+        except ValueError as exc:
+            raise ValueError(f"{item.name}: its image {exc}") from None
 
 
 def image_not_there(path: str | os.PathLike) -> str | None:
@@ -440,8 +458,10 @@ def add_to_every_writer(pairs) -> list[Path]:
     (``DatasetWriter.undo``; the failing one drops what it collected) and the error goes up. The
     paths written."""
     for writer, item in pairs:  # before any writer takes the image: nothing to take back
-        if getattr(writer, "uses_images", False):
+        if needs_image(writer):
             check_export_image(item)
+        elif getattr(writer, "uses_images", False):  # (it names the image: a pipe or device is refused still)
+            check_image_file(item)
     from ..export_lock import unstoppable_waits
     from ..fileio import keeping_replaced
 
@@ -473,6 +493,12 @@ def add_to_every_writer(pairs) -> list[Path]:
                 writer.replaced.drop()
                 writer.replaced = None
     return [path for *_, paths in done for path in paths]
+
+
+def needs_image(writer) -> bool:
+    """``writer.needs_image()`` (a writer of another kind, a test's, uses no image)."""
+    method = getattr(writer, "needs_image", None)
+    return bool(method is not None and method())
 
 
 def _holding(writer):
@@ -565,8 +591,10 @@ class Format:
         writer.plan([item.name for item in items], [item.image for item in items])
         paths: list[Path] = []
         for item in items:
-            if writer.uses_images:
+            if writer.needs_image():
                 check_export_image(item)
+            elif writer.uses_images:
+                check_image_file(item)
             with writer.holding():
                 paths += writer.add(item)
         return paths + writer.finish()

@@ -320,6 +320,7 @@ class CvatWriter(DatasetWriter):
 
     takes_images = True
     uses_images = True
+    names_image_only = True  # without ``images``, an image not there is named as it was (``needs_image``)
     listable = staticmethod(listable_name)
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
