@@ -241,21 +241,20 @@ _NOT_JSON = object()
 
 
 def _class_list_json(text: str, path: Path):
-    """The parsed JSON of a class list that is JSON (a ``.json`` file, or text that starts as a JSON
-    list or object and parses as one), else ``_NOT_JSON`` (a classes.txt: ``["road", "sky"]`` was read
-    as one class of that name). ValueError naming ``path`` for a ``.json`` file that is no JSON."""
+    """The parsed JSON of a ``.json`` class list (a UTF-8 byte order mark before it read past, as
+    ``qgn.fileio.read_json`` does), else ``_NOT_JSON``: any other file is a classes.txt, whatever its
+    text (``[road]``, ``[1]``, ``[]`` on its one line: a class of that name). ValueError naming
+    ``path`` for a ``.json`` file that is no JSON."""
     import json
 
-    if path.suffix.lower() != ".json" and text.lstrip()[:1] not in ("[", "{"):
+    if path.suffix.lower() != ".json":
         return _NOT_JSON
     try:
-        return json.loads(text)
+        return json.loads(text.removeprefix("\ufeff"))
     except RecursionError:
         problem = "nested too deeply"
     except ValueError as exc:
         problem = str(exc)
-    if path.suffix.lower() != ".json":
-        return _NOT_JSON  # "[road]" on the first line of a classes.txt: a class of that name
     raise ValueError(f"{path}: not valid JSON ({problem}); {JSON_CLASSES_HELP}")
 
 

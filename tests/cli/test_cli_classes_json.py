@@ -85,3 +85,66 @@ def test_a_classes_txt_whose_first_class_is_bracketed_stays_a_classes_txt(tmp_pa
     code, out, err = run_cli("convert", mask, tmp_path / "o.qgt", "--classes", classes)
     assert code == 0, err
     assert read_qgt(tmp_path / "o.qgt")[1].names == ("[road]", "sky", "car")
+
+
+def test_a_byte_order_mark_before_the_json_is_read_past(tmp_path, mask, run_cli):
+    classes = tmp_path / "c.json"
+    classes.write_bytes(b'\xef\xbb\xbf["road","sky"]')  # (as Windows' Notepad saves UTF-8)
+    code, out, err = run_cli("convert", mask, tmp_path / "o.qgt", "--classes", classes)
+    assert code == 0, err
+    assert read_qgt(tmp_path / "o.qgt")[1].names == ("road", "sky")
+
+
+@pytest.mark.parametrize("text", ["[1]", "[]", '["road"]'])
+def test_a_txt_is_a_classes_txt_whatever_its_text(tmp_path, mask, run_cli, text):
+    classes = tmp_path / "classes.txt"
+    classes.write_text(text + "\nsky\n")
+    code, out, err = run_cli("convert", mask, tmp_path / "o.qgt", "--classes", classes)
+    assert code == 0, err
+    assert read_qgt(tmp_path / "o.qgt")[1].names == (text, "sky")
+    classes.write_text(text)  # (its one line, the whole text JSON: as a classes.txt still)
+    from qgn.quadtree.label_io import read_classes_file
+
+    assert read_classes_file(classes).names == (text,)
+
+
+def test_one_reader_one_default_ignore(tmp_path):
+    from qgn.classes import classes_from_json
+    from qgn.formats.cityscapes import read_classes_json
+    from qgn.quadtree.label_io import read_classes_file
+
+    listed = classes_from_json(["road", "sky"], "x")
+    assert listed.ignore_index == 255  # as a classes.txt without an 'ignore:' line
+    assert classes_from_json({"names": ["road", "sky"]}, "x") == listed == ClassSet.from_json({"names": ["road", "sky"]})
+    assert ClassSet.from_json({"names": ["road", "sky"], "ignore_index": None}).ignore_index is None
+    path = tmp_path / "classes.json"
+    path.write_text(json.dumps({"names": ["road", "sky"], "palette": [[1, 2, 3], [4, 5, 6]]}))
+    assert read_classes_json(path) == read_classes_file(path) == ClassSet(("road", "sky"), ((1, 2, 3), (4, 5, 6)), 255)
+    path.write_text(json.dumps({"names": ["road", " sky"], "palette": [[1, 2, 3], [4, 5, 6]]}))
+    for read in (read_classes_json, read_classes_file):  # one rule for the names too
+        with pytest.raises(ValueError, match="spaces"):
+            read(path)
+    path.write_text('["road", "sky"]')  # a Cityscapes tree's classes are matched by their colours
+    with pytest.raises(ValueError, match="palette"):
+        read_classes_json(path)
+
+
+def test_past_255_names_a_list_asks_for_its_ignore_value(tmp_path, mask, run_cli):
+    classes = tmp_path / "c.json"
+    names = [f"c{i}" for i in range(256)]
+    classes.write_text(json.dumps(names))
+    code, out, err = run_cli("stats", mask, "--classes", classes)
+    line = one_line(code, err, "stats")
+    assert '"ignore_index": 65535' in line and "256 classes" in line, line
+    classes.write_text(json.dumps({"names": names, "ignore_index": 65535}))
+    from qgn.quadtree.label_io import read_classes_file
+
+    assert read_classes_file(classes).ignore_index == 65535
+
+
+def test_more_than_65535_classes_says_the_most(tmp_path, mask, run_cli):
+    classes = tmp_path / "c.json"
+    classes.write_text(json.dumps({"names": [f"c{i}" for i in range(65536)], "ignore_index": None}))
+    code, out, err = run_cli("stats", mask, "--classes", classes)
+    line = one_line(code, err, "stats")
+    assert "65536 classes" in line and "at most 65535 classes" in line, line
