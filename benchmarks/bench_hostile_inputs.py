@@ -216,7 +216,6 @@ def seventh_round(results, fresh) -> None:
 
     from qgn.classes import ClassSet
     from qgn.formats import ExportItem, export_dataset
-    from qgn.project import Project
 
     refused = lambda code, out, err: None if code == 2 else f"exit {code}: taken"  # noqa: E731
     for name, text in JSON_CLASSES.items():
@@ -232,20 +231,7 @@ def seventh_round(results, fresh) -> None:
                 want = lambda c, o, e, q=base / "o", m=command: _names_written(q, m, ("road", "sky"))  # noqa: E731
             case("--classes JSON", results, base, base / "ds", [*args, "--classes", base / "ds" / "classes.json"],
                  [base / "o"], want)
-    for fmt in ("coco", "labelme", "fiftyone", "cvat", "camvid", "qgt"):  # 2. a project's image gone or a loop
-        base = fresh()
-        paths = [image(base / "ds" / f"{n}.png") for n in "abc"]
-        project = Project.create(base / "ds" / "p", paths, ClassSet(("x", "y"), (), 255))
-        for im in project.images:
-            project.save_annotation(im, np.zeros(SIZE_HW, np.uint8))
-        paths[1].unlink()
-        paths[2].unlink()
-        paths[2].symlink_to("c.png")
-        named = lambda c, o, e: None if c == 2 and "b.png" in e and "c.png" in e else f"exit {c}, not named"  # noqa: E731
-        said = lambda c, o, e: None if c == 0 and "b.png" in o and "c.png" in o else f"exit {c}, not said"  # noqa: E731
-        case("export: image gone or a loop", results, base, base / "ds",
-             ["export", "--project", base / "ds" / "p", "--formats", fmt, "--out", base / "o", "--include-images", "copy"],
-             [base / "o"], said if fmt == "qgt" else named)
+    seventh_round_export(results, fresh)
     for fmt, masks in (("cvat", "SegmentationClass"), ("fiftyone", "labels")):  # 1. x.PNG masks
         for twin in (False, True):
             base = fresh()
@@ -260,6 +246,32 @@ def seventh_round(results, fresh) -> None:
             want = refused if twin else (lambda c, o, e: None if "imported 2 of 2" in o else "an x.PNG mask left out")
             case("x.PNG masks", results, base, root, ["import", root, "--project", base / "p"], [base / "p"], want)
     seventh_round_folders(results, fresh)
+
+
+def seventh_round_export(results, fresh) -> None:
+    """A project export whose image files are gone or loop: each named where the format needs the file
+    (a copy, FiftyOne, CamVid), exit 2; qgt, and CVAT without --include-images, export it and say so."""
+    import numpy as np
+
+    from qgn.classes import ClassSet
+    from qgn.project import Project
+
+    for fmt in ("coco", "labelme", "fiftyone", "cvat", "camvid", "qgt", "qgt,png,cvat"):
+        base = fresh()
+        paths = [image(base / "ds" / f"{n}.png") for n in "abc"]
+        project = Project.create(base / "ds" / "p", paths, ClassSet(("x", "y"), (), 255))
+        for im in project.images:
+            project.save_annotation(im, np.zeros(SIZE_HW, np.uint8))
+        paths[1].unlink()
+        paths[2].unlink()
+        paths[2].symlink_to("c.png")
+        named = lambda c, o, e: None if c == 2 and "b.png" in e and "c.png" in e else f"exit {c}, not named"  # noqa: E731
+        said = lambda c, o, e, q=base / "o": None if c == 0 and "b.png" in o and "c.png" in o and (  # noqa: E731
+            q / "qgt" / "b.qgt").is_file() else f"exit {c}, not said or not written"
+        copy = [] if "," in fmt else ["--include-images", "copy"]  # (CVAT's masks need no image file without it)
+        case("export: image gone or a loop", results, base, base / "ds",
+             ["export", "--project", base / "ds" / "p", "--formats", fmt, "--out", base / "o", *copy],
+             [base / "o"], said if fmt.startswith("qgt") else named)
 
 
 SIZE_HW = (SIZE[1], SIZE[0])  # (height, width) of every image

@@ -350,19 +350,34 @@ def _image_beside(mask: Path) -> Path | None:
     return found[0] if found else None
 
 
-def _label_item(mask: Path, image, folder: Path, reader, strays: list[Path]) -> SourceItem:
-    """The item of ``mask`` (``scan_label_folder``): its ``image`` (``_label_image``; None: not
-    found). A photo (``is_photo_png``) is no label map, said so; a map without an image in a folder of
-    photos named otherwise (``strays``: photo.png and label.png) says that a map takes its image's name."""
+def _labelled_twice(images: dict) -> dict[Path, ValueError]:
+    """{mask: why} for each label map of ``images`` ({mask: its image, ``_label_image``}) whose image
+    another map of the run labels too (labels/a/x.png and labels/b/x.png, one flat images/x.png): which
+    one the image takes is unknown - with --update the second replaced the first in one run."""
+    by_image: dict[Path, list[Path]] = {}
+    for mask, image in images.items():
+        if isinstance(image, Path):
+            by_image.setdefault(image, []).append(mask)
+    return {mask: ValueError(f"{' and '.join(str(m) for m in masks[:3])} are all label maps of {image}: which one "
+                             "it takes is unknown; move the others away, or each beside its own image "
+                             "(images/a/x.png for labels/a/x.png)")
+            for image, masks in by_image.items() if len(masks) > 1 for mask in masks}
+
+
+def _label_item(mask: Path, image, folder: Path, reader, strays: list[Path], name: str) -> SourceItem:
+    """The item ``name`` (``a/x`` for labels/a/x.png) of ``mask`` (``scan_label_folder``): its ``image``
+    (``_label_image``; None: not found; a ValueError: why it has none). A photo (``is_photo_png``) is no
+    label map, said so; a map without an image in a folder of photos named otherwise (``strays``:
+    photo.png and label.png) says that a map takes its image's name."""
     if mask in strays:
-        return broken_item(mask.stem, mask, ValueError(
+        return broken_item(name, mask, ValueError(
             f"{mask} is a colour image, not a label map of class ids (a photo? label maps are grayscale or "
             "palette PNGs, named as their images: x.png for x.jpg, or images/x.png with labels/x.png)"))
-    if isinstance(image, AmbiguousImageError):
-        return broken_item(mask.stem, mask, image)
+    if isinstance(image, ValueError):  # (an AmbiguousImageError, or one image labelled twice)
+        return broken_item(name, mask, image)
     others = [p.name for p in strays if p.parent == mask.parent]
     if image is None and others:
-        return broken_item(mask.stem, mask, FileNotFoundError(
+        return broken_item(name, mask, FileNotFoundError(
             f"no image found for {mask}: the photo beside it, {others[0]}, has another name; a label map takes its "
             f"image's name (x.png for x.jpg, or images/x.png with labels/x.png) - rename one, or name the image folder "
             "with --images"))
@@ -375,7 +390,7 @@ def _label_item(mask: Path, image, folder: Path, reader, strays: list[Path]) -> 
                              "are grayscale or palette PNGs)")
         return reader(mask, classes)
 
-    return SourceItem(mask.stem, image, read, str(mask))
+    return SourceItem(name, image, read, str(mask))
 
 
 def _relative_stem(mask: Path, label_dir: Path) -> str:
@@ -438,7 +453,9 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
     images = {mask: _label_image(mask, label_dir, image_dirs) for mask in masks if mask not in photos}
     used = {image for image in images.values() if isinstance(image, Path)}
     strays = sorted(photos - used)
-    items = [_label_item(mask, images.get(mask), folder, reader, strays) for mask in masks if mask not in used]
+    images |= _labelled_twice(images)
+    items = [_label_item(mask, images.get(mask), folder, reader, strays, _relative_stem(mask, label_dir))
+             for mask in masks if mask not in used]
     where = f", classes from {classes_file}" if classes_file else " (no classes.txt beside them: needs --classes)"
     description = f"{name}: a folder of {len(masks)} label PNGs holding class ids{where}"
     return SourceDataset(name, folder, description, file_classes, items)

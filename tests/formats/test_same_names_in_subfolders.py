@@ -57,3 +57,33 @@ def test_same_names_in_two_subfolders_import_and_export_apart(tmp_path, run_cli,
     assert len(pngs) == 2 and sorted(np.asarray(Image.open(p)).max() for p in pngs) == [0, 1]
     copied = sorted(p for p in (tmp_path / "o" / "labelme").glob("*.png"))
     assert sorted(np.asarray(Image.open(p))[0, 0, 0] for p in copied) == [40, 80]  # both photos, neither over the other
+
+
+def test_ids_progress_lines_name_each_item_by_its_sub_folder(tmp_path, run_cli):
+    nested_dataset(tmp_path / "ds", "ids")
+    code, out, err = run_cli("import", tmp_path / "ds", "--project", tmp_path / "p")
+    assert code == 0, err
+    named = sorted(line.split("] ", 1)[1].split(":")[0] for line in out.splitlines() if line.startswith("["))
+    assert named == ["a/x", "b/x"], out  # (both said "x: …")
+
+
+@pytest.mark.parametrize("update", [False, True])
+def test_two_labels_of_one_image_in_one_run_are_refused_naming_both(tmp_path, run_cli, update):
+    ds = tmp_path / "ds"
+    for i, sub in enumerate(("a", "b")):
+        (ds / "labels" / sub).mkdir(parents=True)
+        Image.fromarray(np.full((8, 12), i, np.uint8)).save(ds / "labels" / sub / "x.png")
+    (ds / "images").mkdir()
+    Image.fromarray(np.full((8, 12, 3), 40, np.uint8)).save(ds / "images" / "x.png")  # one flat image for both
+    Image.fromarray(np.full((8, 12, 3), 90, np.uint8)).save(ds / "images" / "y.png")
+    Image.fromarray(np.full((8, 12), 1, np.uint8)).save(ds / "labels" / "y.png")
+    (ds / "classes.txt").write_text("road\nsky\n")
+    args = ["import", ds, "--project", tmp_path / "p"] + (["--update"] if update else [])
+    code, out, err = run_cli(*args)
+    assert code == 2, out + err
+    said = out + err
+    assert str(ds / "labels" / "a" / "x.png") in said and str(ds / "labels" / "b" / "x.png") in said, said
+    assert "are all label maps of" in said
+    project = Project.open(tmp_path / "p")  # the rest went on
+    assert [im.path.name for im in project.images if project.load_annotation(im) is not None] == ["y.png"]
+    assert not (tmp_path / "p" / "replaced").exists() or not any((tmp_path / "p" / "replaced").rglob("*"))

@@ -1381,3 +1381,8 @@ def test_a_document_root_that_is_a_loop_of_links_is_one_line(run_cli, tmp_path, 
                        "(remove the link)", err
     with pytest.raises(LinkLoopError, match="is a loop of symbolic links"):
         QGNBackend(demo_model, "cpu", loop)
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--document-root", loop / "sub")
+    lines = [line for line in err.splitlines() if line.strip()]  # a folder under the loop: it said "no such folder"
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0] == f"qgn serve: error: --document-root {loop / 'sub'}: the folder {loop} on its path is a loop " \
+                       "of symbolic links, which leads nowhere (remove the link)", err
