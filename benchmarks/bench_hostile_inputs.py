@@ -6,7 +6,12 @@ the decoder), every value of a project.json and of a model JSON mutated, and mod
 other types and shapes (``export``, ``export --project``, ``predict``). Entry points added since:
 ``qgn samples`` options, image names too long for a file name, a PostScript file as a photo, the
 previous frame's labels carried onto thin frames (in child processes), and ``qgn serve`` against
-hostile HTTP requests (framing, bodies, field types, image references, label configs).
+hostile HTTP requests (framing, bodies, field types, image references, label configs, a path that is
+no UTF-8). The seventh round's (``seventh_round``; ``--seventh`` runs them and serve's alone): JSON
+given to ``--classes``, a project export whose image files are gone or loop, CVAT/FiftyOne masks
+named ``x.PNG`` (and beside ``x.png``), two ``x.png`` in two sub-folders, a photo beside its grey map,
+a ``--document-root`` that loops - each also checked for the outcome a clean run must show (a
+refusal, what was imported), since a silent loss exits 0 with nothing on stderr.
 
 A case is *handled cleanly* when: the exit status is 0 or 2; stderr holds at most one line, of the
 form ``qgn CMD: error: …``; no traceback and no exception nobody anticipated shows (in the error or
@@ -15,7 +20,7 @@ deleted outside the project / output folder the command was given. Claimed-size 
 fresh interpreter each, their peak resident memory (``ru_maxrss``) compared with an honest import
 of the same small dataset measured in the same run.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/bench_hostile_inputs.py [--quick]
+    OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/bench_hostile_inputs.py [--quick] [--seventh]
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' helper modules
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "formats"))
 from hostile_cases import (
-    HOSTILE_VALUES, TEXT_SOURCE, VALID_TEXT, claimed_size_cases, coco_doc, honest_baseline_case, image, json_paths,
+    HOSTILE_VALUES, SIZE, TEXT_SOURCE, VALID_TEXT, claimed_size_cases, coco_doc, honest_baseline_case, image, json_paths,
     labelme_doc, labelstudio_doc, mutate, run_measured, write_json_dataset, write_text_dataset,
 )
 from sample_files import tree_snapshot
@@ -80,12 +85,13 @@ def clean(code: int, out: str, err: str, command: str) -> str | None:
     return None
 
 
-def case(family: str, results, base: Path, dataset: Path, args: list[str], allowed: list[Path]) -> None:
+def case(family: str, results, base: Path, dataset: Path, args: list[str], allowed: list[Path], expect=None) -> None:
     """Run one case; record whether it was handled cleanly and whether anything outside
-    ``allowed`` (and the dataset, which must stay identical) changed under ``base``."""
+    ``allowed`` (and the dataset, which must stay identical) changed under ``base``. ``expect(code,
+    out, err)``: why the outcome is wrong though clean (a silent loss, a wrong result), or None."""
     before = tree_snapshot(base)
     code, out, err = run_cli(args)
-    problem = clean(code, out, err, args[0])
+    problem = clean(code, out, err, args[0]) or (expect(code, out, err) if expect is not None else None)
     after = tree_snapshot(base)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     allowed_prefixes = tuple(str(p.relative_to(base)) for p in allowed if base in p.parents)
@@ -173,8 +179,141 @@ def campaign(quick: bool) -> dict:
                                                "--out", base / "n.safetensors", *option], [])
     own_files(results, fresh, quick)
     later_entry_points(results, fresh)
+    seventh_round(results, fresh)
     serve_requests(results, fresh())
     return results, tmp
+
+
+JSON_CLASSES = {"malformed": '["road", "sky",\n', "claims 10^9 classes": '{"num_classes": 1000000000}',
+                "an object of ids": '{"road": 0}', "a number": "1000000000", "nested": "[" * 100_000,
+                "a list over lines": '[\n"road",\n"sky"\n]\n'}
+
+
+def seventh_only() -> tuple[dict, Path]:
+    """The seventh round's cases and ``serve_requests`` alone (``--seventh``)."""
+    results: dict[str, list] = defaultdict(list)
+    tmp = Path(tempfile.mkdtemp(prefix="qgn-hostile-"))
+    os.environ["QGN_LOG_DIR"] = str(tmp / "logs")
+    count = iter(range(1, 10**6))
+
+    def fresh() -> Path:
+        base = tmp / f"c{next(count)}"
+        base.mkdir()
+        return base
+
+    seventh_round(results, fresh)
+    serve_requests(results, fresh())
+    return results, tmp
+
+
+def seventh_round(results, fresh) -> None:
+    """The seventh hostile round's cases, each with what a clean outcome must also show (a refusal, a
+    count): --classes given JSON, a project export whose image files are gone or loop, CVAT and FiftyOne
+    masks named x.PNG, x.png beside x.PNG, two x.png in two sub-folders, a photo beside its grey map,
+    and a --document-root that loops."""
+    import numpy as np
+    from PIL import Image
+
+    from qgn.classes import ClassSet
+    from qgn.formats import ExportItem, export_dataset
+
+    refused = lambda code, out, err: None if code == 2 else f"exit {code}: taken"  # noqa: E731
+    for name, text in JSON_CLASSES.items():
+        for command in ("convert", "stats", "import"):
+            base = fresh()
+            image(base / "ds" / "images" / "m.png")
+            Image.fromarray(np.zeros(SIZE_HW, np.uint8)).save(base / "ds" / "m.png")
+            (base / "ds" / "classes.json").write_text(text)
+            args = {"convert": ["convert", base / "ds" / "m.png", base / "o" / "m.qgt"], "stats": ["stats", base / "ds" / "m.png"],
+                    "import": ["import", base / "ds", "--format", "ids", "--project", base / "o"]}[command]
+            want = (lambda c, o, e: None if c == 0 else f"exit {c}") if name == "a list over lines" else refused
+            if name == "a list over lines" and command != "stats":  # the classes written: road and sky
+                want = lambda c, o, e, q=base / "o", m=command: _names_written(q, m, ("road", "sky"))  # noqa: E731
+            case("--classes JSON", results, base, base / "ds", [*args, "--classes", base / "ds" / "classes.json"],
+                 [base / "o"], want)
+    seventh_round_export(results, fresh)
+    for fmt, masks in (("cvat", "SegmentationClass"), ("fiftyone", "labels")):  # 1. x.PNG masks
+        for twin in (False, True):
+            base = fresh()
+            items = [ExportItem(n, np.zeros(SIZE_HW, np.int64), image(base / "photos" / f"{n}.png")) for n in "ab"]
+            export_dataset(items, ClassSet(("x", "y"), (), 255), base / "out", [fmt], images="copy")
+            root = base / "out" / fmt
+            lower = root / masks / "b.png"
+            if twin:
+                lower.with_suffix(".PNG").write_bytes(lower.read_bytes())
+            else:
+                lower.rename(lower.with_suffix(".PNG"))
+            want = refused if twin else (lambda c, o, e: None if "imported 2 of 2" in o else "an x.PNG mask left out")
+            case("x.PNG masks", results, base, root, ["import", root, "--project", base / "p"], [base / "p"], want)
+    seventh_round_folders(results, fresh)
+
+
+def seventh_round_export(results, fresh) -> None:
+    """A project export whose image files are gone or loop: each named where the format needs the file
+    (a copy, FiftyOne, CamVid), exit 2; qgt, and CVAT without --include-images, export it and say so."""
+    import numpy as np
+
+    from qgn.classes import ClassSet
+    from qgn.project import Project
+
+    for fmt in ("coco", "labelme", "fiftyone", "cvat", "camvid", "qgt", "qgt,png,cvat"):
+        base = fresh()
+        paths = [image(base / "ds" / f"{n}.png") for n in "abc"]
+        project = Project.create(base / "ds" / "p", paths, ClassSet(("x", "y"), (), 255))
+        for im in project.images:
+            project.save_annotation(im, np.zeros(SIZE_HW, np.uint8))
+        paths[1].unlink()
+        paths[2].unlink()
+        paths[2].symlink_to("c.png")
+        named = lambda c, o, e: None if c == 2 and "b.png" in e and "c.png" in e else f"exit {c}, not named"  # noqa: E731
+        said = lambda c, o, e, q=base / "o": None if c == 0 and "b.png" in o and "c.png" in o and (  # noqa: E731
+            q / "qgt" / "b.qgt").is_file() else f"exit {c}, not said or not written"
+        copy = [] if "," in fmt else ["--include-images", "copy"]  # (CVAT's masks need no image file without it)
+        case("export: image gone or a loop", results, base, base / "ds",
+             ["export", "--project", base / "ds" / "p", "--formats", fmt, "--out", base / "o", *copy],
+             [base / "o"], said if fmt.startswith("qgt") else named)
+
+
+SIZE_HW = (SIZE[1], SIZE[0])  # (height, width) of every image
+
+
+def seventh_round_folders(results, fresh) -> None:
+    """Two x.png in two sub-folders (ids), a photo beside its grey map, a --document-root that loops."""
+    import numpy as np
+    from PIL import Image
+
+    base = fresh()
+    for sub in ("a", "b"):
+        image(base / "ds" / "images" / sub / "x.png")
+        (base / "ds" / "labels" / sub).mkdir(parents=True)
+        Image.fromarray(np.zeros(SIZE_HW, np.uint8)).save(base / "ds" / "labels" / sub / "x.png")
+    (base / "ds" / "classes.txt").write_text("road\nsky\n")
+    case("same names, two sub-folders", results, base, base / "ds", ["import", base / "ds", "--project", base / "p"],
+         [base / "p"], lambda c, o, e: None if "imported 2 of 2" in o else "not both imported")
+    base = fresh()
+    image(base / "ds" / "x.jpg")
+    Image.fromarray(np.zeros(SIZE_HW, np.uint8)).save(base / "ds" / "x.png")
+    (base / "classes.txt").write_text("road\nsky\n")
+    case("a photo beside its map", results, base, base / "ds",
+         ["import", base / "ds", "--classes", base / "classes.txt", "--project", base / "p"], [base / "p"],
+         lambda c, o, e: None if "imported 1 of 1" in o else "the pair not imported")
+    base = fresh()
+    (base / "loop").symlink_to("loop")
+    case("--document-root loop", results, base, base, ["serve", "--model", "demo", "--port", "0", "--document-root",
+                                                        base / "loop"], [],
+         lambda c, o, e: None if c == 2 and "loop of symbolic links" in e else "the loop not said")
+
+
+def _names_written(out: Path, command: str, names: tuple) -> str | None:
+    """Why the classes ``command`` wrote into ``out`` (convert: m.qgt, import: a project) are not ``names``."""
+    from qgn.project import Project
+    from qgn.quadtree.qgt import read_qgt
+
+    try:
+        got = read_qgt(out / "m.qgt")[1].names if command == "convert" else Project.open(out).classes.names
+    except (OSError, ValueError) as exc:
+        return f"nothing written: {exc}"
+    return None if got == names else f"classes {got!r}"
 
 
 def later_entry_points(results, fresh) -> None:
@@ -266,6 +405,7 @@ def serve_requests(results, base: Path) -> None:
         "nested 100000 deep": post("/predict", b'{"tasks":[' + b"[" * 100000 + b"]" * 100000 + b"]}"),
         "a number of 5000 digits": post("/predict", b'{"tasks": [' + b"1" * 5000 + b"]}"),
         "not UTF-8": post("/predict", b'{"tasks": "\xff"}'),
+        "a path not UTF-8": send(b"GET /%ff%fe HTTP/1.1\r\nHost: x\r\n\r\n"),
     }
     for field, value in (("tasks", "x"), ("tasks", [None]), ("label_config", 5), ("label_config", "<View")):
         cases[f"{field}={value!r}"] = post("/predict", {**task("images/a.png"), field: value})
@@ -281,7 +421,7 @@ def serve_requests(results, base: Path) -> None:
         status = int(head.split()[1]) if head.startswith(b"HTTP/") else 0
         length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
         problem = None
-        if not 400 <= status < 500:
+        if not 400 <= status < 500 or (name == "a path not UTF-8" and status != 400):
             problem = f"status {status}"
         elif b"Traceback" in rest or b"internal error" in rest or b'"error"' not in rest[:length]:
             problem = f"answer {rest[:120]!r}"
@@ -402,19 +542,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="every third hostile value only")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--seventh", action="store_true", help="the seventh round's cases alone (and serve's)")
     args = parser.parse_args()
     from qgn.bench.provenance import provenance
 
     record = provenance() if args.json else None  # the commit, torch, threads, machine, command: as the run starts
-    results, tmp = campaign(args.quick)
-    rows, baseline = claimed_sizes(tmp)
+    results, tmp = seventh_only() if args.seventh else campaign(args.quick)
+    rows, baseline = ([], 0) if args.seventh else claimed_sizes(tmp)
     summary = {family: {"tried": len(r), "clean": sum(1 for _, p in r if p is None),
                         "not clean": [(" ".join(map(str, a[:2])), p) for a, p in r if p is not None][:5]}
                for family, r in results.items()}
-    summary["claimed sizes"] = {"tried": len(rows), "clean": sum(1 for r in rows if r[3] is None),
-                                "baseline_peak_mb": round(baseline / 1e3), "cases": [
-                                    {"case": r[0], "peak_mb": round(r[1] / 1e3), "seconds": round(r[2], 1),
-                                     "problem": r[3], "message": r[4]} for r in rows]}
+    if rows:
+        summary["claimed sizes"] = {"tried": len(rows), "clean": sum(1 for r in rows if r[3] is None),
+                                    "baseline_peak_mb": round(baseline / 1e3), "cases": [
+                                        {"case": r[0], "peak_mb": round(r[1] / 1e3), "seconds": round(r[2], 1),
+                                         "problem": r[3], "message": r[4]} for r in rows]}
     if args.json:
         summary["provenance"] = record
         print(json.dumps(summary, indent=1))
@@ -424,7 +566,8 @@ def main() -> None:
             print(f"{family:32s} {s['tried']:6d} {s['clean']:6d}")
             for item in s.get("not clean", []):
                 print("    NOT CLEAN:", item)
-        print(f"\nclaimed sizes (peak RSS; an honest import of the same dataset: {baseline / 1e3:.0f} MB):")
+        if rows:
+            print(f"\nclaimed sizes (peak RSS; an honest import of the same dataset: {baseline / 1e3:.0f} MB):")
         for name, peak, seconds, problem, message in rows:
             print(f"  {name:40s} {peak / 1e3:6.0f} MB {seconds:5.1f} s  {problem or 'clean'}: {message[:90]}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -93,13 +93,10 @@ class ClassSet:
         }
 
     @classmethod
-    def from_json(cls, obj: dict) -> "ClassSet":
-        return cls(
-            tuple(obj["names"]),
-            tuple(tuple(c) for c in obj.get("palette", ())),
-            obj.get("ignore_index"),
-            tuple(obj.get("ignore_color", (0, 0, 0))),
-        )
+    def from_json(cls, obj: dict, source: str = "classes") -> "ClassSet":
+        """The classes ``to_json`` wrote (project.json's, a checkpoint's): ``classes_from_json``, the one
+        reader of a class list in JSON, with the names as saved (``name_key``'s rule, not the door's)."""
+        return classes_from_json(obj, source, entering=False)
 
 
 def is_json_rgb(value) -> bool:
@@ -268,6 +265,76 @@ def parse_classes_txt(text: str, source: str = "classes.txt") -> ClassSet:
         return ClassSet(names=tuple(names), palette=palette, ignore_index=ignore_index)
     except ValueError as error:
         raise ValueError(f"{source}: {error}") from error
+
+
+#: What ``--classes`` takes as JSON (``classes_from_json``), said where a JSON file is none of it.
+JSON_CLASSES_HELP = ('give a JSON list of class names (["road", "sky"]), the classes.json a qgn export writes, '
+                     "or a classes.txt (one class name per line)")
+MAX_JSON_IGNORE = 65535  # the largest value a label map (16-bit PNG) holds
+MAX_JSON_CLASSES = MAX_JSON_IGNORE  # ids 0..65534, and the ignore value above them
+
+
+def classes_from_json(doc, source: str, entering: bool = True) -> ClassSet:
+    """The classes of a JSON class list ``doc`` (parsed): a list of names (ids in list order), or an
+    object as ``ClassSet.to_json`` writes it (``names``, optional ``palette``, ``ignore_index``,
+    ``ignore_color``: a qgn export's classes.json, project.json's "classes"). The one reader of
+    both: ``ClassSet.from_json`` and Cityscapes' classes.json read through it (which needs a palette,
+    and checks that itself). No palette: the default colours. No ``ignore_index`` (a list has none):
+    255, as a classes.txt without an 'ignore:' line - past 255 names refused, asking for an
+    object with its ``ignore_index`` (as a classes.txt asks for 'ignore: N'); ``null``: no ignore value.
+    ``entering``: names and an ignore value that enter (``check_class_names``, 0..65535); saved data
+    keeps what opened before (``name_key``'s rule, any ignore value ``ClassSet`` takes).
+    ValueError naming ``source`` for anything else (a number, an object of another kind, a name that
+    is no text, a colour that is none, more than 65535 classes, an ignore value past 65535)."""
+    if isinstance(doc, list):
+        doc = {"names": doc}
+    if not (isinstance(doc, dict) and isinstance(doc.get("names"), (list, tuple))):
+        kind = {dict: "an object without a list of \"names\"", str: "a text", bool: "true or false"}.get(
+            type(doc), "a number" if isinstance(doc, (int, float)) else "null")
+        raise ValueError(f"{source}: the JSON holds {kind}, not a class list; {JSON_CLASSES_HELP}")
+    names, palette = list(doc["names"]), doc.get("palette", [])
+    ignore, ignore_colour = doc.get("ignore_index", DEFAULT_IGNORE_INDEX), doc.get("ignore_color", [0, 0, 0])
+    _check_json_names(names, source, entering)
+    if not isinstance(palette, (list, tuple)) or (palette and len(palette) != len(names)) or \
+            not all(is_json_rgb(list(c) if isinstance(c, tuple) else c) for c in palette) or \
+            not is_json_rgb(list(ignore_colour) if isinstance(ignore_colour, tuple) else ignore_colour):
+        raise ValueError(f"{source}: \"palette\" must list one [r, g, b] colour (whole numbers in 0..255) for each "
+                         "of its names, and \"ignore_color\" be one")
+    if "ignore_index" not in doc and len(names) > DEFAULT_IGNORE_INDEX:
+        raise ValueError(f"{source}: {len(names)} classes take the ids 0..{len(names) - 1}, past the default ignore "
+                         f"value 255; give an object with an ignore value past them: "
+                         f"{{\"names\": [...], \"ignore_index\": {MAX_JSON_IGNORE}}} (or null for none)")
+    if entering and ignore is not None and (isinstance(ignore, bool) or not isinstance(ignore, int)
+                                            or not len(names) <= ignore <= MAX_JSON_IGNORE):
+        raise ValueError(f"{source}: \"ignore_index\" is {json_shown(ignore)}; give null or a whole number from "
+                         f"{len(names)} (past its class ids) to {MAX_JSON_IGNORE}")
+    try:
+        return ClassSet(tuple(names), tuple(tuple(c) for c in palette), ignore, tuple(ignore_colour))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
+def _check_json_names(names: list, source: str, entering: bool) -> None:
+    """ValueError naming ``source`` where ``names`` is no list of class names: empty, more than
+    ``MAX_JSON_CLASSES``, a name that is no text (or, ``entering``, no class name: ``check_class_names``)."""
+    if not names:
+        raise ValueError(f"{source}: an empty list of classes; {JSON_CLASSES_HELP}")
+    if len(names) > MAX_JSON_CLASSES:
+        raise ValueError(f"{source}: {len(names)} classes; a class list holds at most {MAX_JSON_CLASSES} classes "
+                         f"(ids 0..{MAX_JSON_CLASSES - 1}, and the ignore value {MAX_JSON_IGNORE} above them)")
+    bad = next((i for i, name in enumerate(names) if not isinstance(name, str)), None)
+    if bad is not None:
+        raise ValueError(f"{source}: class {bad} is {json_shown(names[bad])}, not a name; {JSON_CLASSES_HELP}")
+    if entering:
+        check_class_names(names, source)
+
+
+def json_shown(value) -> str:
+    """A JSON value as a message quotes it: at most 40 characters."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 # ---------------------------------------------------------------------------------- name matching

@@ -584,13 +584,18 @@ def no_input_error(path: str | os.PathLike) -> Exception:
 
 def no_folder_error(path: str | os.PathLike, option: str) -> Exception:
     """The error for ``option``'s folder that is none: what is there instead (a file, a device, a
-    loop of links), else "no such folder"."""
+    loop of links, or one on its path: LOOP/sub), else "no such folder"."""
     try:
         kind = special_kind(path) or ("a file" if os.path.exists(path) else None)
     except OSError:  # a loop of links
         kind = None
     if kind is not None:
         return ValueError(f"{option} {path}: is {kind}, not a folder; name a folder")
+    in_the_way = None if os.path.islink(path) else link_in_the_way(path)  # LOOP/sub: the loop above it
+    if in_the_way is not None:
+        exc = FileNotFoundError(f"{option} {path}: {in_the_way}")
+        exc.qgn_complete = True  # (its own fix said)
+        return exc
     return missing_file_error(path, f"{option} ", what="folder")
 
 

@@ -624,13 +624,17 @@ class Project(ProjectImagesMixin):
 
     def _stored(self, path) -> str:
         """A path as project.json stores it: relative (POSIX) inside the root, else absolute. Kept
-        per path: resolving 20,000 image paths at every write of project.json took a second."""
+        per path: resolving 20,000 image paths at every write of project.json took a second. A path
+        a loop of symbolic links stands in the way of is spelled as typed: one such file never stops
+        a write of project.json (``Path.resolve`` raised RuntimeError for it)."""
         known = self._stored_paths.get(str(path))
         if known is not None:
             return known
         absolute = straight_path(path)  # link/../x.png: the file the system opens
         stored = str(absolute)
-        for candidate in (absolute, absolute.resolve()):  # as typed, or through symbolic links
+        for candidate in (absolute, _resolved(absolute)):  # as typed, or through symbolic links (None: a loop)
+            if candidate is None:
+                continue
             try:
                 stored = candidate.relative_to(self.root).as_posix()
                 break

@@ -20,7 +20,7 @@ import numpy as np
 from .export_lock import LockWaitStopped, noting_unlocked, saying_waits
 from .fileio import InputOverwriteError, OutsideRootError, one_file_name, protected_inputs, remove_stale_temporaries
 from .formats import FORMATS, ExportItem, check_export_classes, check_format_names, check_split, check_text_names
-from .formats.base import add_to_every_writer
+from .formats.base import add_to_every_writer, check_export_image, check_image_file, image_not_there, needs_image
 from .project import Project, ProjectImage
 
 
@@ -30,6 +30,10 @@ class ExportedFiles(list):
 
     images: int = 0
     not_reached: int = 0
+    #: one line per image that failed ("b: failed: its image … is not there (…)"), as ``errors`` gets them
+    failed: tuple[str, ...] = ()
+    #: one line per image written in some formats only, its file not there ("b: failed as fiftyone: its image …")
+    partly: tuple[str, ...] = ()
     #: lines to keep in sight after the export (a folder exported into without its export lock,
     #: ``qgn.export_lock.noting_unlocked``): said on a progress line, which the next one replaces
     notes: tuple[str, ...] = ()
@@ -102,6 +106,8 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     writers = _open_writers(project, out_dir, names, image_names, image_mode, split)
     paths: list[Path] = []
     failures: list[Exception] = []
+    failed: list[str] = []
+    partly: list[str] = []
     not_reached = 0
 
     def keep(image: ProjectImage) -> None:  # not written this time: the indexes keep its earlier entry
@@ -115,9 +121,15 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
                 keep(left)
             break
         try:
-            text = _export_image(project, image, names, writers, image_names, used.get(image.key), paths,
-                                 lambda text, i=i: progress is not None and progress(i - 1, len(images), text),
-                                 should_stop)
+            text, not_as, why = _export_image(
+                project, image, names, writers, image_names, used.get(image.key), paths,
+                lambda text, i=i: progress is not None and progress(i - 1, len(images), text), should_stop)
+            if not_as:  # written in the formats that need no image file, failed in the others
+                failures.append(why)
+                partly.append(f"{image.key}: failed as {not_as}: "
+                              f"{_unnamed(_one_line(why), image.key, image_names[image.key])}")
+                if errors is not None:
+                    errors.append(partly[-1])
         except (OutsideRootError, InputOverwriteError):
             raise
         except LockWaitStopped:  # stopped while waiting for another export: as a stop before this image
@@ -128,7 +140,8 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
         except Exception as exc:  # one bad annotation, whatever went wrong, never stops the rest
             failures.append(exc)
             keep(image)
-            text = f"{image.key}: failed: {_one_line(exc)}"
+            text = f"{image.key}: failed: {_unnamed(_one_line(exc), image.key, image_names[image.key])}"
+            failed.append(text)
             if errors is not None:
                 errors.append(text)
         if progress is not None:
@@ -138,7 +151,8 @@ def _export_project(project: Project, out_dir: Path, names: list[str], progress,
     if failures and errors is None:
         raise failures[0]
     exported = ExportedFiles(dict.fromkeys(paths))  # files shared by all images (CVAT's labelmap.txt) once
-    exported.images, exported.not_reached = len(images), not_reached
+    exported.images, exported.not_reached, exported.failed = len(images), not_reached, tuple(failed)
+    exported.partly = tuple(partly)
     return exported
 
 
@@ -165,24 +179,52 @@ def _open_writers(project: Project, out_dir: Path, names: list[str], image_names
 
 
 def _export_image(project: Project, image: ProjectImage, names: list[str], writers: list, image_names: dict,
-                  twin: ProjectImage | None, paths: list[Path], say_wait, should_stop) -> str:
-    """Write ``image``'s saved annotation with every writer (all formats or none: each lists the same
-    images), the files written added to ``paths``; skipped when it has none, or when it is a ``twin``'s
-    file exported under the twin's name. Another export holding a folder is said (``say_wait(text)``),
-    and ``should_stop`` stops the wait. Returns the image's progress line."""
+                  twin: ProjectImage | None, paths: list[Path], say_wait, should_stop) -> tuple[str, str, Exception | None]:
+    """Write ``image``'s saved annotation with every writer (``_add_image``: all formats or none, but
+    where its image file is not there the formats that need none still take it), the files written
+    added to ``paths``; skipped when it has none, or when it is a ``twin``'s file exported under the
+    twin's name. Another export holding a folder is said (``say_wait(text)``), and ``should_stop``
+    stops the wait. Returns (the image's progress line, the formats that did not take it ("" when all
+    did), why)."""
     label = None if twin is not None else project.load_annotation(image)
     if twin is not None:
         return (f"{image.key}: skipped (project.json names its file {image.path.name} again as "
-                f"{twin.key}, which is exported; its annotation stays in the project)")
+                f"{twin.key}, which is exported; its annotation stays in the project)"), "", None
     if label is None:
-        return f"{image.key}: skipped (no saved annotation)"
+        return f"{image.key}: skipped (no saved annotation)", "", None
     check_text_names(names, [image.path])
     with saying_waits(say_wait, should_stop):
-        written = add_to_every_writer(
-            [(writer, ExportItem(_item_name(name, image, image_names), label, image.path))
+        written, not_as, why = _add_image(
+            [(name, writer, ExportItem(_item_name(name, image, image_names), label, image.path))
              for name, writer in zip(names, writers)])
     paths += written
-    return f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
+    text = f"{image.key}: {len(written)} file(s)" + _size_warning(image, label)
+    if not_as:
+        text += f"; not written as {not_as} (they need the image file)"
+    return text, not_as, why
+
+
+def _add_image(triples) -> tuple[list[Path], str, ValueError | None]:
+    """``add_to_every_writer`` for one image, ``triples`` (format name, writer, item) each: in every
+    format or none - but where its image file is not there (``check_export_image``), the formats that
+    need no image file (``needs_image``: qgt, png, COCO/CVAT/labelme without ``images``) still take
+    it and the others keep their earlier entry (``keep``). (paths written, the formats that did not
+    take it ("fiftyone, camvid"; "" when all did), why)."""
+    needing = [(name, writer, item) for name, writer, item in triples if needs_image(writer)]
+    why = None
+    if any(getattr(writer, "uses_images", False) for _, writer, _ in triples):
+        check_image_file(triples[0][2])  # a pipe or a device: failed in every format (nothing reads it)
+    if needing:
+        try:
+            check_export_image(needing[0][2])
+        except ValueError as exc:
+            why = exc
+    if why is None or len(needing) == len(triples):  # one outcome for all: written, or failed (raised)
+        return add_to_every_writer([(writer, item) for _, writer, item in triples]), "", None
+    written = add_to_every_writer([(writer, item) for _, writer, item in triples if not needs_image(writer)])
+    for _, writer, item in needing:
+        writer.keep(item.name, item.image)
+    return written, ", ".join(name for name, _, _ in needing), why
 
 
 def _one_line(exc: BaseException) -> str:
@@ -195,10 +237,23 @@ def _one_line(exc: BaseException) -> str:
     return text if isinstance(exc, (ValueError, OSError)) and text else f"{type(exc).__name__}: {text}"
 
 
+def _unnamed(message: str, *names: str) -> str:
+    """``message`` without the item's name it starts with ("b: its image …" said of the item ``b``)."""
+    for name in names:
+        if message.startswith(f"{name}: "):
+            return message[len(name) + 2:]
+    return message
+
+
 def _size_warning(image: ProjectImage, label: np.ndarray) -> str:
-    """" (warning: …)" when the image file's size differs from its annotation's, else ""."""
+    """" (warning: …)" when the image file's size differs from its annotation's, or when the image
+    file is not there (an export in formats that never name the image, qgt and png, still holds
+    its annotation: said, not failed; the formats that use images fail it, ``check_export_image``), else ""."""
     from .imagefile import ORIENTATION_TAG, open_image
 
+    missing = image_not_there(image.path)  # moved, deleted, a link to nothing or a loop of links
+    if missing is not None:
+        return f" (warning: exported, but its image {missing})"
     try:
         with open_image(image.path) as picture:  # the header only
             w, h = picture.size

@@ -20,6 +20,43 @@ from qgn_studio.job_dialog import JobDialog, JobLog
 DEFAULT_FORMATS = ("qgt", "png")
 
 
+def failed_lines(paths) -> str:
+    """The images an export (``ExportedFiles``) failed, after its first line: "\nK of N images failed:"
+    and one line per image ("b: its image … is not there (…)"), then "\nK of N images were written in
+    some formats only:" and one line each ("b: not as fiftyone: its image …"); "" when none failed."""
+    text, images = "", paths.images
+    for lines, what, failed in ((paths.failed, "failed", ": failed: "),
+                                (getattr(paths, "partly", ()), "were written in some formats only", ": failed as ")):
+        if lines:
+            text += (f"\n{len(lines)} of {images} image{'s' if images != 1 else ''} {what}:"
+                     + "".join(f"\n{line.replace(failed, ': ' if failed == ': failed: ' else ': not as ', 1)}"
+                               for line in lines))
+    return text
+
+
+def written_line(files: int, folders: int, folder: str, paths) -> str:
+    """The first line of an export's end: what it wrote into ``folder`` - "Wrote 3 files into F (2
+    folders)", "Wrote no files into F: no saved annotations to export", or, where images failed and
+    nothing was written, "Wrote no files into F"."""
+    if files:
+        return f"Wrote {files} file{'s' if files != 1 else ''} into {folder} ({folders} folder{'s' if folders != 1 else ''})"
+    return f"Wrote no files into {folder}" + ("" if paths.failed or getattr(paths, "partly", ())
+                                             else ": no saved annotations to export")
+
+
+def status_line(paths, out) -> str:
+    """The status bar's line at an export's end (``ExportedFiles``): "Export done: 3 files into out",
+    "…; 1 image failed (the export dialog names it)", "Export into out wrote nothing: 3 images failed …"."""
+    failed, partly = len(paths.failed), len(getattr(paths, "partly", ()))
+    said = "".join(f"; {n} image{'s' if n != 1 else ''} {what}" for n, what in
+                   ((failed, "failed"), (partly, "written in some formats only")) if n)
+    if said:
+        said += f" (the export dialog names {'it' if failed + partly == 1 else 'them'})"
+    if not paths and said:
+        return f"Export into {out} wrote nothing{said}"
+    return f"Export done: {len(paths)} file{'s' if len(paths) != 1 else ''} into {out}{said}"
+
+
 class ExportDialog(JobDialog):
     """See the module docstring. ``projects``: the ProjectController (its project must be open);
     ``jobs``: the JobRunner the export runs on — not the projects' own, so that autosaves go on
@@ -195,14 +232,13 @@ class ExportDialog(JobDialog):
         project, only_done = self.projects.project, self.only_done.isChecked()
         images, workspace = self.images.currentData(), self.projects.workspace
 
-        done = self._ended(self._done, lambda paths: workspace.show_status(
-            f"Export done: {len(paths)} files into {out}", 10000))
+        done = self._ended(self._done, lambda paths: workspace.show_status(status_line(paths, out), 10000))
         failed = self._ended(self._failed, lambda message: workspace.show_status(
             f"Export into {out} failed: {message}", 15000))
 
         def run(report):  # job thread
-            return export_project(project, out, formats, report, only_done, images=images, split=split,
-                                  should_stop=cancel.is_set)
+            return export_project(project, out, formats, report, only_done, errors=[], images=images, split=split,
+                                  should_stop=cancel.is_set)  # (errors: each failed image said at the end, the rest exported)
 
         def export() -> None:  # once the saves queued before it are written
             unsaved = [name for name, session, version in saving if session.saved_version < version]
@@ -226,14 +262,13 @@ class ExportDialog(JobDialog):
         if paths.not_reached:  # the bar stays where it stopped
             self.log.setText(f"Export cancelled after {paths.images - paths.not_reached} of {paths.images} images; "
                              f"the files written so far stay in {html.escape(self.folder.text(), quote=False)}"
-                             + notes)
+                             + notes + failed_lines(paths))  # (the images that failed before the cancel too)
             self._update_buttons()
             return
         files, folders = written_summary(self.written, Path(self.folder.text().strip()).expanduser())
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        self.log.setText(f"Wrote {files} files into {self.folder.text()}"
-                         + (f" ({folders} folders)" if files else " — no saved annotations to export") + notes)
+        self.log.setText(written_line(files, folders, self.folder.text(), paths) + notes + failed_lines(paths))
         self._update_buttons()
         self.exported.emit(self.written)
 

@@ -622,10 +622,12 @@ def _run_project(args) -> int:
         print(f"[{i}/{n}] {one_line(text)}{time_left.suffix(i, n)}", flush=True)
 
     errors: list[str] = []
-    export_project(project, out, names, progress, only_done=args.only_done, errors=errors,
-                   images=None if args.include_images == "none" else args.include_images, split=split)
+    result = export_project(project, out, names, progress, only_done=args.only_done, errors=errors,
+                            images=None if args.include_images == "none" else args.include_images, split=split)
     exported = sum(1 for im in project.annotated() if im.done or not args.only_done) - len(errors)
-    print(f"exported {exported} annotation(s) of {len(project.images)} image(s) as {', '.join(names)} to {out}")
+    partly = f" (and {len(result.partly)} in some formats only)" if result.partly else ""
+    print(f"exported {exported} annotation(s){partly} of {len(project.images)} image(s) as {', '.join(names)} "
+          f"to {out}")
     if errors:
         print(f"qgn export: error: {len(errors)} annotation(s) failed: " + "; ".join(errors[:3])
               + (" …" if len(errors) > 3 else ""), file=sys.stderr)

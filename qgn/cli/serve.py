@@ -64,9 +64,10 @@ def _check_options(args) -> None:
     """Every option said wrong now, before the model loads (``--device`` resolved to a name)."""
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port {args.port}: choose a port between 0 and 65535")
-    if args.document_root and not os.path.isdir(args.document_root):
-        what = "is a file, not a folder" if os.path.exists(args.document_root) else "no such folder"
-        raise CLIError(f"--document-root {args.document_root}: {what}")
+    if args.document_root and not os.path.isdir(args.document_root):  # a file, nothing, a loop of links
+        from qgn.fileio import no_folder_error
+
+        raise CLIError(str(no_folder_error(args.document_root, "--document-root")))
     if args.label_studio_url and not args.label_studio_url.startswith(("http://", "https://")):
         raise CLIError(f"--label-studio-url {args.label_studio_url}: give it as http://HOST:PORT")
     if args.train_every < 1 or args.train_iters < 1:

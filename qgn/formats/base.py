@@ -160,10 +160,13 @@ class DatasetWriter:
     each item with a per-image ``write`` function. ``takes_images``: the writer honours ``images``
     ("copy" / "link": the image files go into the export where its readers look for them).
     ``takes_split``: the writer files everything under a split folder (``split``; Cityscapes).
-    ``uses_images``: the writer copies, reads or names ``item.image`` (``check_export_image``)."""
+    ``uses_images``: the writer copies, reads or names ``item.image``; ``needs_image()``: it cannot
+    write an item whose image file is not there (``check_export_image``), which ``names_image_only``
+    writers (COCO, CVAT, labelme) can without ``images``: they name the image (or not at all)."""
 
     takes_images = False
     uses_images = False
+    names_image_only = False
     takes_split = False
     split: str | None = None
     #: how the writer's list of one name a line holds an item's name (``ListedNames``); None: no such list
@@ -174,6 +177,13 @@ class DatasetWriter:
         self.images: str | None = None
         self.not_written: list[tuple[str, Path | None]] = []  # ``keep``: (name, image) not exported this time
         self.replaced = None  # ``add_to_every_writer``: the earlier files the last ``add`` replaced (``undo``)
+
+    def needs_image(self) -> bool:
+        """Whether an item's image file must be there for this writer to write it: a copy or link of
+        it (``images``), an index that leads to it (FiftyOne's data.json, Label Studio's tasks,
+        CamVid's list, Cityscapes' leftImg8bit). COCO's JSON, CVAT's masks and labelme's JSON
+        without ``images`` hold only the image's name, and are written for an image not there."""
+        return self.uses_images and not (self.names_image_only and self.images not in ("copy", "link"))
 
     @classmethod
     def folder_files(cls, classes: ClassSet, out_dir: Path) -> list[tuple[Path, bytes | None, Callable | None]]:
@@ -400,8 +410,23 @@ SHARED_FILES = frozenset({"labelmap.txt", "default.txt", "label_colors.txt", "da
 def check_export_image(item: ExportItem) -> None:
     """ValueError naming the item when its image is there but no file (a named pipe, /dev/zero or
     another device, through a link too): an export that copies it would wait for ever or fill
-    memory, and one that skips it as missing would leave it out without a word. A missing image
+    memory, and one that skips it as missing would leave it out without a word. An image named but
+    not there (a file moved or deleted, a link to nothing or a loop of links) is a ValueError too:
+    the writers that use images left it out of the copy without a word, or wrote an index naming a
+    file that is not there (or failed with "Symlink loop"). No image at all (``item.image`` None)
     passes: each format says what it does without one."""
+    if item.image is None:
+        return
+    check_image_file(item)
+    said = image_not_there(item.image)
+    if said is not None:
+        raise ValueError(f"{item.name}: its image {said}")
+
+
+def check_image_file(item: ExportItem) -> None:
+    """ValueError naming the item when its image is there but no file (a named pipe, a device):
+    checked for every writer that uses images (``uses_images``), which fail the item so, whether
+    or not they need the file (``needs_image``); an image not there passes."""
     from ..fileio import check_regular_file
 
     if item.image is not None:
@@ -411,14 +436,32 @@ def check_export_image(item: ExportItem) -> None:
             raise ValueError(f"{item.name}: its image {exc}") from None
 
 
+def image_not_there(path: str | os.PathLike) -> str | None:
+    """Why the image file ``path`` cannot be found, with the fix ("/x/b.png is not there (put it back,
+    or find it with `qgn relink …`…)", "/x/c.png: is a loop of symbolic links …"); None where it is
+    a file (through links)."""
+    from ..fileio import dangling_link_text, link_in_the_way
+    from ..shown import path_text
+
+    if os.path.isfile(path):
+        return None
+    said = dangling_link_text(path) if os.path.islink(path) else None  # a link to nothing, or a loop
+    in_the_way = None if said else link_in_the_way(path)  # a folder on its path that loops
+    return said or (f"{path_text(path)}: {in_the_way}" if in_the_way else
+                    f"{path_text(path)} is not there (put it back, or find it with `qgn relink PROJECT FOLDER` "
+                    "or the app's File → Find missing images…)")
+
+
 def add_to_every_writer(pairs) -> list[Path]:
     """``writer.add(item)`` for each (writer, item) of ``pairs`` (one image in each format of an
     export), all or none: when one fails, the writers that took the image take it back
     (``DatasetWriter.undo``; the failing one drops what it collected) and the error goes up. The
     paths written."""
     for writer, item in pairs:  # before any writer takes the image: nothing to take back
-        if getattr(writer, "uses_images", False):
+        if needs_image(writer):
             check_export_image(item)
+        elif getattr(writer, "uses_images", False):  # (it names the image: a pipe or device is refused still)
+            check_image_file(item)
     from ..export_lock import unstoppable_waits
     from ..fileio import keeping_replaced
 
@@ -450,6 +493,12 @@ def add_to_every_writer(pairs) -> list[Path]:
                 writer.replaced.drop()
                 writer.replaced = None
     return [path for *_, paths in done for path in paths]
+
+
+def needs_image(writer) -> bool:
+    """``writer.needs_image()`` (a writer of another kind, a test's, uses no image)."""
+    method = getattr(writer, "needs_image", None)
+    return bool(method is not None and method())
 
 
 def _holding(writer):
@@ -542,8 +591,10 @@ class Format:
         writer.plan([item.name for item in items], [item.image for item in items])
         paths: list[Path] = []
         for item in items:
-            if writer.uses_images:
+            if writer.needs_image():
                 check_export_image(item)
+            elif writer.uses_images:
+                check_image_file(item)
             with writer.holding():
                 paths += writer.add(item)
         return paths + writer.finish()

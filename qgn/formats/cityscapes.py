@@ -62,7 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassSet, is_json_rgb, normalize_class_name
+from ..classes import ClassSet, normalize_class_name
 from ..fileio import atomic_write_bytes
 from ..label_map import table_index
 from ..quadtree import NUM_LEVELS
@@ -332,18 +332,17 @@ def listed_classes(root: Path, order) -> tuple[ClassSet | None, list[str]]:
 
 
 def read_classes_json(path: Path) -> ClassSet:
-    """The ClassSet of a ``classes.json`` (``ClassSet.to_json``); ValueError naming it when it is not one."""
+    """The ClassSet of a ``classes.json`` (``ClassSet.to_json``; read by ``classes_from_json``, as
+    every class list in JSON) with its colours, which a Cityscapes tree's classes are matched by;
+    ValueError naming it when it is not one."""
+    from ..classes import classes_from_json
     from .guards import load_json
 
     doc = load_json(path, 1 << 20)
-    names, palette = (doc.get("names"), doc.get("palette")) if isinstance(doc, dict) else (None, None)
-    ignore = doc.get("ignore_index") if isinstance(doc, dict) else None
-    if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)
-            and isinstance(palette, list) and all(is_json_rgb(c) for c in palette)
-            and (ignore is None or (isinstance(ignore, int) and not isinstance(ignore, bool) and ignore >= 0))):
-        raise ValueError(f"{path}: expected a class set ({{'names': [...], 'palette': [[r, g, b], ...], "
-                         "'ignore_index': n}}, colours of whole numbers in 0..255)")
-    return ClassSet.from_json({"names": names, "palette": palette, "ignore_index": ignore})
+    if not (isinstance(doc, dict) and isinstance(doc.get("palette"), list)):
+        raise ValueError(f"{path}: expected a class set with its colours ({{'names': [...], 'palette': "
+                         "[[r, g, b], ...], 'ignore_index': n}}, colours of whole numbers in 0..255)")
+    return classes_from_json(doc, str(path))
 
 
 def _png_image(source: Path) -> bytes:

@@ -382,6 +382,7 @@ class CocoWriter(DatasetWriter):
 
     takes_images = True
     uses_images = True
+    names_image_only = True  # without ``images``, an image not there is named as it was (``needs_image``)
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         super().__init__(None, classes, out_dir, levels)

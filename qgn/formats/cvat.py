@@ -45,7 +45,7 @@ from .base import (
 from .png_bands import encode_png
 from .source import (
     AmbiguousImageError, SourceDataset, SourceItem, broken_item, classes_from_names, find_image, inside_dataset,
-    label_of_indices,
+    label_of_indices, png_files,
 )
 
 BACKGROUND = "background"
@@ -320,6 +320,7 @@ class CvatWriter(DatasetWriter):
 
     takes_images = True
     uses_images = True
+    names_image_only = True  # without ``images``, an image not there is named as it was (``needs_image``)
     listable = staticmethod(listable_name)
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
@@ -588,7 +589,7 @@ def scan_cvat(root: Path, images: Path | None, name: str = "cvat") -> SourceData
         raise ValueError(f"{root}: no labelmap.txt, so the mask colours cannot be proven to mean any class; "
                          "export it with CVAT's 'Segmentation mask 1.1' (it writes labelmap.txt) or add one")
     entries = read_labelmap(labelmap)
-    masks = sorted(masks_dir.rglob("*.png"))
+    masks = png_files(masks_dir)  # x.PNG too, on every system
     items = []
     for mask in masks:
         rel = mask.relative_to(masks_dir).with_suffix("").as_posix()

@@ -47,7 +47,7 @@ from .base import DatasetWriter, ExportItem, Format, as_label, out_file, place_i
 from .guards import OutsideDatasetError, contained, load_json
 from .source import (
     AmbiguousImageError, DatasetProbe, SourceDataset, SourceItem, broken_item, classes_from_names, find_image,
-    index_reader, inside_dataset, is_file, note_void,
+    index_reader, inside_dataset, is_file, note_void, png_files,
 )
 
 LABELS_DIR, DATA_DIR = "labels", "data"
@@ -265,7 +265,7 @@ def _target_colours(path: Path) -> tuple[dict[int, tuple[int, int, int]], list[s
 def scan_fiftyone(src: Path, images: Path | None) -> SourceDataset:
     root = src if src.is_dir() else src.parent
     labels = root / LABELS_DIR
-    masks = sorted(p for p in labels.rglob("*.png")) if labels.is_dir() else []
+    masks = png_files(labels) if labels.is_dir() else []  # x.PNG too, on every system
     if not masks:
         raise ValueError(f"{src}: no masks in {labels} (a FiftyOne ImageSegmentationDirectory keeps them there)")
     names = read_mask_targets(root / MASK_TARGETS) if (root / MASK_TARGETS).is_file() else None

@@ -126,6 +126,7 @@ class LabelmeWriter(ClassListWriter):
 
     takes_images = True
     uses_images = True
+    names_image_only = True  # without ``images``, an image not there is named as it was (``needs_image``)
 
     def __init__(self, classes: ClassSet, out_dir: Path, levels: int = NUM_LEVELS):
         check_labelme_names(classes)

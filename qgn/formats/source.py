@@ -295,24 +295,111 @@ def is_png_name(name: str) -> bool:
     return name.lower().endswith(".png")
 
 
-def check_png_clash(masks: list[Path]) -> None:
+def png_files(folder: Path) -> list[Path]:
+    """Every PNG (``is_png_name``: ``.PNG`` too, on every system) in ``folder`` and beneath, sorted,
+    folder links not followed (as ``rglob`` walks): the masks of a CVAT / Pascal-VOC export's
+    ``SegmentationClass/`` and of a FiftyOne directory's ``labels/``. Refused (ValueError, naming
+    both) where ``x.png`` and ``x.PNG`` lie side by side (``check_png_clash``)."""
+    found = sorted(Path(top, name) for top, _, files in os.walk(folder) for name in files if is_png_name(name))
+    check_png_clash(found, photos_apart=False)
+    return found
+
+
+def check_png_clash(masks: list[Path], photos_apart: bool = True) -> None:
     """Refuse (ValueError, naming both) two label PNGs of one folder whose names differ only in the
     case of ``.png`` (``x.png`` and ``x.PNG``: ``is_png_name`` reads both): both are the label map of
     the image ``x``, and which one the user means is unknown - as ``qgn convert`` refuses them for
-    one output file (``qgn.cli.files.check_outputs``). A photo among them (``is_photo_png``: a copy of
-    the image beside its label map) is no clash: never read as a label map, the import names it."""
+    one output file (``qgn.cli.files.check_outputs``). With ``photos_apart``, a photo among them
+    (``is_photo_png``: a copy of the image beside its label map) is no clash: never read as a label
+    map, the import names it (not so for colour masks, CVAT's, which look like photos)."""
     seen: dict[tuple[Path, str], Path] = {}
     for mask in masks:
         other = seen.setdefault((mask.parent, mask.stem), mask)
         if other is not mask:
-            if is_photo_png(mask):
+            if photos_apart and is_photo_png(mask):
                 continue
-            if is_photo_png(other):
+            if photos_apart and is_photo_png(other):
                 seen[mask.parent, mask.stem] = mask
                 continue
             first, second = sorted((other, mask))
             raise ValueError(f"{first} and {second} would both be imported as the label map of {mask.stem!r}; "
                              "rename one of them (or move it away)")
+
+
+def _label_image(mask: Path, label_dir: Path, image_dirs: list[Path]) -> Path | AmbiguousImageError | None:
+    """The image of the label map ``mask``: labels/a/x.png is images/a/x.*, else (a flat image folder)
+    images/x.*, as CVAT's masks, else the photo beside it of its name (x.jpg by x.png:
+    ``_image_beside``); the AmbiguousImageError where several match, None where none does."""
+    try:
+        return (find_image(_relative_stem(mask, label_dir), *image_dirs) or find_image(mask.stem, *image_dirs)
+                or _image_beside(mask))
+    except AmbiguousImageError as exc:
+        return exc
+
+
+def _image_beside(mask: Path) -> Path | None:
+    """The photo in ``mask``'s own folder with its name, another extension (``x.jpg`` beside the label
+    map ``x.png``: a photo and its map in one folder), never a label map (a PNG that is no photo)
+    nor a file that resolves outside the folder; AmbiguousImageError where several are (x.jpg, x.tif)."""
+    found = [p for p in sorted(mask.parent.glob(f"{glob_escape(mask.stem)}.*")) if p != mask
+             and p.suffix.lower() in IMAGE_EXTENSIONS and is_file(p) and is_contained(mask.parent, p)
+             and (not is_png_name(p.name) or is_photo_png(p))]
+    if len(found) > 1:
+        raise AmbiguousImageError(f"{' and '.join(p.name for p in found[:3])} beside {mask.name} are all images of "
+                                  f"{mask.stem!r}: which one it labels is unknown; move the others away")
+    return found[0] if found else None
+
+
+def _labelled_twice(images: dict) -> dict[Path, ValueError]:
+    """{mask: why} for each label map of ``images`` ({mask: its image, ``_label_image``}) whose image
+    another map of the run labels too (labels/a/x.png and labels/b/x.png, one flat images/x.png): which
+    one the image takes is unknown - with --update the second replaced the first in one run."""
+    by_image: dict[Path, list[Path]] = {}
+    for mask, image in images.items():
+        if isinstance(image, Path):
+            by_image.setdefault(image, []).append(mask)
+    return {mask: ValueError(f"{' and '.join(str(m) for m in masks[:3])} are all label maps of {image}: which one "
+                             "it takes is unknown; move the others away, or each beside its own image "
+                             "(images/a/x.png for labels/a/x.png)")
+            for image, masks in by_image.items() if len(masks) > 1 for mask in masks}
+
+
+def _label_item(mask: Path, image, folder: Path, reader, strays: list[Path], name: str) -> SourceItem:
+    """The item ``name`` (``a/x`` for labels/a/x.png) of ``mask`` (``scan_label_folder``): its ``image``
+    (``_label_image``; None: not found; a ValueError: why it has none). A photo (``is_photo_png``) is no
+    label map, said so; a map without an image in a folder of photos named otherwise (``strays``:
+    photo.png and label.png) says that a map takes its image's name."""
+    if mask in strays:
+        return broken_item(name, mask, ValueError(
+            f"{mask} is a colour image, not a label map of class ids (a photo? label maps are grayscale or "
+            "palette PNGs, named as their images: x.png for x.jpg, or images/x.png with labels/x.png)"))
+    if isinstance(image, ValueError):  # (an AmbiguousImageError, or one image labelled twice)
+        return broken_item(name, mask, image)
+    others = [p.name for p in strays if p.parent == mask.parent]
+    if image is None and others:
+        return broken_item(name, mask, FileNotFoundError(
+            f"no image found for {mask}: the photo beside it, {others[0]}, has another name; a label map takes its "
+            f"image's name (x.png for x.jpg, or images/x.png with labels/x.png) - rename one, or name the image folder "
+            "with --images"))
+
+    def read(classes, mapping=None):
+        inside_dataset(folder, mask)
+        mode = image_mode(mask)
+        if mode in PHOTO_MODES:  # a photo (or a colour mask), never a map of ids
+            raise ValueError(f"{mask} is an {mode} image, not a label map of class ids (a photo? label maps "
+                             "are grayscale or palette PNGs)")
+        return reader(mask, classes)
+
+    return SourceItem(name, image, read, str(mask))
+
+
+def _relative_stem(mask: Path, label_dir: Path) -> str:
+    """``mask``'s path under ``label_dir`` without its extension (``a/x`` for labels/a/x.png), or its
+    stem where it lies elsewhere (a single file named)."""
+    try:
+        return mask.relative_to(label_dir).with_suffix("").as_posix()
+    except ValueError:
+        return mask.stem
 
 
 def _resolves_inside(path: Path, folders: list[Path]) -> bool:
@@ -362,23 +449,13 @@ def scan_label_folder(src: Path, images: Path | None, name: str, reader: Callabl
     check_png_clash(masks)
     classes_file = find_classes_file(folder)
     file_classes = None if classes_file is None else read_classes_file(classes_file)
-    items = []
-    for mask in masks:
-        try:
-            image = find_image(mask.stem, *image_dirs)
-        except AmbiguousImageError as exc:
-            items.append(broken_item(mask.stem, mask, exc))
-            continue
-
-        def read(classes, mapping=None, _mask=mask):
-            inside_dataset(folder, _mask)
-            mode = image_mode(_mask)
-            if mode in PHOTO_MODES:  # a photo (or a colour mask), never a map of ids
-                raise ValueError(f"{_mask} is an {mode} image, not a label map of class ids (a photo? label maps "
-                                 "are grayscale or palette PNGs)")
-            return reader(_mask, classes)
-
-        items.append(SourceItem(mask.stem, image, read, str(mask)))
+    photos = {mask for mask in masks if is_photo_png(mask)}  # no label map; perhaps one's image (x.PNG by x.png)
+    images = {mask: _label_image(mask, label_dir, image_dirs) for mask in masks if mask not in photos}
+    used = {image for image in images.values() if isinstance(image, Path)}
+    strays = sorted(photos - used)
+    images |= _labelled_twice(images)
+    items = [_label_item(mask, images.get(mask), folder, reader, strays, _relative_stem(mask, label_dir))
+             for mask in masks if mask not in used]
     where = f", classes from {classes_file}" if classes_file else " (no classes.txt beside them: needs --classes)"
     description = f"{name}: a folder of {len(masks)} label PNGs holding class ids{where}"
     return SourceDataset(name, folder, description, file_classes, items)

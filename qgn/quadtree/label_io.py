@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..classes import ClassSet, default_palette, parse_classes_txt
+from ..classes import JSON_CLASSES_HELP, ClassSet, classes_from_json, default_palette, parse_classes_txt
 from ..fileio import MAX_LIST_FILE_BYTES, atomic_write_bytes, read_text_within
 from ..label_map import label_dtype
 from .qgt import read_qgt
@@ -232,7 +232,30 @@ def read_classes_file(path: str | os.PathLike, named: bool = False) -> ClassSet:
         from qgn.fileio import missing_file_error
 
         raise missing_file_error(path, what="classes file")  # a loop of links said as one
-    return parse_classes_txt(read_text_within(path, "class list (one class name per line)", named=named), str(path))
+    text = read_text_within(path, "class list (one class name per line)", named=named)
+    doc = _class_list_json(text, path)
+    return parse_classes_txt(text, str(path)) if doc is _NOT_JSON else classes_from_json(doc, str(path))
+
+
+_NOT_JSON = object()
+
+
+def _class_list_json(text: str, path: Path):
+    """The parsed JSON of a ``.json`` class list (a UTF-8 byte order mark before it read past, as
+    ``qgn.fileio.read_json`` does), else ``_NOT_JSON``: any other file is a classes.txt, whatever its
+    text (``[road]``, ``[1]``, ``[]`` on its one line: a class of that name). ValueError naming
+    ``path`` for a ``.json`` file that is no JSON."""
+    import json
+
+    if path.suffix.lower() != ".json":
+        return _NOT_JSON
+    try:
+        return json.loads(text.removeprefix("\ufeff"))
+    except RecursionError:
+        problem = "nested too deeply"
+    except ValueError as exc:
+        problem = str(exc)
+    raise ValueError(f"{path}: not valid JSON ({problem}); {JSON_CLASSES_HELP}")
 
 
 def find_classes_file(folder: str | os.PathLike) -> Path | None:

@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from qgn.fileio import resolved
 from qgn.shown import echo
 from . import images
 from .corrections import Corrections
@@ -48,7 +49,8 @@ class QGNBackend(Predictions, Webhooks, Corrections, FineTuning, TaskImages, Sta
         self.original = path
         self.current = self.served(version or model_version_name(path), path, load_model(path, device))
         self.versions = [self.current.version]  # every version served, oldest first (GET /versions)
-        self.document_root = Path(document_root).resolve() if document_root else None
+        # (a loop of links there: LinkLoopError, one line naming it, never Python's RuntimeError)
+        self.document_root = resolved(document_root) if document_root else None
         self.token = token
         # an explicit Label Studio URL is kept; /setup (unauthenticated) only fills one in when none was given
         self.hostname: str | None = label_studio_url.rstrip("/") if label_studio_url else None

@@ -49,6 +49,23 @@ TASK_FIELDS = ("id", "data")  # what /predict reads of a task (Label Studio send
 POST_ROUTES = {"/setup": "setup", "/predict": "predict", "/webhook": "webhook"}
 
 
+def endpoint(target: str) -> str:
+    """The endpoint a request's target names: its path before any query, %-escapes decoded
+    (``/%68ealth`` is /health: RFC 3986 §6.2.2.2), without a trailing slash (``/`` itself kept).
+    RequestError (400, with the reason) where the path's bytes, escapes decoded, are no UTF-8
+    (``/%ff%fe``, or such bytes sent raw: http.server hands them over as Latin-1): no path names
+    anything then, and a 404 "no such endpoint" would say the path was understood."""
+    from urllib.parse import unquote_to_bytes
+
+    path = target.split("?")[0]
+    try:
+        decoded = unquote_to_bytes(path.encode("latin-1", "replace")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError(f"the path {echo(path)} is not UTF-8 once its %-escapes are decoded, so it names "
+                           "nothing; send the endpoint's path as it is written (try /health)") from None
+    return decoded.rstrip("/") or "/"
+
+
 class Discard:
     """Where ``Handler.drain`` receives a body that is dropped."""
 
@@ -127,7 +144,10 @@ class Handler(BaseHTTPRequestHandler):
         self.drain()  # a body sent with a GET is read, never parsed as the next request
         if self.late():
             return self.answer(408, {"error": self.late_reason()})
-        path = self.path.split("?")[0].rstrip("/") or "/"
+        try:
+            path = endpoint(self.path)
+        except RequestError as exc:
+            return self.answer(exc.status, {"error": str(exc)})
         if path in ("/", "/health"):
             self.answer(200, self.backend.health())
         elif path == "/metrics":
@@ -135,16 +155,21 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/versions":
             self.answer(200, self.backend.model_versions())
         else:
-            self.answer(404, {"error": f"no such endpoint GET {echo(path)}; try /health"})
+            self.answer(404, {"error": f"no such endpoint GET {echo(self.path.split('?')[0])}; try /health"})
 
     def do_POST(self):
-        path = self.path.split("?")[0].rstrip("/")
+        try:
+            path = endpoint(self.path)
+        except RequestError as exc:
+            path, refused = None, exc
         method = POST_ROUTES.get(path)
         if method is None:
             self.drain()
             if self.late():
                 return self.answer(408, {"error": self.late_reason()})
-            return self.answer(404, {"error": f"no such endpoint POST {echo(path)}; this backend serves "
+            if path is None:
+                return self.answer(refused.status, {"error": str(refused)})
+            return self.answer(404, {"error": f"no such endpoint POST {echo(self.path.split('?')[0])}; this backend serves "
                                               f"{', '.join(POST_ROUTES)}"})
         try:
             body = self.read_json("tasks" if method == "predict" else None)

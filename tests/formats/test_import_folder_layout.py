@@ -3,6 +3,8 @@
 and a photo is never taken for a label map."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -302,3 +304,43 @@ def test_a_photo_named_like_a_label_map_in_upper_case_is_no_clash(tmp_path, run_
     project = Project.open(tmp_path / "p")
     image = next(im for im in project.images if im.path.stem == "scene_01")
     np.testing.assert_array_equal(project.load_annotation(image), read_label(root / "labels" / "scene_01.png"))
+
+
+def photo_and_map(folder, photo_name: str, map_name: str):
+    """``folder`` holding one photo and one grey label map (ids 0 and 1, a class a half); the map."""
+    folder.mkdir(parents=True, exist_ok=True)
+    photo = np.random.default_rng(0).integers(0, 255, (8, 12, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(folder / photo_name)
+    label = np.zeros((8, 12), np.uint8)
+    label[:, 6:] = 1
+    Image.fromarray(label).save(folder / map_name)
+    (folder.parent / "classes.txt").write_text("road\nsky\n")
+    return label
+
+
+@pytest.mark.parametrize("photo_name", ["x.jpg", "x.PNG"])
+def test_one_photo_and_its_grey_map_in_one_folder_import_together(tmp_path, run_cli, photo_name):
+    """x.jpg beside the grey x.png (one folder, the folder's only files): detected as ids - right, the
+    map holds ids - but its image was looked for in images/ alone: 'no image found … name the image
+    folder with --images', and naming the folder itself left no label PNG (they lie among the images).
+    A photo beside a map, of its name, is its image (never a label map: x.PNG is one only if a photo)."""
+    label = photo_and_map(tmp_path / "one", photo_name, "x.png")
+    code, out, err = run_cli("import", tmp_path / "one", "--classes", tmp_path / "classes.txt", "--project", tmp_path / "p")
+    assert code == 0 and "imported 1 of 1" in out, out + err
+    project = Project.open(tmp_path / "p")
+    assert [im.path for im in project.images] == [tmp_path / "one" / photo_name]
+    np.testing.assert_array_equal(project.load_annotation(project.images[0]), label)
+
+
+@pytest.mark.parametrize("photo_name, map_name", [("photo.png", "label.png"), ("x.png", "x_label.png")])
+def test_a_photo_and_a_map_named_otherwise_are_said_as_such(tmp_path, run_cli, photo_name, map_name):
+    """photo.png and label.png: both were 'no image found for …; name the image folder with --images'
+    (the photo too, as if a label map). Nothing pairs them by guess; the photo is said to be no label
+    map, and the map that a label map takes its image's name, naming the photo."""
+    photo_and_map(tmp_path / "one", photo_name, map_name)
+    code, out, err = run_cli("import", tmp_path / "one", "--classes", tmp_path / "classes.txt", "--project", tmp_path / "p")
+    assert code == 2 and not (tmp_path / "p").exists(), out + err
+    said = {line.split("] ", 1)[1].split(":")[0]: line for line in out.splitlines() if line.startswith("[")}
+    assert f"{photo_name} is a colour image, not a label map" in said[Path(photo_name).stem]
+    assert f"the photo beside it, {photo_name}, has another name" in said[Path(map_name).stem]
+    assert len([line for line in err.splitlines() if line.strip()]) == 1

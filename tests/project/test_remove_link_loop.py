@@ -53,3 +53,20 @@ def test_an_image_reached_through_a_folder_link_whose_file_is_a_loop_is_brought_
     assert left == ["other.png"]
     np.testing.assert_array_equal(project.load_annotation(added), label)
     assert not [p for p in (tmp_path / "p" / "removed").rglob("*") if p.is_file()]
+
+
+def test_a_path_that_loops_is_stored_as_typed(tmp_path):
+    """``Project._stored`` (how project.json spells a path) resolved it with ``Path.resolve``, which
+    raises RuntimeError ('Symlink loop from …') for a loop of links: a write of project.json naming
+    such a file (an image that became one, not yet spelled this session) failed with a Python
+    message. A path that cannot be resolved is spelled as typed (relative inside the project's
+    folder, absolute outside), and the write goes on; the image reads as missing where it is shown."""
+    image = tmp_path / "img.png"
+    Image.new("RGB", (12, 8)).save(image)
+    project = Project.create(tmp_path / "p", [image], ClassSet(("car", "sky"), (), 255))
+    inside, outside = project.root / "loop.png", tmp_path / "loop.png"
+    for loop in (inside, outside):
+        os.symlink(loop.name, loop)
+    assert project._stored(inside) == "loop.png"
+    assert project._stored(outside) == str(outside)
+    assert project._stored(outside / "x.png") == str(outside / "x.png")  # a loop on the way to it

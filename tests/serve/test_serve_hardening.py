@@ -1346,3 +1346,43 @@ def test_serve_options_are_refused_naming_the_option(run_cli, monkeypatch, argv,
     monkeypatch.setattr(server_module.QGNServer, "serve_forever", lambda self: None)  # a start that passes stops
     code, _, err = run_cli("serve", "--model", "demo", "--port", "0", *argv)
     assert code == 2 and message in err and "unexpected" not in err, err
+
+
+@pytest.mark.parametrize("request_head, status, said", [
+    (b"GET /%ff%fe HTTP/1.1\r\n", 400, "/%ff%fe is not UTF-8 once its %-escapes are decoded"),
+    (b"GET /\xff\xfe HTTP/1.1\r\n", 400, "is not UTF-8 once its %-escapes are decoded"),
+    (b"POST /%ff HTTP/1.1\r\nContent-Length: 2\r\n", 400, "/%ff is not UTF-8"),
+    (b"GET /%68ealth HTTP/1.1\r\n", 200, None),
+    (b"GET /%00 HTTP/1.1\r\n", 404, "no such endpoint GET /%00"),
+])
+def test_a_path_whose_escapes_are_no_utf8_gets_400_with_the_reason(serve, capsys, request_head, status, said):
+    """GET /%ff%fe was a 404 'no such endpoint', as if the path had been understood; the path was
+    never decoded at all (/%68ealth, which is /health, was a 404 too). Now decoded: bytes that are
+    no UTF-8 are a 400 saying so, and the log holds the request's one line, no traceback."""
+    port, _ = serve(quiet=False)
+    (got, answer), = responses(talk(port, request_head + b"Host: x\r\nConnection: close\r\n\r\n{}"))
+    assert got == status, answer
+    assert said is None or said in answer["error"], answer
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and f'" {status} ' in err, err
+
+
+def test_a_document_root_that_is_a_loop_of_links_is_one_line(run_cli, tmp_path, demo_model):
+    """`qgn serve --document-root LOOP` said 'no such folder' (there is one: a link to itself), and
+    QGNBackend raised Python's RuntimeError 'Symlink loop from …' for it."""
+    from qgn.fileio import LinkLoopError
+
+    loop = tmp_path / "root"
+    loop.symlink_to("root")
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--document-root", loop)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0] == f"qgn serve: error: --document-root {loop}: is a loop of symbolic links, which leads nowhere " \
+                       "(remove the link)", err
+    with pytest.raises(LinkLoopError, match="is a loop of symbolic links"):
+        QGNBackend(demo_model, "cpu", loop)
+    code, out, err = run_cli("serve", "--model", "demo", "--port", "0", "--document-root", loop / "sub")
+    lines = [line for line in err.splitlines() if line.strip()]  # a folder under the loop: it said "no such folder"
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0] == f"qgn serve: error: --document-root {loop / 'sub'}: the folder {loop} on its path is a loop " \
+                       "of symbolic links, which leads nowhere (remove the link)", err
