@@ -93,10 +93,18 @@ class ClassSet:
         }
 
     @classmethod
-    def from_json(cls, obj: dict, source: str = "classes") -> "ClassSet":
-        """The classes ``to_json`` wrote (project.json's, a checkpoint's): ``classes_from_json``, the one
-        reader of a class list in JSON, with the names as saved (``name_key``'s rule, not the door's)."""
-        return classes_from_json(obj, source, entering=False)
+    def from_json(cls, obj: dict) -> "ClassSet":
+        """The classes ``to_json`` wrote (project.json's, a checkpoint's, a class-edit journal's): saved
+        data, read exactly as every earlier version read it - no "ignore_index": none; any number of
+        names, none included (``Project.create`` with no classes writes ``[]``); a name as ``ClassSet``
+        takes it (``name_key``'s rule). What opened once opens still. A class list a user *gives* in
+        JSON (``--classes x.json``, Cityscapes' classes.json) enters through ``classes_from_json``."""
+        return cls(
+            tuple(obj["names"]),
+            tuple(tuple(c) for c in obj.get("palette", ())),
+            obj.get("ignore_index"),
+            tuple(obj.get("ignore_color", (0, 0, 0))),
+        )
 
 
 def is_json_rgb(value) -> bool:
@@ -275,15 +283,15 @@ MAX_JSON_CLASSES = MAX_JSON_IGNORE  # ids 0..65534, and the ignore value above t
 
 
 def classes_from_json(doc, source: str, entering: bool = True) -> ClassSet:
-    """The classes of a JSON class list ``doc`` (parsed): a list of names (ids in list order), or an
-    object as ``ClassSet.to_json`` writes it (``names``, optional ``palette``, ``ignore_index``,
-    ``ignore_color``: a qgn export's classes.json, project.json's "classes"). The one reader of
-    both: ``ClassSet.from_json`` and Cityscapes' classes.json read through it (which needs a palette,
-    and checks that itself). No palette: the default colours. No ``ignore_index`` (a list has none):
+    """The classes of a JSON class list ``doc`` (parsed) a user gives: a list of names (ids in list
+    order), or an object as ``ClassSet.to_json`` writes it (``names``, optional ``palette``,
+    ``ignore_index``, ``ignore_color``: a qgn export's classes.json). The one reader of both
+    ``--classes x.json`` and Cityscapes' classes.json (which needs a palette, and checks that itself). No palette: the default colours. No ``ignore_index`` (a list has none):
     255, as a classes.txt without an 'ignore:' line - past 255 names refused, asking for an
     object with its ``ignore_index`` (as a classes.txt asks for 'ignore: N'); ``null``: no ignore value.
-    ``entering``: names and an ignore value that enter (``check_class_names``, 0..65535); saved data
-    keeps what opened before (``name_key``'s rule, any ignore value ``ClassSet`` takes).
+    ``entering``: names and an ignore value that enter (``check_class_names``, 0..65535); False keeps
+    ``name_key``'s rule and any ignore value ``ClassSet`` takes. Saved data (project.json, checkpoints)
+    does not come here: ``ClassSet.from_json`` reads it as every earlier version did.
     ValueError naming ``source`` for anything else (a number, an object of another kind, a name that
     is no text, a colour that is none, more than 65535 classes, an ignore value past 65535)."""
     if isinstance(doc, list):

@@ -115,8 +115,7 @@ def test_one_reader_one_default_ignore(tmp_path):
 
     listed = classes_from_json(["road", "sky"], "x")
     assert listed.ignore_index == 255  # as a classes.txt without an 'ignore:' line
-    assert classes_from_json({"names": ["road", "sky"]}, "x") == listed == ClassSet.from_json({"names": ["road", "sky"]})
-    assert ClassSet.from_json({"names": ["road", "sky"], "ignore_index": None}).ignore_index is None
+    assert classes_from_json({"names": ["road", "sky"]}, "x") == listed
     path = tmp_path / "classes.json"
     path.write_text(json.dumps({"names": ["road", "sky"], "palette": [[1, 2, 3], [4, 5, 6]]}))
     assert read_classes_json(path) == read_classes_file(path) == ClassSet(("road", "sky"), ((1, 2, 3), (4, 5, 6)), 255)
@@ -148,3 +147,20 @@ def test_more_than_65535_classes_says_the_most(tmp_path, mask, run_cli):
     code, out, err = run_cli("stats", mask, "--classes", classes)
     line = one_line(code, err, "stats")
     assert "65536 classes" in line and "at most 65535 classes" in line, line
+
+
+@pytest.mark.parametrize("saved, ignore", [
+    ({"names": ["road", "sky"]}, None),  # no "ignore_index": none, as every earlier version read it
+    ({"names": [f"c{i}" for i in range(300)]}, None),  # uint16 maps, no ignore value: opened before
+    ({"names": []}, None),  # Project.create with no classes writes this itself
+    ({"names": ["road", "sky"], "ignore_index": None}, None),
+    ({"names": ["road", "sky"], "ignore_index": 255}, 255),
+])
+def test_saved_class_lists_read_as_every_earlier_version_read_them(saved, ignore):
+    """A class list a user gives in JSON enters through classes_from_json (255 by default, refused past
+    255 names without one); saved data - project.json, a checkpoint, a class-edit journal - must open
+    as it did: a first version of the one reader sent ClassSet.from_json through it, and projects and
+    checkpoints without "ignore_index" opened with 255, or not at all (300 names, no names)."""
+    classes = ClassSet.from_json(saved)
+    assert classes.names == tuple(saved["names"]) and classes.ignore_index == ignore
+    assert ClassSet.from_json(classes.to_json()) == classes
