@@ -519,18 +519,7 @@ def test_a_freed_keys_earlier_images_copies_are_not_listed_as_a_newcomers_own(tm
     it has no saved annotation"), x/a.png's labels one click from z/a.png; now "maybe", naming x/a.png. The same
     picture moved there: its own, as before. Fails before (listed sure)."""
     project, first, kept = _annotated_and_removed(tmp_path)
-    (other,) = _images(tmp_path, ["z/a.png"])
-    if added == "the same picture moved":
-        os.replace(first, other)  # (a copy, the file still at x/a.png: "maybe", lost7b 3)
-    else:
-        Image.new("RGB", (48, 40), (7, 8, 9)).save(other)
-    (project.root / DISCARDED_DIR).mkdir()
-    discarded = project.root / DISCARDED_DIR / "a.20260101-000000.qgt"
-    discarded.write_bytes(kept.read_bytes())
-    long_ago = time.time() - 3600
-    os.utime(discarded, (long_ago, long_ago))  # kept before the removal
-    (newcomer,) = project.add_images([other])
-    assert newcomer.key == "a"
+    newcomer, other, discarded = _a_newcomer_of_the_freed_key(tmp_path, project, first, kept, added)
     copies = {copy.path: copy for copy in project.kept_copies(newcomer)}
     assert set(copies) == {discarded, kept}
     if added == "another picture":
@@ -783,18 +772,7 @@ def test_a_removal_of_an_image_never_noted_notes_its_picture(tmp_path, added):
 
     project, first, kept = _annotated_and_removed(tmp_path, noted=False)
     assert json.loads(kept.with_name(kept.name + ".json").read_text())["file"]["bytes"] == first.stat().st_size
-    (other,) = _images(tmp_path, ["z/a.png"])
-    if added == "the same picture moved":
-        os.replace(first, other)
-    else:
-        Image.new("RGB", (48, 40), (7, 8, 9)).save(other)
-    (project.root / DISCARDED_DIR).mkdir()
-    discarded = project.root / DISCARDED_DIR / "a.20260101-000000.qgt"
-    discarded.write_bytes(kept.read_bytes())
-    long_ago = time.time() - 3600
-    os.utime(discarded, (long_ago, long_ago))  # kept before the removal
-    (newcomer,) = project.add_images([other])
-    assert newcomer.key == "a"
+    newcomer, other, discarded = _a_newcomer_of_the_freed_key(tmp_path, project, first, kept, added)
     copy = {copy.path: copy for copy in project.kept_copies(newcomer)}[discarded]
     if added == "another picture":
         assert copy.unsure and str(first.resolve()) in copy.why, copy.why
@@ -878,3 +856,22 @@ def test_an_image_of_an_older_project_has_no_added_time_and_keeps_the_file_times
     assert opened._in_project_since(opened.images[0]) is None  # no added time, no own file
     opened.save_annotation(opened.images[0], label_for(3))
     assert opened._in_project_since(opened.images[0]) == os.lstat(opened.annotation_path(opened.images[0])).st_mtime
+
+
+def _a_newcomer_of_the_freed_key(tmp_path, project, first, kept, added: str):
+    """z/a.png added under the key x/a.png's removal freed - ``added``: "the same picture moved" there
+    (moved: a copy would leave the file at x/a.png, "maybe", lost7b 3) or another picture - with a
+    Discard of key ``a`` kept before the removal. (the new image, its file, the Discard)."""
+    (other,) = _images(tmp_path, ["z/a.png"])
+    if added == "the same picture moved":
+        os.replace(first, other)
+    else:
+        Image.new("RGB", (48, 40), (7, 8, 9)).save(other)
+    (project.root / DISCARDED_DIR).mkdir()
+    discarded = project.root / DISCARDED_DIR / "a.20260101-000000.qgt"
+    discarded.write_bytes(kept.read_bytes())
+    long_ago = time.time() - 3600
+    os.utime(discarded, (long_ago, long_ago))  # kept before the removal
+    (newcomer,) = project.add_images([other])
+    assert newcomer.key == "a"
+    return newcomer, other, discarded
