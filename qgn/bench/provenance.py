@@ -37,9 +37,10 @@ GIT_TIMEOUT_S = 10
 #: The environment variables that point git at a repository (``git rev-parse --local-env-vars``, git
 #: 2.39), left out of git's environment here: a git hook (or a benchmark it runs) has ``GIT_DIR`` and
 #: ``GIT_INDEX_FILE`` of its own repository, which would credit that repository's commit to this code.
+#: Git's configuration variables (``GIT_CONFIG_PARAMETERS``, ``GIT_CONFIG_COUNT``/``_KEY_n``/``_VALUE_n``)
+#: stay: they are command-line configuration, the way a CI container trusts a checkout (``safe.directory``).
 GIT_REPOSITORY_VARIABLES = frozenset({
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
-    "GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE",
     "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX",
     "GIT_SHALLOW_FILE", "GIT_COMMON_DIR"})
 

@@ -347,6 +347,8 @@ import fiftyone.service.util as fosu
 fiftyone_judge._test_hooks()
 service = fos.DatabaseService()
 while not list(fosu.get_listening_tcp_ports(service.child)):  # its IPC server: clients may join
+    if service.child.poll() is not None:  # the service script ended (a zombie lists no ports): say it, never loop
+        sys.exit(f"the database service ended before it listened (exit {service.child.returncode})")
     time.sleep(0.05)
 print(service.child.pid, flush=True)
 sys.stdin.read()
@@ -367,7 +369,9 @@ def test_a_joined_database_service_still_starting_is_waited_for(tmp_path, fiftyo
     holder = subprocess.Popen([str(fiftyone_python), "-c", HOLDER, str(JUDGE.parent)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, env=env)
     try:
-        service = int(holder.stdout.readline())
+        first = holder.stdout.readline()  # empty when the holder ended without a service: fail, never hang
+        assert first.strip().isdigit(), f"the holder's database service did not start (exit {holder.wait(timeout=60)})"
+        service = int(first)
         (tmp_path / "job.json").write_text(json.dumps({"store": {"dir": str(folder), "name": "qgn-joined"}}))
         with open(tmp_path / "judge.out", "w") as out:
             joined = subprocess.Popen([str(fiftyone_python), str(JUDGE), str(tmp_path / "job.json")], stdout=out,
